@@ -1,0 +1,1 @@
+"""MailChimp audience sync (out) and MailChimp webhooks (in)."""

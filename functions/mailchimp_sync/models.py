@@ -1,0 +1,61 @@
+"""What the sync needs to know about a contact, and what it reports back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+MemberStatus = Literal["subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived"]
+SyncState = Literal["pending", "synced", "blocked", "failed", "skipped"]
+LEFT_STATUSES = frozenset({"unsubscribed", "cleaned"})
+
+
+class MailchimpContact(BaseModel):
+    """A lead or contact as the sync sees it (mapped from the CRM record by the caller)."""
+
+    contact_id: str
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    phone: str | None = None
+    country: str | None = None
+    employees: int | None = None
+    annual_revenue: float | None = None
+    industry: str | None = None
+    campaigns: list[str] = Field(default_factory=list)
+    marketing_opt_in: bool = False
+    opt_in_at: datetime | None = None
+    # MailChimp's status as last learned (sync answers and webhooks) and when it changed
+    marketing_status: MemberStatus | None = None
+    marketing_status_at: datetime | None = None
+
+    @property
+    def has_left(self) -> bool:
+        return self.marketing_status in LEFT_STATUSES
+
+    @property
+    def opted_in_again(self) -> bool:
+        """Opt-in given after MailChimp recorded the unsubscribe or clean."""
+        return bool(
+            self.has_left
+            and self.marketing_opt_in
+            and self.opt_in_at
+            and self.marketing_status_at
+            and self.opt_in_at > self.marketing_status_at
+        )
+
+
+class SyncOutcome(BaseModel):
+    """What happened to one contact; the caller records it as the contact's sync state."""
+
+    contact_id: str
+    state: SyncState
+    member_status: MemberStatus | None = None
+    member_status_at: datetime | None = None
+    reason: str | None = None
+    error: str | None = None
+    tags_added: list[str] = Field(default_factory=list)
+    tags_removed: list[str] = Field(default_factory=list)
