@@ -792,6 +792,11 @@ class _Handler(BaseHTTPRequestHandler):
         return err.status, json.dumps(problem(err, path)).encode(), PROBLEM_JSON
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # listen() backlog: a burst past ten must reach us to be answered 429
+
+
 class FakeMailchimp:
     """Start/stop the fake; a context manager. ``url`` is the base URL ending in ``/3.0``."""
 
@@ -817,9 +822,7 @@ class FakeMailchimp:
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> FakeMailchimp:
         handler = type("FakeMailchimpHandler", (_Handler,), {"fake": self})
-        server = ThreadingHTTPServer((self.host, self.port), handler)
-        server.daemon_threads = True
-        server.request_queue_size = 256
+        server = _Server((self.host, self.port), handler)
         self._server = server
         self.port = server.server_address[1]
         self.state.root_url = self.root_url
