@@ -244,6 +244,16 @@ class RoutingConfig(BaseModel):
     rules: list[Rule] = Field(default_factory=list)
     fallback: Fallback
 
+    @model_validator(mode="after")
+    def _references(self, info: ValidationInfo) -> RoutingConfig:
+        # load_routing_config reports these one field at a time; a plain model_validate (config_store)
+        # gets them here, in one message.
+        if not (info.context or {}).get("references_checked_by_caller"):
+            problems = self.reference_errors()
+            if problems:
+                raise ValueError("; ".join(f"{p.field}: {p.message}" for p in problems))
+        return self
+
     def reference_errors(self) -> list[FieldError]:
         """Rules, pools and the fallback must name reps and pools that exist; rule ids are unique."""
         problems: list[FieldError] = []
@@ -269,9 +279,9 @@ class RoutingConfig(BaseModel):
 
 def load_routing_config(text: str | bytes, leads_config: LeadsConfig | None = None) -> RoutingConfig:
     """Validate a routing document; band names are checked against the leads configuration if given."""
-    context = None
+    context: dict[str, Any] = {"references_checked_by_caller": True}
     if leads_config is not None:
-        context = {
+        context |= {
             "employee_band": [b.name for b in leads_config.employee_bands],
             "revenue_band": [b.name for b in leads_config.revenue_bands],
         }

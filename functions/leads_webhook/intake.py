@@ -1,0 +1,336 @@
+"""Lead intake: one submission in, one lead per person out, routed with a reason, spam in quarantine.
+
+`receive_lead_post` is the whole of `POST /leads` apart from the HTTP event (413, 415, 401, 429, 422, 202);
+`accept_submission` is the part every path shares: form posts, trade-show rows and quarantine releases.
+Storage, the rate limit and the rotation are behind small interfaces (`LeadRepository`, `RateLimiter`,
+`shared.routing.RotationRepository`), implemented on DynamoDB in `leads_webhook.storage` and by fakes in
+the unit tests.
+
+Exactly once: each submission has an id derived from what was sent (source, body, UTC day; or the sender's
+`Idempotency-Key`), and its history item is written in the same transaction as the lead, on condition that
+it does not exist yet. A request delivered twice therefore changes the lead once and answers the same
+`lead_id`; no separate idempotency record is needed.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from leads_webhook.records import (
+    STATUS_NEW,
+    Outcome,
+    StoredLead,
+    SubmissionRecord,
+    lead_id_for,
+    merge_lead,
+    new_lead,
+    submission_record,
+)
+from leads_webhook.spam import classify_spam
+from shared.leads import (
+    FieldError,
+    LeadsConfig,
+    LeadSubmission,
+    UnsupportedMediaTypeError,
+    email_key,
+    normalise_lead,
+    parse_lead_body,
+)
+from shared.routing import Assignment, RotationRepository, RoutingConfig, route_lead
+from shared.signing import (
+    SIGNATURE_HEADER,
+    SOURCE_HEADER,
+    SignatureError,
+    SourceSecrets,
+    check_source_name,
+    header_value,
+    verify_signature,
+)
+
+WEB_FORM_SOURCE = "web_form"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_WRITE_ATTEMPTS = 20
+
+
+class WriteResult(enum.Enum):
+    DONE = "done"
+    LEAD_EXISTS = "lead_exists"  # create: the email already has a lead
+    VERSION_CONFLICT = "version_conflict"  # update: someone changed the lead since we read it
+    SUBMISSION_EXISTS = "submission_exists"  # this very submission was recorded before
+
+
+class LeadRepository(Protocol):
+    """Where leads and their submission history live."""
+
+    def create(self, lead: StoredLead, submission: SubmissionRecord) -> WriteResult:
+        """Lead and first submission together, only if neither exists."""
+        ...
+
+    def update(
+        self, lead: StoredLead, *, expected_version: int, submission: SubmissionRecord | None = None
+    ) -> WriteResult:
+        """Replace the lead if its version is still `expected_version`, adding `submission` with it."""
+        ...
+
+    def add_submission(self, submission: SubmissionRecord) -> WriteResult:
+        """A submission kept in the history without changing the lead (a spam repeat)."""
+        ...
+
+    def get(self, lead_id: str) -> StoredLead | None: ...
+
+    def history(self, lead_id: str) -> list[SubmissionRecord]: ...
+
+    def quarantined(self, limit: int = 100) -> list[StoredLead]: ...
+
+    def open_leads(self, rep_id: str) -> int:
+        """How many open leads `rep_id` owns (the routing's capacity check)."""
+        ...
+
+
+class RateLimiter(Protocol):
+    def allow(self, key: str, *, limit: int, window_seconds: int, now: datetime) -> bool:
+        """Count one request for `key` in the current window; False once past `limit`."""
+        ...
+
+
+@dataclass
+class LeadServices:
+    """What the intake needs from the outside world; the handler builds it once per container."""
+
+    leads: LeadRepository
+    rotation: RotationRepository
+    rate_limiter: RateLimiter
+    leads_config: Callable[[], LeadsConfig]
+    routing_config: Callable[[], RoutingConfig]
+    secrets: SourceSecrets | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class Accepted:
+    lead_id: str
+    outcome: Outcome
+    assignment: Assignment | None = None
+    repeat_delivery: bool = False
+    quarantine_reasons: tuple[str, ...] = ()
+
+
+class LeadWriteConflictError(RuntimeError):
+    """The lead kept changing under us; the caller's retry (or the client's) will get it."""
+
+
+# -------------------------------------------------------------------------------------- shared core
+
+
+def accept_submission(
+    submission: LeadSubmission,
+    services: LeadServices,
+    *,
+    source: str,
+    submission_id: str,
+    now: datetime | None = None,
+) -> Accepted:
+    """Store a valid submission as a new lead or merged into the person's lead, and route it if due."""
+    at = now or services.clock()
+    config = services.leads_config()
+    verdict = classify_spam(submission, config.spam, now=at)
+    quarantine: tuple[str, ...] = verdict.reasons
+    lead = normalise_lead(submission, config)
+    lead_id = lead_id_for(lead.email_key)
+
+    def record(outcome: Outcome) -> SubmissionRecord:
+        return submission_record(
+            lead, lead_id=lead_id, source=source, at=at, outcome=outcome, quarantine=quarantine,
+            submission_id=submission_id,
+        )  # fmt: skip
+
+    for _ in range(MAX_WRITE_ATTEMPTS):
+        fresh = new_lead(lead, source=source, at=at, quarantine=quarantine)
+        outcome: Outcome = "quarantined" if quarantine else "created"
+        result = services.leads.create(fresh, record(outcome))
+        if result is WriteResult.DONE:
+            assignment = None if quarantine else assign_lead(fresh, services, now=at)
+            return Accepted(lead_id, outcome, assignment, quarantine_reasons=quarantine)
+        if result is WriteResult.SUBMISSION_EXISTS:
+            return _already_recorded(lead_id, services, at)
+        existing = services.leads.get(lead_id)
+        if existing is None:
+            continue  # deleted in between: create again
+        if quarantine:
+            # A spam repeat is kept in the history; the lead itself is not touched.
+            added = services.leads.add_submission(record("quarantined"))
+            if added is WriteResult.SUBMISSION_EXISTS:
+                return _already_recorded(lead_id, services, at, existing)
+            return Accepted(lead_id, "quarantined", quarantine_reasons=quarantine)
+        merged = merge_lead(existing, lead, at=at)
+        if existing.quarantined:
+            # A clean submission from the same person: the lead leaves quarantine and is routed.
+            merged = merged.model_copy(update={"quarantined": False, "status": STATUS_NEW})
+        result = services.leads.update(merged, expected_version=existing.version, submission=record("merged"))
+        if result is WriteResult.DONE:
+            assignment = assign_lead(merged, services, now=at) if merged.needs_routing else None
+            return Accepted(lead_id, "merged", assignment)
+        if result is WriteResult.SUBMISSION_EXISTS:
+            return _already_recorded(lead_id, services, at, existing)
+    raise LeadWriteConflictError(f"lead {lead_id}: too many concurrent changes")
+
+
+def _already_recorded(
+    lead_id: str, services: LeadServices, at: datetime, lead: StoredLead | None = None
+) -> Accepted:
+    """A repeat delivery: answer as before; finish the routing if the first delivery stopped short."""
+    lead = lead or services.leads.get(lead_id)
+    assignment = None
+    if lead is not None and lead.needs_routing:
+        assignment = assign_lead(lead, services, now=at)
+    outcome: Outcome = "quarantined" if lead is not None and lead.quarantined else "merged"
+    return Accepted(lead_id, outcome, assignment, repeat_delivery=True)
+
+
+def assign_lead(lead: StoredLead, services: LeadServices, *, now: datetime) -> Assignment | None:
+    """Route the lead and store the owner with the reason; a lead someone else assigned meanwhile stays."""
+    for _ in range(MAX_WRITE_ATTEMPTS):
+        assignment = route_lead(
+            lead, services.routing_config(), rotation=services.rotation, workload=services.leads, now=now
+        )
+        routed = lead.model_copy(
+            update={
+                "owner": assignment.owner,
+                "assignment": assignment.explanation()
+                | {"summary": assignment.describe(), "at": now.isoformat()},
+                "version": lead.version + 1,
+                "updated_at": max(now, lead.updated_at),
+            }
+        )
+        result = services.leads.update(routed, expected_version=lead.version)
+        if result is WriteResult.DONE:
+            return assignment
+        current = services.leads.get(lead.lead_id)
+        if current is None or not current.needs_routing:
+            return None
+        lead = current
+    raise LeadWriteConflictError(f"lead {lead.lead_id}: could not store the assignment")
+
+
+def release_from_quarantine(lead_id: str, services: LeadServices) -> Assignment | None:
+    """`hub leads quarantine release ID`: the lead leaves quarantine and is routed like any lead."""
+    now = services.clock()
+    for _ in range(MAX_WRITE_ATTEMPTS):
+        lead = services.leads.get(lead_id)
+        if lead is None:
+            raise LookupError(f"no lead {lead_id}")
+        if not lead.quarantined:
+            raise ValueError(f"lead {lead_id} is not in quarantine")
+        released = lead.model_copy(
+            update={
+                "quarantined": False,
+                "status": STATUS_NEW,
+                "version": lead.version + 1,
+                "updated_at": now,
+            }
+        )
+        if services.leads.update(released, expected_version=lead.version) is WriteResult.DONE:
+            return assign_lead(released, services, now=now)
+    raise LeadWriteConflictError(f"lead {lead_id}: could not release it")
+
+
+# ------------------------------------------------------------------------------------- POST /leads
+
+
+@dataclass(frozen=True)
+class LeadPost:
+    """What `POST /leads` received, taken out of the HTTP event."""
+
+    body: bytes
+    content_type: str | None
+    source_ip: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    accepted: Accepted | None = None
+
+
+def _errors(status: int, errors: list[FieldError], headers: dict[str, str] | None = None) -> Answer:
+    return Answer(status, {"errors": [e.as_dict() for e in errors]}, headers or {})
+
+
+def submission_id_for(post: LeadPost, source: str, now: datetime) -> str:
+    """The same request (same sender, same body, same UTC day), or the same Idempotency-Key, gives one id."""
+    given = header_value(post.headers, IDEMPOTENCY_HEADER)
+    digest = hashlib.sha256()
+    if given:
+        digest.update(f"key\0{source}\0{given.strip()[:200]}".encode())
+    else:
+        digest.update(f"body\0{source}\0{post.content_type or ''}\0{now.date().isoformat()}\0".encode())
+        digest.update(post.body)
+    return digest.hexdigest()[:32]
+
+
+def authenticate(post: LeadPost, services: LeadServices, now: datetime) -> str:
+    """The recorded source: `web_form`, or `signed:<source>` for a valid X-Hub-Signature (else 401)."""
+    signature = header_value(post.headers, SIGNATURE_HEADER)
+    claimed = header_value(post.headers, SOURCE_HEADER)
+    if signature is None and claimed is None:
+        return WEB_FORM_SOURCE
+    if claimed is None:
+        raise SignatureError(SignatureError.MALFORMED, f"{SOURCE_HEADER} header is required with a signature")
+    source = check_source_name(claimed.strip())
+    if services.secrets is None:
+        raise SignatureError(SignatureError.UNKNOWN_SOURCE, source)
+    verify_signature(signature, post.body, services.secrets.secrets_for(source), now=now.timestamp())
+    return f"signed:{source}"
+
+
+def receive_lead_post(post: LeadPost, services: LeadServices) -> Answer:
+    """`POST /leads`: 413, 415, 401, 429, 422, or 202 with the lead's id."""
+    now = services.clock()
+    config = services.leads_config()
+    if len(post.body) > config.max_body_bytes:
+        return _errors(413, [FieldError("body", f"is larger than {config.max_body_bytes} bytes")])
+    try:
+        parsed = parse_lead_body(post.body, post.content_type)
+    except UnsupportedMediaTypeError as exc:
+        message = f"{exc} is not accepted: send application/json or application/x-www-form-urlencoded"
+        return _errors(415, [FieldError("content-type", message)])
+    try:
+        source = authenticate(post, services, now)
+    except SignatureError as exc:
+        return _errors(401, [FieldError(SIGNATURE_HEADER, exc.reason)])
+    if source == WEB_FORM_SOURCE:
+        # Signed senders are known services behind shared addresses; the per-client limit is for browsers.
+        limit = config.rate_limit
+        if not services.rate_limiter.allow(
+            f"leads#{post.source_ip}", limit=limit.max_requests, window_seconds=limit.window_seconds, now=now
+        ):
+            retry = limit.window_seconds - int(now.timestamp()) % limit.window_seconds
+            return _errors(
+                429,
+                [FieldError("client", "too many submissions, try again later")],
+                {"Retry-After": str(retry)},
+            )
+    if not parsed.ok:
+        return _errors(422, parsed.errors)
+    assert parsed.submission is not None
+    accepted = accept_submission(
+        parsed.submission,
+        services,
+        source=source,
+        submission_id=submission_id_for(post, source, now),
+        now=now,
+    )
+    return Answer(202, {"lead_id": accepted.lead_id, "status": "received"}, accepted=accepted)
+
+
+def lead_id_of_email(email: str) -> str:
+    """The id a person's lead has (or will have)."""
+    return lead_id_for(email_key(email))

@@ -1,0 +1,183 @@
+"""The stored lead and its submission history, as the intake logic sees them, and how a repeat merges.
+
+A lead's id is derived from its email identity (`lead_id_for`), so the same person always maps to the same
+item and "one lead per email" is one conditional write (create only if absent), not a lookup then a write.
+
+Merge rules for a repeat of the same email:
+- contact details (name, company, title, phone, location) take the newer submission's non-empty values;
+- marketing consent takes the newer explicit answer (an absent checkbox says nothing);
+- everything else (size, revenue, industry, interest, first-touch campaign and UTM, message) only fills
+  fields that are still empty;
+- every submission is kept in the history, with its time, source and campaign.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.leads import NormalisedLead
+
+# A fixed namespace: the same email gives the same lead id in every deployment and in the local hub.
+LEAD_NAMESPACE = uuid.UUID("5b0f8a3e-6d1c-4e55-9b0a-2f4c7e1d8a90")
+CONTACT_FIELDS = (
+    "first_name",
+    "last_name",
+    "company",
+    "title",
+    "phone",
+    "phone_raw",
+    "country",
+    "state",
+    "postal_code",
+)
+FILL_FIELDS = (
+    "employees",
+    "employee_band",
+    "annual_revenue",
+    "revenue_band",
+    "industry",
+    "product_interest",
+    "campaign",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "message",
+)
+OPEN_STATUSES = ("New", "Working")
+STATUS_NEW = "New"
+STATUS_QUARANTINED = "Quarantined"
+Outcome = Literal["created", "merged", "quarantined"]
+
+
+def lead_id_for(email_key: str) -> str:
+    return uuid.uuid5(LEAD_NAMESPACE, email_key).hex
+
+
+class StoredLead(BaseModel):
+    """A lead as kept in the CRM table (mapped to and from `shared.tables.LeadItem` by the storage)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lead_id: str
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    title: str | None = None
+    phone: str | None = None
+    phone_raw: str | None = None
+    country: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    employees: int | None = None
+    employee_band: str | None = None
+    annual_revenue: Decimal | None = None
+    revenue_band: str | None = None
+    industry: str | None = None
+    product_interest: str | None = None
+    campaign: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    message: str | None = None
+    marketing_opt_in: bool | None = None
+    status: str = STATUS_NEW
+    source: str | None = None
+    owner: str | None = None
+    territory_id: str | None = None
+    quarantined: bool = False
+    quarantine_reasons: tuple[str, ...] = ()
+    assignment: dict[str, Any] | None = None
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0
+
+    @property
+    def segments(self) -> dict[str, str]:
+        found = {"employee_band": self.employee_band, "revenue_band": self.revenue_band}
+        return {k: v for k, v in found.items() if v is not None}
+
+    @property
+    def needs_routing(self) -> bool:
+        return not self.quarantined and self.owner is None
+
+
+class SubmissionRecord(BaseModel):
+    """One submission in a lead's history."""
+
+    model_config = ConfigDict(frozen=True)
+
+    submission_id: str
+    lead_id: str
+    received_at: datetime
+    source: str
+    campaign: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    outcome: Outcome
+    quarantine_reasons: tuple[str, ...] = ()
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+def new_lead(lead: NormalisedLead, *, source: str, at: datetime, quarantine: tuple[str, ...]) -> StoredLead:
+    data = lead.model_dump(include=set(CONTACT_FIELDS + FILL_FIELDS) | {"email", "marketing_opt_in"})
+    return StoredLead(
+        lead_id=lead_id_for(lead.email_key),
+        source=source,
+        status=STATUS_QUARANTINED if quarantine else STATUS_NEW,
+        quarantined=bool(quarantine),
+        quarantine_reasons=quarantine,
+        created_at=at,
+        updated_at=at,
+        **data,
+    )
+
+
+def merge_lead(existing: StoredLead, incoming: NormalisedLead, *, at: datetime) -> StoredLead:
+    """The lead after a repeat submission (see the module's merge rules); the version moves on by one."""
+    changes: dict[str, Any] = {}
+    newer = at >= existing.updated_at
+    for name in CONTACT_FIELDS:
+        value = getattr(incoming, name)
+        if value is not None and (newer or getattr(existing, name) is None):
+            changes[name] = value
+    if incoming.marketing_opt_in is not None and (newer or existing.marketing_opt_in is None):
+        changes["marketing_opt_in"] = incoming.marketing_opt_in
+    for name in FILL_FIELDS:
+        if getattr(existing, name) is None and getattr(incoming, name) is not None:
+            changes[name] = getattr(incoming, name)
+    changes["updated_at"] = max(at, existing.updated_at)
+    changes["version"] = existing.version + 1
+    return existing.model_copy(update=changes)
+
+
+def submission_record(
+    lead: NormalisedLead,
+    *,
+    lead_id: str,
+    source: str,
+    at: datetime,
+    outcome: Outcome,
+    quarantine: tuple[str, ...],
+    submission_id: str | None = None,
+) -> SubmissionRecord:
+    fields = lead.model_dump(exclude_none=True, exclude={"email_key", "email_domain", "phone_valid"})
+    return SubmissionRecord(
+        submission_id=submission_id or uuid.uuid4().hex,
+        lead_id=lead_id,
+        received_at=at,
+        source=source,
+        campaign=lead.campaign,
+        utm_source=lead.utm_source,
+        utm_medium=lead.utm_medium,
+        utm_campaign=lead.utm_campaign,
+        outcome=outcome,
+        quarantine_reasons=quarantine,
+        fields=fields,
+    )

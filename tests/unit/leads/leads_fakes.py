@@ -1,0 +1,119 @@
+"""In-memory stand-ins for the leads storage and the rate limit (thread-safe, like the real ones)."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from leads_webhook.intake import LeadServices, WriteResult
+from leads_webhook.records import OPEN_STATUSES, StoredLead, SubmissionRecord
+
+from shared.leads import LeadsConfig, default_leads_config
+from shared.routing import InMemoryRotationRepository, RoutingConfig
+from shared.signing import StaticSourceSecrets
+
+
+class InMemoryLeadRepository:
+    def __init__(self) -> None:
+        self.leads: dict[str, StoredLead] = {}
+        self.submissions: dict[tuple[str, str], SubmissionRecord] = {}
+        self._lock = threading.Lock()
+
+    def create(self, lead: StoredLead, submission: SubmissionRecord) -> WriteResult:
+        with self._lock:
+            if (lead.lead_id, submission.submission_id) in self.submissions:
+                return WriteResult.SUBMISSION_EXISTS
+            if lead.lead_id in self.leads:
+                return WriteResult.LEAD_EXISTS
+            self.leads[lead.lead_id] = lead
+            self.submissions[(lead.lead_id, submission.submission_id)] = submission
+            return WriteResult.DONE
+
+    def update(self, lead, *, expected_version, submission=None):
+        with self._lock:
+            if submission is not None and (lead.lead_id, submission.submission_id) in self.submissions:
+                return WriteResult.SUBMISSION_EXISTS
+            current = self.leads.get(lead.lead_id)
+            if current is None or current.version != expected_version:
+                return WriteResult.VERSION_CONFLICT
+            self.leads[lead.lead_id] = lead
+            if submission is not None:
+                self.submissions[(lead.lead_id, submission.submission_id)] = submission
+            return WriteResult.DONE
+
+    def add_submission(self, submission):
+        with self._lock:
+            key = (submission.lead_id, submission.submission_id)
+            if key in self.submissions:
+                return WriteResult.SUBMISSION_EXISTS
+            self.submissions[key] = submission
+            return WriteResult.DONE
+
+    def get(self, lead_id):
+        with self._lock:
+            return self.leads.get(lead_id)
+
+    def history(self, lead_id):
+        with self._lock:
+            found = [s for (lid, _), s in self.submissions.items() if lid == lead_id]
+        return sorted(found, key=lambda s: (s.received_at, s.submission_id))
+
+    def quarantined(self, limit=100):
+        with self._lock:
+            return sorted((x for x in self.leads.values() if x.quarantined), key=lambda x: x.created_at)[
+                :limit
+            ]
+
+    def open_leads(self, rep_id):
+        with self._lock:
+            return sum(1 for x in self.leads.values() if x.owner == rep_id and x.status in OPEN_STATUSES)
+
+
+class InMemoryRateLimiter:
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, int], int] = defaultdict(int)
+        self._lock = threading.Lock()
+
+    def allow(self, key, *, limit, window_seconds, now):
+        window = int(now.timestamp()) // window_seconds
+        with self._lock:
+            self.counts[(key, window)] += 1
+            return self.counts[(key, window)] <= limit
+
+
+class Clock:
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+ROUTING = {
+    "reps": {
+        name: {"name": name.title(), "email": f"{name}@example.com"} for name in ("alice", "bob", "erin")
+    },
+    "pools": {"p": {"members": [{"rep": "alice", "weight": 1}, {"rep": "bob", "weight": 1}]}},
+    "rules": [
+        {"id": "de", "when": {"country": "DE"}, "rep": "erin"},
+        {"id": "us", "when": {"country": "US"}, "pool": "p"},
+    ],
+    "fallback": {"queue": "unassigned"},
+}
+
+
+def services(
+    *, routing: dict | None = None, leads_config: LeadsConfig | None = None, secrets: dict | None = None
+) -> LeadServices:
+    routing_config = RoutingConfig.model_validate(routing or ROUTING)
+    config = leads_config or default_leads_config()
+    return LeadServices(
+        leads=InMemoryLeadRepository(),
+        rotation=InMemoryRotationRepository(),
+        rate_limiter=InMemoryRateLimiter(),
+        leads_config=lambda: config,
+        routing_config=lambda: routing_config,
+        secrets=StaticSourceSecrets(secrets or {"landing-co": ["s3cret-new", "s3cret-old"]}),
+        clock=Clock(),
+    )
