@@ -1,0 +1,1 @@
+"""Distributor POS ingestion: read, validate and aggregate sell-through and inventory files."""

@@ -1,0 +1,113 @@
+"""``hub``: the hub's command line (the local hub and the operator commands).
+
+Each area adds its commands through a ``register(subparsers)`` function in its own module;
+this file only puts them together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# Modules that add sub-commands: each has ``register(subparsers) -> None``; the parser they
+# add calls ``set_defaults(func=...)`` with a function taking the parsed arguments.
+COMMAND_MODULES = ("hub.leads_cli", "hub.mailchimp_cli", "hub.events_cli")
+
+
+def local_info(home: Path | None = None) -> dict[str, Any]:
+    """What the running local hub wrote to ``.hub/local.json``."""
+    path = (home or Path.cwd()) / ".hub" / "local.json"
+    if not path.is_file():
+        raise SystemExit(f"no running local hub: {path} not found (start it with `hub local`)")
+    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def use_local_hub(home: Path | None = None) -> dict[str, Any]:
+    """Point this process's AWS clients and settings at the running local hub."""
+    import os
+
+    from hub.local.resources import hub_environment
+    from hub.local.server import base_environment
+    from hub.local.template import HubTemplate
+
+    info = local_info(home)
+    os.environ.update(base_environment(info["aws_endpoint_url"]))
+    template = HubTemplate()
+    for lid, url in info.get("queues", {}).items():
+        template.physical.setdefault(lid, {})["Ref"] = url
+    os.environ.update(hub_environment(template))
+    return info
+
+
+def _cmd_local(args: argparse.Namespace) -> int:
+    from hub.local.server import run_local
+
+    return run_local(Path(args.home).resolve(), args.port, args.aws_port)
+
+
+def _cmd_tick(args: argparse.Namespace) -> int:
+    info = local_info()
+    request = urllib.request.Request(
+        f"{info['api_url']}/_hub/tick/{args.name}",
+        method="POST",
+        headers={"authorization": f"Bearer {info['api_token']}"},
+    )
+    with urllib.request.urlopen(request, timeout=300) as answer:  # noqa: S310 - the local hub on loopback
+        print(answer.read().decode())
+    return 0
+
+
+def _cmd_emails(args: argparse.Namespace) -> int:
+    from hub.local.inspect import sent_emails
+
+    for message in sent_emails(local_info()["aws_endpoint_url"])[-args.last :]:
+        print(f"To: {', '.join(message['destinations'].get('ToAddresses', []))}")
+        print(f"Subject: {message['subject']}\n\n{message['body']}\n{'-' * 60}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hub", description="The CRM integration hub's command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    local = sub.add_parser("local", help="run the whole hub on this machine (no AWS account, no Docker)")
+    local.add_argument("--home", default=".", help="where .hub/ and drop/ live (default: here)")
+    local.add_argument("--port", type=int, default=8787, help="HTTP API port (another free one if taken)")
+    local.add_argument(
+        "--aws-port", type=int, default=4599, help="embedded AWS port (another free one if taken)"
+    )
+    local.set_defaults(func=_cmd_local)
+
+    tick = sub.add_parser("tick", help="run a schedule of the running local hub now")
+    tick.add_argument("name", help="the schedule's name, e.g. alerts-sweep")
+    tick.set_defaults(func=_cmd_tick)
+
+    emails = sub.add_parser("emails", help="show the emails the running local hub has sent")
+    emails.add_argument("--last", type=int, default=10)
+    emails.set_defaults(func=_cmd_emails)
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        register: Callable[[Any], None] = module.register
+        register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

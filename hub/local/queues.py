@@ -1,0 +1,137 @@
+"""S3 notifications and SQS event source mappings, delivered like Lambda delivers them.
+
+S3: the bucket notifies one internal queue of every object created (moto sends the event
+record S3 would); the pump adds what S3 adds on a versioned bucket (``versionId``,
+``sequencer``) and hands each record to every function whose template trigger matches the
+key's prefix and suffix. SQS: the template's queue mappings, with partial batch responses.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import traceback
+from typing import Any
+from urllib.parse import unquote_plus
+
+from hub.local.runtime import FunctionRuntime
+from hub.local.template import QueueMapping, S3Trigger
+
+
+class S3NotificationPump:
+    def __init__(
+        self, s3: Any, sqs: Any, queue_url: str, triggers: list[S3Trigger], runtime: FunctionRuntime
+    ) -> None:
+        self.s3 = s3
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.triggers = triggers
+        self.runtime = runtime
+        self._sequence = 0
+        self.delivered: list[tuple[str, str]] = []
+
+    def poll(self) -> int:
+        answer = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        messages = answer.get("Messages", [])
+        for message in messages:
+            for record in json.loads(message["Body"]).get("Records", []):
+                self._dispatch(record)
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages)
+
+    def _dispatch(self, record: dict[str, Any]) -> None:
+        obj = record["s3"]["object"]
+        key = unquote_plus(obj["key"])
+        bucket = record["s3"]["bucket"]["name"]
+        if "versionId" not in obj:
+            try:
+                head = self.s3.head_object(Bucket=bucket, Key=key)
+                if head.get("VersionId"):
+                    obj["versionId"] = head["VersionId"]
+            except Exception:  # the object was deleted meanwhile: deliver what S3 said
+                traceback.print_exc()
+        self._sequence += 1
+        obj.setdefault("sequencer", f"{int(time.time() * 1000):012X}{self._sequence:08X}")
+        for trigger in self.triggers:
+            if key.startswith(trigger.prefix) and key.endswith(trigger.suffix):
+                try:
+                    self.runtime.invoke(trigger.function, {"Records": [record]})
+                    self.delivered.append((trigger.function, key))
+                except Exception:
+                    # S3 invokes asynchronously: Lambda retries twice, then drops or dead-letters.
+                    traceback.print_exc()
+
+
+class QueueMappingPump:
+    def __init__(
+        self, mapping: QueueMapping, queue_url: str, queue_arn: str, sqs: Any, runtime: FunctionRuntime
+    ) -> None:
+        self.mapping = mapping
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self.sqs = sqs
+        self.runtime = runtime
+
+    def poll(self) -> int:
+        answer = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(10, self.mapping.batch_size),
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = answer.get("Messages", [])
+        if not messages:
+            return 0
+        records = [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m.get("MD5OfBody"),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": self.queue_arn,
+                "awsRegion": self.queue_arn.split(":")[3],
+            }
+            for m in messages
+        ]
+        try:
+            result = self.runtime.invoke(self.mapping.function, {"Records": records})
+            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+        except Exception:
+            traceback.print_exc()
+            failed = {r["messageId"] for r in records}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages)
+
+
+class Poller:
+    """Polls a list of pumps on one background thread."""
+
+    def __init__(self, name: str, pumps: list[Any], interval: float = 0.1) -> None:
+        self.pumps = pumps
+        self.interval = interval
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            busy = 0
+            for pump in self.pumps:
+                try:
+                    busy += pump.poll()
+                except Exception:
+                    traceback.print_exc()
+            if not busy:
+                self._stop.wait(self.interval)

@@ -1,0 +1,52 @@
+"""Create the template's tables, bucket, queues and sending identity in an AWS emulation.
+
+Used by the local hub against the moto server and by the handler tests under ``mock_aws``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.local.template import HubTemplate
+
+
+def create_resources(template: HubTemplate, clients: Any) -> dict[str, dict[str, str]]:
+    """Create everything; ``clients(service)`` builds a boto3 client. Returns the physical map."""
+    ddb = clients("dynamodb")
+    ttl = template.ttl_attributes()
+    for lid, args in template.table_definitions().items():
+        ddb.create_table(**args)
+        described = ddb.describe_table(TableName=args["TableName"])["Table"]
+        template.physical[lid] = {"Ref": args["TableName"], "Arn": described["TableArn"]}
+        if described.get("LatestStreamArn"):
+            template.physical[lid]["StreamArn"] = described["LatestStreamArn"]
+        if lid in ttl:
+            ddb.update_time_to_live(
+                TableName=args["TableName"],
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl[lid]},
+            )
+    s3 = clients("s3")
+    for lid in template.of_type("AWS::S3::Bucket"):
+        name = template.bucket_name(lid)
+        s3.create_bucket(Bucket=name)
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        template.physical[lid] = {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
+    sqs = clients("sqs")
+    for lid, res in template.of_type("AWS::SQS::Queue").items():
+        name = template.queue_name(lid)
+        attributes = {"VisibilityTimeout": str(res["Properties"].get("VisibilityTimeout", 30))}
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        template.physical[lid] = {"Ref": url, "Arn": arn, "QueueName": name}
+    clients("ses").verify_email_identity(EmailAddress=template.parameters["SenderEmail"])
+    return template.physical
+
+
+def hub_environment(template: HubTemplate) -> dict[str, str]:
+    """The environment every function sees (Globals plus each function's own variables)."""
+    env: dict[str, str] = {}
+    for lid in template.functions():
+        for key, value in template.function_environment(lid).items():
+            if key != "POWERTOOLS_SERVICE_NAME":
+                env[key] = value
+    return env

@@ -1,0 +1,267 @@
+"""``hub local``: the hub on this machine, with no AWS account and no Docker.
+
+Starts the moto server on 127.0.0.1 as the embedded AWS, creates the template's resources,
+serves the HTTP API, watches the drop folder, pumps stream records and S3 notifications to
+the functions, runs the schedules, loads the example configuration and the demo data, and
+writes ``.hub/local.json``. Ctrl-C stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hub.local.template import HubTemplate
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+
+
+def free_port(preferred: int) -> int:
+    """``preferred`` if it is free on 127.0.0.1, else any free port."""
+    for port in (preferred, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
+def base_environment(aws_endpoint_url: str) -> dict[str, str]:
+    """What Lambda's environment would give a function, pointed at the embedded AWS."""
+    return {
+        "AWS_ENDPOINT_URL": aws_endpoint_url,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "hub-local",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "HUB_CONFIG_DIR": str(ROOT / "config"),
+    }
+
+
+@dataclass
+class LocalHub:
+    home: Path
+    api_port: int = 8787
+    aws_port: int = 4599
+    quiet: bool = False
+    template: HubTemplate = field(default_factory=HubTemplate)
+    info: dict[str, Any] = field(default_factory=dict)
+    _stoppers: list[Any] = field(default_factory=list)
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, flush=True)
+
+    def start(self) -> dict[str, Any]:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the embedded AWS's access log
+        aws_port = free_port(self.aws_port)
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
+        moto.start()
+        self._stoppers.append(moto.stop)
+        aws_url = f"http://127.0.0.1:{aws_port}"
+        os.environ.update(base_environment(aws_url))
+
+        import boto3
+        from botocore.config import Config
+
+        config = Config(account_id_endpoint_mode="disabled", retries={"max_attempts": 3})
+
+        def clients(service: str) -> Any:
+            return boto3.client(service, region_name=REGION, endpoint_url=aws_url, config=config)
+
+        from hub.local.resources import create_resources, hub_environment
+
+        create_resources(self.template, clients)
+        os.environ.update(hub_environment(self.template))
+        os.environ["POWERTOOLS_SERVICE_NAME"] = "hub-local"
+        bucket = self.template.bucket_name()
+
+        extra = self._start_fakes()
+        os.environ.update(extra.pop("environment", {}))
+
+        from hub.local.api import LocalApi
+        from hub.local.drop import DropFolder
+        from hub.local.queues import Poller, QueueMappingPump, S3NotificationPump
+        from hub.local.runtime import FunctionRuntime
+        from hub.local.schedules import Scheduler
+        from hub.local.streams import MappingPump
+
+        runtime = FunctionRuntime(self.template.functions())
+        self.runtime = runtime
+        sqs, s3 = clients("sqs"), clients("s3")
+
+        # S3 notifications: every object created goes to an internal queue, then to the
+        # functions whose template trigger matches the key.
+        notify_url = sqs.create_queue(QueueName="crm-hub-local-s3-notifications")["QueueUrl"]
+        notify_arn = sqs.get_queue_attributes(QueueUrl=notify_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [{"QueueArn": notify_arn, "Events": ["s3:ObjectCreated:*"]}]
+            },
+        )
+        s3_pump = S3NotificationPump(s3, sqs, notify_url, self.template.s3_triggers(), runtime)
+        queue_pumps = [
+            QueueMappingPump(
+                m,
+                self.template.physical[m.queue]["Ref"],
+                self.template.physical[m.queue]["Arn"],
+                sqs,
+                runtime,
+            )
+            for m in self.template.queue_mappings()
+        ]
+        streams = clients("dynamodbstreams")
+        stream_pumps = []
+        for mapping in self.template.stream_mappings():
+            dlq = self.template.physical[mapping.dead_letter]["Ref"] if mapping.dead_letter else None
+            pump = MappingPump(
+                mapping,
+                self.template.physical[mapping.table]["StreamArn"],
+                streams,
+                sqs,
+                dlq,
+                runtime,
+                REGION,
+            )
+            pump.start_position()
+            stream_pumps.append(pump)
+        self.stream_pumps = stream_pumps
+
+        drop_dir = self.home / "drop"
+        drop = DropFolder(drop_dir, s3, bucket)
+        drop.prepare(
+            sorted({t.prefix.rstrip("/") for t in self.template.s3_triggers() if t.prefix != "config/"})
+        )
+        self.scheduler = Scheduler(self.template.schedules(), runtime)
+
+        for poller in (
+            Poller("stream-pump", stream_pumps),
+            Poller("s3-notifications", [s3_pump, *queue_pumps]),
+            Poller("drop-folder", [drop], interval=0.25),
+        ):
+            poller.start()
+            self._stoppers.append(poller.stop)
+        self.scheduler.start()
+        self._stoppers.append(self.scheduler.stop)
+
+        api_token = secrets.token_urlsafe(24)
+        api = LocalApi(self.template.routes(), runtime, api_token, port=free_port(self.api_port))
+        api.control["tick"] = self.scheduler.tick
+        api.start()
+        self._stoppers.append(api.stop)
+
+        self._load_configuration(s3, bucket)
+        from hub.local.demo import load_demo
+
+        loaded = load_demo()
+
+        self.info = {
+            "api_url": api.url,
+            "aws_endpoint_url": aws_url,
+            "region": REGION,
+            "bucket": bucket,
+            "tables": {lid: self.template.table_name(lid) for lid in self.template.table_definitions()},
+            "queues": {
+                lid: self.template.physical[lid]["Ref"] for lid in self.template.of_type("AWS::SQS::Queue")
+            },
+            "api_token": api_token,
+            "drop_dir": str(drop_dir),
+            "schedules": sorted(self.scheduler.schedules),
+            "demo": loaded,
+            "pid": os.getpid(),
+            **extra,
+        }
+        state = self.home / ".hub"
+        state.mkdir(parents=True, exist_ok=True)
+        target = state / "local.json"
+        target.with_suffix(".tmp").write_text(json.dumps(self.info, indent=2), encoding="utf-8")
+        target.with_suffix(".tmp").replace(target)
+        return self.info
+
+    def _start_fakes(self) -> dict[str, Any]:
+        """Local stand-ins for outside services (see ``hub.local.fakes``)."""
+        from hub.local.fakes import start_fakes
+
+        started, stoppers = start_fakes(self.home)
+        self._stoppers.extend(stoppers)
+        return started
+
+    def _load_configuration(self, s3: Any, bucket: str) -> None:
+        """Upload the shipped example configuration, as an operator would: through config/."""
+        config_dir = ROOT / "config"
+        for path in sorted(config_dir.rglob("*.yaml")):
+            s3.put_object(
+                Bucket=bucket, Key="config/" + path.relative_to(config_dir).as_posix(), Body=path.read_bytes()
+            )
+
+    def stop(self) -> None:
+        for stop in reversed(self._stoppers):
+            try:
+                stop()
+            except Exception as exc:  # keep stopping the rest
+                print(f"while stopping: {exc}", file=sys.stderr)
+        self._stoppers.clear()
+
+
+HOWTO = """\
+The hub is running on this machine. Endpoints are in {home}/.hub/local.json.
+
+  API        {api_url}
+  AWS        {aws_endpoint_url}   (the embedded AWS; any credentials work)
+  Drop       {drop_dir}/pos/<distributor>/  inventory/<distributor>/  imports/leads/
+
+Try it:
+  curl -s -X POST {api_url}/leads -H 'content-type: application/json' \\
+       -d '{{"email": "jane@example.com", "first_name": "Jane", "company": "Acme"}}'
+  curl -s {api_url}/leads/<lead_id> -H "authorization: Bearer $(python3 -c 'import json;print(json.load(open(".hub/local.json"))["api_token"])')"
+  hub emails            # what the hub has emailed
+  hub tick alerts-sweep # run a schedule now
+
+Ctrl-C stops the hub.
+"""
+
+
+def run_local(home: Path, api_port: int, aws_port: int) -> int:
+    hub = LocalHub(home=home, api_port=api_port, aws_port=aws_port)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    started = time.monotonic()
+    try:
+        info = hub.start()
+        print(HOWTO.format(home=home, **info), flush=True)
+        print(f"Ready in {time.monotonic() - started:.1f} s.", flush=True)
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        print("Stopping the hub...", flush=True)
+        hub.stop()
+        (home / ".hub" / "local.json").unlink(missing_ok=True)
+    return 0

@@ -1,0 +1,155 @@
+"""The stream pump: DynamoDB stream records to the mapped functions, as Lambda delivers them.
+
+Records are read through the real DynamoDB Streams API of the embedded AWS, filtered by the
+template's filter patterns (records that match no pattern are dropped, as Lambda drops them),
+and delivered in batches shaped like Lambda's. A failed batch is retried from the first
+failed record (``ReportBatchItemFailures``), bisected when the template says so, and after
+the template's retry limit the failure goes to the dead-letter queue, shaped like Lambda's
+on-failure record, so one poison record fails alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import traceback
+from datetime import datetime
+from typing import Any
+
+from moto.events.models import EventPattern
+
+from hub.local.runtime import FunctionRuntime
+from hub.local.template import StreamMapping
+
+
+def lambda_record(record: dict[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
+    """A DynamoDB Streams API record as it appears in a Lambda event (JSON-safe)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return int(value.timestamp())
+        if isinstance(value, bytes | bytearray):
+            return base64.b64encode(value).decode()
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | set):
+            return [plain(v) for v in value]
+        return value
+
+    out = plain(record)
+    out["eventSourceARN"] = stream_arn
+    out.setdefault("awsRegion", region)
+    out.setdefault("eventSource", "aws:dynamodb")
+    return out  # type: ignore[no-any-return]
+
+
+class MappingPump:
+    """One event source mapping: one table's stream to one function."""
+
+    def __init__(self, mapping: StreamMapping, stream_arn: str, streams: Any, sqs: Any, dlq_url: str | None,
+                 runtime: FunctionRuntime, region: str, retry_delay: float = 0.05) -> None:  # fmt: skip
+        self.mapping = mapping
+        self.stream_arn = stream_arn
+        self.streams = streams
+        self.sqs = sqs
+        self.dlq_url = dlq_url
+        self.runtime = runtime
+        self.region = region
+        self.retry_delay = retry_delay
+        self.patterns = [EventPattern.load(json.dumps(p)) for p in mapping.filters]
+        self.iterators: dict[str, str | None] = {}
+        self.delivered = 0
+        self.dead_lettered = 0
+
+    def start_position(self) -> None:
+        """Open every shard at the mapping's starting position."""
+        kind = "TRIM_HORIZON" if self.mapping.starting_position == "TRIM_HORIZON" else "LATEST"
+        for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
+            self.iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=kind
+            )["ShardIterator"]
+
+    def matches(self, record: dict[str, Any]) -> bool:
+        return not self.patterns or any(p.matches_event(record) for p in self.patterns)
+
+    def poll(self) -> int:
+        """Read what is new on every shard and deliver it; returns how many records were read."""
+        read = 0
+        for shard_id, iterator in list(self.iterators.items()):
+            if iterator is None:
+                continue
+            answer = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+            self.iterators[shard_id] = answer.get("NextShardIterator")
+            records = [lambda_record(r, self.stream_arn, self.region) for r in answer.get("Records", [])]
+            read += len(records)
+            wanted = [r for r in records if self.matches(r)]
+            for start in range(0, len(wanted), self.mapping.batch_size):
+                self.deliver(wanted[start : start + self.mapping.batch_size], shard_id)
+        return read
+
+    def deliver(self, batch: list[dict[str, Any]], shard_id: str) -> None:
+        """Deliver one batch until every record succeeded or was dead-lettered."""
+        attempts = 0
+        while batch:
+            failed_at = self._invoke(batch)
+            if failed_at is None:
+                self.delivered += len(batch)
+                return
+            self.delivered += failed_at
+            batch = batch[failed_at:]
+            if self.mapping.bisect and len(batch) > 1:
+                half = len(batch) // 2
+                self.deliver(batch[:half], shard_id)
+                self.deliver(batch[half:], shard_id)
+                return
+            attempts += 1
+            if self.mapping.max_retries >= 0 and attempts > self.mapping.max_retries:
+                self.dead_letter(batch, shard_id, attempts)
+                return
+            time.sleep(self.retry_delay * attempts)
+
+    def _invoke(self, batch: list[dict[str, Any]]) -> int | None:
+        """Index of the first failed record, or None when the whole batch succeeded."""
+        try:
+            result = self.runtime.invoke(self.mapping.function, {"Records": batch})
+        except Exception:
+            traceback.print_exc()
+            return 0
+        if not self.mapping.report_failures or not isinstance(result, dict):
+            return None
+        failures = {f.get("itemIdentifier") for f in result.get("batchItemFailures") or []}
+        if not failures:
+            return None
+        for index, record in enumerate(batch):
+            if record["dynamodb"].get("SequenceNumber") in failures or "" in failures or None in failures:
+                return index
+        return 0
+
+    def dead_letter(self, batch: list[dict[str, Any]], shard_id: str, attempts: int) -> None:
+        """Lambda's on-failure record for a stream batch that exhausted its retries."""
+        self.dead_lettered += len(batch)
+        if not self.dlq_url:
+            return
+        sequence = [r["dynamodb"].get("SequenceNumber") for r in batch]
+        message = {
+            "requestContext": {
+                "functionArn": f"arn:aws:lambda:{self.region}:123456789012:function:{self.mapping.function}",
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+            "version": "1.0",
+            "timestamp": datetime.now().astimezone().isoformat(),
+            "DDBStreamBatchInfo": {
+                "shardId": shard_id,
+                "startSequenceNumber": sequence[0],
+                "endSequenceNumber": sequence[-1],
+                "batchSize": len(batch),
+                "streamArn": self.stream_arn,
+            },
+            # Not in Lambda's record: the keys of what failed, so a local user need not
+            # re-read the stream to see which items they were.
+            "local": {"keys": [r["dynamodb"].get("Keys") for r in batch]},
+        }
+        self.sqs.send_message(QueueUrl=self.dlq_url, MessageBody=json.dumps(message))

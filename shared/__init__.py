@@ -1,0 +1,1 @@
+"""Code shared by every function of the hub. Ships to Lambda as the shared layer."""

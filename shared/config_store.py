@@ -1,0 +1,141 @@
+"""Configuration as data: YAML documents under ``config/`` in the hub's bucket.
+
+A document is validated by its pydantic model when it is uploaded (``config_validator``
+copies a valid one to ``config-good/<name>`` and records a refusal with the field and the
+reason otherwise) and again when it is loaded. Loaders read only ``config-good/``, so a bad
+upload never takes effect and the last good document stays in force. A loaded document is
+cached and re-read only when its ETag changes. Without a bucket copy (unit tests, first
+start), the document is read from ``HUB_CONFIG_DIR`` (the repository's ``config/``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from shared.aws import client
+from shared.observability import logger
+from shared.settings import get_settings
+
+M = TypeVar("M", bound=BaseModel)
+
+GOOD_PREFIX = "config-good/"
+UPLOAD_PREFIX = "config/"
+MAX_DOCUMENT_BYTES = 1024 * 1024
+
+# Which model validates which document (module:Class, imported only when needed).
+CONFIG_MODELS: dict[str, str] = {
+    "routing.yaml": "shared.routing:RoutingConfig",
+    "leads.yaml": "shared.leads:LeadsConfig",
+    "stages.yaml": "shared.stages:StageCatalog",
+    "distributors/*.yaml": "pos_ingest.profile:DistributorProfile",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration document that does not validate; ``errors`` name each field and reason."""
+
+    def __init__(self, name: str, errors: list[dict[str, str]]) -> None:
+        self.name = name
+        self.errors = errors
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        super().__init__(f"{name} refused: {detail}")
+
+
+def model_for(name: str) -> type[BaseModel]:
+    """The model that validates document ``name`` (a path below ``config/``)."""
+    for pattern, target in CONFIG_MODELS.items():
+        if fnmatch.fnmatchcase(name, pattern):
+            module, _, cls = target.partition(":")
+            try:
+                return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+            except (ImportError, AttributeError) as exc:
+                raise ConfigError(name, [{"field": "(document)", "message": f"no validator: {exc}"}]) from exc
+    raise ConfigError(name, [{"field": "(document)", "message": "no configuration document of this name"}])
+
+
+def validate_document(name: str, raw: bytes, model: type[M]) -> M:
+    """Parse and validate one YAML document, or raise ``ConfigError`` naming every bad field."""
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise ConfigError(name, [{"field": "(document)", "message": "larger than 1 MiB"}])
+    try:
+        data = yaml.safe_load(raw.decode("utf-8")) or {}
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(name, [{"field": "(document)", "message": f"not valid YAML: {exc}"}]) from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "(document)", "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        raise ConfigError(name, errors) from exc
+
+
+@dataclass
+class _Cached:
+    etag: str
+    value: BaseModel
+
+
+_cache: dict[str, _Cached] = {}
+
+
+def load_config(name: str, model: type[M]) -> M:
+    """The document ``name`` in force: the last good one, re-read when its ETag changes."""
+    settings = get_settings()
+    cached = _cache.get(name)
+    s3 = client("s3")
+    try:
+        kwargs: dict[str, Any] = {"Bucket": settings.bucket, "Key": GOOD_PREFIX + name}
+        if cached:
+            kwargs["IfNoneMatch"] = cached.etag
+        answer = s3.get_object(**kwargs)
+    except s3.exceptions.NoSuchKey:
+        return _load_local(name, model)
+    except Exception as exc:  # botocore's ClientError for 304 and for a missing bucket
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code in ("304", "NotModified") and cached:
+            return cached.value  # type: ignore[return-value]
+        if code in ("NoSuchBucket", "NoSuchKey", "404"):
+            return _load_local(name, model)
+        if cached:
+            logger.warning("config read failed, keeping the cached document", extra={"doc": name})
+            return cached.value  # type: ignore[return-value]
+        raise
+    body = answer["Body"].read(MAX_DOCUMENT_BYTES + 1)
+    try:
+        value = validate_document(name, body, model)
+    except ConfigError as exc:
+        if cached:
+            logger.error("config invalid, keeping the last good", extra={"doc": name, "errors": exc.errors})
+            return cached.value  # type: ignore[return-value]
+        raise
+    _cache[name] = _Cached(etag=answer["ETag"], value=value)
+    return value
+
+
+def _load_local(name: str, model: type[M]) -> M:
+    cached = _cache.get(name)
+    directory = get_settings().config_dir
+    if not directory:
+        if cached:
+            return cached.value  # type: ignore[return-value]
+        raise ConfigError(name, [{"field": "(document)", "message": "not found in the bucket"}])
+    path = Path(directory) / name
+    if not path.is_file():
+        raise ConfigError(name, [{"field": "(document)", "message": f"not found in the bucket nor {path}"}])
+    raw = path.read_bytes()
+    value = validate_document(name, raw, model)
+    _cache[name] = _Cached(etag=f"local:{path.stat().st_mtime_ns}", value=value)
+    return value
+
+
+def clear_cache() -> None:
+    _cache.clear()

@@ -1,0 +1,53 @@
+"""Settings read once from the environment into a typed model.
+
+Every function reads its environment here, at the boundary; logic receives values, never
+reads ``os.environ``. The names are the environment variables the template sets
+(``infra/template.yaml`` Globals and each function's Environment).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class HubSettings(BaseSettings):
+    """What every function knows about its deployment."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
+    crm_table: str = Field(default="crm-hub-CrmTable", validation_alias="CRM_TABLE")
+    pos_table: str = Field(default="crm-hub-PosTable", validation_alias="POS_TABLE")
+    plan_table: str = Field(default="crm-hub-PlanTable", validation_alias="PLAN_TABLE")
+    state_table: str = Field(default="crm-hub-StateTable", validation_alias="STATE_TABLE")
+    events_table: str = Field(default="crm-hub-EventsTable", validation_alias="EVENTS_TABLE")
+    idempotency_table: str = Field(default="crm-hub-IdempotencyTable", validation_alias="IDEMPOTENCY_TABLE")
+    bucket: str = Field(default="crm-hub-123456789012-us-east-1", validation_alias="HUB_BUCKET")
+    sender_email: str = Field(default="hub@example.com", validation_alias="SENDER_EMAIL")
+    channel_manager_email: str = Field(
+        default="channel@example.com", validation_alias="CHANNEL_MANAGER_EMAIL"
+    )
+    demo_owner: str = Field(default="rep-demo", validation_alias="DEMO_OWNER")
+    secrets_prefix: str = Field(default="/crm-hub", validation_alias="SECRETS_PREFIX")
+    mailchimp_secret_name: str = Field(default="", validation_alias="MAILCHIMP_SECRET_NAME")
+    mailchimp_list_id: str = Field(default="", validation_alias="MAILCHIMP_LIST_ID")
+    mailchimp_server: str = Field(default="", validation_alias="MAILCHIMP_SERVER")
+    mailchimp_url: str = Field(default="", validation_alias="MAILCHIMP_URL")
+    mailchimp_api_key: str = Field(default="", validation_alias="MAILCHIMP_API_KEY")
+    mailchimp_webhook_token: str = Field(default="", validation_alias="MAILCHIMP_WEBHOOK_TOKEN")
+    mailchimp_max_connections: int = Field(
+        default=4, ge=1, le=10, validation_alias="MAILCHIMP_MAX_CONNECTIONS"
+    )
+    mailchimp_double_opt_in: bool = Field(default=False, validation_alias="MAILCHIMP_DOUBLE_OPT_IN")
+    inbox_retention_hours: int = Field(default=96, ge=72, validation_alias="INBOX_RETENTION_HOURS")
+    pos_continuation_queue_url: str = Field(default="", validation_alias="POS_CONTINUATION_QUEUE_URL")
+    config_dir: str = Field(default="", validation_alias="HUB_CONFIG_DIR")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> HubSettings:
+    """The settings of this process, read once."""
+    return HubSettings()
