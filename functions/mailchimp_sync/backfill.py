@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from mailchimp_sync.errors import BlockedMemberError, RetryableMailchimpError
 from mailchimp_sync.gateway import Budget, MailchimpGateway, classify
 from mailchimp_sync.models import MailchimpContact, SyncOutcome
-from mailchimp_sync.segments import all_other_band_tags, merge_fields_for, subscriber_hash, tags_for
+from mailchimp_sync.segments import merge_fields_for, other_band_tags, subscriber_hash, tags_for
 
 OPERATIONS_PER_CONTACT = 2
 
@@ -47,7 +47,12 @@ def is_eligible(contact: MailchimpContact) -> bool:
     return contact.marketing_opt_in and (not contact.has_left or contact.opted_in_again)
 
 
-def operations_for(contact: MailchimpContact, list_id: str, double_opt_in: bool) -> list[dict[str, Any]]:
+def operations_for(
+    contact: MailchimpContact,
+    list_id: str,
+    double_opt_in: bool,
+    band_names: Mapping[str, Iterable[str]] | None = None,
+) -> list[dict[str, Any]]:
     """The batch operations for one contact; ``operation_id`` is ``<contact_id>|member`` or ``|tags``."""
     hash_ = subscriber_hash(contact.email)
     body: dict[str, Any] = {
@@ -59,7 +64,7 @@ def operations_for(contact: MailchimpContact, list_id: str, double_opt_in: bool)
         body["status"] = "pending"  # MailChimp's re-confirmation, never a forced subscribe
     desired = tags_for(contact)
     tags = [{"name": t, "status": "active"} for t in sorted(desired)]
-    tags += [{"name": t, "status": "inactive"} for t in sorted(all_other_band_tags(desired))]
+    tags += [{"name": t, "status": "inactive"} for t in sorted(other_band_tags(desired, band_names or {}))]
     member_path = f"/lists/{list_id}/members/{hash_}"
     operations = [
         {
@@ -122,10 +127,13 @@ def run_batch(
     poll_interval_s: float = 1.0,
     wait_s: float = 600.0,
     sleep: Callable[[float], None] = time.sleep,
+    band_names: Mapping[str, Iterable[str]] | None = None,
 ) -> list[SyncOutcome]:
     """Submit one batch, wait for it to finish, and read each contact's outcome."""
     config = gateway.config
-    operations = [op for c in contacts for op in operations_for(c, config.list_id, config.double_opt_in)]
+    operations = [
+        op for c in contacts for op in operations_for(c, config.list_id, config.double_opt_in, band_names)
+    ]
     budget = Budget.seconds(wait_s)
     batch = gateway.start_batch(operations, budget)
     while batch.get("status") != "finished":
@@ -150,13 +158,15 @@ def run_backfill(
     on_progress: Callable[[int], None] = lambda _: None,
     poll_interval_s: float = 1.0,
     restart: bool = False,
+    band_names: Mapping[str, Iterable[str]] | None = None,
 ) -> BackfillReport:
     """Backfill from the saved cursor (or the start).
 
     ``contacts_after(cursor)`` yields ``(position, contact)`` in a stable order, starting after
     ``cursor``; ``position`` is what to pass back to resume after that contact. ``record`` stores
     the outcomes of a finished batch (the contacts' sync state). ``on_progress(n)`` is told how
-    many more contacts were dealt with."""
+    many more contacts were dealt with. ``band_names`` (prefix -> configured band names) lets the
+    tag write also remove a contact's other band tags."""
     cursor = None if restart else cursor_store.load()
     report = BackfillReport(resumed_from=cursor)
     per_batch = max(gateway.config.batch_max_operations // OPERATIONS_PER_CONTACT, 1)
@@ -167,7 +177,7 @@ def run_backfill(
     def flush() -> None:
         nonlocal chunk, pending_progress
         if chunk:
-            outcomes = run_batch(chunk, gateway, poll_interval_s=poll_interval_s)
+            outcomes = run_batch(chunk, gateway, poll_interval_s=poll_interval_s, band_names=band_names)
             record(outcomes)
             report.batches += 1
             report.sent += len(chunk)

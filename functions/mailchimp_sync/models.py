@@ -22,8 +22,8 @@ class MailchimpContact(BaseModel):
     company: str | None = None
     phone: str | None = None
     country: str | None = None
-    employees: int | None = None
-    annual_revenue: float | None = None
+    employee_band: str | None = None
+    revenue_band: str | None = None
     industry: str | None = None
     campaigns: list[str] = Field(default_factory=list)
     marketing_opt_in: bool = False

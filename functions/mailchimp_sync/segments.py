@@ -1,9 +1,13 @@
-"""What a contact looks like in MailChimp: merge fields and segment tags. Pure functions."""
+"""What a contact looks like in MailChimp: merge fields and segment tags. Pure functions.
+
+The employee and revenue bands are the lead's own (``shared.leads.LeadsConfig``, stored on the
+lead); this module only names them as MailChimp tags."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from mailchimp_sync.models import MailchimpContact
@@ -20,26 +24,6 @@ MERGE_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("INDUSTRY", "Industry", "text"),
 )
 
-EMPLOYEE_BANDS: tuple[tuple[int, str], ...] = (
-    (10, "1-10"),
-    (50, "11-50"),
-    (200, "51-200"),
-    (500, "201-500"),
-    (1000, "501-1000"),
-    (5000, "1001-5000"),
-)
-EMPLOYEE_TOP_BAND = "5001+"
-
-REVENUE_BANDS: tuple[tuple[float, str], ...] = (
-    (1e6, "0-1m"),
-    (10e6, "1m-10m"),
-    (50e6, "10m-50m"),
-    (100e6, "50m-100m"),
-    (500e6, "100m-500m"),
-    (1e9, "500m-1b"),
-)
-REVENUE_TOP_BAND = "1b+"
-
 # a contact has at most one tag per exclusive prefix: the old one is removed when it changes
 EXCLUSIVE_PREFIXES = ("employees:", "revenue:", "industry:")
 # campaign tags accumulate: having come through a campaign stays true
@@ -50,24 +34,6 @@ MAX_TAG_LENGTH = 100
 def subscriber_hash(email: str) -> str:
     """MailChimp's member id: MD5 of the lowercased email."""
     return hashlib.md5(email.strip().lower().encode()).hexdigest()  # noqa: S324 - MailChimp's id scheme
-
-
-def employee_band(employees: int | None) -> str | None:
-    if employees is None or employees < 1:
-        return None
-    for upper, band in EMPLOYEE_BANDS:
-        if employees <= upper:
-            return band
-    return EMPLOYEE_TOP_BAND
-
-
-def revenue_band(annual_revenue: float | None) -> str | None:
-    if annual_revenue is None or annual_revenue < 0:
-        return None
-    for upper, band in REVENUE_BANDS:
-        if annual_revenue < upper:
-            return band
-    return REVENUE_TOP_BAND
 
 
 def slug(value: str) -> str:
@@ -82,8 +48,8 @@ def merge_fields_for(contact: MailchimpContact) -> dict[str, str]:
         "COMPANY": contact.company,
         "PHONE": contact.phone,
         "COUNTRY": contact.country,
-        "EMPBAND": employee_band(contact.employees),
-        "REVBAND": revenue_band(contact.annual_revenue),
+        "EMPBAND": contact.employee_band,
+        "REVBAND": contact.revenue_band,
         "INDUSTRY": contact.industry,
     }
     return {tag: str(value) for tag, value in values.items() if value not in (None, "")}
@@ -91,10 +57,10 @@ def merge_fields_for(contact: MailchimpContact) -> dict[str, str]:
 
 def tags_for(contact: MailchimpContact) -> set[str]:
     tags: set[str] = set()
-    if band := employee_band(contact.employees):
-        tags.add(f"employees:{band}")
-    if band := revenue_band(contact.annual_revenue):
-        tags.add(f"revenue:{band}")
+    if contact.employee_band:
+        tags.add(f"employees:{contact.employee_band}")
+    if contact.revenue_band:
+        tags.add(f"revenue:{contact.revenue_band}")
     if contact.industry and slug(contact.industry):
         tags.add(f"industry:{slug(contact.industry)}")
     for campaign in contact.campaigns:
@@ -130,15 +96,13 @@ def diff_tags(current: set[str], desired: set[str]) -> TagDiff:
     return TagDiff(tuple(add), tuple(remove))
 
 
-def all_other_band_tags(desired: set[str]) -> set[str]:
-    """Every band tag the contact should not carry, for writes that cannot read the current tags
-    first (batch backfill). Industry values are open-ended, so only known bands are listed."""
-    employees = {f"employees:{b}" for _, b in EMPLOYEE_BANDS} | {f"employees:{EMPLOYEE_TOP_BAND}"}
-    revenue = {f"revenue:{b}" for _, b in REVENUE_BANDS} | {f"revenue:{REVENUE_TOP_BAND}"}
+def other_band_tags(desired: set[str], band_names: Mapping[str, Iterable[str]]) -> set[str]:
+    """Every known band tag the contact should not carry, for writes that cannot read the current
+    tags first (batch backfill). ``band_names`` maps a prefix (``employees:``) to the configured
+    band names; a prefix the contact has no tag for is left alone."""
     desired_lower = {t.lower() for t in desired}
-    return {t for t in employees | revenue if t.lower() not in desired_lower and _prefix_present(t, desired)}
-
-
-def _prefix_present(tag: str, desired: set[str]) -> bool:
-    prefix = tag.split(":", 1)[0] + ":"
-    return any(d.startswith(prefix) for d in desired)
+    others: set[str] = set()
+    for prefix, names in band_names.items():
+        if any(t.startswith(prefix) for t in desired_lower):
+            others |= {f"{prefix}{n}" for n in names if f"{prefix}{n}".lower() not in desired_lower}
+    return others

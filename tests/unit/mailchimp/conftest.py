@@ -53,8 +53,8 @@ def build_contact(email: str = "ada@example.com", **fields: Any) -> MailchimpCon
         "first_name": "Ada",
         "last_name": "Lovelace",
         "company": "Analytical Engines",
-        "employees": 120,
-        "annual_revenue": 12_000_000,
+        "employee_band": "50-249",
+        "revenue_band": "10M-100M",
         "industry": "Automotive",
         "marketing_opt_in": True,
     }

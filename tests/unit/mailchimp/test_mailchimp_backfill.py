@@ -55,7 +55,7 @@ def test_backfill_sends_eligible_contacts_in_batches_of_at_most_500_operations(f
     assert len(batch_calls) == 3
     assert all(len(c.body["operations"]) <= 500 for c in batch_calls)
     assert fake.member("p599@example.com")["status"] == "subscribed"
-    assert "employees:51-200" in fake.tags("p0@example.com")
+    assert "employees:50-249" in fake.tags("p0@example.com")
     assert fake.member("n0@example.com") is None
     assert {o.state for o in recorded} == {"synced"}
     assert sum(progress) == 610
@@ -116,3 +116,32 @@ def test_a_stopped_backfill_resumes_after_the_last_finished_batch(fake, make_gat
     assert cursor.value is None
     assert len({o.contact_id for o in recorded}) == 200
     assert fake.stats()["members"] == 200
+
+
+def test_backfill_removes_the_other_configured_band_tags(fake, gateway, make_contact):
+    # Given a member tagged with an old band
+    fake.seed_member("ada@example.com", "subscribed")
+    fake.api.post_tags(
+        list_id=fake.list_id,
+        hash=fake.member("ada@example.com")["id"],
+        body={
+            "tags": [
+                {"name": "employees:1-9", "status": "active"},
+                {"name": "newsletter", "status": "active"},
+            ]
+        },
+    )
+    bands = {"employees:": ["1-9", "10-49", "50-249", "250-999", "1000+"]}
+    # When backfilled with the configured band names
+    run_backfill(
+        source([make_contact()]),
+        gateway,
+        MemoryCursor(),
+        lambda _: None,
+        poll_interval_s=0.02,
+        band_names=bands,
+    )
+    # Then the old band is gone, the new one is there, and other tags are kept
+    tags = fake.tags("ada@example.com")
+    assert "employees:1-9" not in tags
+    assert {"employees:50-249", "newsletter"} <= tags

@@ -136,7 +136,7 @@ def test_tag_write_failure_is_retried(fake, gateway, make_contact):
     fake.inject(r"/tags$", method="POST", status=500, times=1)
     outcome = sync_contact(make_contact(), gateway)
     assert outcome.state == "synced"
-    assert "employees:51-200" in fake.tags("ada@example.com")
+    assert "employees:50-249" in fake.tags("ada@example.com")
     assert len(fake.calls_to("POST", r"/tags$")) == 2
 
 

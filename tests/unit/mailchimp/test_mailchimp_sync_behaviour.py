@@ -19,11 +19,11 @@ def test_new_contact_with_opt_in_is_subscribed_with_merge_fields_and_tags(fake, 
     assert member["status"] == "subscribed"
     assert member["merge_fields"]["FNAME"] == "Ada"
     assert member["merge_fields"]["COMPANY"] == "Analytical Engines"
-    assert member["merge_fields"]["EMPBAND"] == "51-200"
-    assert member["merge_fields"]["REVBAND"] == "10m-50m"
+    assert member["merge_fields"]["EMPBAND"] == "50-249"
+    assert member["merge_fields"]["REVBAND"] == "10M-100M"
     assert fake.tags("ada@example.com") == {
-        "employees:51-200",
-        "revenue:10m-50m",
+        "employees:50-249",
+        "revenue:10M-100M",
         "industry:automotive",
         "campaign:spring-expo",
     }
@@ -111,18 +111,19 @@ def test_a_band_change_replaces_the_old_band_tag_and_keeps_other_tags(fake, gate
     )
     # When the company grows, changes industry and comes through another campaign
     outcome = sync_contact(
-        make_contact(employees=800, industry="Medical Devices", campaigns=["expo", "webinar"]), gateway
+        make_contact(employee_band="250-999", industry="Medical Devices", campaigns=["expo", "webinar"]),
+        gateway,
     )
     # Then the old band and industry are gone, the new ones are there, the rest is kept
     assert fake.tags("ada@example.com") == {
-        "employees:501-1000",
-        "revenue:10m-50m",
+        "employees:250-999",
+        "revenue:10M-100M",
         "industry:medical-devices",
         "campaign:expo",
         "campaign:webinar",
         "VIP",
     }
-    assert set(outcome.tags_removed) == {"employees:51-200", "industry:automotive"}
+    assert set(outcome.tags_removed) == {"employees:50-249", "industry:automotive"}
 
 
 def test_no_tag_call_when_tags_are_already_right(fake, gateway, make_contact):
