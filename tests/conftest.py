@@ -1,0 +1,98 @@
+"""Test fixtures shared by every tier.
+
+The environment is set here, before any hub module is imported: fake credentials, the
+region, and every function's environment variables as the template resolves them (pynamodb
+fixes table names at class definition). The ``aws`` fixture starts moto's ``mock_aws`` and
+creates the template's tables, bucket, queues and sending identity in it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "tests",
+        "POWERTOOLS_METRICS_NAMESPACE": "CrmHubTests",
+        "POWERTOOLS_DEV": "false",
+        "HUB_CONFIG_DIR": str(ROOT / "config"),
+    }
+)
+
+from hub.local.resources import hub_environment  # noqa: E402
+from hub.local.template import HubTemplate  # noqa: E402
+
+os.environ.update(
+    {k: v for k, v in hub_environment(HubTemplate()).items() if k not in os.environ or k.endswith("_TABLE")}
+)
+
+
+@pytest.fixture
+def aws() -> Iterator[HubTemplate]:
+    """moto's in-process AWS with the template's resources created in it."""
+    import boto3
+    from moto import mock_aws
+
+    from hub.local.resources import create_resources
+    from shared.aws import reset_clients
+    from shared.config_store import clear_cache
+    from shared.idempotency import persistence_layer
+
+    with mock_aws():
+        reset_clients()
+        persistence_layer.cache_clear()
+        clear_cache()
+        template = HubTemplate()
+        create_resources(template, lambda service: boto3.client(service, region_name="us-east-1"))
+        yield template
+    reset_clients()
+    persistence_layer.cache_clear()
+
+
+@pytest.fixture
+def lambda_context() -> Any:
+    from hub.local.runtime import LocalContext
+
+    return LocalContext(function_name="test-function", timeout_seconds=30)
+
+
+@pytest.fixture
+def demo_data(aws: HubTemplate) -> dict[str, int]:
+    """The demo territories, reps and accounts the local hub loads."""
+    from hub.local.demo import load_demo
+
+    return load_demo()
+
+
+def http_event(method: str, path: str, body: bytes | str = b"", headers: dict[str, str] | None = None,
+               source_ip: str = "203.0.113.7", authorized: bool = False) -> dict[str, Any]:  # fmt: skip
+    """An API Gateway HTTP API v2 event for the route the template maps ``method path`` to."""
+    from hub.local.api import build_event
+
+    raw = body.encode() if isinstance(body, str) else body
+    all_headers = {"content-type": "application/json", **{k.lower(): v for k, v in (headers or {}).items()}}
+    all_headers["content-length"] = str(len(raw))
+    split_path = path.split("?", 1)[0]
+    for route in HubTemplate().routes():
+        params = route.matches(method, split_path)
+        if params is not None:
+            authorizer = {"jwt": {"claims": {"sub": "tester"}, "scopes": None}} if authorized else None
+            return build_event(method, path, all_headers, raw, route, params, source_ip, authorizer)
+    raise LookupError(f"the template routes no {method} {path}")

@@ -1,0 +1,90 @@
+"""The local hub started as a user starts it: ``hub local`` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _hub_command() -> list[str]:
+    script = Path(sys.executable).parent / "hub"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "hub.cli"]
+
+
+@pytest.fixture(scope="session")
+def local_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A running local hub (one for the session); yields what it wrote to ``.hub/local.json``."""
+    home = tmp_path_factory.mktemp("hub-home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "HUB_"))}
+    env.pop("CRM_TABLE", None)
+    log = (home / "hub.log").open("wb")
+    process = subprocess.Popen(
+        [*_hub_command(), "local", "--home", str(home), "--port", "0", "--aws-port", "0"],
+        cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    info_path = home / ".hub" / "local.json"
+    deadline = time.monotonic() + 60
+    while not info_path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(
+                f"the local hub did not start:\n{(home / 'hub.log').read_text(errors='replace')[-4000:]}"
+            )
+        time.sleep(0.1)
+    info = json.loads(info_path.read_text())
+    info["home"] = str(home)
+    try:
+        yield info
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        if os.environ.get("KEEP_HUB_LOG"):
+            shutil.copy(home / "hub.log", ROOT / "hub-e2e.log")
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., Any]:
+    """Poll ``probe`` until it returns something truthy (or fail after ``timeout`` seconds)."""
+
+    def wait(
+        probe: Callable[[], Any], timeout: float = 10.0, interval: float = 0.1, what: str = "condition"
+    ) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = probe()
+            if value:
+                return value
+            time.sleep(interval)
+        pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+    return wait
+
+
+@pytest.fixture
+def aws_clients(local_hub: dict[str, Any]) -> Callable[[str], Any]:
+    """boto3 clients pointed at the local hub's embedded AWS."""
+    import boto3
+    from botocore.config import Config
+
+    def make(service: str) -> Any:
+        return boto3.client(service, region_name=local_hub["region"], endpoint_url=local_hub["aws_endpoint_url"],
+                            aws_access_key_id="local", aws_secret_access_key="local",
+                            config=Config(account_id_endpoint_mode="disabled"))  # fmt: skip
+
+    return make
