@@ -204,14 +204,19 @@ class HubTemplate:
         spec = self.functions()[logical_id]
         return {k: str(self.resolve(v)) for k, v in spec.environment.items()}
 
+    def default_authorizer(self, api_id: str = "HttpApi") -> str | None:
+        auth = self.resources.get(api_id, {}).get("Properties", {}).get("Auth", {})
+        return auth.get("DefaultAuthorizer")
+
     def routes(self) -> list[Route]:
+        default = self.default_authorizer()
         found = []
         for lid, spec in self.functions().items():
             for event in spec.events.values():
                 if event["Type"] != "HttpApi":
                     continue
                 props = event["Properties"]
-                auth = (props.get("Auth") or {}).get("Authorizer")
+                auth = (props.get("Auth") or {}).get("Authorizer", default)
                 found.append(
                     Route(props["Method"], props["Path"], lid, None if auth in (None, "NONE") else auth)
                 )

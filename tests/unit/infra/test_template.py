@@ -1,0 +1,162 @@
+"""The deployment template: it lints, translates offline, grants no wildcard actions, handles
+stream failures, and every function's artifact imports its handler on its own."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+
+
+@lru_cache(maxsize=1)
+def translated() -> dict[str, Any]:
+    """The template as CloudFormation sees it after the SAM transform (offline, as `sam package` leaves it)."""
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    template = yaml_parse(TEMPLATE.read_text())
+    template = copy.deepcopy(template)
+    template["Globals"]["Function"]["CodeUri"] = "s3://artifacts/functions.zip"
+    template["Resources"]["SharedLayer"]["Properties"]["ContentUri"] = "s3://artifacts/layer.zip"
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return transform(template, {}, NoManagedPolicies())  # type: ignore[no-any-return]
+
+
+def resources_of(kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in translated()["Resources"].items() if v["Type"] == kind}
+
+
+def test_cfn_lint_is_clean():
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_translates_offline_into_every_function_and_trigger():
+    functions = resources_of("AWS::Lambda::Function")
+    assert len(functions) == 8
+    for function in functions.values():
+        props = function["Properties"]
+        assert props["Runtime"] == "python3.12"
+        assert props["Architectures"] == ["arm64"]
+        assert props["Layers"] == [{"Ref": next(iter(resources_of("AWS::Lambda::LayerVersion")))}]
+    assert len(resources_of("AWS::Lambda::EventSourceMapping")) == 4  # 3 streams + the POS continuation queue
+    assert len(resources_of("AWS::Events::Rule")) == 2
+
+
+def _statements() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for role_id, role in resources_of("AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                found.append((role_id, statement))
+    return found
+
+
+def test_no_statement_allows_a_wildcard_action():
+    for role_id, statement in _statements():
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            assert action != "*" and not action.endswith(":*"), (role_id, action)
+
+
+def test_email_sending_is_scoped_to_the_sending_identity():
+    for role_id, statement in _statements():
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if any(a.startswith("ses:") for a in actions):
+            resource = statement["Resource"]
+            assert isinstance(resource, dict) and "identity/${SenderEmail}" in resource["Fn::Sub"], role_id
+
+
+def test_every_stream_mapping_handles_failure():
+    mappings = [m["Properties"] for m in resources_of("AWS::Lambda::EventSourceMapping").values()]
+    streams = [m for m in mappings if "StreamArn" in str(m["EventSourceArn"])]
+    assert len(streams) == 3
+    for mapping in streams:
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["BisectBatchOnFunctionError"] is True
+        assert 0 <= mapping["MaximumRetryAttempts"] <= 10
+        assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == {
+            "Fn::GetAtt": ["StreamDeadLetterQueue", "Arn"]
+        }
+        assert mapping["FilterCriteria"]["Filters"], "a consumer receives only what it handles"
+
+
+def test_tables_are_recoverable_and_encrypted():
+    tables = resources_of("AWS::DynamoDB::Table")
+    assert len(tables) == 6
+    for table_id, table in tables.items():
+        props = table["Properties"]
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], table_id
+        assert props["SSESpecification"]["SSEEnabled"], table_id
+    for streamed in ("CrmTable", "PlanTable"):
+        assert tables[streamed]["Properties"]["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    for expiring in ("CrmTable", "EventsTable", "StateTable", "IdempotencyTable"):
+        assert tables[expiring]["Properties"]["TimeToLiveSpecification"]["Enabled"]
+
+
+def test_alarms_watch_dead_letters_errors_and_iterator_age():
+    metrics = [a["Properties"]["MetricName"] for a in resources_of("AWS::CloudWatch::Alarm").values()]
+    assert metrics.count("ApproximateNumberOfMessagesVisible") == 1
+    assert metrics.count("Errors") == 8
+    assert metrics.count("IteratorAge") == 3
+
+
+def test_read_routes_are_authorised_and_public_routes_are_not():
+    from hub.local.template import HubTemplate
+
+    routes = {(r.method, r.path): r.authorizer for r in HubTemplate().routes()}
+    assert routes[("POST", "/leads")] is None
+    assert routes[("POST", "/events")] is None
+    assert routes[("POST", "/mailchimp/webhook/{token}")] is None
+    reads = [key for key in routes if key[0] == "GET" and not key[1].startswith("/mailchimp")]
+    assert reads and all(routes[key] == "ReportsJwt" for key in reads)
+
+
+@pytest.fixture(scope="module")
+def host_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The layer built by the template's own build target, for this machine's platform."""
+    out = tmp_path_factory.mktemp("layer")
+    subprocess.run(
+        ["make", "-s", "build-SharedLayer", f"ARTIFACTS_DIR={out}", f"PYTHON={sys.executable}", "LAYER_PIP_PLATFORM="],
+        cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    return out / "python"
+
+
+@pytest.mark.slow
+def test_each_packaged_handler_imports_with_nothing_else_on_the_path(host_layer: Path):
+    from hub.local.template import HubTemplate
+
+    env = {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "PATH": os.environ.get("PATH", "")}
+    for spec in HubTemplate().functions().values():
+        module, _, name = spec.handler.rpartition(".")
+        code = (
+            "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import importlib; "
+            f"m = importlib.import_module({module!r}); assert callable(m.{name}); "
+            "bad = [p for p in sys.path if 'site-packages' in p]; assert not bad, bad"
+        )
+        result = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", code, str(ROOT / "functions"), str(host_layer)],
+            env=env, capture_output=True, text=True, check=False, cwd=host_layer,
+        )  # fmt: skip
+        assert result.returncode == 0, f"{spec.handler}: {result.stderr[-2000:]}"
