@@ -1,21 +1,66 @@
-"""POST /events (filled by the CRM events issue)."""
+"""POST /events: signed events from external CRMs (logic in ``crm_events.service``)."""
 
 from __future__ import annotations
 
+import base64
+from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from crm_events.service import EventsContext, receive_events
+from shared.crm_entities import EntityStoreError
 from shared.observability import logger, metrics, tracer
 
 app = APIGatewayHttpResolver()
 
 
+@lru_cache(maxsize=1)
+def events_context() -> EventsContext:
+    """Built on the first request (never at import), then kept for the life of the process."""
+    from crm_events.storage import dynamo_store
+    from shared.config_store import load_config
+    from shared.settings import get_settings
+    from shared.signing import SsmSourceSecrets
+    from shared.stages import StageCatalog
+
+    settings = get_settings()
+    return EventsContext(
+        store=dynamo_store(settings),
+        secrets=SsmSourceSecrets(settings.secrets_prefix, max_age=300),
+        stages=lambda: load_config("stages.yaml", StageCatalog),
+        retention_hours=settings.inbox_retention_hours,
+    )
+
+
+def _raw_body() -> bytes:
+    event = app.current_event
+    body = event.body or ""
+    return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
+
+
 @app.post("/events")
 def post_events() -> Response[Any]:
-    return Response(501, "application/json", {"message": "not implemented yet"})
+    try:
+        answer = receive_events(app.current_event.headers, _raw_body(), events_context())
+    except EntityStoreError:
+        logger.exception("storage failed; the sender should retry")
+        return Response(
+            503, "application/json", {"message": "storage unavailable, retry"}, headers={"Retry-After": "5"}
+        )
+    if answer.status_code == 401:
+        logger.warning("signature rejected", extra={"reason": answer.body.get("reason")})
+    results = answer.body.get("results", [])
+    metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=answer.body.get("accepted", 0))
+    metrics.add_metric(
+        name="EventsRejected",
+        unit=MetricUnit.Count,
+        value=sum(1 for r in results if r["status"] == "rejected"),
+    )
+    return Response(answer.status_code, "application/json", answer.body)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

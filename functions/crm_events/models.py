@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from shared.routing import AwayPeriod
 from shared.signing import SOURCE_PATTERN
 from shared.stages import StageCatalog
 
@@ -83,15 +84,7 @@ class TerritoryData(EventData):
         return self
 
 
-class OutOfOffice(EventData):
-    start: date
-    end: date
-
-    @model_validator(mode="after")
-    def _ordered(self) -> OutOfOffice:
-        if self.end < self.start:
-            raise ValueError("end is before start")
-        return self
+QuarterKey = Annotated[str, StringConstraints(pattern=r"^(20\d\d-Q[1-4]|default)$")]
 
 
 class RepData(EventData):
@@ -99,10 +92,14 @@ class RepData(EventData):
     name: Name
     email: Email | None = None
     manager_id: EntityId | None = None
-    quota: Money | None = Field(default=None, description="Sales quota per quarter")
+    territory_id: EntityId | None = None
+    capacity: int | None = Field(default=None, ge=0, le=1_000_000)
+    quota: dict[QuarterKey, Money] | Money | None = Field(
+        default=None,
+        description='Sales quota per quarter: one amount for every quarter, or {"2026-Q4": amount, ...}',
+    )
     activity_points_quota: int | None = Field(default=None, ge=0, le=1_000_000)
-    out_of_office: list[OutOfOffice] = Field(default_factory=list, max_length=50)
-    territory_ids: list[EntityId] = Field(default_factory=list, max_length=100)
+    out_of_office: list[AwayPeriod] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")
     def _not_own_manager(self) -> RepData:

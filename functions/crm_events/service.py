@@ -1,0 +1,154 @@
+"""``POST /events``: check the signature, validate each event, store it in the inbox, apply it.
+
+``receive_events`` is the whole request's logic, free of HTTP framework and AWS details: it gets
+the headers and the raw body and the collaborators (storage, secrets, stage catalogue), and
+returns the status code and the answer. ``replay_events`` applies stored events again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from crm_events.apply import apply_event
+from crm_events.inbox import read_inbox, store_event
+from crm_events.models import MAX_BODY_BYTES, BodyError, EventResult, decode_body, validate_event
+from shared.crm_entities import EntityStore, Outcome
+from shared.signing import (
+    SOURCE_HEADER,
+    SignatureError,
+    SourceSecrets,
+    check_source_name,
+    header_value,
+    verify_request,
+)
+from shared.stages import StageCatalog
+
+
+@dataclass
+class EventsContext:
+    """What receiving events needs, handed in (fakes in unit tests, AWS in the function)."""
+
+    store: EntityStore
+    secrets: SourceSecrets
+    stages: Callable[[], StageCatalog]
+    retention_hours: int = 96
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    body: dict[str, Any]
+
+
+def _signing_source(headers: Mapping[str, str] | None, body: bytes) -> str:
+    """The source whose secrets sign this request: ``X-Hub-Source``, else the body's ``source``.
+
+    The body is only peeked at here; nothing in it is trusted before the signature is checked.
+    """
+    declared = header_value(headers, SOURCE_HEADER)
+    if declared:
+        return check_source_name(declared.strip())
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise SignatureError(SignatureError.MALFORMED, f"{SOURCE_HEADER} header is required") from exc
+    candidates = payload.get("events") if isinstance(payload, dict) and "events" in payload else [payload]
+    sources = (
+        {e.get("source") for e in candidates if isinstance(e, dict)}
+        if isinstance(candidates, list)
+        else set()
+    )
+    if isinstance(payload, dict) and isinstance(payload.get("source"), str):
+        sources = {payload["source"]}
+    if len(sources) != 1 or not isinstance(next(iter(sources)), str):
+        raise SignatureError(SignatureError.MALFORMED, f"{SOURCE_HEADER} header is required")
+    return check_source_name(next(iter(sources)))
+
+
+def _result(result: EventResult, status: str, outcome: str | None = None) -> dict[str, Any]:
+    answer: dict[str, Any] = {"event_id": result.event_id, "status": status, "errors": result.errors}
+    if outcome is not None:
+        answer["outcome"] = outcome
+    return answer
+
+
+def receive_events(headers: Mapping[str, str] | None, body: bytes, context: EventsContext) -> Answer:
+    """Handle one ``POST /events`` request."""
+    if len(body) > MAX_BODY_BYTES:
+        return Answer(413, {"message": f"the body is larger than {MAX_BODY_BYTES} bytes"})
+    now = context.now()
+    try:
+        source = _signing_source(headers, body)
+        verify_request(headers, body, source, context.secrets, now=now.timestamp())
+    except SignatureError as exc:
+        return Answer(401, {"message": "signature rejected", "reason": exc.reason})
+    try:
+        raw_events = decode_body(body)
+    except BodyError as exc:
+        return Answer(413 if exc.too_large else 400, {"message": str(exc)})
+
+    stages = context.stages()
+    results: list[dict[str, Any]] = []
+    accepted = 0
+    for index, raw in enumerate(raw_events):
+        result = validate_event(raw, stages, now=now, index=index)
+        if result.event is None:
+            results.append(_result(result, "rejected"))
+            continue
+        event: Any = result.event
+        if event.source != source:
+            errors = [{"field": "source", "message": f"does not match the signing source {source!r}"}]
+            results.append({"event_id": event.event_id, "status": "rejected", "errors": errors})
+            continue
+        # Stored before it is applied: a crash in between leaves it in the inbox for a replay,
+        # and the sender's retry (no 2xx came back) applies it then.
+        is_new = store_event(context.store, event, received_at=now, retention_hours=context.retention_hours)
+        outcome = apply_event(event, context.store)
+        accepted += 1
+        results.append(_result(result, "accepted" if is_new else "duplicate", outcome.value))
+    status = 200 if accepted or not results else 422
+    return Answer(status, {"accepted": accepted, "results": results})
+
+
+@dataclass
+class ReplaySummary:
+    """What a replay did, by outcome (``applied``, ``stale``, ``duplicate``, ``missing``, ``invalid``)."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def total(self) -> int:
+        return sum(self.outcomes.values())
+
+
+def replay_events(
+    store: EntityStore,
+    stages: StageCatalog,
+    since: datetime,
+    *,
+    source: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    entries: Iterable[Any] | None = None,
+) -> ReplaySummary:
+    """Apply the inbox's events received since ``since`` again, oldest first.
+
+    Applying is idempotent and order-safe, so a replay changes only what is missing or behind.
+    """
+    summary = ReplaySummary()
+    for entry in entries if entries is not None else read_inbox(store, since, source=source):
+        # Stored events were valid when they came; the stage catalogue may have changed since.
+        result = validate_event(entry.body, stages, now=datetime.now(UTC))
+        outcome = apply_event(result.event, store).value if result.event is not None else "invalid"
+        summary.outcomes[outcome] += 1
+        if progress is not None:
+            progress(outcome)
+    return summary
+
+
+__all__ = ["Answer", "EventsContext", "Outcome", "ReplaySummary", "receive_events", "replay_events"]
