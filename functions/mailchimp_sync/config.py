@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+if TYPE_CHECKING:
+    from shared.settings import HubSettings
 
 MAX_CALL_TIMEOUT_S = 10.0
 
@@ -12,6 +19,8 @@ class MailchimpConfig(BaseModel):
 
     ``base_url`` overrides the API root (the fake's URL, ending in ``/3.0``); without it the data
     centre comes from the key (``...-us21``) or ``server``."""
+
+    model_config = ConfigDict(frozen=True)
 
     api_key: str = Field(min_length=1)
     list_id: str = Field(min_length=1)
@@ -34,3 +43,43 @@ class MailchimpConfig(BaseModel):
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+
+class MailchimpNotConfiguredError(RuntimeError):
+    """No API key (environment or secret) or no audience id."""
+
+
+@dataclass(frozen=True)
+class MailchimpSetup:
+    config: MailchimpConfig
+    webhook_token: str
+
+
+def _secret(name: str) -> dict[str, str]:
+    """The Secrets Manager secret: JSON ``{"api_key": ..., "webhook_token": ...}``."""
+    from shared.aws import client
+
+    value = client("secretsmanager").get_secret_value(SecretId=name)["SecretString"]
+    data = json.loads(value)
+    return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def load_setup(settings: HubSettings) -> MailchimpSetup:
+    """The configuration from the function's settings, the key and token from the environment
+    (the local hub) or else from the secret named by ``MAILCHIMP_SECRET_NAME``."""
+    api_key, token = settings.mailchimp_api_key, settings.mailchimp_webhook_token
+    if (not api_key or not token) and settings.mailchimp_secret_name:
+        secret = _secret(settings.mailchimp_secret_name)
+        api_key = api_key or secret.get("api_key", "")
+        token = token or secret.get("webhook_token", "")
+    if not api_key or not settings.mailchimp_list_id:
+        raise MailchimpNotConfiguredError("MailChimp needs an API key and MAILCHIMP_LIST_ID")
+    config = MailchimpConfig(
+        api_key=api_key,
+        list_id=settings.mailchimp_list_id,
+        server=settings.mailchimp_server or None,
+        base_url=settings.mailchimp_url or None,
+        double_opt_in=settings.mailchimp_double_opt_in,
+        max_concurrency=settings.mailchimp_max_connections,
+    )
+    return MailchimpSetup(config=config, webhook_token=token)

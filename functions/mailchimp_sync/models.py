@@ -38,14 +38,15 @@ class MailchimpContact(BaseModel):
 
     @property
     def opted_in_again(self) -> bool:
-        """Opt-in given after MailChimp recorded the unsubscribe or clean."""
-        return bool(
-            self.has_left
-            and self.marketing_opt_in
-            and self.opt_in_at
-            and self.marketing_status_at
-            and self.opt_in_at > self.marketing_status_at
-        )
+        """Opted in after MailChimp recorded the unsubscribe or clean.
+
+        Leaving clears the CRM's opt-in (the webhook sets it false), so an opt-in on a leaver is a
+        newer explicit one; when both times are known they must agree."""
+        if not (self.has_left and self.marketing_opt_in):
+            return False
+        if self.opt_in_at and self.marketing_status_at:
+            return self.opt_in_at > self.marketing_status_at
+        return True
 
 
 class SyncOutcome(BaseModel):

@@ -1,0 +1,87 @@
+"""A batch of CRM stream records in, MailChimp members out, sync state recorded per contact.
+
+The batch is planned first: records that change nothing MailChimp sees (our own sync-state
+writes among them, so there is no echo loop) are passed over, and for a contact changed several
+times in the batch only its latest change is synced. The planned contacts are synced together on
+up to ``max_concurrency`` threads; the per-record step then records each outcome and fails the
+records whose sync failed, so the stream retries them (and, after its retries, dead-letters them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from mailchimp_sync.errors import MailchimpError
+from mailchimp_sync.gateway import Budget, MailchimpGateway
+from mailchimp_sync.models import MailchimpContact, SyncOutcome
+from mailchimp_sync.repository import ContactKey, ContactRepository, contact_from_image, key_of, needs_sync
+from mailchimp_sync.sync import failed_outcome, sync_contacts
+
+
+class ContactSyncFailedError(Exception):
+    """The record's sync failed in a way worth retrying; the stream will deliver it again."""
+
+
+@dataclass
+class StreamChange:
+    sequence: str
+    new: Mapping[str, Any] | None
+    old: Mapping[str, Any] | None
+
+
+@dataclass
+class BatchPlan:
+    """Which record syncs which contact, and what came of it."""
+
+    work: dict[str, tuple[ContactKey, MailchimpContact]] = field(default_factory=dict)
+    results: dict[str, SyncOutcome | MailchimpError] = field(default_factory=dict)
+
+    @property
+    def contacts(self) -> list[MailchimpContact]:
+        return [contact for _, contact in self.work.values()]
+
+
+def plan_batch(changes: Iterable[StreamChange]) -> BatchPlan:
+    """The latest relevant change per contact, by the sequence number of its record."""
+    latest: dict[ContactKey, tuple[str, MailchimpContact]] = {}
+    for change in changes:
+        if not needs_sync(change.new, change.old):
+            continue
+        contact = contact_from_image(change.new)
+        if contact is None or change.new is None:
+            continue
+        latest[key_of(change.new)] = (change.sequence, contact)
+    plan = BatchPlan()
+    for key, (sequence, contact) in latest.items():
+        plan.work[sequence] = (key, contact)
+    return plan
+
+
+def run_plan(plan: BatchPlan, gateway: MailchimpGateway, budget: Budget) -> BatchPlan:
+    results = sync_contacts(plan.contacts, gateway, budget)
+    for sequence, result in zip(plan.work, results, strict=True):
+        plan.results[sequence] = result
+    return plan
+
+
+def settle_record(
+    sequence: str,
+    plan: BatchPlan,
+    repository: ContactRepository,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> SyncOutcome | None:
+    """Record the outcome of the record's sync (if it had one); raise for a failed sync."""
+    if sequence not in plan.work:
+        return None
+    key, contact = plan.work[sequence]
+    result = plan.results.get(sequence)
+    if result is None:
+        result = MailchimpError("not synced in this invocation")
+    if isinstance(result, MailchimpError):
+        repository.record_outcome(key, failed_outcome(contact, result), now())
+        raise ContactSyncFailedError(f"{contact.contact_id}: {result.summary}") from result
+    repository.record_outcome(key, result, now())
+    return result

@@ -1,0 +1,283 @@
+"""mailchimp_sync's handler with real event shapes: moto's AWS, the fake MailChimp on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import boto3
+import pytest
+
+from hub.fake_mailchimp import FakeMailchimp
+from tests.helpers import http_event, stream_event
+
+TOKEN = "hook-token-123"
+EMAIL = "ada@example.com"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeMailchimp]:
+    with FakeMailchimp() as server:
+        yield server
+
+
+@pytest.fixture
+def mailchimp_env(fake: FakeMailchimp, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from mailchimp_sync import app
+
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("MAILCHIMP_URL", fake.url)
+    monkeypatch.setenv("MAILCHIMP_API_KEY", "fake-key")
+    monkeypatch.setenv("MAILCHIMP_LIST_ID", fake.list_id)
+    monkeypatch.setenv("MAILCHIMP_WEBHOOK_TOKEN", TOKEN)
+    caches = (get_settings, app.mailchimp_setup, app.gateway_for, app.repository)
+    for cache in caches:
+        cache.cache_clear()
+    yield
+    for cache in caches:
+        cache.cache_clear()
+
+
+@pytest.fixture
+def table(aws: Any) -> Any:
+    return boto3.resource("dynamodb", region_name="us-east-1").Table(aws.table_name("CrmTable"))
+
+
+@pytest.fixture
+def handler(aws: Any, mailchimp_env: None, lambda_context: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    from mailchimp_sync.app import handler as mailchimp_handler
+
+    return lambda event: mailchimp_handler(event, lambda_context)
+
+
+def lead_id(email: str = EMAIL) -> str:
+    from leads_webhook.records import lead_id_for
+
+    return lead_id_for(email)
+
+
+def lead(email: str = EMAIL, **fields: Any) -> dict[str, Any]:
+    item = {
+        "pk": f"LEAD#{lead_id(email)}",
+        "sk": "LEAD",
+        "entity": "LEAD",
+        "lead_id": lead_id(email),
+        "email": email,
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "company": "Analytical Engines",
+        "employee_band": "50-249",
+        "revenue_band": "10M-100M",
+        "industry": "Automotive",
+        "campaign": "spring-expo",
+        "marketing_opt_in": True,
+        "quarantined": False,
+        "version": 1,
+    }
+    item.update(fields)
+    return item
+
+
+def stored(table: Any, email: str = EMAIL) -> dict[str, Any]:
+    return table.get_item(Key={"pk": f"LEAD#{lead_id(email)}", "sk": "LEAD"}, ConsistentRead=True)["Item"]
+
+
+def change(table: Any, handler: Callable, old: dict[str, Any] | None, **fields: Any) -> tuple[dict, dict]:
+    """Write the lead as the CRM would and deliver the stream record; returns (new image, answer)."""
+    current = stored(table, old["email"]) if old else None
+    new = {**(current or lead()), **fields}
+    table.put_item(Item=new)
+    answer = handler(stream_event([("MODIFY" if old else "INSERT", new, current)]))
+    return new, answer
+
+
+def webhook(handler: Callable, token: str = TOKEN, **fields: str) -> dict[str, Any]:
+    body = urlencode(fields)
+    event = http_event(
+        "POST",
+        f"/mailchimp/webhook/{token}",
+        body,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    return handler(event)
+
+
+def test_a_new_lead_with_opt_in_becomes_a_subscribed_member_and_is_marked_synced(table, handler, fake):
+    # Given the lead written, as the stream record follows the write
+    table.put_item(Item=lead())
+    # When its record is delivered
+    answer = handler(stream_event([("INSERT", lead(), None)]))
+    # Then the member, its tags and the lead's sync state are there
+    assert answer == {"batchItemFailures": []}
+    assert fake.member(EMAIL)["status"] == "subscribed"
+    assert {"employees:50-249", "industry:automotive", "campaign:spring-expo"} <= fake.tags(EMAIL)
+    state = stored(table)["mailchimp"]
+    assert state["state"] == "synced"
+    assert state["member_status"] == "subscribed"
+
+
+def test_our_own_sync_state_write_is_not_synced_again(table, handler, fake):
+    table.put_item(Item=lead())
+    handler(stream_event([("INSERT", lead(), None)]))
+    calls = len(fake.calls)
+    # When the stream delivers the sync-state write itself
+    after = stored(table)
+    handler(stream_event([("MODIFY", after, lead())]))
+    # Then MailChimp is not called again (no echo loop)
+    assert len(fake.calls) == calls
+
+
+def test_a_final_error_blocks_the_contact_and_the_record_succeeds(table, handler, fake):
+    fake.forget(EMAIL)
+    table.put_item(Item=lead())
+    answer = handler(stream_event([("INSERT", lead(), None)]))
+    assert answer == {"batchItemFailures": []}
+    state = stored(table)["mailchimp"]
+    assert state["state"] == "blocked"
+    assert state["reason"] == "forgotten_email"
+    assert "Forgotten Email Not Subscribed" in state["last_error"]
+    assert state["last_error_at"]
+
+
+def test_a_mailchimp_outage_fails_only_that_record_and_records_failed(table, handler, fake, monkeypatch):
+    # Given two leads, and MailChimp down for the second one only
+    other = lead("bob@example.com")
+    table.put_item(Item=lead())
+    table.put_item(Item=other)
+    fake.inject(r"/members/" + _hash("bob@example.com"), status=503, times=-1)
+    from mailchimp_sync import app
+
+    gateway = app.gateway_for(app.mailchimp_setup())
+    monkeypatch.setattr(gateway, "_sleep", lambda _: None)
+    event = stream_event([("INSERT", lead(), None), ("INSERT", other, None)])
+    # When the batch is handled
+    answer = handler(event)
+    # Then only Bob's record is handed back to the stream, and his state says failed
+    assert answer == {
+        "batchItemFailures": [{"itemIdentifier": event["Records"][1]["dynamodb"]["SequenceNumber"]}]
+    }
+    assert stored(table, "bob@example.com")["mailchimp"]["state"] == "failed"
+    assert "503" in stored(table, "bob@example.com")["mailchimp"]["last_error"]
+    assert stored(table)["mailchimp"]["state"] == "synced"
+
+
+def test_quarantined_and_non_opted_in_leads_are_not_added(table, handler, fake):
+    spam = lead("spam@example.com", quarantined=True)
+    quiet = lead("quiet@example.com", marketing_opt_in=False)
+    for item in (spam, quiet):
+        table.put_item(Item=item)
+    handler(stream_event([("INSERT", spam, None), ("INSERT", quiet, None)]))
+    assert fake.member("spam@example.com") is None
+    assert fake.member("quiet@example.com") is None
+    assert "mailchimp" not in stored(table, "spam@example.com")
+    assert stored(table, "quiet@example.com")["mailchimp"]["state"] == "skipped"
+
+
+def test_an_unsubscribed_member_is_still_unsubscribed_after_ten_more_crm_changes(table, handler, fake):
+    # Given a synced lead who then unsubscribes in MailChimp (and MailChimp tells us)
+    table.put_item(Item=lead())
+    handler(stream_event([("INSERT", lead(), None)]))
+    fake.set_status(EMAIL, "unsubscribed")
+    assert (
+        webhook(handler, type="unsubscribe", fired_at="2026-11-23 07:00:00", **{"data[email]": EMAIL})[
+            "statusCode"
+        ]
+        == 200
+    )
+    assert stored(table)["marketing_status"] == "unsubscribed"
+    fake.reset_counters()
+    # When the CRM changes the lead ten more times (one of them a form without the opt-in box)
+    current = stored(table)
+    for n in range(10):
+        current, answer = change(
+            table, handler, current, company=f"Analytical Engines {n}", employee_band="250-999"
+        )
+        assert answer == {"batchItemFailures": []}
+    # Then the member is still unsubscribed, and MailChimp was not even asked
+    assert fake.member(EMAIL)["status"] == "unsubscribed"
+    assert fake.calls_to("PUT") == []
+    assert stored(table)["mailchimp"]["state"] == "skipped"
+
+
+def test_without_the_webhook_a_sync_never_resubscribes_an_unsubscribed_member(table, handler, fake):
+    fake.seed_member(EMAIL, "unsubscribed")
+    current = lead()
+    table.put_item(Item=current)
+    handler(stream_event([("INSERT", current, None)]))
+    for n in range(10):
+        current, _ = change(table, handler, current, company=f"Co {n}")
+    assert fake.member(EMAIL)["status"] == "unsubscribed"
+    assert all("status" not in c.body for c in fake.calls_to("PUT"))
+    assert stored(table)["mailchimp"]["member_status"] == "unsubscribed"
+
+
+def test_opting_in_again_after_unsubscribing_asks_for_reconfirmation(table, handler, fake):
+    table.put_item(Item=lead())
+    handler(stream_event([("INSERT", lead(), None)]))
+    fake.set_status(EMAIL, "unsubscribed")
+    webhook(handler, type="unsubscribe", fired_at="2026-11-23 07:00:00", **{"data[email]": EMAIL})
+    assert stored(table)["marketing_opt_in"] is False
+    # When the person ticks the opt-in box on a form again
+    change(table, handler, stored(table), marketing_opt_in=True)
+    # Then MailChimp sends its re-confirmation (pending), never a forced subscribe
+    assert fake.member(EMAIL)["status"] == "pending"
+    assert all(c.body.get("status") != "subscribed" for c in fake.calls_to("PUT"))
+
+
+def test_an_api_source_webhook_changes_nothing(table, handler):
+    table.put_item(Item=lead())
+    before = stored(table)
+    answer = webhook(handler, type="unsubscribe", source="api", **{"data[email]": EMAIL})
+    assert answer["statusCode"] == 200
+    assert stored(table) == before
+
+
+def test_a_wrong_token_answers_404_and_changes_nothing(table, handler):
+    table.put_item(Item=lead())
+    before = stored(table)
+    assert webhook(handler, token="wrong", type="unsubscribe", **{"data[email]": EMAIL})["statusCode"] == 404
+    assert handler(http_event("GET", "/mailchimp/webhook/wrong"))["statusCode"] == 404
+    assert stored(table) == before
+
+
+def test_the_webhook_check_answers_200(handler):
+    assert handler(http_event("GET", f"/mailchimp/webhook/{TOKEN}"))["statusCode"] == 200
+
+
+def test_cleaned_sets_the_status_and_profile_and_upemail_update_the_contact(table, handler):
+    table.put_item(Item=lead())
+    webhook(handler, type="profile", **{"data[email]": EMAIL, "data[merges][FNAME]": "Augusta"})
+    assert stored(table)["first_name"] == "Augusta"
+    assert stored(table)["version"] == 2
+    webhook(handler, type="cleaned", **{"data[email]": EMAIL, "data[reason]": "hard"})
+    assert stored(table)["marketing_status"] == "cleaned"
+    webhook(handler, type="upemail", **{"data[old_email]": EMAIL, "data[new_email]": "ada@engines.example"})
+    item = stored(table)
+    assert item["email"] == "ada@engines.example"
+    assert item["mailchimp"]["previous_emails"] == [EMAIL]
+
+
+def test_a_late_older_unsubscribe_does_not_undo_a_newer_subscribe(table, handler):
+    table.put_item(Item=lead())
+    webhook(handler, type="subscribe", fired_at="2026-11-23 08:00:00", **{"data[email]": EMAIL})
+    webhook(handler, type="unsubscribe", fired_at="2026-11-23 07:00:00", **{"data[email]": EMAIL})
+    assert stored(table)["marketing_status"] == "subscribed"
+
+
+def test_the_lead_read_route_shows_the_sync_state(table, handler, lambda_context):
+    from reports_api.app import handler as reports
+
+    table.put_item(Item=lead())
+    handler(stream_event([("INSERT", lead(), None)]))
+    answer = reports(http_event("GET", f"/leads/{lead_id()}", authorized=True), lambda_context)
+    assert answer["statusCode"] == 200
+    assert json.loads(answer["body"])["mailchimp"]["state"] == "synced"
+
+
+def _hash(email: str) -> str:
+    from mailchimp_sync.segments import subscriber_hash
+
+    return subscriber_hash(email)
