@@ -40,10 +40,11 @@ import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -1021,6 +1022,60 @@ class FakeMailchimp:
                 return 404, b"", None
             return 200, data, "application/gzip"
         return 404, b'{"error": "unknown control route"}', "application/json"
+
+
+def start_for_local_hub(
+    home: Path, environ: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], list[Any]]:
+    """MailChimp for `hub local`: the real API when ``MAILCHIMP_API_KEY`` is set, else this fake
+    (with the sync's merge fields created, as `hub mailchimp setup` would).
+
+    Returns what goes into ``.hub/local.json`` (with ``environment`` for the functions) and the
+    callables that stop what was started."""
+    import os
+    import secrets
+
+    environ = os.environ if environ is None else environ
+    token = environ.get("MAILCHIMP_WEBHOOK_TOKEN") or secrets.token_urlsafe(16)
+    if environ.get("MAILCHIMP_API_KEY"):
+        key = environ["MAILCHIMP_API_KEY"]
+        server = environ.get("MAILCHIMP_SERVER") or key.rpartition("-")[2]
+        url = environ.get("MAILCHIMP_URL") or f"https://{server}.api.mailchimp.com/3.0"
+        info = {
+            "mailchimp_url": url,
+            "mailchimp_list_id": environ.get("MAILCHIMP_LIST_ID", ""),
+            "mailchimp_webhook_token": token,
+            "mailchimp_fake": False,
+            "environment": {"MAILCHIMP_WEBHOOK_TOKEN": token, "MAILCHIMP_SERVER": server},
+        }
+        return info, []
+    fake = FakeMailchimp().start()
+    _create_sync_merge_fields(fake)
+    info = {
+        "mailchimp_url": fake.url,
+        "mailchimp_list_id": fake.list_id,
+        "mailchimp_webhook_token": token,
+        "mailchimp_fake": True,
+        "environment": {
+            "MAILCHIMP_URL": fake.url,
+            "MAILCHIMP_API_KEY": "fake-key",
+            "MAILCHIMP_LIST_ID": fake.list_id,
+            "MAILCHIMP_WEBHOOK_TOKEN": token,
+        },
+    }
+    return info, [fake.stop]
+
+
+def _create_sync_merge_fields(fake: FakeMailchimp) -> None:
+    try:
+        from mailchimp_sync.segments import MERGE_FIELDS
+    except ImportError:  # the functions folder is not on the path
+        return
+    with fake.state.lock:
+        present = {f["tag"] for f in fake.state.merge_fields[fake.list_id]}
+        for tag, name, type_ in MERGE_FIELDS:
+            if tag not in present:
+                fake.state._add_merge_field(fake.list_id, {"tag": tag, "name": name, "type": type_})
 
 
 @contextlib.contextmanager

@@ -8,4 +8,12 @@ from typing import Any
 
 def start_fakes(home: Path) -> tuple[dict[str, Any], list[Any]]:
     """Start the fakes; returns what to add to ``.hub/local.json`` and how to stop them."""
-    return {"environment": {}}, []
+    from hub.fake_mailchimp import start_for_local_hub
+
+    info: dict[str, Any] = {"environment": {}}
+    stoppers: list[Any] = []
+    mailchimp, stop_mailchimp = start_for_local_hub(home)
+    info["environment"].update(mailchimp.pop("environment"))
+    info.update(mailchimp)
+    stoppers.extend(stop_mailchimp)
+    return info, stoppers
