@@ -35,6 +35,7 @@ def local_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
         cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     info_path = home / ".hub" / "local.json"
+    started = time.monotonic()
     deadline = time.monotonic() + 60
     while not info_path.exists():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -45,6 +46,7 @@ def local_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
         time.sleep(0.1)
     info = json.loads(info_path.read_text())
     info["home"] = str(home)
+    info["started_in_seconds"] = time.monotonic() - started
     try:
         yield info
     finally:
