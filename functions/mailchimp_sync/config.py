@@ -68,10 +68,15 @@ def load_setup(settings: HubSettings) -> MailchimpSetup:
     """The configuration from the function's settings, the key and token from the environment
     (the local hub) or else from the secret named by ``MAILCHIMP_SECRET_NAME``."""
     api_key, token = settings.mailchimp_api_key, settings.mailchimp_webhook_token
-    if (not api_key or not token) and settings.mailchimp_secret_name:
+    if not api_key and settings.mailchimp_secret_name:
         secret = _secret(settings.mailchimp_secret_name)
-        api_key = api_key or secret.get("api_key", "")
+        api_key = secret.get("api_key", "")
         token = token or secret.get("webhook_token", "")
+    elif not token and settings.mailchimp_secret_name:
+        try:
+            token = _secret(settings.mailchimp_secret_name).get("webhook_token", "")
+        except Exception:
+            token = ""
     if not api_key or not settings.mailchimp_list_id:
         raise MailchimpNotConfiguredError("MailChimp needs an API key and MAILCHIMP_LIST_ID")
     config = MailchimpConfig(
