@@ -206,7 +206,9 @@ class SsmSourceSecrets:
             # of code paths that never verify a signature.
             from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-            self._provider = SSMProvider()
+            from shared.aws import client
+
+            self._provider = SSMProvider(boto3_client=client("ssm"))  # type: ignore[arg-type]
         return self._provider
 
     def secrets_for(self, source: str) -> list[str]:

@@ -1,0 +1,270 @@
+"""POST /events through the handler under mock_aws: tables and SSM built from the template."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared.signing import sign
+from tests.helpers import http_event
+
+SOURCE = "crm-test"
+SECRET = "whsec_handler_secret"
+
+
+@pytest.fixture
+def events_api(aws, lambda_context):
+    """The events handler with one signing source in SSM; returns a poster of signed bodies."""
+    from crm_events import app
+
+    app.events_context.cache_clear()
+    boto3.client("ssm", region_name="us-east-1").put_parameter(
+        Name=f"/crm-hub/sources/{SOURCE}", Value=json.dumps([SECRET]), Type="SecureString", Overwrite=True
+    )
+
+    def post(
+        body: bytes | str, headers: dict[str, str] | None = None, *, secret: str = SECRET
+    ) -> tuple[int, Any]:
+        raw = body.encode() if isinstance(body, str) else body
+        if headers is None:
+            headers = {"X-Hub-Signature": sign(raw, secret, int(time.time())), "X-Hub-Source": SOURCE}
+        result = app.handler(http_event("POST", "/events", raw, headers), lambda_context)
+        return result["statusCode"], json.loads(result["body"]) if result.get("body") else None
+
+    yield post
+    app.events_context.cache_clear()
+
+
+def now_iso(offset_s: int = 0) -> str:
+    return datetime.fromtimestamp(time.time() + offset_s, UTC).isoformat().replace("+00:00", "Z")
+
+
+def ev(type_: str, data: dict[str, Any], event_id: str, offset_s: int = 0) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "type": type_,
+        "occurred_at": now_iso(offset_s),
+        "source": SOURCE,
+        "data": data,
+    }
+
+
+def opp(event_id: str, offset_s: int, stage: str) -> dict[str, Any]:
+    data = {"id": "opp-1", "account_id": "acc-1", "name": "Big deal", "owner": "rep-sam", "stage": stage}
+    return ev("opportunity.upserted", data, event_id, offset_s)
+
+
+def body_of(*events: dict[str, Any]) -> str:
+    return json.dumps({"events": list(events)})
+
+
+def items(aws, logical: str) -> list[dict[str, Any]]:
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(aws.table_name(logical))
+    return table.scan()["Items"]
+
+
+def get(aws, logical: str, pk: str, sk: str) -> dict[str, Any] | None:
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(aws.table_name(logical))
+    return table.get_item(Key={"pk": pk, "sk": sk}).get("Item")
+
+
+def test_a_signed_batch_lands_in_the_inbox_and_the_crm(aws, events_api):
+    # Given a signed batch creating a territory, an account, an opportunity and a plan figure
+    body = body_of(
+        ev("territory.upserted", {"id": "T-NEW", "name": "New", "parent_id": "T-AMER"}, "e1", -60),
+        ev(
+            "account.upserted",
+            {"id": "acc-1", "name": "Tows R Us", "territory_id": "T-NEW", "aliases": ["TRU"]},
+            "e2",
+            -60,
+        ),
+        opp("e3", -60, "Qualifying Needs"),
+        ev(
+            "plan.upserted",
+            {"node_type": "territory", "node_id": "T-NEW", "year": 2026, "quarter": 4, "amount": 9},
+            "e4",
+        ),
+    )
+    # When posted
+    status, answer = events_api(body)
+    # Then all are accepted and stored where readers look
+    assert status == 200, answer
+    assert answer["accepted"] == 4
+    assert get(aws, "CrmTable", "ACCOUNT#acc-1", "ACCOUNT")["aliases"] == ["TRU"]
+    assert get(aws, "CrmTable", "OPPORTUNITY#opp-1", "OPPORTUNITY")["stage"] == "Qualifying Needs"
+    assert get(aws, "PlanTable", "PLAN#TERRITORY#T-NEW", "2026#Q4")["entity"] == "PLAN"
+    # And the inbox keeps each for at least 72 hours
+    inbox = items(aws, "EventsTable")
+    assert len(inbox) == 4
+    assert all(int(i["expires_at"]) >= time.time() + 72 * 3600 - 60 for i in inbox)
+
+
+def test_pynamodb_models_read_what_events_wrote(aws, events_api):
+    # Given a rep and an account written from events
+    rep = {"id": "rep-x", "name": "Rex", "email": "rex@example.com", "manager_id": "rep-maria", "quota": 1000,
+           "out_of_office": [{"start": "2026-12-20", "end": "2027-01-02"}]}  # fmt: skip
+    status, _ = events_api(
+        body_of(ev("rep.upserted", rep, "r1"), ev("account.upserted", {"id": "a", "name": "A"}, "a1"))
+    )
+    assert status == 200
+    # When read through shared.tables / Then the shapes fit
+    from shared.tables import AccountItem, RepItem
+
+    item = RepItem.get("REP#rep-x", "REP")
+    assert item.manager_id == "rep-maria"
+    assert item.quota.as_dict() == {"default": 1000}
+    assert item.out_of_office.as_dict()["periods"] == [{"start": "2026-12-20", "end": "2027-01-02"}]
+    assert AccountItem.get("ACCOUNT#a", "ACCOUNT").name == "A"
+
+
+def test_an_event_updates_a_demo_entity_written_without_versions(aws, demo_data, events_api):
+    _status, answer = events_api(
+        body_of(ev("account.upserted", {"id": "A-ACME", "name": "Acme Robotics"}, "x1"))
+    )
+    assert answer["results"][0]["outcome"] == "applied"
+    assert get(aws, "CrmTable", "ACCOUNT#A-ACME", "ACCOUNT")["name"] == "Acme Robotics"
+
+
+def test_reverse_order_ends_in_the_newest_state(aws, events_api):
+    events = [
+        opp("e1", -300, "Qualifying Needs"),
+        opp("e2", -200, "Sales Presentation"),
+        opp("e3", -100, "Job Won"),
+    ]
+    for event in reversed(events):
+        assert events_api(body_of(event))[0] == 200
+    item = get(aws, "CrmTable", "OPPORTUNITY#opp-1", "OPPORTUNITY")
+    assert (item["stage"], item["last_event_id"]) == ("Job Won", "e3")
+    from crm_events import app
+
+    from shared.crm_entities import stage_history
+
+    history = [(c.from_stage, c.to_stage) for c in stage_history(app.events_context().store, "opp-1")]
+    assert history == [
+        (None, "Qualifying Needs"),
+        ("Qualifying Needs", "Sales Presentation"),
+        ("Sales Presentation", "Job Won"),
+    ]
+
+
+def test_same_batch_twice_changes_nothing(aws, events_api):
+    body = body_of(
+        opp("e1", -10, "Qualifying Needs"), ev("territory.upserted", {"id": "T9", "name": "Nine"}, "e2")
+    )
+    events_api(body)
+    before = sorted(map(str, items(aws, "CrmTable"))), sorted(map(str, items(aws, "EventsTable")))
+    status, answer = events_api(body)
+    assert status == 200
+    assert [r["status"] for r in answer["results"]] == ["duplicate", "duplicate"]
+    assert (sorted(map(str, items(aws, "CrmTable"))), sorted(map(str, items(aws, "EventsTable")))) == before
+
+
+def test_a_replayed_signed_request_has_one_effect(aws, events_api):
+    raw = body_of(opp("e1", -10, "Qualifying Needs")).encode()
+    headers = {"X-Hub-Signature": sign(raw, SECRET, int(time.time())), "X-Hub-Source": SOURCE}
+    assert events_api(raw, headers)[1]["results"][0]["status"] == "accepted"
+    assert events_api(raw, headers)[1]["results"][0]["status"] == "duplicate"
+    assert len(items(aws, "EventsTable")) == 1
+    assert (
+        len([i for i in items(aws, "CrmTable") if i["pk"] == "OPPORTUNITY#opp-1"]) == 2
+    )  # the opportunity and one observation
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Hub-Source": SOURCE},
+        {"X-Hub-Source": SOURCE, "X-Hub-Signature": "t=abc,v1=00"},
+        {"X-Hub-Source": "crm-unknown", "X-Hub-Signature": "t=1700000000,v1=" + "0" * 64},
+    ],
+)
+def test_missing_malformed_or_unknown_is_401(aws, events_api, headers):
+    status, _answer = events_api(body_of(opp("e1", 0, "Qualifying Needs")), headers)
+    assert status == 401
+    assert items(aws, "EventsTable") == []
+
+
+def test_wrong_secret_and_old_timestamp_are_401(aws, events_api):
+    raw = body_of(opp("e1", 0, "Qualifying Needs")).encode()
+    assert events_api(raw, secret="wrong")[0] == 401
+    stale = {"X-Hub-Signature": sign(raw, SECRET, int(time.time()) - 301), "X-Hub-Source": SOURCE}
+    assert events_api(raw, stale)[0] == 401
+
+
+def test_rotation_with_two_active_secrets(aws, events_api):
+    from crm_events import app
+
+    boto3.client("ssm", region_name="us-east-1").put_parameter(
+        Name=f"/crm-hub/sources/{SOURCE}",
+        Value=json.dumps(["new-secret", SECRET]),
+        Type="SecureString",
+        Overwrite=True,
+    )
+    app.events_context.cache_clear()
+    assert events_api(body_of(opp("e1", 0, "Qualifying Needs")), secret=SECRET)[0] == 200
+    assert events_api(body_of(opp("e2", 1, "Qualifying Needs")), secret="new-secret")[0] == 200
+
+
+def test_over_one_mib_is_413(aws, events_api):
+    assert events_api(" " * (1024 * 1024 + 1))[0] == 413
+
+
+json_leaf = st.none() | st.booleans() | st.integers() | st.text(max_size=12)
+json_value = st.recursive(
+    json_leaf,
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+    max_leaves=12,
+)
+event_like = st.fixed_dictionaries(
+    {
+        "event_id": st.one_of(st.just("p-1"), st.text(min_size=1, max_size=8), json_value),
+        "type": st.one_of(st.sampled_from(["opportunity.upserted", "plan.upserted", "territory.upserted"]), json_value),
+        "occurred_at": st.one_of(st.just(now_iso()), json_value),
+        "source": st.one_of(st.just(SOURCE), json_value),
+        "data": st.one_of(
+            st.fixed_dictionaries(
+                {"id": st.sampled_from(["x", "", "a#b"]), "name": st.text(max_size=5), "account_id": st.just("a")},
+                optional={"stage": st.sampled_from(["Job Won", "nope"]), "node_type": st.sampled_from(["account", "x"]),
+                          "node_id": st.just("n"), "year": st.integers(1990, 2110), "quarter": st.integers(0, 5),
+                          "amount": st.one_of(st.integers(-5, 5), st.text(max_size=4))},
+            ),
+            json_value,
+        ),
+    }
+)  # fmt: skip
+bodies = st.one_of(
+    st.binary(max_size=64),
+    json_value.map(json.dumps),
+    event_like.map(json.dumps),
+    st.lists(event_like, max_size=4).map(lambda es: json.dumps({"events": es})),
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=bodies)
+def test_no_signed_body_gives_a_5xx_and_nothing_invalid_is_stored(aws, events_api, body):
+    from crm_events.models import validate_event
+
+    from shared.stages import load_stages_file
+
+    status, _ = events_api(body)
+    assert status < 500
+    stages = load_stages_file()
+    for item in items(aws, "EventsTable"):
+        assert validate_event(json.loads(item["body"]), stages).valid
+    for item in items(aws, "CrmTable") + items(aws, "PlanTable"):
+        # Only validated events are applied: every entity carries its event's version and a clean id.
+        assert item["entity"] and item["last_event_id" if "last_event_id" in item else "event_id"]
+        assert "#" not in item["pk"].split("#", 1)[1] or item["entity"] == "PLAN"
