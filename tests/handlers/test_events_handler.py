@@ -268,3 +268,23 @@ def test_no_signed_body_gives_a_5xx_and_nothing_invalid_is_stored(aws, events_ap
         # Only validated events are applied: every entity carries its event's version and a clean id.
         assert item["entity"] and item["last_event_id" if "last_event_id" in item else "event_id"]
         assert "#" not in item["pk"].split("#", 1)[1] or item["entity"] == "PLAN"
+
+
+def test_the_opportunity_route_shows_the_stage_history(aws, events_api, lambda_context):
+    # Given an opportunity that moved on
+    events_api(body_of(opp("e1", -100, "Qualifying Needs")))
+    events_api(body_of(opp("e2", -50, "Proposal Delivered")))
+    # When read through the reports API
+    from reports_api.app import handler
+
+    result = handler(http_event("GET", "/opportunities/opp-1", authorized=True), lambda_context)
+    view = json.loads(result["body"])
+    # Then the change shows, old stage to new, with when
+    assert result["statusCode"] == 200
+    assert view["stage"] == "Proposal Delivered"
+    assert [(c["from_stage"], c["to_stage"]) for c in view["stage_history"]] == [
+        (None, "Qualifying Needs"),
+        ("Qualifying Needs", "Proposal Delivered"),
+    ]
+    missing = handler(http_event("GET", "/opportunities/nope", authorized=True), lambda_context)
+    assert missing["statusCode"] == 404
