@@ -16,4 +16,8 @@ def start_fakes(home: Path) -> tuple[dict[str, Any], list[Any]]:
     info["environment"].update(mailchimp.pop("environment"))
     info.update(mailchimp)
     stoppers.extend(stop_mailchimp)
+    # A demo signing source for POST /events (its secret in the embedded SSM).
+    from hub.events_cli import seed_local_source
+
+    info.update(seed_local_source())
     return info, stoppers
