@@ -408,14 +408,22 @@ class DynamoEntityStore:
         return list(self._query(table, pk, sk_prefix))
 
     def _query(self, table: str, pk: str, sk_prefix: str) -> Iterator[Item]:
-        kwargs: dict[str, Any] = {
-            "TableName": self._table(table),
-            "KeyConditionExpression": "pk = :pk" + (" AND begins_with(sk, :sk)" if sk_prefix else ""),
-            "ExpressionAttributeValues": {
-                ":pk": {"S": pk},
-                **({":sk": {"S": sk_prefix}} if sk_prefix else {}),
-            },
-        }
+        values = {":pk": {"S": pk}, **({":sk": {"S": sk_prefix}} if sk_prefix else {})}
+        return self._pages(
+            TableName=self._table(table),
+            KeyConditionExpression="pk = :pk" + (" AND begins_with(sk, :sk)" if sk_prefix else ""),
+            ExpressionAttributeValues=values,
+        )
+
+    def query_index(self, table: str, gsi1pk: str, sk_from: str = "") -> Iterator[Item]:
+        return self._pages(
+            TableName=self._table(table),
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :pk AND gsi1sk >= :from",
+            ExpressionAttributeValues={":pk": {"S": gsi1pk}, ":from": {"S": sk_from}},
+        )
+
+    def _pages(self, **kwargs: Any) -> Iterator[Item]:
         while True:
             page = self._call("query", **kwargs)
             for item in page.get("Items", []):

@@ -288,3 +288,21 @@ def test_the_opportunity_route_shows_the_stage_history(aws, events_api, lambda_c
     ]
     missing = handler(http_event("GET", "/opportunities/nope", authorized=True), lambda_context)
     assert missing["statusCode"] == 404
+
+
+def test_hub_events_replay_restores_a_lost_entity_and_changes_nothing_else(aws, events_api, tmp_path, capsys):
+    # Given applied events, then an opportunity lost from the CRM table
+    events_api(
+        body_of(opp("e1", -30, "Qualifying Needs"), ev("territory.upserted", {"id": "T9", "name": "N"}, "e2"))
+    )
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(aws.table_name("CrmTable"))
+    table.delete_item(Key={"pk": "OPPORTUNITY#opp-1", "sk": "OPPORTUNITY"})
+    # When the operator replays the last hour
+    from hub.cli import main
+
+    code = main(["events", "--home", str(tmp_path), "replay", "--since", "1h", "--no-progress"])
+    # Then the opportunity is back; the territory was already up to date
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0
+    assert summary["outcomes"] == {"applied": 1, "duplicate": 1}
+    assert get(aws, "CrmTable", "OPPORTUNITY#opp-1", "OPPORTUNITY")["stage"] == "Qualifying Needs"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from datetime import timedelta
 
 import pytest
 from crm_events.inbox import read_inbox
 from crm_events.service import EventsContext, receive_events, replay_events
 
+from hub.events_cli import parse_since
 from shared import crm_entities as entities
 from shared.crm_entities import InMemoryEntityStore, stage_history
 from shared.signing import StaticSourceSecrets
@@ -302,3 +305,22 @@ def test_replay_of_one_source_only(context, store):
     assert post(other, body, signed_headers(body, secret="s", source="crm-y")).status_code == 200
     summary = replay_events(store, STAGES, NOW.replace(hour=0), source="crm-y")
     assert summary.total == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90m", NOW - timedelta(minutes=90)),
+        ("6h", NOW - timedelta(hours=6)),
+        ("3d", NOW - timedelta(days=3)),
+        ("2026-11-22T10:00:00Z", NOW.replace(hour=10)),
+        ("2026-11-22T10:00:00", NOW.replace(hour=10)),
+    ],
+)
+def test_replay_since_accepts_iso_times_and_durations_ago(text, expected):
+    assert parse_since(text, now=NOW) == expected
+
+
+def test_replay_since_refuses_other_text():
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_since("yesterday", now=NOW)
