@@ -176,7 +176,8 @@ class StateItem(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
-    count = NumberAttribute(default=0)
+    # Shadows Model.count() on this class: count items of the state table with a query instead.
+    count = NumberAttribute(default=0)  # type: ignore[assignment]
     data = MapAttribute(null=True)  # type: ignore[var-annotated]
     updated_at = UTCDateTimeAttribute(null=True)
     expires_at = TTLAttribute(null=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -23,7 +24,7 @@ def record_handler(record: DynamoDBRecord) -> None:
     new = change.new_image if change else None
     old = change.old_image if change else None
     for need in alerts_for_change(new, old):
-        run_once("alert", need.key, lambda need=need: send_alert(need))
+        run_once("alert", need.key, partial(send_alert, need))
         metrics.add_metric(name=f"Alert_{need.kind}", unit="Count", value=1)
 
 
@@ -34,6 +35,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     register(context)
     if "schedule" in event:
         return run_sweep(event["schedule"])
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+    return dict(
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
     )

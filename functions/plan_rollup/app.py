@@ -28,6 +28,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "schedule" in event:
         logger.info("nightly recompute requested", extra={"schedule": event["schedule"]})
         return {"schedule": event["schedule"], "recomputed": 0}
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
+    return dict(
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
     )

@@ -122,7 +122,7 @@ class LocalApi:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> None:
         self.thread.start()
@@ -164,7 +164,7 @@ class LocalApi:
                     request, 401, {"content-type": "application/json"}, b'{"message":"Unauthorized"}'
                 )
             event = build_event(method, request.path, headers, body, route, params,
-                                request.client_address[0], authorizer or None)  # fmt: skip
+                                request.client_address[0], authorizer if isinstance(authorizer, dict) else None)  # fmt: skip
             try:
                 result = self.runtime.invoke(route.function, event)
             except Exception:  # the function crashed: API Gateway answers 500

@@ -9,7 +9,7 @@ from typing import Any
 
 def sent_emails(aws_endpoint_url: str) -> list[dict[str, Any]]:
     """Every email SES accepted, oldest first: source, destinations, subject, body."""
-    with urllib.request.urlopen(f"{aws_endpoint_url}/moto-api/data.json", timeout=10) as answer:  # noqa: S310 - loopback
+    with urllib.request.urlopen(f"{aws_endpoint_url}/moto-api/data.json", timeout=10) as answer:
         data = json.load(answer)
     return list(data.get("ses", {}).get("Message", []))
 

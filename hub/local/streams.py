@@ -71,7 +71,7 @@ class MappingPump:
             )["ShardIterator"]
 
     def matches(self, record: dict[str, Any]) -> bool:
-        return not self.patterns or any(p.matches_event(record) for p in self.patterns)
+        return not self.patterns or any(p.matches_event(record) for p in self.patterns)  # type: ignore[arg-type]
 
     def poll(self) -> int:
         """Read what is new on every shard and deliver it; returns how many records were read."""
