@@ -1,0 +1,126 @@
+"""The distributor profile: how one distributor's POS files are laid out (config/distributors/<id>.yaml)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pos_ingest.currencies import is_known_currency
+from pos_ingest.fields import INVENTORY_FIELDS, SELL_THROUGH_FIELDS
+
+DEFAULT_DATE_FORMATS: tuple[str, ...] = (
+    "%Y-%m-%d",
+    "%m/%d/%Y",
+    "%d.%m.%Y",
+    "%Y%m%d",
+    "%Y/%m/%d",
+    "%d-%b-%Y",
+    "%m/%d/%y",
+    "%d.%m.%y",
+)
+
+ColumnRef = Annotated[str, Field(min_length=1)] | Annotated[int, Field(ge=1)] | list[str]
+
+
+class ProfileError(ValueError):
+    """A profile document that does not validate; the message names the field and the reason."""
+
+
+class DistributorProfile(BaseModel):
+    """How to read one distributor's files. Every layout field left out is detected from the file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+    name: str | None = None
+    kind: Literal["sell_through", "inventory"] = "sell_through"
+    # column per canonical field: a header text, several accepted header texts, or a 1-based position
+    columns: dict[str, ColumnRef] = Field(default_factory=dict)
+    delimiter: Literal[",", ";", "\t", "|"] | None = None
+    encoding: Literal["utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16"] | None = None
+    header_row: Annotated[int, Field(ge=1)] | None = None
+    footer_lines: Annotated[int, Field(ge=0, le=100)] = 0
+    date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS
+    decimal_separator: Literal[".", ","] | None = None
+    default_currency: str = "USD"
+    amount_tolerance: Annotated[Decimal, Field(ge=0, le=100)] = Decimal("0.01")
+    max_age_days: Annotated[int, Field(ge=1)] = 3 * 366
+    future_tolerance_days: Annotated[int, Field(ge=0)] = 1
+    sheet: str | None = None
+
+    @field_validator("columns")
+    @classmethod
+    def _known_fields(cls, columns: dict[str, ColumnRef]) -> dict[str, ColumnRef]:
+        known = set(SELL_THROUGH_FIELDS) | set(INVENTORY_FIELDS)
+        unknown = sorted(set(columns) - known)
+        if unknown:
+            raise ValueError(f"unknown canonical field(s) {unknown}; known: {sorted(known)}")
+        return columns
+
+    @field_validator("date_formats")
+    @classmethod
+    def _formats_round_trip(cls, formats: tuple[str, ...]) -> tuple[str, ...]:
+        if not formats:
+            raise ValueError("at least one date format is needed")
+        sample = date(2026, 3, 4)
+        for fmt in formats:
+            from datetime import datetime
+
+            try:
+                text = sample.strftime(fmt)
+                parsed = datetime.strptime(text, fmt).date()
+            except ValueError as error:
+                raise ValueError(f"date format {fmt!r} does not parse: {error}") from error
+            if parsed != sample:
+                raise ValueError(f"date format {fmt!r} needs day, month and year")
+        return formats
+
+    @field_validator("default_currency")
+    @classmethod
+    def _iso_currency(cls, code: str) -> str:
+        code = code.strip().upper()
+        if not is_known_currency(code):
+            raise ValueError(f"{code!r} is not an ISO 4217 currency code")
+        return code
+
+    @model_validator(mode="after")
+    def _columns_fit_kind(self) -> DistributorProfile:
+        allowed = set(SELL_THROUGH_FIELDS if self.kind == "sell_through" else INVENTORY_FIELDS)
+        wrong = sorted(set(self.columns) - allowed)
+        if wrong:
+            raise ValueError(f"field(s) {wrong} do not belong to a {self.kind} profile")
+        return self
+
+
+def default_profile(distributor_id: str, kind: Literal["sell_through", "inventory"]) -> DistributorProfile:
+    """The profile used where a distributor has none: detect everything."""
+    safe_id = "".join(c for c in distributor_id.lower() if c.isalnum() or c in "_-")[:64] or "unknown"
+    return DistributorProfile(id=safe_id, kind=kind)
+
+
+def parse_profile(text: str | bytes, expected_id: str | None = None) -> DistributorProfile:
+    """Validate a profile YAML document; ProfileError names each bad field and why."""
+    import yaml
+    from pydantic import ValidationError
+
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ProfileError(f"not valid YAML: {error}") from error
+    if not isinstance(document, dict):
+        raise ProfileError("a profile is a mapping of fields")
+    if expected_id is not None:
+        document.setdefault("id", expected_id)
+    try:
+        profile = DistributorProfile.model_validate(document)
+    except ValidationError as error:
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in item['loc']) or 'profile'}: {item['msg']}" for item in error.errors()
+        )
+        raise ProfileError(reasons) from error
+    if expected_id is not None and profile.id != expected_id:
+        raise ProfileError(f"id: {profile.id!r} does not match the file name {expected_id!r}")
+    return profile

@@ -1,0 +1,665 @@
+"""Row validation: every data record becomes an accepted line, a reject with its reasons, or a skipped
+blank or totals row.
+
+Speed matters (a file can hold millions of rows), so no model is built per row. A batch of rows is
+checked column by column with C-level ``map`` calls (the fast path); when anything in the batch is
+off, the batch is split in halves until the failing rows are alone, and those go through the per-row
+path, which explains each problem. Both paths share the same parsing rules, so a row gets the same
+verdict wherever batch boundaries fall (a resumed run gives the same result as one pass).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import partial
+from itertools import repeat
+from operator import contains, itemgetter, methodcaller, mul, sub
+from typing import Any, NamedTuple
+
+from pos_ingest.currencies import canonical_currency
+from pos_ingest.customers import AccountMatcher, normalise_name, unmatched_key
+from pos_ingest.layout import Layout
+from pos_ingest.profile import DistributorProfile
+
+CENT = Decimal("0.01")
+ZERO = Decimal(0)
+_MISS = object()
+_INVALID = object()
+_TOTAL_WORDS = ("total", "grand total", "sum", "summe", "gesamt", "totaal", "totaux", "subtotal", "sub total")
+_DOT_GROUPED = re.compile(r"^[+-]?\d{1,3}(?:[,']\d{3})+(?:\.\d+)?$")
+_COMMA_GROUPED = re.compile(r"^[+-]?\d{1,3}(?:[.' ]\d{3})+(?:,\d+)?$")
+_SYMBOLS = "$€£¥"
+_SUB_CENT = re.compile(r"\.\d{2}\d*[1-9]|[eE]")
+
+
+class PosLine(NamedTuple):
+    """One accepted sell-through line. ``account`` is an account id or ``unmatched:<normalised name>``."""
+
+    row: int
+    invoice_number: str
+    line: str
+    invoice_date: str  # ISO date
+    period: str  # "2026-Q1"
+    part_number: str
+    quantity: Decimal
+    unit_price: Decimal | None
+    extended_amount: Decimal  # exact to the cent
+    currency: str
+    end_customer: str
+    account: str
+    country: str
+    state: str
+    postal_code: str
+
+
+class InventoryLine(NamedTuple):
+    row: int
+    part_number: str
+    as_of_date: str
+    on_hand: Decimal
+    on_order: Decimal | None
+
+
+@dataclass
+class Reject:
+    row: int
+    cells: list[str]
+    reason: str
+
+
+@dataclass(slots=True)
+class _Columns:
+    """Lines accepted by the fast path, column-wise. Columns only storage needs are built on demand."""
+
+    numbers: list[int]
+    rows: list[list[str]]
+    inv: list[str]
+    line: list[str]
+    dates: list[tuple[str, str]]
+    part: list[str]
+    qty: list[Decimal]
+    unit: list[Any]
+    ext: list[Decimal]
+    currency: list[str]
+    account: list[str]
+    extra: tuple[int | None, int | None, int | None, int]  # country, state, postal, customer indexes
+
+    def lines(self) -> Iterator[PosLine]:
+        country, state, postal, customer = self.extra
+        for i, row in enumerate(self.rows):
+            iso, period = self.dates[i]
+            yield PosLine(
+                self.numbers[i],
+                self.inv[i],
+                self.line[i],
+                iso,
+                period,
+                self.part[i],
+                self.qty[i],
+                self.unit[i],
+                self.ext[i],
+                self.currency[i],
+                row[customer].strip(),
+                self.account[i],
+                row[country].strip() if country is not None else "",
+                row[state].strip() if state is not None else "",
+                row[postal].strip() if postal is not None else "",
+            )
+
+
+class AcceptedBatch:
+    """The accepted lines of one batch: fast-path column sets plus lines accepted one by one."""
+
+    def __init__(self) -> None:
+        self.column_sets: list[_Columns] = []
+        self.singles: list[PosLine] = []
+
+    def __len__(self) -> int:
+        return sum(len(c.numbers) for c in self.column_sets) + len(self.singles)
+
+    def lines(self) -> list[PosLine]:
+        """All lines in file order."""
+        out = [line for columns in self.column_sets for line in columns.lines()]
+        out.extend(self.singles)
+        out.sort(key=itemgetter(0))
+        return out
+
+    def amount_columns(
+        self,
+    ) -> Iterator[tuple[list[str], list[str], list[str], list[str], list[Decimal], list[Decimal]]]:
+        """(accounts, periods, currencies, parts, amounts, quantities) per column set, for summing."""
+        for c in self.column_sets:
+            yield c.account, list(map(itemgetter(1), c.dates)), c.currency, c.part, c.ext, c.qty
+        if self.singles:
+            s = self.singles
+            yield (
+                [x.account for x in s],
+                [x.period for x in s],
+                [x.currency for x in s],
+                [x.part_number for x in s],
+                [x.extended_amount for x in s],
+                [x.quantity for x in s],
+            )
+
+    @classmethod
+    def from_lines(cls, lines: list[PosLine]) -> AcceptedBatch:
+        batch = cls()
+        batch.singles.extend(lines)
+        return batch
+
+
+@dataclass
+class BatchResult:
+    accepted: AcceptedBatch
+    rejects: list[Reject] = field(default_factory=list)
+    blank_rows: int = 0
+    footer_rows: int = 0
+
+
+def quarter_of(day: date) -> str:
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+class _Skip(Exception):
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+
+@dataclass
+class ValidatorState:
+    """What a resumed run needs to judge the rest of a file the same way: the keys already seen."""
+
+    seen: set[int] = field(default_factory=set)
+    part_counts: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+class _CellRules:
+    """Parsing rules shared by both paths and both kinds of file: dates and numbers, cached per text."""
+
+    def __init__(self, layout: Layout, profile: DistributorProfile, today: date) -> None:
+        self.layout = layout
+        self.profile = profile
+        self.comma = layout.decimal_separator == ","
+        self.newest = today + timedelta(days=profile.future_tolerance_days)
+        self.oldest = today - timedelta(days=profile.max_age_days)
+        # verdict caches per distinct cell text (bounded); the _good_* ones hold only valid values, so the
+        # fast path can look a whole column up with one C-level map and fail on a KeyError
+        self._dates: dict[str, Any] = {}
+        self._good_dates: dict[str, tuple[str, str]] = {}
+        self._good_numbers: dict[str, Decimal] = {}
+
+    def _date(self, raw: str) -> Any:
+        """(iso, period) for a valid date; a reason string otherwise. Cached per distinct text."""
+        cached = self._dates.get(raw)
+        if cached is not None:
+            return cached
+        text = raw.strip()
+        parsed: date | None = None
+        for candidate in (text, text.split(" ")[0].split("T")[0]):
+            for fmt in self.layout.date_formats:
+                try:
+                    parsed = datetime.strptime(candidate, fmt).date()
+                    break
+                except ValueError:
+                    continue
+            if parsed:
+                break
+        if parsed is None:
+            result: Any = f"date {raw!r} does not parse (formats {', '.join(self.layout.date_formats)})"
+        elif parsed > self.newest:
+            result = f"date {parsed.isoformat()} is in the future"
+        elif parsed < self.oldest:
+            result = f"date {parsed.isoformat()} is implausibly old (before {self.oldest.isoformat()})"
+        else:
+            result = (parsed.isoformat(), quarter_of(parsed))
+        if len(self._dates) > 100_000:
+            self._dates.clear()
+        self._dates[raw] = result
+        if isinstance(result, tuple):
+            self._good_dates[raw] = result
+        return result
+
+    def _plain(self, text: str) -> str:
+        return text.replace(",", ".") if self.comma else text
+
+    def number(self, text: str) -> Decimal | None:
+        """A number as the fast path reads it, else with grouping, symbols, (x) and trailing minus."""
+        stripped = text.strip()
+        if not stripped:
+            return None
+        if not (self.comma and "." in stripped):
+            try:
+                value = Decimal(self._plain(stripped))
+            except InvalidOperation:
+                pass
+            else:
+                return value if value.is_finite() else None
+        cleaned = stripped.replace("\u00a0", "").replace(" ", "").strip(_SYMBOLS)
+        negative = False
+        if cleaned.startswith("(") and cleaned.endswith(")"):
+            negative, cleaned = True, cleaned[1:-1].strip(_SYMBOLS)
+        elif cleaned.endswith("-"):
+            negative, cleaned = True, cleaned[:-1]
+        if self.comma:
+            if _COMMA_GROUPED.match(cleaned):
+                cleaned = cleaned.replace(".", "").replace("'", "").replace(" ", "")
+            elif "." in cleaned:
+                return None
+            cleaned = cleaned.replace(",", ".")
+        elif _DOT_GROUPED.match(cleaned):
+            cleaned = cleaned.replace(",", "").replace("'", "")
+        if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)", cleaned):
+            return None
+        value = Decimal(cleaned)
+        return -value if negative else value
+
+    def _plain_decimal(self, text: str) -> None:
+        """The fast path's number rule: Decimal of the cell (decimal comma turned into a point)."""
+        if self.comma and "." in text:
+            return
+        try:
+            value = Decimal(text.replace(",", ".") if self.comma else text)
+        except InvalidOperation:
+            return
+        if value.is_finite():
+            self._good_numbers[text] = value
+
+
+class SellThroughValidator(_CellRules):
+    def __init__(
+        self,
+        layout: Layout,
+        profile: DistributorProfile,
+        matcher: AccountMatcher,
+        today: date,
+        state: ValidatorState | None = None,
+    ) -> None:
+        super().__init__(layout, profile, today)
+        self.matcher = matcher
+        self.state = state or ValidatorState()
+        cols = layout.columns
+        self.width = layout.width
+        self.i_date = cols["invoice_date"]
+        self.i_inv = cols["invoice_number"]
+        self.i_line = cols.get("line")
+        self.i_part = cols["part_number"]
+        self.i_qty = cols["quantity"]
+        self.i_unit = cols.get("unit_price")
+        self.i_ext = cols.get("extended_amount")
+        self.i_cur = cols.get("currency")
+        self.i_cust = cols["end_customer"]
+        self.i_country = cols.get("end_customer_country")
+        self.i_state = cols.get("end_customer_state")
+        self.i_postal = cols.get("end_customer_postal_code")
+        self.tolerance = profile.amount_tolerance
+        self.default_currency = profile.default_currency
+        self._currencies: dict[str, Any] = {}
+        self._accounts: dict[str, Any] = {}
+        self._good_currencies: dict[str, str] = {}
+        self._good_accounts: dict[str, str] = {}
+        self._quantize = partial(Decimal.quantize, exp=CENT, rounding=ROUND_HALF_UP)
+        self._extra = (self.i_country, self.i_state, self.i_postal, self.i_cust)
+
+    # ---- shared parsing rules ----------------------------------------------------------------------
+    def _currency(self, raw: str) -> str | None:
+        cached = self._currencies.get(raw, _MISS)
+        if cached is _MISS:
+            cached = canonical_currency(raw, self.default_currency)
+            self._currencies[raw] = cached
+            if cached is not None:
+                self._good_currencies[raw] = cached
+        return cached
+
+    def _account(self, raw: str) -> Any:
+        """Account id, ``unmatched:<name>``, or None for an empty name. Cached per distinct text."""
+        cached = self._accounts.get(raw, _MISS)
+        if cached is _MISS:
+            normalised = normalise_name(raw)
+            cached = (self.matcher.match(normalised) or unmatched_key(normalised)) if normalised else None
+            if len(self._accounts) > 100_000:
+                self._accounts.clear()
+            self._accounts[raw] = cached
+            if cached is not None:
+                self._good_accounts[raw] = cached
+        return cached
+
+    # ---- fast path ---------------------------------------------------------------------------------
+    def _fast(self, numbers: list[int], rows: list[list[str]]) -> _Columns | None:
+        """All rows of the batch accepted column-wise, or None when any row needs the per-row path."""
+        for size in set(map(len, rows)):
+            if size != self.width:
+                return None
+        strip = str.strip
+        inv = list(map(strip, map(itemgetter(self.i_inv), rows)))
+        part = list(map(strip, map(itemgetter(self.i_part), rows)))
+        if not all(inv) or not all(part):
+            return None
+        line: list[str] | None = None
+        if self.i_line is not None:
+            line = list(map(strip, map(itemgetter(self.i_line), rows)))
+            if not all(line):
+                return None
+        try:
+            dates = self._lookup(rows, self.i_date, self._good_dates, self._date)
+            qty = self._lookup(rows, self.i_qty, self._good_numbers, self._plain_decimal)
+            count = len(rows)
+            if self.i_unit is not None:
+                unit: list[Any] = self._lookup(rows, self.i_unit, self._good_numbers, self._plain_decimal)
+            else:
+                unit = [None] * count
+            if self.i_ext is not None:
+                ext = self._amounts(list(map(itemgetter(self.i_ext), rows)))
+                if self.i_unit is not None:
+                    differences = list(map(sub, map(mul, qty, unit), ext))
+                    tolerance = self.tolerance
+                    if max(differences) > tolerance or min(differences) < -tolerance:
+                        return None
+            else:
+                ext = list(map(Decimal.quantize, map(mul, qty, unit), repeat(CENT), repeat(ROUND_HALF_UP)))
+            if self.i_cur is not None:
+                currencies = self._lookup(rows, self.i_cur, self._good_currencies, self._currency)
+            else:
+                currencies = [self.default_currency] * count
+            accounts = self._lookup(rows, self.i_cust, self._good_accounts, self._account)
+        except (KeyError, InvalidOperation, ValueError, TypeError):
+            return None
+        # repeats, against earlier rows and within the batch; the batch is all or nothing
+        seen = self.state.seen
+        if line is not None:
+            keys = list(map(hash, zip(inv, line, strict=True)))
+        else:  # no line column: an identical row is the repeat
+            keys = list(map(hash, map(tuple, rows)))
+        if not seen.isdisjoint(keys):
+            return None
+        before = len(seen)
+        seen.update(keys)
+        if len(seen) != before + len(keys):
+            seen.difference_update(keys)
+            return None
+        if line is None:
+            line = self._ordinals(inv, part)
+        return _Columns(
+            numbers, rows, inv, line, dates, part, qty, unit, ext, currencies, accounts, self._extra
+        )
+
+    @staticmethod
+    def _lookup(
+        rows: list[list[str]], index: int, good: dict[str, Any], resolve: Callable[[str], Any]
+    ) -> list:
+        """Column values through a cache of good values; KeyError when a cell is not good."""
+        raw = list(map(itemgetter(index), rows))
+        try:
+            return list(map(good.__getitem__, raw))
+        except KeyError:
+            if len(good) > 100_000:
+                good.clear()
+            for text in set(raw).difference(good):
+                resolve(text)
+            return list(map(good.__getitem__, raw))
+
+    def _amounts(self, raw: list[str]) -> list[Decimal]:
+        """Amount column by the fast rule, rounded half up to the cent where it has finer digits."""
+        if self.comma:
+            if any(map(contains, raw, repeat("."))):
+                raise ValueError("dot in a decimal-comma number")
+            raw = list(map(methodcaller("replace", ",", "."), raw))
+        values = list(map(Decimal, raw))
+        if not all(map(Decimal.is_finite, values)):
+            raise ValueError("not finite")
+        if _SUB_CENT.search("\n".join(raw)):
+            values = list(map(Decimal.quantize, values, repeat(CENT), repeat(ROUND_HALF_UP)))
+        return values
+
+    def _ordinals(self, invoices: list[str], parts: list[str]) -> list[str]:
+        """Without a line column, a line is '<part>#<n>': the n-th line of that part on that invoice."""
+        counts = self.state.part_counts
+        out = []
+        for key in zip(invoices, parts, strict=True):
+            n = counts.get(key, 0) + 1
+            counts[key] = n
+            out.append(f"{key[1]}#{n}")
+        return out
+
+    # ---- per-row path ------------------------------------------------------------------------------
+    def _row(self, number: int, row: list[str]) -> PosLine | Reject:
+        width = self.width
+        cells = row
+        if len(row) != width:
+            if len(row) > width and any(c.strip() for c in row[width:]):
+                if not any(c.strip() for c in row):
+                    raise _Skip("blank")
+                return Reject(number, row, f"row has {len(row)} cells but the header has {width}")
+            cells = (row + [""] * width)[:width]
+        if not any(c.strip() for c in cells):
+            raise _Skip("blank")
+        inv = cells[self.i_inv].strip()
+        part = cells[self.i_part].strip()
+        if not inv and not part and self._is_totals(cells):
+            raise _Skip("footer")
+        reasons: list[str] = []
+        if not inv:
+            reasons.append("missing invoice_number")
+        if not part:
+            reasons.append("missing part_number")
+        line = cells[self.i_line].strip() if self.i_line is not None else None
+        if self.i_line is not None and not line:
+            reasons.append("missing line")
+        raw_date = cells[self.i_date]
+        parsed_date = None
+        if not raw_date.strip():
+            reasons.append("missing invoice_date")
+        else:
+            parsed_date = self._date(raw_date)
+            if isinstance(parsed_date, str):
+                reasons.append(f"invoice_date: {parsed_date}")
+                parsed_date = None
+        qty = self._required_number(cells, self.i_qty, "quantity", reasons)
+        unit = self._optional_number(cells, self.i_unit, "unit_price", reasons)
+        ext = self._optional_number(cells, self.i_ext, "extended_amount", reasons)
+        amount: Decimal | None = None
+        if qty is not None:
+            if unit is not None and ext is not None:
+                difference = qty * unit - ext
+                if abs(difference) > self.tolerance:
+                    reasons.append(
+                        f"quantity {qty} x unit_price {unit} = {qty * unit} but extended_amount is {ext} "
+                        f"(off by {difference}, tolerance {self.tolerance})"
+                    )
+                amount = ext
+            elif ext is not None:
+                amount = ext
+            elif unit is not None:
+                amount = qty * unit
+            elif not self._cell(cells, self.i_unit) and not self._cell(cells, self.i_ext):
+                reasons.append("missing unit_price and extended_amount")
+        if amount is not None:
+            try:
+                amount = self._quantize(amount)
+            except InvalidOperation:
+                reasons.append("amount out of range")
+        currency = self.default_currency
+        if self.i_cur is not None:
+            found = self._currency(cells[self.i_cur])
+            if found is None:
+                reasons.append(f"unknown currency {cells[self.i_cur].strip()!r}")
+            else:
+                currency = found
+        customer = cells[self.i_cust]
+        account = self._account(customer)
+        if account is None:
+            reasons.append("missing end_customer")
+        if reasons:
+            return Reject(number, row, "; ".join(reasons))
+        assert parsed_date is not None and qty is not None and amount is not None and account is not None
+        key = hash((inv, line)) if line is not None else hash(tuple(row))
+        seen = self.state.seen
+        if key in seen:
+            what = f"invoice {inv} line {line}" if line is not None else "an identical row"
+            return Reject(number, row, f"line repeated within the file ({what} came earlier)")
+        seen.add(key)
+        if line is None:
+            line = self._ordinals([inv], [part])[0]
+        return PosLine(
+            number,
+            inv,
+            line,
+            parsed_date[0],
+            parsed_date[1],
+            part,
+            qty,
+            unit,
+            amount,
+            currency,
+            customer.strip(),
+            account,
+            self._cell(cells, self.i_country),
+            self._cell(cells, self.i_state),
+            self._cell(cells, self.i_postal),
+        )
+
+    @staticmethod
+    def _cell(cells: list[str], index: int | None) -> str:
+        return cells[index].strip() if index is not None else ""
+
+    @staticmethod
+    def _is_totals(cells: list[str]) -> bool:
+        for cell in cells:
+            text = cell.strip().lower()
+            if text:
+                return text.startswith(_TOTAL_WORDS)
+        return False
+
+    def _required_number(self, cells: list[str], index: int, name: str, reasons: list[str]) -> Decimal | None:
+        raw = cells[index]
+        if not raw.strip():
+            reasons.append(f"missing {name}")
+            return None
+        value = self.number(raw)
+        if value is None:
+            reasons.append(f"{name} {raw.strip()!r} is not a number")
+        return value
+
+    def _optional_number(
+        self, cells: list[str], index: int | None, name: str, reasons: list[str]
+    ) -> Decimal | None:
+        if index is None or not cells[index].strip():
+            return None
+        value = self.number(cells[index])
+        if value is None:
+            reasons.append(f"{name} {cells[index].strip()!r} is not a number")
+        return value
+
+    # ---- entry point -------------------------------------------------------------------------------
+    def validate(self, numbers: list[int], rows: list[list[str]]) -> BatchResult:
+        result = BatchResult(AcceptedBatch())
+        self._split(numbers, rows, result)
+        return result
+
+    def _split(self, numbers: list[int], rows: list[list[str]], result: BatchResult) -> None:
+        if not rows:
+            return
+        if len(rows) > 8:
+            fast = self._fast(numbers, rows)
+            if fast is not None:
+                result.accepted.column_sets.append(fast)
+                return
+            half = len(rows) // 2
+            self._split(numbers[:half], rows[:half], result)
+            self._split(numbers[half:], rows[half:], result)
+            return
+        lines = []
+        for number, row in zip(numbers, rows, strict=True):
+            try:
+                outcome = self._row(number, row)
+            except _Skip as skip:
+                if skip.kind == "blank":
+                    result.blank_rows += 1
+                else:
+                    result.footer_rows += 1
+                continue
+            if isinstance(outcome, Reject):
+                result.rejects.append(outcome)
+            else:
+                lines.append(outcome)
+        result.accepted.singles.extend(lines)
+
+
+class InventoryValidator(_CellRules):
+    """Inventory snapshot rows: part, on hand (not negative), on order; the as-of date per row or file."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        profile: DistributorProfile,
+        today: date,
+        default_as_of: date | None = None,
+        state: ValidatorState | None = None,
+    ) -> None:
+        super().__init__(layout, profile, today)
+        self.state = state or ValidatorState()
+        cols = layout.columns
+        self.width = layout.width
+        self.i_date = cols.get("as_of_date")
+        self.i_part = cols["part_number"]
+        self.i_on_hand = cols["on_hand"]
+        self.i_on_order = cols.get("on_order")
+        self.default_as_of = default_as_of.isoformat() if default_as_of else None
+
+    def validate(self, numbers: list[int], rows: list[list[str]]) -> tuple[list[InventoryLine], BatchResult]:
+        result = BatchResult(AcceptedBatch())
+        lines: list[InventoryLine] = []
+        for number, row in zip(numbers, rows, strict=True):
+            cells = (row + [""] * self.width)[: max(self.width, len(row))]
+            if not any(c.strip() for c in cells):
+                result.blank_rows += 1
+                continue
+            part = cells[self.i_part].strip()
+            if not part and SellThroughValidator._is_totals(cells):
+                result.footer_rows += 1
+                continue
+            reasons = []
+            if not part:
+                reasons.append("missing part_number")
+            as_of = self.default_as_of
+            if self.i_date is not None and cells[self.i_date].strip():
+                parsed = self._date(cells[self.i_date])
+                if isinstance(parsed, str):
+                    reasons.append(f"as_of_date: {parsed}")
+                    as_of = None
+                else:
+                    as_of = parsed[0]
+            elif as_of is None:
+                reasons.append("missing as_of_date")
+            on_hand = None
+            if not cells[self.i_on_hand].strip():
+                reasons.append("missing on_hand")
+            else:
+                on_hand = self.number(cells[self.i_on_hand])
+                if on_hand is None:
+                    reasons.append(f"on_hand {cells[self.i_on_hand].strip()!r} is not a number")
+                elif on_hand < 0:
+                    reasons.append(f"on_hand {on_hand} is negative")
+            on_order = None
+            if self.i_on_order is not None and cells[self.i_on_order].strip():
+                on_order = self.number(cells[self.i_on_order])
+                if on_order is None:
+                    reasons.append(f"on_order {cells[self.i_on_order].strip()!r} is not a number")
+            if not reasons:
+                key = hash(part)
+                if key in self.state.seen:
+                    reasons.append(f"part {part} repeated within the file")
+                else:
+                    self.state.seen.add(key)
+            if reasons:
+                result.rejects.append(Reject(number, row, "; ".join(reasons)))
+                continue
+            assert as_of is not None and on_hand is not None
+            lines.append(InventoryLine(number, part, as_of, on_hand, on_order))
+        return lines, result
+
+
+Validator = Callable[[list[int], list[list[str]]], BatchResult]

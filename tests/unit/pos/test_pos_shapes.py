@@ -1,0 +1,182 @@
+"""Files in each difficult shape: every row is counted or rejected with a reason, totals exact."""
+
+from __future__ import annotations
+
+import codecs
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pos_ingest.layout import LayoutError
+from pos_ingest.profile import parse_profile
+
+from tests.unit.pos.pos_files import assert_every_row_accounted, csv_bytes, ingest, xlsx_bytes
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def german_rows() -> list[list[str]]:
+    return [
+        ["Verkaufsbericht November 2026", "", "", "", "", "", ""],
+        ["", "", "", "", "", "", ""],
+        ["Rechnungsdatum", "Rechnungsnummer", "Artikelnummer", "Menge", "Einzelpreis", "Betrag", "Endkunde"],
+        ["04.03.2026", "R-1", "BAV99", "1.000", "0,0425", "42,50", "Müller Elektronik GmbH"],
+        ["05.03.2026", "R-2", "BC847", "10", "1,25", "12,50", "Société Générale d'Électronique SA"],
+        ["06.03.2026", "R-3", "BC847", "-2", "1,25", "-2,50", "Müller Elektronik GmbH"],
+        ["Summe", "", "", "", "", "52,50", ""],
+    ]
+
+
+def test_semicolons_decimal_commas_latin1_title_row_and_totals_row() -> None:
+    # Given a Windows-1252 file with a title row, semicolons, decimal commas and a totals row
+    data = csv_bytes(german_rows(), delimiter=";", encoding="cp1252")
+    # When it is ingested with no profile
+    run = ingest(data)
+    # Then the layout is detected and every row is accounted for
+    layout = run.outcome.layout
+    assert (layout.delimiter, layout.decimal_separator, layout.encoding, layout.header_row) == (
+        ";",
+        ",",
+        "cp1252",
+        3,
+    )
+    assert_every_row_accounted(run, 4)
+    assert run.counts.accepted == 3 and run.counts.footer == 1 and run.rejects == []
+    # 1.000 is a thousand (grouping), -2 is a return
+    assert [line.quantity for line in run.lines] == [Decimal(1000), Decimal(10), Decimal(-2)]
+    assert run.amount() == Decimal("52.50")
+    assert run.lines[1].end_customer == "Société Générale d'Électronique SA"
+    assert run.lines[0].account == "acct-mueller" and run.lines[0].invoice_date == "2026-03-04"
+
+
+def test_utf8_bom_us_dates_quoted_names_and_synonym_headers() -> None:
+    rows = [
+        ["Invoice Date", "Invoice No", "MPN", "Qty", "Unit Price", "Extended", "Customer Name", "Curr"],
+        ["03/04/2026", "A1", "LM358", "100", "0.12", "12.00", "Acme, Inc.", "usd"],
+        ["12/31/2025", "A2", "NE555", "5", "0.50", "2.50", 'Globex "West", Inc.', "USD"],
+        ["03/04/2026", "A3", "LM358", "1", "0.12", "0.12", "Initech", "$"],
+    ]
+    run = ingest(csv_bytes(rows, bom=True))
+    assert run.outcome.layout.encoding == "utf-8"
+    assert run.outcome.layout.header[0] == "Invoice Date"  # the BOM is not part of the first header
+    assert_every_row_accounted(run, 3)
+    assert run.counts.rejected == 0
+    assert [line.invoice_date for line in run.lines] == ["2026-03-04", "2025-12-31", "2026-03-04"]
+    assert run.lines[0].account == "acct-acme"
+    assert run.lines[2].account == "unmatched:initech"
+    assert run.amount() == Decimal("14.62")
+
+
+@pytest.mark.parametrize("delimiter", ["\t", "|", ";", ","])
+def test_delimiter_is_sniffed(delimiter: str) -> None:
+    rows = [
+        ["Date", "Invoice", "Part Number", "Quantity", "Amount", "End Customer"],
+        ["2026-05-01", "X1", "P-1", "3", "30.00", "Acme Corp"],
+        ["2026-05-02", "X2", "P-2", "4", "40.00", "Acme Corp"],
+    ]
+    run = ingest(csv_bytes(rows, delimiter=delimiter))
+    assert run.outcome.layout.delimiter == delimiter
+    assert run.counts.accepted == 2 and run.amount() == Decimal("70.00")
+    # no line column: lines are numbered per invoice and part
+    assert [line.line for line in run.lines] == ["P-1#1", "P-2#1"]
+
+
+def test_day_first_slash_dates_are_recognised_from_the_sample() -> None:
+    rows = [["Invoice Date", "Invoice", "Part", "Qty", "Amount", "Customer"]]
+    rows += [[f"{d:02d}/03/2026", f"I{d}", "P", "1", "1.00", "Acme"] for d in (3, 25)]
+    run = ingest(csv_bytes(rows))
+    assert [line.invoice_date for line in run.lines] == ["2026-03-03", "2026-03-25"]
+
+
+def test_utf16_tab_text_as_excel_saves_unicode_text() -> None:
+    rows = [
+        ["Invoice Date", "Invoice No", "MPN", "Qty", "Ext Resale", "End Customer"],
+        ["2026-06-01", "U1", "P1", "2", "4.00", "Zoë Ltd"],
+    ]
+    data = codecs.BOM_UTF16_LE + csv_bytes(rows, delimiter="\t").decode().encode("utf-16-le")
+    run = ingest(data)
+    assert run.outcome.layout.encoding == "utf-16"
+    assert run.lines[0].end_customer == "Zoë Ltd" and run.amount() == Decimal("4.00")
+
+
+def test_xlsx_with_title_row_datetime_cells_and_totals_row() -> None:
+    rows = [
+        ["Q2 POS report - Northwind"],
+        [],
+        [
+            "Invoice Date",
+            "Invoice #",
+            "Line",
+            "Part Number",
+            "Ship Qty",
+            "Unit Resale",
+            "Ext Resale",
+            "End Customer",
+        ],
+        [datetime(2026, 4, 2), "N-1", 1, "LM358", 100, 0.12, 12.0, "Acme Corp"],
+        [datetime(2026, 4, 3), "N-1", 2, "NE555", 3, 0.1, 0.3, "Acme Corp"],
+        ["2026-04-04", "N-2", 1, "NE555", -1, 0.1, -0.1, "Globex Inc"],
+        [None, None, None, None, None, None, 12.2, None],
+        ["Total", None, None, None, None, None, 12.2, None],
+    ]
+    run = ingest(xlsx_bytes(rows), name="report.XLSX")
+    assert run.outcome.layout.file_format == "xlsx" and run.outcome.layout.header_row == 3
+    assert_every_row_accounted(run, 5)
+    assert run.counts.accepted == 3 and run.counts.footer == 1
+    assert run.reasons() == {7: "missing invoice_number; missing part_number; missing line; missing invoice_date; "
+                             "missing quantity; missing end_customer"}  # fmt: skip
+    assert run.amount() == Decimal("12.20")
+    assert [line.invoice_date for line in run.lines] == ["2026-04-02", "2026-04-03", "2026-04-04"]
+
+
+def test_shipped_profiles_validate_and_read_their_files() -> None:
+    # Given the German distributor's shipped profile (explicit columns, footer line, cp1252)
+    profile = parse_profile(
+        (ROOT / "config/distributors/elektro-mueller.yaml").read_text(), "elektro-mueller"
+    )
+    rows = german_rows()
+    rows[2] = ["Rechnungsdatum", "Rechnungsnummer", "Pos", "Artikelnummer", "Menge", "Einzelpreis", "Betrag",
+               "Währung", "Endkunde", "Land", "PLZ"]  # fmt: skip
+    body = [
+        [
+            "04.03.2026",
+            "R-1",
+            "1",
+            "BAV99",
+            "1.000",
+            "0,0425",
+            "42,50",
+            "",
+            "Müller Elektronik GmbH",
+            "DE",
+            "80331",
+        ],
+        [
+            "04.03.26",
+            "R-1",
+            "2",
+            "BC847",
+            "10",
+            "1,25",
+            "12,50",
+            "EUR",
+            "Müller Elektronik GmbH",
+            "DE",
+            "80331",
+        ],
+        ["Gesamt", "", "", "", "", "", "55,00", "", "", "", ""],
+    ]
+    data = csv_bytes([rows[0], rows[1], rows[2], *body], delimiter=";", encoding="cp1252")
+    run = ingest(data, profile=profile)
+    assert_every_row_accounted(run, 3)
+    assert run.counts.accepted == 2 and run.counts.footer == 1
+    assert run.amount("EUR") == Decimal("55.00")
+    assert run.lines[0].country == "DE" and run.lines[0].postal_code == "80331"
+    for path in (ROOT / "config/distributors").glob("*.yaml"):
+        parse_profile(path.read_text(), path.stem)
+
+
+def test_a_file_without_the_required_columns_is_refused_with_the_reason() -> None:
+    with pytest.raises(LayoutError, match="no header row found"):
+        ingest(csv_bytes([["Foo", "Bar"], ["1", "2"]]))
