@@ -61,7 +61,9 @@ class ContactKey:
 
 
 class ContactRepository(Protocol):
-    def record_outcome(self, key: ContactKey, outcome: SyncOutcome, at: datetime) -> None: ...
+    def record_outcome(
+        self, key: ContactKey, outcome: SyncOutcome, at: datetime, *, state_exists: bool | None = None
+    ) -> None: ...
 
     def find_by_email(self, email: str) -> tuple[ContactKey, dict[str, Any]] | None: ...
 
@@ -210,12 +212,13 @@ class DynamoContactRepository:
         bump_version: bool = False,
         condition: str | None = None,
         condition_values: Mapping[str, Any] | None = None,
+        map_exists: bool | None = None,
     ) -> bool:
         """Set ``mailchimp.<k>`` for ``values`` (None removes) and top-level ``top`` attributes.
 
         The nested update needs the map to exist; when it does not, the whole map is written
-        instead (on condition that it still does not exist), so nothing else in it is lost.
-        Returns False when the item is gone or ``condition`` does not hold."""
+        instead (on condition that it still does not exist), so nothing else in it is lost;
+        ``map_exists=False`` (known from the stream image) tries that first. Returns False when the item is gone or ``condition`` does not hold."""
         from botocore.exceptions import ClientError
 
         names: dict[str, str] = {"#m": "mailchimp"}
@@ -250,6 +253,8 @@ class DynamoContactRepository:
             (nested_sets, removes, nested_names, nested_values, "attribute_exists(#m)"),
             ([*top_sets, "#m = :map"], [], names, whole_values, "attribute_not_exists(#m)"),
         ]
+        if map_exists is False:
+            attempts.reverse()
         for _ in range(3):  # the map may appear between the two attempts
             for sets, rem, attr_names, attr_values, map_condition in attempts:
                 expression = ""
@@ -301,8 +306,10 @@ class DynamoContactRepository:
         return {k: deserialize(v) for k, v in answer["Item"].items()}
 
     # --- the interface ---------------------------------------------------------------------
-    def record_outcome(self, key: ContactKey, outcome: SyncOutcome, at: datetime) -> None:
-        self._update_map(key, outcome_values(outcome, at))
+    def record_outcome(
+        self, key: ContactKey, outcome: SyncOutcome, at: datetime, *, state_exists: bool | None = None
+    ) -> None:
+        self._update_map(key, outcome_values(outcome, at), map_exists=state_exists)
 
     def find_by_email(self, email: str) -> tuple[ContactKey, dict[str, Any]] | None:
         key = ContactKey(f"LEAD#{_lead_id_for(email)}", "LEAD")

@@ -37,6 +37,7 @@ class BatchPlan:
     """Which record syncs which contact, and what came of it."""
 
     work: dict[str, tuple[ContactKey, MailchimpContact]] = field(default_factory=dict)
+    state_exists: dict[str, bool] = field(default_factory=dict)
     results: dict[str, SyncOutcome | MailchimpError] = field(default_factory=dict)
 
     @property
@@ -46,17 +47,18 @@ class BatchPlan:
 
 def plan_batch(changes: Iterable[StreamChange]) -> BatchPlan:
     """The latest relevant change per contact, by the sequence number of its record."""
-    latest: dict[ContactKey, tuple[str, MailchimpContact]] = {}
+    latest: dict[ContactKey, tuple[str, MailchimpContact, bool]] = {}
     for change in changes:
         if not needs_sync(change.new, change.old):
             continue
         contact = contact_from_image(change.new)
         if contact is None or change.new is None:
             continue
-        latest[key_of(change.new)] = (change.sequence, contact)
+        latest[key_of(change.new)] = (change.sequence, contact, "mailchimp" in change.new)
     plan = BatchPlan()
-    for key, (sequence, contact) in latest.items():
+    for key, (sequence, contact, state_exists) in latest.items():
         plan.work[sequence] = (key, contact)
+        plan.state_exists[sequence] = state_exists
     return plan
 
 
@@ -80,8 +82,9 @@ def settle_record(
     result = plan.results.get(sequence)
     if result is None:
         result = MailchimpError("not synced in this invocation")
+    state_exists = plan.state_exists.get(sequence)
     if isinstance(result, MailchimpError):
-        repository.record_outcome(key, failed_outcome(contact, result), now())
+        repository.record_outcome(key, failed_outcome(contact, result), now(), state_exists=state_exists)
         raise ContactSyncFailedError(f"{contact.contact_id}: {result.summary}") from result
-    repository.record_outcome(key, result, now())
+    repository.record_outcome(key, result, now(), state_exists=state_exists)
     return result
