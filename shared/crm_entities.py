@@ -18,6 +18,7 @@ Keys are listed in ``docs/data-model.md`` (section "CRM events"). Storage errors
 from __future__ import annotations
 
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -111,8 +112,16 @@ class EntityStore(Protocol):
         """Put ``item`` if the stored one still carries the version of ``current`` (None: is absent)."""
         ...
 
+    def put_if_older(self, key: Key, item: Item, version: Version) -> bool:
+        """Put ``item`` (carrying ``version``) unless the stored one is as new or newer; one write."""
+        ...
+
     def put_once(self, key: Key, item: Item) -> bool:
         """Put ``item`` unless the key exists; True when written."""
+        ...
+
+    def put_many(self, items: list[tuple[Key, Item]]) -> None:
+        """Put every item unconditionally, in as few calls as the store allows."""
         ...
 
     def update_if_newer(self, key: Key, attributes: Item, version: Version, *, stamp: str) -> Outcome:
@@ -155,6 +164,11 @@ def upsert_if_newer(
 
     ``merge(previous, new)`` may derive fields from what was stored (stage entered at, ...).
     """
+    if merge is None:
+        # Nothing to derive from what is stored: one conditional write, a read only if it is refused.
+        item = {**attributes, **version.attributes(), "updated_at": updated_now()}
+        if store.put_if_older(key, item, version):
+            return UpsertResult(Outcome.APPLIED)
     for _ in range(tries):
         current = store.get(key)
         if current is not None:
@@ -224,7 +238,7 @@ class InMemoryEntityStore:
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str, str], Item] = {}
-        self.writes = 0
+        self.writes: Counter[str] = Counter()  # per logical table
 
     def get(self, key: Key) -> Item | None:
         found = self.items.get((key.table, key.pk, key.sk))
@@ -237,14 +251,27 @@ class InMemoryEntityStore:
         if stored is not None and current is not None and _version_raw(stored) != _version_raw(current):
             return False
         self.items[(key.table, key.pk, key.sk)] = {**item, "pk": key.pk, "sk": key.sk}
-        self.writes += 1
+        self.writes[key.table] += 1
         return True
+
+    def put_if_older(self, key: Key, item: Item, version: Version) -> bool:
+        stored = self.items.get((key.table, key.pk, key.sk))
+        if stored is not None and Version.of(stored) >= version:
+            return False
+        self.items[(key.table, key.pk, key.sk)] = {**item, "pk": key.pk, "sk": key.sk}
+        self.writes[key.table] += 1
+        return True
+
+    def put_many(self, items: list[tuple[Key, Item]]) -> None:
+        for key, item in items:
+            self.items[(key.table, key.pk, key.sk)] = {**item, "pk": key.pk, "sk": key.sk}
+            self.writes[key.table] += 1
 
     def put_once(self, key: Key, item: Item) -> bool:
         if (key.table, key.pk, key.sk) in self.items:
             return False
         self.items[(key.table, key.pk, key.sk)] = {**item, "pk": key.pk, "sk": key.sk}
-        self.writes += 1
+        self.writes[key.table] += 1
         return True
 
     def update_if_newer(self, key: Key, attributes: Item, version: Version, *, stamp: str) -> Outcome:
@@ -259,12 +286,12 @@ class InMemoryEntityStore:
         current[f"{stamp}_event_id"] = version.event_id
         current["updated_at"] = updated_now()
         current["version"] = current.get("version", 0) + 1
-        self.writes += 1
+        self.writes[key.table] += 1
         return Outcome.APPLIED
 
     def delete(self, key: Key) -> None:
         if self.items.pop((key.table, key.pk, key.sk), None) is not None:
-            self.writes += 1
+            self.writes[key.table] += 1
 
     def query(self, table: str, pk: str, sk_prefix: str = "") -> list[Item]:
         found = [
@@ -362,8 +389,40 @@ class DynamoEntityStore:
                 values[placeholder] = self._serializer.serialize(current[name])
         return self._conditional_put(key, item, " AND ".join(parts), values)
 
+    def put_if_older(self, key: Key, item: Item, version: Version) -> bool:
+        # Stored times are fixed-width UTC text (``format_time``), so they compare as strings.
+        values = {":t": {"S": format_time(version.occurred_at)}, ":e": {"S": version.event_id}}
+        condition = (
+            "attribute_not_exists(pk) OR occurred_at < :t OR (occurred_at = :t AND last_event_id < :e)"
+        )
+        return self._conditional_put(key, item, condition, values)
+
     def put_once(self, key: Key, item: Item) -> bool:
         return self._conditional_put(key, item, "attribute_not_exists(pk)", None)
+
+    def put_many(self, items: list[tuple[Key, Item]]) -> None:
+        import time
+
+        unique = {(k.table, k.pk, k.sk): (k, item) for k, item in items}  # a batch may not repeat a key
+        requests: dict[str, list[dict[str, Any]]] = {}
+        for key, item in unique.values():
+            encoded = self._encode({**item, "pk": key.pk, "sk": key.sk})
+            requests.setdefault(self._table(key.table), []).append({"PutRequest": {"Item": encoded}})
+        pending = [(table, request) for table, batch in requests.items() for request in batch]
+        retries = 0
+        while pending:
+            chunk, pending = pending[:25], pending[25:]
+            by_table: dict[str, list[dict[str, Any]]] = {}
+            for table, request in chunk:
+                by_table.setdefault(table, []).append(request)
+            answer = self._call("batch_write_item", RequestItems=by_table)
+            left = [(t, r) for t, rs in answer.get("UnprocessedItems", {}).items() for r in rs]
+            if left:
+                retries += 1
+                if retries > 8:
+                    raise EntityStoreError(f"{len(left) + len(pending)} items left unwritten after retries")
+                pending = left + pending
+                time.sleep(min(0.05 * 2**retries, 1.0))
 
     def update_if_newer(self, key: Key, attributes: Item, version: Version, *, stamp: str) -> Outcome:
         from botocore.exceptions import ClientError

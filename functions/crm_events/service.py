@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crm_events.apply import apply_event
-from crm_events.inbox import read_inbox, store_event
+from crm_events.inbox import read_inbox, store_events
 from crm_events.models import MAX_BODY_BYTES, BodyError, EventResult, decode_body, validate_event
 from shared.crm_entities import EntityStore, Outcome
 from shared.signing import (
@@ -94,24 +94,32 @@ def receive_events(headers: Mapping[str, str] | None, body: bytes, context: Even
         return Answer(413 if exc.too_large else 400, {"message": str(exc)})
 
     stages = context.stages()
-    results: list[dict[str, Any]] = []
-    accepted = 0
+    answers: list[dict[str, Any] | None] = []
+    valid: list[Any] = []
     for index, raw in enumerate(raw_events):
         result = validate_event(raw, stages, now=now, index=index)
         if result.event is None:
-            results.append(_result(result, "rejected"))
-            continue
-        event: Any = result.event
-        if event.source != source:
+            answers.append(_result(result, "rejected"))
+        elif result.event.source != source:  # type: ignore[attr-defined]
             errors = [{"field": "source", "message": f"does not match the signing source {source!r}"}]
-            results.append({"event_id": event.event_id, "status": "rejected", "errors": errors})
+            answers.append({"event_id": result.event_id, "status": "rejected", "errors": errors})
+        else:
+            answers.append(None)
+            valid.append(result.event)
+    # Stored before they are applied: a crash in between leaves them in the inbox for a replay,
+    # and the sender's retry (no 2xx came back) applies them then.
+    store_events(context.store, valid, received_at=now, retention_hours=context.retention_hours)
+    applied = iter(valid)
+    results: list[dict[str, Any]] = []
+    for answer in answers:
+        if answer is not None:
+            results.append(answer)
             continue
-        # Stored before it is applied: a crash in between leaves it in the inbox for a replay,
-        # and the sender's retry (no 2xx came back) applies it then.
-        is_new = store_event(context.store, event, received_at=now, retention_hours=context.retention_hours)
+        event = next(applied)
         outcome = apply_event(event, context.store)
-        accepted += 1
-        results.append(_result(result, "accepted" if is_new else "duplicate", outcome.value))
+        status = "duplicate" if outcome is Outcome.DUPLICATE else "accepted"
+        results.append({"event_id": event.event_id, "status": status, "errors": [], "outcome": outcome.value})
+    accepted = len(valid)
     status = 200 if accepted or not results else 422
     return Answer(status, {"accepted": accepted, "results": results})
 

@@ -48,6 +48,10 @@ def entity_state(store: InMemoryEntityStore) -> dict:
     }
 
 
+def entity_writes(store: InMemoryEntityStore) -> int:
+    return store.writes["crm"] + store.writes["plan"]
+
+
 def test_a_signed_batch_is_stored_applied_and_answered_per_event(context, store):
     # Given a signed batch: a territory, an account, an opportunity
     body = batch(
@@ -153,13 +157,13 @@ def test_same_batch_twice_changes_nothing_the_second_time(context, store):
         ),
     )
     post(context, body)
-    before, writes = json.dumps(entity_state(store), sort_keys=True, default=str), store.writes
+    before, writes = json.dumps(entity_state(store), sort_keys=True, default=str), entity_writes(store)
     # When the very same batch comes again
     again = post(context, body)
-    # Then each event is a duplicate and nothing was written
+    # Then each event is a duplicate and no entity was written
     assert [r["status"] for r in again.body["results"]] == ["duplicate"] * 3
     assert [r["outcome"] for r in again.body["results"]] == ["duplicate"] * 3
-    assert store.writes == writes
+    assert entity_writes(store) == writes
     assert json.dumps(entity_state(store), sort_keys=True, default=str) == before
 
 
@@ -261,13 +265,13 @@ def test_the_same_signed_request_replayed_has_one_effect(context, store):
     body = batch(opportunity("e1", 0, "Qualifying Needs"))
     headers = signed_headers(body)
     first = post(context, body, headers)
-    writes = store.writes
+    writes = entity_writes(store)
     # When an attacker (or a retry) sends it again within the window
     second = post(context, body, headers)
     # Then it is answered as a duplicate and writes nothing
     assert first.body["results"][0]["status"] == "accepted"
     assert second.body["results"][0]["status"] == "duplicate"
-    assert store.writes == writes
+    assert entity_writes(store) == writes
 
 
 def test_too_large_is_413_before_anything_else(context, store):

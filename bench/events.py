@@ -1,0 +1,141 @@
+"""Events per second applied in-process under moto, beside a bare ``put_item`` per event, same run.
+
+Run: ``.venv/bin/python bench/events.py [--events 2000] [--opportunities 200]``
+
+Three figures over the same events (a mix of opportunity stage changes, accounts and plan
+figures, on the template's tables in moto's in-process DynamoDB):
+- ``receive``: the whole ``POST /events`` logic in batches of 100 (signature, validation, inbox
+  write, apply with its conditional writes), without HTTP or the Lambda wrapper;
+- ``apply``: ``apply_event`` alone on already validated events (read + conditional put, plus
+  the stage observation for opportunities);
+- ``put_item``: one unconditional ``put_item`` of the same size per event: the floor.
+moto's DynamoDB is much slower than the real service, so the ratio is the figure to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+STAGES = ["Qualifying Needs", "Sales Presentation", "Proposal Delivered", "Verbal Approval", "Job Won"]
+SOURCE, SECRET = "bench-crm", "whsec_bench"
+
+
+def make_events(count: int, opportunities: int, start: datetime) -> list[dict]:
+    events = []
+    for i in range(count):
+        when = (start + timedelta(seconds=i)).isoformat().replace("+00:00", "Z")
+        kind = i % 10
+        if kind < 8:  # most traffic: opportunities moving through their stages
+            opp = i % opportunities
+            data = {"id": f"opp-{opp}", "account_id": f"acc-{opp % 50}", "name": f"Deal {opp}", "owner": "rep-1",
+                    "stage": STAGES[(i // opportunities) % len(STAGES)], "amount": 1000 + i}  # fmt: skip
+            events.append({"type": "opportunity.upserted", "data": data})
+        elif kind == 8:
+            events.append({"type": "account.upserted", "data": {"id": f"acc-{i % 50}", "name": f"Account {i % 50}",
+                                                               "territory_id": "T-1", "aliases": [f"Acc {i}"]}})  # fmt: skip
+        else:
+            events.append({"type": "plan.upserted", "data": {"node_type": "account", "node_id": f"acc-{i % 50}",
+                                                            "year": 2026, "quarter": 1 + i % 4, "amount": i}})  # fmt: skip
+        events[-1].update(event_id=f"bench-{i}", occurred_at=when, source=SOURCE)
+    return events
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--opportunities", type=int, default=200)
+    args = parser.parse_args()
+
+    import boto3
+    from moto import mock_aws
+
+    from hub.local.resources import create_resources, hub_environment
+    from hub.local.template import HubTemplate
+
+    with mock_aws():
+        template = HubTemplate()
+        create_resources(template, lambda service: boto3.client(service, region_name="us-east-1"))
+        os.environ.update(hub_environment(template))
+
+        from crm_events.apply import apply_event
+        from crm_events.models import validate_event
+        from crm_events.service import EventsContext, receive_events
+        from crm_events.storage import dynamo_store
+
+        from shared.settings import get_settings
+        from shared.signing import StaticSourceSecrets, sign
+        from shared.stages import load_stages_file
+
+        stages = load_stages_file()
+        now = datetime.now(UTC)
+        settings = get_settings()
+
+        # 1. The whole receive path, batches of 100, on fresh tables' worth of ids.
+        events = make_events(args.events, args.opportunities, now - timedelta(days=1))
+        context = EventsContext(
+            dynamo_store(settings), StaticSourceSecrets({SOURCE: [SECRET]}), lambda: stages
+        )
+        started = time.perf_counter()
+        for offset in range(0, len(events), 100):
+            body = json.dumps({"events": events[offset : offset + 100]}).encode()
+            headers = {"X-Hub-Signature": sign(body, SECRET, int(time.time())), "X-Hub-Source": SOURCE}
+            answer = receive_events(headers, body, context)
+            assert answer.status_code == 200, answer.body
+        receive_s = time.perf_counter() - started
+
+        # 2. apply_event alone, on the same kind of events with other ids (validated beforehand).
+        store = dynamo_store(settings)
+        fresh = [
+            {**e, "event_id": "apply-" + e["event_id"], "data": {**e["data"]}}
+            for e in make_events(args.events, args.opportunities, now - timedelta(hours=12))
+        ]
+        validated = [validate_event(e, stages, now=now).event for e in fresh]
+        started = time.perf_counter()
+        for event in validated:
+            apply_event(event, store)
+        apply_s = time.perf_counter() - started
+
+        # 3. The floor: one bare put_item per event, of the same payload.
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        table = settings.crm_table
+        started = time.perf_counter()
+        for i, e in enumerate(events):
+            ddb.put_item(
+                TableName=table,
+                Item={"pk": {"S": f"BENCH#{i}"}, "sk": {"S": "BENCH"}, "body": {"S": json.dumps(e["data"])}},
+            )
+        put_s = time.perf_counter() - started
+
+    n = args.events
+    print(f"events: {n} ({args.opportunities} opportunities, 80% opportunity / 10% account / 10% plan)")
+    print(f"{'path':<28} {'seconds':>8} {'events/s':>10} {'vs put_item':>12}")
+    for name, seconds in (
+        ("receive (sign+validate+inbox+apply)", receive_s),
+        ("apply_event only", apply_s),
+        ("bare put_item per event", put_s),
+    ):
+        print(f"{name:<36} {seconds:>8.2f} {n / seconds:>10.0f} {put_s / seconds:>11.2f}x")
+
+
+if __name__ == "__main__":
+    main()
