@@ -1,37 +1,75 @@
-"""POST /leads and trade-show imports."""
+"""POST /leads (website forms and signed landing-page services) and trade-show imports (S3)."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
-from leads_webhook.service import LeadIn, store_lead
+from leads_webhook.intake import LeadPost, receive_lead_post
+from leads_webhook.wiring import deployed_services
 from shared.observability import logger, metrics, tracer
-from shared.settings import get_settings
 
 app = APIGatewayHttpResolver()
+
+_OUTCOME_METRICS = {"created": "LeadsCreated", "merged": "LeadsMerged", "quarantined": "LeadsQuarantined"}
 
 
 @app.post("/leads")
 @tracer.capture_method
 def post_lead() -> Response[Any]:
-    try:
-        lead = LeadIn.model_validate(app.current_event.json_body or {})
-    except ValidationError as exc:
-        errors = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()]
-        return Response(422, "application/json", {"errors": errors})
-    lead_id = store_lead(lead, owner=get_settings().demo_owner)
-    metrics.add_metric(name="LeadsReceived", unit=MetricUnit.Count, value=1)
-    return Response(202, "application/json", {"lead_id": lead_id, "status": "received"})
+    event = app.current_event
+    raw = event.get("body") or ""
+    body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
+    post = LeadPost(
+        body=body,
+        content_type=event.headers.get("content-type"),
+        source_ip=event.request_context.http.source_ip,
+        headers=dict(event.headers),
+    )
+    answer = receive_lead_post(post, deployed_services())
+    if answer.accepted is not None:
+        metrics.add_metric(name=_OUTCOME_METRICS[answer.accepted.outcome], unit=MetricUnit.Count, value=1)
+        logger.info(
+            "lead received",
+            extra={"lead_id": answer.accepted.lead_id, "outcome": answer.accepted.outcome,
+                   "repeat_delivery": answer.accepted.repeat_delivery},
+        )  # fmt: skip
+    else:
+        metrics.add_metric(name=f"LeadsAnswered{answer.status}", unit=MetricUnit.Count, value=1)
+    return Response(answer.status, "application/json", answer.body, answer.headers or None)
+
+
+def handle_imports(event: dict[str, Any]) -> dict[str, Any]:
+    """Each trade-show list of an S3 event; the results files it writes are skipped."""
+    from leads_webhook.imports import import_trade_show, is_import_key
+    from shared.aws import client
+
+    summaries = []
+    for record in event.get("Records", []):
+        bucket = record["s3"]["bucket"]["name"]
+        key = unquote_plus(record["s3"]["object"]["key"])
+        if not is_import_key(key):
+            continue
+        summary = import_trade_show(bucket, key, deployed_services(), client("s3"))
+        for outcome, count in summary.counts.items():
+            metrics.add_metric(name=f"ImportRows_{outcome}", unit=MetricUnit.Count, value=count)
+        logger.info(
+            "trade-show list imported", extra={"key": key, "counts": summary.counts, "errors": summary.errors}
+        )
+        summaries.append({"key": key, "results_key": summary.results_key, "counts": summary.counts})
+    return {"imports": summaries}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if "Records" in event:
+        return handle_imports(event)
     return app.resolve(event, context)

@@ -41,7 +41,7 @@ from shared.leads import (
     normalise_lead,
     parse_lead_body,
 )
-from shared.routing import Assignment, RotationRepository, RoutingConfig, route_lead
+from shared.routing import Assignment, RepWorkload, RotationRepository, RoutingConfig, route_lead
 from shared.signing import (
     SIGNATURE_HEADER,
     SOURCE_HEADER,
@@ -83,6 +83,8 @@ class LeadRepository(Protocol):
 
     def get(self, lead_id: str) -> StoredLead | None: ...
 
+    def get_submission(self, lead_id: str, submission_id: str) -> SubmissionRecord | None: ...
+
     def history(self, lead_id: str) -> list[SubmissionRecord]: ...
 
     def quarantined(self, limit: int = 100) -> list[StoredLead]: ...
@@ -108,6 +110,7 @@ class LeadServices:
     leads_config: Callable[[], LeadsConfig]
     routing_config: Callable[[], RoutingConfig]
     secrets: SourceSecrets | None = None
+    workload: RepWorkload | None = None  # open-lead counts for capacity; the lead repository when None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
@@ -157,7 +160,7 @@ def accept_submission(
             assignment = None if quarantine else assign_lead(fresh, services, now=at)
             return Accepted(lead_id, outcome, assignment, quarantine_reasons=quarantine)
         if result is WriteResult.SUBMISSION_EXISTS:
-            return _already_recorded(lead_id, services, at)
+            return _already_recorded(lead_id, submission_id, services, at)
         existing = services.leads.get(lead_id)
         if existing is None:
             continue  # deleted in between: create again
@@ -165,7 +168,7 @@ def accept_submission(
             # A spam repeat is kept in the history; the lead itself is not touched.
             added = services.leads.add_submission(record("quarantined"))
             if added is WriteResult.SUBMISSION_EXISTS:
-                return _already_recorded(lead_id, services, at, existing)
+                return _already_recorded(lead_id, submission_id, services, at, existing)
             return Accepted(lead_id, "quarantined", quarantine_reasons=quarantine)
         merged = merge_lead(existing, lead, at=at)
         if existing.quarantined:
@@ -176,45 +179,58 @@ def accept_submission(
             assignment = assign_lead(merged, services, now=at) if merged.needs_routing else None
             return Accepted(lead_id, "merged", assignment)
         if result is WriteResult.SUBMISSION_EXISTS:
-            return _already_recorded(lead_id, services, at, existing)
+            return _already_recorded(lead_id, submission_id, services, at, existing)
     raise LeadWriteConflictError(f"lead {lead_id}: too many concurrent changes")
 
 
 def _already_recorded(
-    lead_id: str, services: LeadServices, at: datetime, lead: StoredLead | None = None
+    lead_id: str, submission_id: str, services: LeadServices, at: datetime, lead: StoredLead | None = None
 ) -> Accepted:
-    """A repeat delivery: answer as before; finish the routing if the first delivery stopped short."""
+    """A repeat delivery: answer as the first time; finish the routing if the first delivery stopped short."""
     lead = lead or services.leads.get(lead_id)
     assignment = None
     if lead is not None and lead.needs_routing:
         assignment = assign_lead(lead, services, now=at)
-    outcome: Outcome = "quarantined" if lead is not None and lead.quarantined else "merged"
-    return Accepted(lead_id, outcome, assignment, repeat_delivery=True)
+    first = services.leads.get_submission(lead_id, submission_id)
+    outcome: Outcome = first.outcome if first is not None else "merged"
+    reasons = first.quarantine_reasons if first is not None else ()
+    return Accepted(lead_id, outcome, assignment, repeat_delivery=True, quarantine_reasons=reasons)
 
 
 def assign_lead(lead: StoredLead, services: LeadServices, *, now: datetime) -> Assignment | None:
     """Route the lead and store the owner with the reason; a lead someone else assigned meanwhile stays."""
     for _ in range(MAX_WRITE_ATTEMPTS):
-        assignment = route_lead(
-            lead, services.routing_config(), rotation=services.rotation, workload=services.leads, now=now
-        )
+        routing = services.routing_config()
+        workload = services.workload or services.leads
+        assignment = route_lead(lead, routing, rotation=services.rotation, workload=workload, now=now)
         routed = lead.model_copy(
             update={
-                "owner": assignment.owner,
-                "assignment": assignment.explanation()
-                | {"summary": assignment.describe(), "at": now.isoformat()},
+                "owner": assignment.owner if assignment.owner_type == "rep" else None,
+                "assignment": stored_reason(assignment, routing, now),
                 "version": lead.version + 1,
                 "updated_at": max(now, lead.updated_at),
             }
         )
         result = services.leads.update(routed, expected_version=lead.version)
         if result is WriteResult.DONE:
+            note = getattr(workload, "note_assigned", None)
+            if note is not None and assignment.owner_type == "rep":
+                note(assignment.owner)
             return assignment
         current = services.leads.get(lead.lead_id)
         if current is None or not current.needs_routing:
             return None
         lead = current
     raise LeadWriteConflictError(f"lead {lead.lead_id}: could not store the assignment")
+
+
+def stored_reason(assignment: Assignment, routing: RoutingConfig, now: datetime) -> dict[str, Any]:
+    """What the lead keeps of its assignment: the explanation, a sentence, and who to tell."""
+    reason = assignment.explanation() | {"summary": assignment.describe(), "at": now.isoformat()}
+    rep = routing.reps.get(assignment.owner) if assignment.owner_type == "rep" else None
+    if rep is not None:
+        reason |= {"owner_name": rep.name, "owner_email": rep.email}
+    return reason
 
 
 def release_from_quarantine(lead_id: str, services: LeadServices) -> Assignment | None:

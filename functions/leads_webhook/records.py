@@ -88,7 +88,7 @@ class StoredLead(BaseModel):
     marketing_opt_in: bool | None = None
     status: str = STATUS_NEW
     source: str | None = None
-    owner: str | None = None
+    owner: str | None = None  # a rep's id; a lead in a queue has none (see `queue`)
     territory_id: str | None = None
     quarantined: bool = False
     quarantine_reasons: tuple[str, ...] = ()
@@ -104,7 +104,14 @@ class StoredLead(BaseModel):
 
     @property
     def needs_routing(self) -> bool:
-        return not self.quarantined and self.owner is None
+        return not self.quarantined and self.assignment is None
+
+    @property
+    def queue(self) -> str | None:
+        """The queue holding the lead when no rep could take it (`owner` is then empty)."""
+        if self.assignment and self.assignment.get("owner_type") == "queue":
+            return str(self.assignment.get("owner"))
+        return None
 
 
 class SubmissionRecord(BaseModel):

@@ -66,6 +66,7 @@ class ImportRow:
     row_number: int
     result: LeadParseResult
     blank: bool = False
+    email: str = ""  # the email cell as written (reported for rejected rows too)
 
 
 @dataclass
@@ -129,4 +130,4 @@ def _row(row_number: int, cells: list[str], positions: dict[int, str], campaign:
     fields: dict[str, str] = {name: cells[i] for i, name in positions.items() if i < len(cells)}
     if not (fields.get("campaign") or "").strip():
         fields["campaign"] = campaign
-    return ImportRow(row_number, parse_lead_fields(fields))
+    return ImportRow(row_number, parse_lead_fields(fields), email=fields.get("email", "").strip()[:254])

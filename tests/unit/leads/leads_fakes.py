@@ -54,6 +54,10 @@ class InMemoryLeadRepository:
         with self._lock:
             return self.leads.get(lead_id)
 
+    def get_submission(self, lead_id, submission_id):
+        with self._lock:
+            return self.submissions.get((lead_id, submission_id))
+
     def history(self, lead_id):
         with self._lock:
             found = [s for (lid, _), s in self.submissions.items() if lid == lead_id]

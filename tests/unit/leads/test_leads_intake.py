@@ -5,12 +5,12 @@ import threading
 from datetime import timedelta
 
 import pytest
-from leads_fakes import services
 from leads_webhook.intake import LeadPost, accept_submission, receive_lead_post, release_from_quarantine
 from leads_webhook.records import lead_id_for
 
 from shared.leads import parse_lead_fields
 from shared.signing import sign
+from tests.unit.leads.leads_fakes import services
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -34,17 +34,15 @@ def test_new_lead_is_stored_routed_and_answered_202():
     assert lead.owner == "erin"
     assert lead.assignment["rule_id"] == "de"
     assert lead.assignment["summary"] == "rep erin: rule de"
+    assert lead.assignment["owner_email"] == "erin@example.com"
     assert [s.outcome for s in svc.leads.history(lead.lead_id)] == ["created"]
 
 
 def test_unrouted_lead_goes_to_the_fallback_queue():
     svc = services()
     lead = svc.leads.get(post(svc, {"email": "x@example.com", "country": "FR"}).body["lead_id"])
-    assert (lead.owner, lead.assignment["reason"], lead.assignment["owner_type"]) == (
-        "unassigned",
-        "fallback",
-        "queue",
-    )
+    assert (lead.owner, lead.queue, lead.assignment["reason"]) == (None, "unassigned", "fallback")
+    assert not lead.needs_routing
 
 
 def test_repeat_of_the_same_email_merges_and_keeps_history():

@@ -1,0 +1,283 @@
+"""POST /leads and trade-show imports through the handler, with real event shapes, under moto."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.helpers import http_event, s3_event
+
+SOURCE, SECRETS = "landing-co", ["new-secret", "old-secret"]
+_ips = itertools.count(1)
+
+
+@pytest.fixture
+def leads_hub(aws, monkeypatch):
+    """The template's tables in moto, requests applied atomically, a signing source, fresh services."""
+    from leads_webhook.wiring import deployed_services
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock = threading.RLock()
+    original = BotocoreStubber.process_request
+
+    def process_request(self, request):  # DynamoDB applies each request atomically; moto alone does not
+        with lock:
+            return original(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", process_request)
+    boto3.client("ssm").put_parameter(
+        Name=f"/crm-hub/sources/{SOURCE}", Value=json.dumps(SECRETS), Type="SecureString"
+    )
+    deployed_services.cache_clear()
+    yield aws
+    deployed_services.cache_clear()
+
+
+def post(lambda_context, body, *, content_type="application/json", headers=None, ip=None):
+    from leads_webhook.app import handler
+
+    raw = body if isinstance(body, bytes | str) else json.dumps(body)
+    event = http_event("POST", "/leads", raw, {"content-type": content_type, **(headers or {})},
+                       source_ip=ip or f"198.51.100.{next(_ips) % 250 + 1}")  # fmt: skip
+    answer = handler(event, lambda_context)
+    return answer["statusCode"], json.loads(answer["body"] or "{}"), answer.get("headers", {})
+
+
+def crm_items(aws):
+    return boto3.resource("dynamodb").Table(aws.table_name("CrmTable")).scan()["Items"]
+
+
+def lead_item(aws, lead_id):
+    table = boto3.resource("dynamodb").Table(aws.table_name("CrmTable"))
+    return table.get_item(Key={"pk": f"LEAD#{lead_id}", "sk": "LEAD"}).get("Item")
+
+
+def test_202_stores_routes_and_explains(leads_hub, lambda_context):
+    # Given a form post from California
+    status, body, _ = post(lambda_context, {"email": "Kim@Example.com", "country": "United States", "state": "California",
+                                            "first_name": "Kim", "company": "West Co"})  # fmt: skip
+    # Then 202 with the lead id, stored with the owner by rule and the reason
+    assert status == 202 and body["status"] == "received"
+    item = lead_item(leads_hub, body["lead_id"])
+    assert item["email"] == "kim@example.com"
+    assert item["owner"] == "rep-sam"
+    assert item["assignment"]["rule_id"] == "us-west-by-state"
+    assert item["gsi1pk"] == "OWNER#rep-sam"
+    assert item["entity"] == "LEAD"
+
+
+def test_pool_assignment_stores_pool_weights_and_turn(leads_hub, lambda_context):
+    _, body, _ = post(lambda_context, {"email": "big@example.com", "country": "US", "employees": 5000})
+    reason = lead_item(leads_hub, body["lead_id"])["assignment"]
+    assert reason["pool"] == "americas-enterprise"
+    assert reason["weights"] == {"rep-maria": 2, "rep-sam": 1, "rep-ana": 1}
+    assert reason["turn"] == 0
+
+
+def test_urlencoded_form_is_accepted(leads_hub, lambda_context):
+    status, body, _ = post(lambda_context, "email=form%40example.com&country=DE&marketing_opt_in=on",
+                           content_type="application/x-www-form-urlencoded")  # fmt: skip
+    assert status == 202
+    item = lead_item(leads_hub, body["lead_id"])
+    assert (item["owner"], item["marketing_opt_in"]) == ("rep-jonas", True)
+
+
+def test_422_names_every_bad_field_and_stores_nothing(leads_hub, lambda_context):
+    status, body, _ = post(lambda_context, {"email": "nope", "employees": "lots", "country": "Atlantis"})
+    assert status == 422
+    assert {e["field"] for e in body["errors"]} == {"email", "employees", "country"}
+    assert crm_items(leads_hub) == []
+
+
+def test_413_over_64_kib(leads_hub, lambda_context):
+    status, _, _ = post(lambda_context, {"email": "big@example.com", "message": "x" * 66_000})
+    assert status == 413
+
+
+def test_415_for_other_content_types(leads_hub, lambda_context):
+    status, body, _ = post(lambda_context, "email=a@b.co", content_type="text/plain")
+    assert status == 415 and body["errors"][0]["field"] == "content-type"
+
+
+def test_429_per_client_in_a_window_kept_in_dynamodb(leads_hub, lambda_context):
+    answers = [post(lambda_context, {"email": f"r{i}@example.com"}, ip="192.0.2.50")[0] for i in range(31)]
+    assert answers[:30] == [202] * 30
+    assert answers[30] == 429
+    assert post(lambda_context, {"email": "other@example.com"}, ip="192.0.2.51")[0] == 202
+    windows = boto3.resource("dynamodb").Table(leads_hub.table_name("StateTable")).scan()["Items"]
+    rate = [w for w in windows if w["pk"] == "RATE#leads#192.0.2.50"]
+    assert rate[0]["count"] == 31 and rate[0]["expires_at"] > time.time()
+
+
+def test_repeat_email_merges_into_the_same_lead_with_history(leads_hub, lambda_context):
+    from leads_webhook.storage import DynamoLeadRepository
+
+    _, first, _ = post(lambda_context, {"email": "rep@example.com", "country": "US", "campaign": "spring"})
+    _, second, _ = post(
+        lambda_context, {"email": "REP@example.com", "phone": "+1 415 555 2671", "campaign": "fall"}
+    )
+    assert first["lead_id"] == second["lead_id"]
+    item = lead_item(leads_hub, first["lead_id"])
+    assert (item["phone"], item["campaign"]) == ("+14155552671", "spring")
+    history = DynamoLeadRepository().history(first["lead_id"])
+    assert [(h.outcome, h.campaign) for h in history] == [("created", "spring"), ("merged", "fall")]
+
+
+def test_ten_threads_posting_one_new_email_make_one_lead(leads_hub):
+    # Lambda runs one event per process at a time and powertools' resolver keeps the current event on the
+    # app, so ten concurrent Lambda instances are played by ten threads calling the handler's logic with
+    # the deployed services (DynamoDB storage, rotation and rate limit) directly.
+    from leads_webhook.intake import LeadPost, receive_lead_post
+    from leads_webhook.storage import DynamoLeadRepository
+    from leads_webhook.wiring import deployed_services
+
+    results = []
+
+    def send(i):
+        body = json.dumps({"email": "same@example.com", "country": "US", "message": f"#{i}"}).encode()
+        results.append(
+            receive_lead_post(LeadPost(body, "application/json", f"192.0.2.{i}"), deployed_services())
+        )
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status for r in results] == [202] * 10
+    assert len({r.body["lead_id"] for r in results}) == 1
+    leads = [i for i in crm_items(leads_hub) if i["entity"] == "LEAD"]
+    assert len(leads) == 1
+    assert len(DynamoLeadRepository().history(leads[0]["lead_id"])) == 10
+    assert sorted(r.accepted.outcome for r in results) == ["created"] + ["merged"] * 9
+    assert leads[0]["owner"] == "rep-ana"
+
+
+def test_the_same_request_delivered_twice_has_one_effect(leads_hub, lambda_context):
+    body = {"email": "twice@example.com", "country": "US", "employees": 2000}
+    first, second = post(lambda_context, body), post(lambda_context, body)
+    assert first[1] == second[1]
+    items = crm_items(leads_hub)
+    assert len([i for i in items if i["entity"] == "LEAD_SUBMISSION"]) == 1
+    state = boto3.resource("dynamodb").Table(leads_hub.table_name("StateTable")).get_item(
+        Key={"pk": "ROTATION#americas-enterprise", "sk": "ROTATION"})["Item"]  # fmt: skip
+    assert state["count"] == 1
+
+
+def test_honeypot_is_202_quarantined_not_routed_and_released_on_demand(leads_hub, lambda_context):
+    from leads_webhook.intake import release_from_quarantine
+    from leads_webhook.wiring import deployed_services
+
+    status, body, _ = post(
+        lambda_context, {"email": "bot@example.com", "country": "DE", "website": "http://spam"}
+    )
+    assert status == 202
+    item = lead_item(leads_hub, body["lead_id"])
+    assert item["quarantined"] is True and "owner" not in item
+    assert item["quarantine_reason"] == "honeypot" and item["gsi1pk"] == "LEADS#QUARANTINE"
+    assert [x.lead_id for x in deployed_services().leads.quarantined()] == [body["lead_id"]]
+    # When an operator releases it, it is routed like any lead
+    assignment = release_from_quarantine(body["lead_id"], deployed_services())
+    assert assignment.owner == "rep-jonas"
+    assert lead_item(leads_hub, body["lead_id"])["quarantined"] is False
+    assert deployed_services().leads.quarantined() == []
+
+
+def test_signed_request_with_either_active_secret_is_recorded_with_its_source(leads_hub, lambda_context):
+    from shared.signing import sign
+
+    for secret in SECRETS:
+        body = json.dumps({"email": f"lp-{secret}@example.com", "country": "JP"})
+        headers = {"X-Hub-Signature": sign(body, secret), "X-Hub-Source": SOURCE}
+        status, answer, _ = post(lambda_context, body, headers=headers)
+        assert status == 202
+        assert lead_item(leads_hub, answer["lead_id"])["source"] == f"signed:{SOURCE}"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Hub-Source": SOURCE, "X-Hub-Signature": "t=1,v1=" + "a" * 64},
+        {"X-Hub-Source": SOURCE},
+        {"X-Hub-Source": "stranger", "X-Hub-Signature": "SIGN"},
+        {"X-Hub-Source": SOURCE, "X-Hub-Signature": "SIGN-WRONG"},
+    ],
+)
+def test_bad_signature_is_401_and_stores_nothing(leads_hub, lambda_context, headers):
+    from shared.signing import sign
+
+    body = json.dumps({"email": "lp@example.com"})
+    if headers.get("X-Hub-Signature") == "SIGN":
+        headers = {**headers, "X-Hub-Signature": sign(body, SECRETS[0])}
+    if headers.get("X-Hub-Signature") == "SIGN-WRONG":
+        headers = {**headers, "X-Hub-Signature": sign(body, "not-a-secret")}
+    status, _, _ = post(lambda_context, body, headers=headers)
+    assert status == 401
+    assert crm_items(leads_hub) == []
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.dictionaries(st.sampled_from(["email", "employees", "country", "marketing_opt_in", "website", "x"]),
+                        st.one_of(st.text(max_size=40), st.integers(), st.booleans(), st.none()), max_size=5).map(json.dumps),
+    ),
+    content_type=st.sampled_from(["application/json", "application/x-www-form-urlencoded", "text/csv", ""]),
+)  # fmt: skip
+def test_no_input_gives_a_5xx_and_nothing_invalid_is_stored(leads_hub, lambda_context, body, content_type):
+    before = len(crm_items(leads_hub))
+    status, answer, _ = post(lambda_context, body, content_type=content_type)
+    assert status in (202, 413, 415, 422)
+    if status != 202:
+        assert len(crm_items(leads_hub)) == before
+    else:
+        assert lead_item(leads_hub, answer["lead_id"])["email"]
+
+
+def test_trade_show_import_writes_results_beside_the_file(leads_hub, lambda_context):
+    from leads_webhook.app import handler
+
+    # Given a trade-show list with synonyms, a repeat, spam and a bad row
+    bucket = leads_hub.bucket_name()
+    csv_text = (
+        "E-mail,First Name,Company Name,Country,State\n"
+        "ann@example.com,Ann,Acme,US,CA\n"
+        "ANN@example.com,Ann,Acme Robotics,US,CA\n"
+        "spam@mailinator.com,Bot,Spam,US,\n"
+        "not-an-email,Bob,Beta,Narnia,\n"
+        "=cmd@example.com,Eve,Evil,US,\n"
+    )
+    key = "imports/leads/expo 2026.csv"
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=bucket, Key=key, Body=csv_text.encode())
+    # When S3 tells the function (twice: at-least-once delivery)
+    handler(s3_event(bucket, key), lambda_context)
+    handler(s3_event(bucket, key), lambda_context)
+    handler(
+        s3_event(bucket, "imports/leads/expo 2026.results.csv"), lambda_context
+    )  # its own output: skipped
+    # Then each row has its outcome in the results file, and the second delivery changed nothing
+    results = s3.get_object(Bucket=bucket, Key="imports/leads/expo 2026.results.csv")["Body"].read().decode()
+    lines = [line.split(",") for line in results.strip().splitlines()]
+    assert lines[0] == ["row", "email", "outcome", "lead_id", "owner", "reason"]
+    assert [(r[0], r[2]) for r in lines[1:]] == [("2", "created"), ("3", "merged"), ("4", "quarantined"),
+                                                  ("5", "rejected"), ("6", "created")]  # fmt: skip
+    assert all("already imported" in r[5] for r in lines[1:] if r[2] != "rejected")
+    assert lines[5][1] == "'=cmd@example.com"  # no formula when opened in a spreadsheet
+    submissions = [i for i in crm_items(leads_hub) if i["entity"] == "LEAD_SUBMISSION"]
+    assert len(submissions) == 4
+    lead = lead_item(leads_hub, lines[1][3])
+    assert (lead["campaign"], lead["owner"], lead["source"]) == ("expo 2026", "rep-sam", f"import:{key}")
+    assert lead["company"] == "Acme Robotics"  # the later row is the newer contact detail
