@@ -125,6 +125,9 @@ class ContactData(EventData):
     email: Email | None = None
     phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
     title: Name | None = None
+    company: Name | None = None
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
+    marketing_opt_in: bool | None = None
 
 
 class OpportunityData(EventData):
