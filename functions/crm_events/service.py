@@ -16,7 +16,7 @@ from typing import Any
 
 from crm_events.apply import apply_event
 from crm_events.inbox import read_inbox, store_events
-from crm_events.models import MAX_BODY_BYTES, BodyError, EventResult, decode_body, validate_event
+from crm_events.models import MAX_BODY_BYTES, BodyError, decode_body, validate_event
 from shared.crm_entities import EntityStore, Outcome
 from shared.signing import (
     SOURCE_HEADER,
@@ -58,24 +58,12 @@ def _signing_source(headers: Mapping[str, str] | None, body: bytes) -> str:
         payload = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise SignatureError(SignatureError.MALFORMED, f"{SOURCE_HEADER} header is required") from exc
-    candidates = payload.get("events") if isinstance(payload, dict) and "events" in payload else [payload]
-    sources = (
-        {e.get("source") for e in candidates if isinstance(e, dict)}
-        if isinstance(candidates, list)
-        else set()
-    )
-    if isinstance(payload, dict) and isinstance(payload.get("source"), str):
-        sources = {payload["source"]}
-    if len(sources) != 1 or not isinstance(next(iter(sources)), str):
+    events = payload.get("events") if isinstance(payload, dict) and "events" in payload else [payload]
+    sources = {e.get("source") for e in events if isinstance(e, dict)} if isinstance(events, list) else set()
+    source = sources.pop() if len(sources) == 1 else None
+    if not isinstance(source, str):
         raise SignatureError(SignatureError.MALFORMED, f"{SOURCE_HEADER} header is required")
-    return check_source_name(next(iter(sources)))
-
-
-def _result(result: EventResult, status: str, outcome: str | None = None) -> dict[str, Any]:
-    answer: dict[str, Any] = {"event_id": result.event_id, "status": status, "errors": result.errors}
-    if outcome is not None:
-        answer["outcome"] = outcome
-    return answer
+    return check_source_name(source)
 
 
 def receive_events(headers: Mapping[str, str] | None, body: bytes, context: EventsContext) -> Answer:
@@ -99,7 +87,7 @@ def receive_events(headers: Mapping[str, str] | None, body: bytes, context: Even
     for index, raw in enumerate(raw_events):
         result = validate_event(raw, stages, now=now, index=index)
         if result.event is None:
-            answers.append(_result(result, "rejected"))
+            answers.append({"event_id": result.event_id, "status": "rejected", "errors": result.errors})
         elif result.event.source != source:  # type: ignore[attr-defined]
             errors = [{"field": "source", "message": f"does not match the signing source {source!r}"}]
             answers.append({"event_id": result.event_id, "status": "rejected", "errors": errors})
@@ -117,11 +105,11 @@ def receive_events(headers: Mapping[str, str] | None, body: bytes, context: Even
             continue
         event = next(applied)
         outcome = apply_event(event, context.store)
-        status = "duplicate" if outcome is Outcome.DUPLICATE else "accepted"
-        results.append({"event_id": event.event_id, "status": status, "errors": [], "outcome": outcome.value})
-    accepted = len(valid)
-    status = 200 if accepted or not results else 422
-    return Answer(status, {"accepted": accepted, "results": results})
+        verdict = "duplicate" if outcome is Outcome.DUPLICATE else "accepted"
+        results.append(
+            {"event_id": event.event_id, "status": verdict, "errors": [], "outcome": outcome.value}
+        )
+    return Answer(200 if valid else 422, {"accepted": len(valid), "results": results})
 
 
 @dataclass
