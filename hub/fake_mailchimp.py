@@ -1017,10 +1017,10 @@ class FakeMailchimp:
         match = re.match(r"^/_fake/batch-results/(?P<id>[^/.]+)\.tar\.gz$", path)
         if match and method == "GET":
             with self.state.lock:
-                data = self.state.batch_results.get(match["id"])
-            if data is None:
+                archive = self.state.batch_results.get(match["id"])
+            if archive is None:
                 return 404, b"", None
-            return 200, data, "application/gzip"
+            return 200, archive, "application/gzip"
         return 404, b'{"error": "unknown control route"}', "application/json"
 
 

@@ -87,9 +87,10 @@ def sync_stream_batch(event: dict[str, Any], context: LambdaContext) -> dict[str
     def record_handler(record: DynamoDBRecord) -> None:
         settle(record, plan)
 
-    return process_partial_response(
+    answer = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+    return dict(answer)
 
 
 def settle(record: DynamoDBRecord, plan: BatchPlan) -> None:

@@ -283,11 +283,11 @@ class MailchimpGateway:
         fields: list[dict[str, Any]] = []
         while True:
             offset = len(fields)
-            page = self.call(
-                "get merge fields",
-                lambda c, o=offset: c.lists.get_list_merge_fields(list_id, count=1000, offset=o),
-                budget,
-            )
+
+            def page_at(client: Client, offset: int = offset) -> Any:
+                return client.lists.get_list_merge_fields(list_id, count=1000, offset=offset)
+
+            page = self.call("get merge fields", page_at, budget)
             fields.extend(page.get("merge_fields", []))
             if not page.get("merge_fields") or len(fields) >= int(page.get("total_items", 0)):
                 return fields
