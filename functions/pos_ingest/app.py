@@ -1,19 +1,57 @@
-"""Distributor POS files from S3 (filled by the POS issue)."""
+"""Distributor POS files from S3, and their continuations from the queue."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import unquote_plus
 
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from pos_ingest import wiring
+from pos_ingest.service import ObjectRef, ingest_pos_object
 from shared.observability import logger, metrics, tracer
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _run(ref: ObjectRef, context: LambdaContext, expected_slice: int | None = None) -> dict[str, Any]:
+    run = ingest_pos_object(
+        ref,
+        wiring.collaborators(),
+        should_stop=wiring.time_budget(context.get_remaining_time_in_millis),
+        expected_slice=expected_slice,
+    )
+    if run is None:
+        logger.info("nothing to do: already counted", extra={"key": ref.key, "version": ref.identity})
+        return {"key": ref.key, "status": "duplicate"}
+    metrics.add_metric(name="PosRowsAccepted", unit="Count", value=run.accepted)
+    metrics.add_metric(name="PosRowsRejected", unit="Count", value=run.rejected)
+    logger.info("pos file", extra={"key": ref.key, "status": run.status, "rows": run.rows_total})
+    return {"key": ref.key, "status": run.status}
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    keys = [record.s3.get_object.key for record in S3Event(event).records]
-    logger.info("pos files received", extra={"keys": keys})
-    return {"received": keys}
+    records = event.get("Records") or []
+    if records and records[0].get("eventSource") == "aws:sqs":
+
+        def continue_file(record: SQSRecord) -> None:
+            body = json.loads(record.body)
+            ref = ObjectRef(body["bucket"], body["key"], body.get("version"), body.get("etag"))
+            _run(ref, context, expected_slice=int(body["slice"]))
+
+        return process_partial_response(
+            event=event, record_handler=continue_file, processor=processor, context=context
+        )
+    results = []
+    for record in S3Event(event).records:
+        obj = record.s3.get_object
+        ref = ObjectRef(record.s3.bucket.name, unquote_plus(obj.key), obj.version_id, obj.etag)
+        results.append(_run(ref, context))
+    return {"files": results}

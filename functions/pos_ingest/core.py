@@ -127,11 +127,12 @@ def ingest_file(
     on_accepted: Callable[[AcceptedBatch], None] | None = None,
     on_inventory: Callable[[list[InventoryLine]], None] | None = None,
     on_rejects: Callable[[list[Reject]], None] | None = None,
+    on_layout: Callable[[Layout], None] | None = None,
     should_stop: Callable[[int], bool] = _never,
     max_rows: int | None = None,
     checkpoint: Checkpoint | None = None,
     default_as_of: date | None = None,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> SliceOutcome:
     """Read, validate and hand over the rows of one POS file (sell-through or inventory per profile).
 
@@ -146,6 +147,8 @@ def ingest_file(
     )
     try:
         layout = source.layout
+        if on_layout:
+            on_layout(layout)
         counts = RunCounts.from_dict(checkpoint.counts.to_dict()) if checkpoint else RunCounts()
         state = checkpoint.state if checkpoint else ValidatorState()
         if layout.kind == "inventory":
@@ -154,6 +157,7 @@ def ingest_file(
             sell = SellThroughValidator(layout, profile, matcher or AccountMatcher(), today, state)
         done_here = 0
         amounts = counts.amount_accepted
+        batch_size = batch_size or BATCH_SIZE
         while True:
             limit = batch_size if max_rows is None else min(batch_size, max_rows - done_here)
             if limit <= 0:

@@ -117,6 +117,7 @@ class AcceptedBatch:
     def __init__(self) -> None:
         self.column_sets: list[_Columns] = []
         self.singles: list[PosLine] = []
+        self.single_cells: list[list[str]] = []
 
     def __len__(self) -> int:
         return sum(len(c.numbers) for c in self.column_sets) + len(self.singles)
@@ -145,10 +146,20 @@ class AcceptedBatch:
                 [x.quantity for x in s],
             )
 
+    def lines_with_cells(self) -> list[tuple[PosLine, list[str]]]:
+        """Each line with the cells it came from (for a reject decided later, by the ledger)."""
+        out = [
+            pair for columns in self.column_sets for pair in zip(columns.lines(), columns.rows, strict=True)
+        ]
+        out.extend(zip(self.singles, self.single_cells, strict=True))
+        out.sort(key=lambda pair: pair[0].row)
+        return out
+
     @classmethod
     def from_lines(cls, lines: list[PosLine]) -> AcceptedBatch:
         batch = cls()
         batch.singles.extend(lines)
+        batch.single_cells.extend([] for _ in lines)
         return batch
 
 
@@ -585,6 +596,7 @@ class SellThroughValidator(_CellRules):
                 result.rejects.append(outcome)
             else:
                 lines.append(outcome)
+                result.accepted.single_cells.append(row)
         result.accepted.singles.extend(lines)
 
 

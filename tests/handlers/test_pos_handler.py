@@ -1,0 +1,215 @@
+"""POS ingestion under moto: S3 events in, run records, rejects, ledger, actuals, inventory, alerts,
+continuation through the queue, and the read routes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.helpers import http_event, s3_event
+
+HEADER = ["Invoice Date", "Invoice #", "Line", "MPN", "Ship Qty", "Unit Resale", "Ext Resale", "End Customer"]
+
+
+def csv_body(rows: list[list[str]], header: list[str] = HEADER) -> bytes:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows([header, *rows])
+    return out.getvalue().encode()
+
+
+@pytest.fixture
+def hub(aws: Any) -> Iterator[dict[str, Any]]:
+    from pos_ingest import wiring
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    crm = aws.table_name("CrmTable")
+    for account_id, name, aliases in [
+        ("acct-acme", "Acme Corporation", ["Acme Widgets"]),
+        ("acct-globex", "Globex", []),
+    ]:
+        dynamodb.put_item(TableName=crm, Item={
+            "pk": {"S": f"ACCOUNT#{account_id}"}, "sk": {"S": "ACCOUNT"}, "entity": {"S": "ACCOUNT"},
+            "gsi1pk": {"S": "ACCOUNTS"}, "gsi1sk": {"S": account_id}, "account_id": {"S": account_id},
+            "name": {"S": name}, **({"aliases": {"L": [{"S": a} for a in aliases]}} if aliases else {}),
+        })  # fmt: skip
+    wiring.forget_accounts()
+    wiring.store.cache_clear()
+    yield {"s3": s3, "dynamodb": dynamodb, "bucket": aws.bucket_name(), "aws": aws}
+    wiring.forget_accounts()
+    wiring.store.cache_clear()
+
+
+def put_and_ingest(hub: dict[str, Any], key: str, body: bytes, context: Any) -> dict[str, Any]:
+    from pos_ingest.app import handler
+
+    answer = hub["s3"].put_object(Bucket=hub["bucket"], Key=key, Body=body)
+    return handler(s3_event(hub["bucket"], key, etag=answer["ETag"], size=len(body)), context)
+
+
+def actual(hub: dict[str, Any], account: str, sk: str) -> Decimal | None:
+    from pos_ingest.wiring import store
+
+    found = [i for i in store().actuals(account, sk) if i["sk"] == sk]
+    return Decimal(found[0]["amount"]) if found else None
+
+
+def sent_emails() -> list[Any]:
+    from moto.backends import get_backend
+
+    return list(get_backend("ses")["123456789012"]["us-east-1"].sent_messages)
+
+
+def get(path: str) -> dict[str, Any]:
+    from reports_api.app import handler
+
+    from hub.local.runtime import LocalContext
+
+    answer = handler(http_event("GET", path, authorized=True), LocalContext("reports", 30))
+    return {"status": answer["statusCode"], "body": json.loads(answer["body"])}
+
+
+def test_a_file_is_counted_once_rejects_are_written_and_the_channel_manager_told(
+    hub: dict, lambda_context: Any
+) -> None:
+    # Given a sell-through file with a bad row and an unknown end customer
+    body = csv_body([
+        ["10/01/2026", "N-1", "1", "LM358", "100", "0.12", "12.00", "Acme Widgets LLC"],
+        ["10/02/2026", "N-1", "2", "NE555", "10", "0.50", "5.00", "ACME CORPORATION"],
+        ["10/03/2026", "N-2", "1", "NE555", "=1+1", "0.50", "5.00", "Globex"],
+        ["11/05/2026", "N-3", "1", "NE555", "-2", "0.50", "-1.00", "Initech GmbH"],
+    ])  # fmt: skip
+    key = "pos/northwind/2026 Q4 week 1.csv"
+    # When the S3 event arrives, and arrives again
+    first = put_and_ingest(hub, key, body, lambda_context)
+    from pos_ingest.app import handler
+
+    head = hub["s3"].head_object(Bucket=hub["bucket"], Key=key)
+    again = handler(s3_event(hub["bucket"], key, etag=head["ETag"]), lambda_context)
+    # Then the run record counts every row, once
+    assert first["files"][0]["status"] == "done" and again["files"][0]["status"] == "duplicate"
+    run = get(f"/pos/runs?key={key.replace(' ', '%20')}")
+    assert run["status"] == 200
+    record = run["body"]
+    assert (record["rows_total"], record["accepted"], record["rejected"]) == (4, 3, 1)
+    assert record["amount_accepted"] == {"USD": "16.00"} and record["status"] == "done"
+    assert record["distributor"] == "northwind" and record["finished_at"]
+    # the rejects file holds the original row, neutralised, with its reason
+    rejects = hub["s3"].get_object(Bucket=hub["bucket"], Key=f"rejects/{key}.csv")["Body"].read().decode()
+    table = list(csv.reader(io.StringIO(rejects)))
+    assert table[0] == [*HEADER, "reject_row", "reject_reason"]
+    assert table[1][4] == "'=1+1" and table[1][-2] == "4" and "not a number" in table[1][-1]
+    # actuals where the plan rollup reads them, with breakdowns
+    assert actual(hub, "acct-acme", "2026#Q4#USD") == Decimal("17.00")
+    assert actual(hub, "acct-acme", "2026#Q4#USD#DIST#northwind") == Decimal("17.00")
+    assert actual(hub, "acct-acme", "2026#Q4#USD#PART#NE555") == Decimal("5.00")
+    # the channel manager is told once
+    emails = sent_emails()
+    assert len(emails) == 1 and "1 of 4 rows rejected" in emails[0].subject
+    # the unknown customer is listed, unmatched, never applied
+    unmatched = get("/pos/unmatched")["body"]["unmatched"]
+    assert [(u["normalised_name"], u["amounts"], u["lines"]) for u in unmatched] == [
+        ("initech", {"USD": "-1.00"}, 1)
+    ]
+
+
+def test_a_restatement_replaces_lines_and_totals_move_by_the_difference(
+    hub: dict, lambda_context: Any
+) -> None:
+    put_and_ingest(hub, "pos/northwind/a.csv", csv_body([
+        ["10/01/2026", "N-1", "1", "LM358", "100", "0.12", "12.00", "Acme Corporation"],
+        ["10/01/2026", "N-1", "2", "LM358", "10", "0.12", "1.20", "Acme Corporation"],
+    ]), lambda_context)  # fmt: skip
+    assert actual(hub, "acct-acme", "2026#Q4#USD") == Decimal("13.20")
+    # a corrected file: line 2 was really 20 pieces, and went to Globex
+    put_and_ingest(hub, "pos/northwind/a-corrected.csv", csv_body([
+        ["10/01/2026", "N-1", "2", "LM358", "20", "0.12", "2.40", "Globex"],
+    ]), lambda_context)  # fmt: skip
+    assert actual(hub, "acct-acme", "2026#Q4#USD") == Decimal("12.00")
+    assert actual(hub, "acct-globex", "2026#Q4#USD") == Decimal("2.40")
+    assert actual(hub, "acct-acme", "2026#Q4#USD#PART#LM358") == Decimal("12.00")
+    # the same corrected object again changes nothing
+    put_and_ingest(hub, "pos/northwind/a-corrected.csv", csv_body([
+        ["10/01/2026", "N-1", "2", "LM358", "20", "0.12", "2.40", "Globex"],
+    ]), lambda_context)  # fmt: skip
+    assert actual(hub, "acct-globex", "2026#Q4#USD") == Decimal("2.40")
+
+
+def drain_continuations(hub: dict, context: Any) -> int:
+    from pos_ingest.app import handler
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = hub["aws"].physical["PosContinuationQueue"]["Ref"]
+    handled = 0
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1).get("Messages", [])
+        if not messages:
+            return handled
+        message = messages[0]
+        event = {"Records": [{"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
+                              "body": message["Body"], "attributes": {}, "messageAttributes": {},
+                              "md5OfBody": message["MD5OfBody"], "eventSource": "aws:sqs",
+                              "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}]}  # fmt: skip
+        assert handler(event, context) == {"batchItemFailures": []}
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        handled += 1
+
+
+def test_a_forced_checkpoint_continues_through_the_queue_with_the_same_totals(
+    hub: dict, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pos_ingest import core, wiring
+
+    rows = [["10/01/2026", f"N-{n // 2}", str(n % 2 + 1), f"P{n % 3}", "3", "1.10", "3.30",
+             ["Acme Corporation", "Globex", "Hooli"][n % 3]] for n in range(40)]  # fmt: skip
+    rows[25] = list(rows[3])  # the same line twice, in different invocations
+    rows[31][6] = "9.99"  # a mismatch
+    # Given a tiny time budget: one batch of 4 rows per invocation
+    monkeypatch.setattr(core, "BATCH_SIZE", 4)
+    monkeypatch.setattr(wiring, "time_budget", lambda remaining: lambda rows_done: True)
+    first = put_and_ingest(hub, "pos/northwind/big.csv", csv_body(rows), lambda_context)
+    assert first["files"][0]["status"] == "continuing"
+    slices = 1 + drain_continuations(hub, lambda_context)
+    # Then it took many invocations and counted exactly what one pass counts
+    assert slices == 11
+    record = get("/pos/runs?key=pos/northwind/big.csv")["body"]
+    assert (record["status"], record["rows_total"], record["accepted"], record["rejected"]) == (
+        "done",
+        40,
+        38,
+        2,
+    )
+    assert record["amount_accepted"] == {"USD": str(Decimal("3.30") * 38)}
+    assert actual(hub, "acct-acme", "2026#Q4#USD") == Decimal("3.30") * 14
+    assert actual(hub, "acct-globex", "2026#Q4#USD") == Decimal("3.30") * 11  # two of 13 rejected
+    rejects = hub["s3"].get_object(Bucket=hub["bucket"], Key=record["rejects_key"])["Body"].read().decode()
+    reasons = [row[-1] for row in csv.reader(io.StringIO(rejects))][1:]
+    assert len(reasons) == 2 and any("repeated within the file" in r for r in reasons)
+    assert len(sent_emails()) == 1
+
+
+def test_inventory_keeps_the_latest_snapshot_per_part(hub: dict, lambda_context: Any) -> None:
+    header = ["Snapshot Date", "MPN", "QOH", "On Order"]
+    put_and_ingest(hub, "inventory/northwind/w46.csv", csv_body(
+        [["11/13/2026", "LM358", "1500", "200"], ["11/13/2026", "NE555", "40", "0"]], header), lambda_context)  # fmt: skip
+    # an older snapshot arriving late never overwrites a newer one
+    put_and_ingest(hub, "inventory/northwind/w45.csv", csv_body(
+        [["11/06/2026", "LM358", "900", "0"], ["11/06/2026", "BC847", "10", ""]], header), lambda_context)  # fmt: skip
+    parts = get("/pos/inventory?distributor=northwind")["body"]["parts"]
+    assert [(p["part_number"], p["as_of_date"], p["on_hand"]) for p in parts] == [
+        ("BC847", "2026-11-06", "10"), ("LM358", "2026-11-13", "1500"), ("NE555", "2026-11-13", "40")]  # fmt: skip
+
+
+def test_a_file_that_cannot_be_read_fails_with_the_reason(hub: dict, lambda_context: Any) -> None:
+    answer = put_and_ingest(hub, "pos/northwind/junk.csv", b"hello\nworld\n", lambda_context)
+    assert answer["files"][0]["status"] == "failed"
+    record = get("/pos/runs?key=pos/northwind/junk.csv")["body"]
+    assert "no header row found" in record["error"]
+    assert get("/pos/runs?key=pos/nothing.csv")["status"] == 404
