@@ -268,11 +268,8 @@ class DynamoLeadRepository:
         return [_from_item(i) for i in items if isinstance(i, LeadItem)]
 
     def recent(self, limit: int = 100) -> list[StoredLead]:
-        """The newest leads that have an owner or queue (the what-if command's `--last N`)."""
-        found: list[StoredLead] = []
-        for item in LeadItem.scan(LeadItem.entity == "LEAD"):
-            if isinstance(item, LeadItem) and not item.quarantined:
-                found.append(_from_item(item))
+        """The newest leads out of quarantine (the what-if command's `--last N`); an operator's scan."""
+        found = [_from_item(i) for i in LeadItem.scan() if isinstance(i, LeadItem) and not i.quarantined]
         found.sort(key=lambda x: x.created_at, reverse=True)
         return found[:limit]
 

@@ -38,4 +38,6 @@ def get_lead(lead_id: str) -> Response[Any]:
         item = LeadItem.get(f"LEAD#{lead_id}", "LEAD")
     except LeadItem.DoesNotExist:
         return Response(404, "application/json", {"message": f"no lead {lead_id}"})
-    return Response(200, "application/json", lead_view(item))
+    from leads_webhook.read import lead_intake_view
+
+    return Response(200, "application/json", lead_view(item) | lead_intake_view(lead_id))

@@ -281,3 +281,23 @@ def test_trade_show_import_writes_results_beside_the_file(leads_hub, lambda_cont
     lead = lead_item(leads_hub, lines[1][3])
     assert (lead["campaign"], lead["owner"], lead["source"]) == ("expo 2026", "rep-sam", f"import:{key}")
     assert lead["company"] == "Acme Robotics"  # the later row is the newer contact detail
+
+
+def test_get_lead_shows_owner_reason_segments_and_history(leads_hub, lambda_context):
+    from reports_api.app import handler as reports
+
+    _, body, _ = post(
+        lambda_context, {"email": "read@example.com", "country": "US", "employees": 20, "campaign": "a"}
+    )
+    post(lambda_context, {"email": "read@example.com", "annual_revenue": 2_000_000, "campaign": "b"})
+    answer = reports(http_event("GET", f"/leads/{body['lead_id']}", authorized=True), lambda_context)
+    assert answer["statusCode"] == 200
+    view = json.loads(answer["body"])
+    assert view["owner"] == "rep-ana"
+    assert view["status"] == "New"
+    assert view["segments"] == {"employee_band": "10-49", "revenue_band": "1M-10M"}
+    assert view["assignment"]["rule_id"] == "us-east"
+    assert [(s["outcome"], s["campaign"], s["source"]) for s in view["submissions"]] == [
+        ("created", "a", "web_form"), ("merged", "b", "web_form")
+    ]  # fmt: skip
+    assert view["queue"] is None and view["quarantine_reasons"] == []

@@ -69,6 +69,11 @@ class InMemoryLeadRepository:
                 :limit
             ]
 
+    def recent(self, limit=100):
+        with self._lock:
+            found = sorted((x for x in self.leads.values() if not x.quarantined), key=lambda x: x.created_at)
+        return found[::-1][:limit]
+
     def open_leads(self, rep_id):
         with self._lock:
             return sum(1 for x in self.leads.values() if x.owner == rep_id and x.status in OPEN_STATUSES)

@@ -1,0 +1,133 @@
+"""``hub leads quarantine list|release`` and ``hub routing test``: operator commands for leads.
+
+They run the function's own logic (``leads_webhook``) against the running local hub when ``.hub/local.json``
+is there (``--home``), else against the deployment the environment describes (``CRM_TABLE``, ``STATE_TABLE``,
+``HUB_BUCKET``, AWS credentials).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    leads = subparsers.add_parser("leads", help="leads: the spam quarantine")
+    leads.add_argument("--home", default=".", help="where the local hub's .hub/ lives (default: here)")
+    leads_commands = leads.add_subparsers(dest="leads_command", required=True)
+    quarantine = leads_commands.add_parser("quarantine", help="submissions held as spam")
+    q_commands = quarantine.add_subparsers(dest="quarantine_command", required=True)
+    listing = q_commands.add_parser("list", help="list quarantined leads, oldest first")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--json", action="store_true", help="one JSON object a line")
+    listing.set_defaults(func=cmd_quarantine_list)
+    release = q_commands.add_parser("release", help="take a lead out of quarantine and route it")
+    release.add_argument("lead_id")
+    release.set_defaults(func=cmd_quarantine_release)
+
+    routing = subparsers.add_parser("routing", help="lead routing rules")
+    routing.add_argument("--home", default=".", help="where the local hub's .hub/ lives (default: here)")
+    r_commands = routing.add_subparsers(dest="routing_command", required=True)
+    test = r_commands.add_parser(
+        "test", help="where leads would go under candidate rules, beside where they went (changes nothing)"
+    )
+    test.add_argument("--rules", required=True, help="the candidate routing.yaml")
+    source = test.add_mutually_exclusive_group()
+    source.add_argument("--leads", help="a CSV of leads (trade-show format)")
+    source.add_argument("--last", type=int, default=None, help="the N most recent stored leads (default 20)")
+    test.add_argument("--changed-only", action="store_true", help="print only leads that would move")
+    test.set_defaults(func=cmd_routing_test)
+
+
+def _connect(home: str) -> None:
+    """Point settings and clients at the local hub when one runs in ``home``."""
+    path = Path(home).resolve()
+    if (path / ".hub" / "local.json").is_file():
+        from hub.cli import use_local_hub
+
+        use_local_hub(path)
+    from shared.settings import get_settings
+
+    get_settings.cache_clear()
+
+
+def _services() -> Any:
+    from leads_webhook.wiring import deployed_services
+
+    return deployed_services()
+
+
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    _connect(args.home)
+    leads = _services().leads.quarantined(limit=args.limit)
+    for lead in leads:
+        row = {"lead_id": lead.lead_id, "email": lead.email, "reasons": list(lead.quarantine_reasons),
+               "created_at": lead.created_at.isoformat(), "source": lead.source, "company": lead.company}  # fmt: skip
+        if args.json:
+            print(json.dumps(row))
+        else:
+            print(
+                f"{lead.lead_id}  {lead.created_at:%Y-%m-%d %H:%M}  {lead.email}  [{', '.join(lead.quarantine_reasons)}]"
+            )
+    if not args.json:
+        print(f"{len(leads)} quarantined", file=sys.stderr)
+    return 0
+
+
+def cmd_quarantine_release(args: argparse.Namespace) -> int:
+    _connect(args.home)
+    from leads_webhook.intake import release_from_quarantine
+
+    try:
+        assignment = release_from_quarantine(args.lead_id, _services())
+    except (LookupError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"released {args.lead_id}: " + (assignment.describe() if assignment else "already routed"))
+    return 0
+
+
+def cmd_routing_test(args: argparse.Namespace) -> int:
+    from shared.leads import ConfigDocumentError
+    from shared.routing import load_routing_config
+
+    _connect(args.home)
+    from leads_webhook.what_if import leads_from_csv, preview_routes, stored_leads
+
+    services = _services()
+    config = services.leads_config()
+    try:
+        candidate = load_routing_config(Path(args.rules).read_bytes(), config)
+    except ConfigDocumentError as exc:
+        print(f"{args.rules} is refused:", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error.field}: {error.message}", file=sys.stderr)
+        return 2
+    problems: list[str] = []
+    if args.leads:
+        path = Path(args.leads)
+        leads, problems = leads_from_csv(
+            path.read_bytes(), name=path.stem, config=config, leads_repo=services.leads
+        )
+    else:
+        leads = stored_leads(services.leads.recent(limit=args.last or 20))
+    rows = preview_routes(
+        leads, candidate, current=services.routing_config(), rotation=services.rotation,
+        leads_repo=services.leads, now=datetime.now(UTC),
+    )  # fmt: skip
+    moved = 0
+    for row in rows:
+        moved += row.changed
+        if args.changed_only and not row.changed:
+            continue
+        print(
+            f"{'*' if row.changed else ' '} {row.label}\n    went:      {row.went}\n    would go:  {row.would_go}"
+        )
+    for problem in problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    print(f"{len(rows)} leads, {moved} would move (nothing was changed)", file=sys.stderr)
+    return 0

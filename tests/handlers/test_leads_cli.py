@@ -1,0 +1,93 @@
+# ruff: noqa: F811 - the leads_hub fixture is imported from the webhook tests
+"""`hub leads quarantine list|release` and `hub routing test`, against moto (no local hub running)."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from tests.handlers.test_leads_webhook import leads_hub, post  # noqa: F401 - the fixture
+
+CANDIDATE = """
+reps:
+  rep-ana: {name: Ana Souza, email: ana.souza@example.com}
+  rep-mei: {name: Mei Chen, email: mei.chen@example.com}
+  rep-queue: {name: Inside Sales Queue, email: inside.sales@example.com}
+rules:
+  - {id: all-us-to-mei, when: {country: US}, rep: rep-mei}
+fallback: {rep: rep-queue}
+"""
+
+
+def everything(aws):
+    db = boto3.resource("dynamodb")
+    return [sorted(map(str, db.Table(aws.table_name(t)).scan()["Items"])) for t in ("CrmTable", "StateTable")]
+
+
+@pytest.fixture
+def hub(leads_hub, tmp_path, monkeypatch):
+    from hub.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no .hub/local.json here: the commands use the environment (moto)
+    return main
+
+
+def test_quarantine_list_and_release(hub, leads_hub, lambda_context, capsys):
+    # Given a honeypot submission
+    _, body, _ = post(lambda_context, {"email": "held@example.com", "country": "JP", "website": "x"})
+    capsys.readouterr()
+    # When the operator lists the quarantine
+    assert hub(["leads", "quarantine", "list", "--json"]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(x["lead_id"], x["reasons"]) for x in listed] == [(body["lead_id"], ["honeypot"])]
+    # And releases it
+    assert hub(["leads", "quarantine", "release", body["lead_id"]]) == 0
+    assert "rep rep-mei: rule apac" in capsys.readouterr().out
+    assert hub(["leads", "quarantine", "list", "--json"]) == 0
+    assert capsys.readouterr().out == ""
+    assert hub(["leads", "quarantine", "release", body["lead_id"]]) == 1
+
+
+def test_routing_test_with_last_n_prints_both_and_changes_nothing(
+    hub, leads_hub, lambda_context, tmp_path, capsys
+):
+    # Given two routed leads and a candidate that sends all US leads to Mei
+    post(lambda_context, {"email": "west@example.com", "country": "US", "state": "CA"})
+    post(lambda_context, {"email": "de@example.com", "country": "DE"})
+    (tmp_path / "candidate.yaml").write_text(CANDIDATE)
+    before = everything(leads_hub)
+    capsys.readouterr()
+    # When the what-if runs over the last 10 leads
+    assert hub(["routing", "test", "--rules", "candidate.yaml", "--last", "10"]) == 0
+    out = capsys.readouterr()
+    # Then it shows where each went and would go, and nothing changed
+    assert "* west@example.com" in out.out
+    assert "went:      rep rep-sam: rule us-west-by-state" in out.out
+    assert "would go:  rep rep-mei: rule all-us-to-mei" in out.out
+    assert "would go:  rep rep-queue: fallback" in out.out
+    assert "2 leads, 2 would move" in out.err
+    assert everything(leads_hub) == before
+
+
+def test_routing_test_with_a_csv_uses_current_rules_for_leads_never_seen(hub, leads_hub, tmp_path, capsys):
+    (tmp_path / "candidate.yaml").write_text(CANDIDATE)
+    (tmp_path / "list.csv").write_text("Email Address,Country,State\nnew@example.com,US,NY\nbad,Narnia,\n")
+    before = everything(leads_hub)
+    assert hub(["routing", "test", "--rules", "candidate.yaml", "--leads", "list.csv"]) == 0
+    out = capsys.readouterr()
+    assert "went:      rep rep-ana: rule us-east (current rules)" in out.out
+    assert "would go:  rep rep-mei: rule all-us-to-mei" in out.out
+    assert "skipped row 3" in out.err
+    assert everything(leads_hub) == before
+
+
+def test_routing_test_refuses_a_bad_candidate_naming_the_field(hub, leads_hub, tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text(
+        "rules: [{id: x, when: {employee_band: huge}, rep: ghost}]\nfallback: {}\n"
+    )
+    assert hub(["routing", "test", "--rules", "bad.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "rules.0.when.employee_band: unknown band 'huge'" in err
+    assert "fallback: the fallback needs a rep or a queue" in err
