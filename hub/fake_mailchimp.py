@@ -133,6 +133,7 @@ class Fault:
     compliance: bool = False  # answer "Member In Compliance State"
     forgotten: bool = False  # answer "Forgotten Email Not Subscribed"
     detail: str | None = None
+    title: str | None = None  # MailChimp's title for the status unless given
     times: int = 1  # how many matching requests it affects; -1 means until cleared
     fired: int = 0
     _regex: re.Pattern[str] = field(init=False, repr=False)
@@ -644,7 +645,7 @@ def fault_to_error(fault: Fault, body: Any) -> ApiError:
         return compliance_error(email)
     if fault.forgotten:
         return forgotten_error(email)
-    return ApiError(fault.status or 500, detail=fault.detail)
+    return ApiError(fault.status or 500, fault.title, fault.detail)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -871,6 +872,7 @@ class FakeMailchimp:
         body: str | None = None,
         method: str | None = None,
         detail: str | None = None,
+        title: str | None = None,
         times: int = 1,
     ) -> Fault:
         """Misbehave on the next ``times`` requests whose API path (after /3.0) matches ``path``."""
@@ -884,6 +886,7 @@ class FakeMailchimp:
             forgotten=forgotten,
             body=body,
             detail=detail,
+            title=title,
             times=times,
         )
         with self.state.lock:
@@ -982,6 +985,7 @@ class FakeMailchimp:
                 "forgotten",
                 "body",
                 "detail",
+                "title",
                 "times",
             }
             fault = self.inject(**{k: v for k, v in body.items() if k in allowed})

@@ -28,7 +28,10 @@ def set_up_merge_fields(gateway: MailchimpGateway, budget: Budget | None = None)
             report.existing.append(tag)
             continue
         try:
-            gateway.add_merge_field({"tag": tag, "name": name, "type": type_, "public": False}, budget)
+            body = {"tag": tag, "name": name, "type": type_, "public": False}
+            if type_ == "phone":
+                body["options"] = {"phone_format": "none"}  # international numbers (E.164) as stored
+            gateway.add_merge_field(body, budget)
         except MailchimpError as err:
             report.failed[tag] = err.summary
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-BlockReason = Literal["compliance_state", "forgotten_email", "invalid_email"]
+BlockReason = Literal["compliance_state", "forgotten_email", "invalid_email", "invalid_resource"]
 
 
 class MailchimpError(Exception):

@@ -116,6 +116,10 @@ def classify(
         or ("email address" in text and "invalid" in text)
     ):
         return Failure(BlockedMemberError(message, reason="invalid_email", **common), retryable=False)
+    if status == 400 and (title or "").lower() == "invalid resource" and "member" in operation:
+        # the member's data as sent is refused (a merge field value, say): sending it again fails
+        # again, so it is recorded on the contact rather than retried into the dead-letter queue
+        return Failure(BlockedMemberError(message, reason="invalid_resource", **common), retryable=False)
     if status == 404 and "member" in operation:
         return Failure(MemberNotFoundError(message, **common), retryable=False)
     return Failure(MailchimpRequestError(message, **common), retryable=False)

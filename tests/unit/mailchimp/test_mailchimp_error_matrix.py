@@ -143,3 +143,16 @@ def test_tag_write_failure_is_retried(fake, gateway, make_contact):
 def test_subscriber_hash_is_md5_of_the_lowercased_email():
     expected = hashlib.md5(b"ada@example.com").hexdigest()  # noqa: S324
     assert subscriber_hash(" Ada@Example.COM ") == expected
+
+
+def test_member_data_mailchimp_refuses_is_final_not_dead_lettered(fake, gateway, make_contact):
+    # Given MailChimp refuses the member's merge field values
+    fake.inject(
+        MEMBER, method="PUT", status=400, title="Invalid Resource", detail="Your merge fields were invalid."
+    )
+    outcome = sync_contact(make_contact(), gateway)
+    # Then the contact is blocked with the reason, after one call
+    assert outcome.state == "blocked"
+    assert outcome.reason == "invalid_resource"
+    assert "Your merge fields were invalid." in outcome.error
+    assert len(fake.calls_to("PUT", MEMBER)) == 1
