@@ -1,0 +1,97 @@
+"""End to end in the local hub: a form routed by rule reaches that rep's inbox; a trade-show list imports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import urlencode
+
+import pytest
+
+from hub.local.inspect import emails_to
+
+pytestmark = pytest.mark.e2e
+
+
+def _request(url: str, *, data: bytes | None = None, headers: dict | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",
+                                     headers=headers or {})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=15) as answer:
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def test_a_plain_html_form_is_routed_by_rule_and_the_rep_is_emailed(local_hub, wait_for):
+    # Given a lead from California posted the way a plain HTML form posts it
+    email = f"e2e.west.{time.time_ns()}@example.com"
+    form = urlencode({"email": email, "first_name": "Wes", "company": "<b>West</b> Widgets", "country": "US",
+                      "state": "California", "marketing_opt_in": "on"}).encode()  # fmt: skip
+    status, body = _request(f"{local_hub['api_url']}/leads", data=form,
+                            headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert status == 202, body
+
+    # Then the read API shows it owned by rep-sam through rule us-west-by-state
+    token = {"authorization": f"Bearer {local_hub['api_token']}"}
+    _, lead = _request(f"{local_hub['api_url']}/leads/{body['lead_id']}", headers=token)
+    assert lead["owner"] == "rep-sam"
+    assert lead["assignment"]["rule_id"] == "us-west-by-state"
+    assert [s["outcome"] for s in lead["submissions"]] == ["created"]
+
+    # And Sam's alert arrives, naming the lead, with its fields escaped
+    def alert():
+        return [
+            m
+            for m in emails_to(local_hub["aws_endpoint_url"], "sam.carter@example.com")
+            if email in m["body"]
+        ]
+
+    found = wait_for(alert, timeout=10, what="Sam's alert")
+    assert "<b>West</b>" not in found[0]["body"]
+
+
+def test_a_repeat_and_a_honeypot_answer_202_without_a_second_alert(local_hub, wait_for):
+    email = f"e2e.repeat.{time.time_ns()}@example.com"
+    url = f"{local_hub['api_url']}/leads"
+    headers = {"content-type": "application/json"}
+    first = _request(url, data=json.dumps({"email": email, "country": "DE"}).encode(), headers=headers)
+    again = _request(
+        url, data=json.dumps({"email": email.upper(), "phone": "030 1234567"}).encode(), headers=headers
+    )
+    spam = _request(url, data=json.dumps({"email": f"bot.{email}", "website": "x"}).encode(), headers=headers)
+    assert first[0] == again[0] == spam[0] == 202
+    assert first[1]["lead_id"] == again[1]["lead_id"]
+    wait_for(lambda: [m for m in emails_to(local_hub["aws_endpoint_url"], "jonas.weber@example.com")
+                      if email in m["body"]], timeout=10, what="Jonas's alert")  # fmt: skip
+    time.sleep(1)
+    alerts = [
+        m for m in emails_to(local_hub["aws_endpoint_url"], "jonas.weber@example.com") if email in m["body"]
+    ]
+    assert len(alerts) == 1
+
+
+def test_a_trade_show_list_dropped_in_the_folder_gets_a_results_file(local_hub, aws_clients, wait_for):
+    from pathlib import Path
+
+    name = f"e2e-expo-{time.time_ns()}"
+    target = Path(local_hub["drop_dir"]) / "imports" / "leads" / f"{name}.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("E-mail,Company Name,Country\nexpo.a@example.com,A Co,Japan\nnope,B Co,US\n")
+    s3 = aws_clients("s3")
+
+    def results():
+        try:
+            body = s3.get_object(Bucket=local_hub["bucket"], Key=f"imports/leads/{name}.results.csv")["Body"]
+        except s3.exceptions.NoSuchKey:
+            return None
+        return list(csv.DictReader(io.StringIO(body.read().decode())))
+
+    rows = wait_for(results, timeout=20, what="the results file")
+    assert [(r["row"], r["outcome"]) for r in rows] == [("2", "created"), ("3", "rejected")]
+    assert rows[0]["owner"] == "rep-mei"
+    assert rows[1]["reason"].startswith("email:")
