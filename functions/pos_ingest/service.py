@@ -138,6 +138,7 @@ def ingest_pos_object(
             should_stop=should_stop,
             checkpoint=checkpoint,
             default_as_of=today,
+            repeats_across_batches=ref.kind != "sell_through",  # the ledger judges sell-through repeats
         )
     except LayoutError as error:
         run.status, run.error, run.finished_at = "failed", str(error), now_iso()

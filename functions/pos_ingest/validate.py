@@ -186,6 +186,10 @@ class ValidatorState:
 
     seen: set[int] = field(default_factory=set)
     part_counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    # False where a ledger judges repeats across batches (the POS function's DynamoDB ledger knows
+    # which run and row wrote each line): then only a batch's own lines are remembered, and memory
+    # stays flat however long the file.
+    across_batches: bool = True
 
 
 class _CellRules:
@@ -402,10 +406,10 @@ class SellThroughValidator(_CellRules):
         rows: list[list[str]], index: int, good: dict[str, Any], resolve: Callable[[str], Any]
     ) -> list:
         """Column values through a cache of good values; KeyError when a cell is not good."""
-        raw = list(map(itemgetter(index), rows))
         try:
-            return list(map(good.__getitem__, raw))
+            return list(map(good.__getitem__, map(itemgetter(index), rows)))
         except KeyError:
+            raw = list(map(itemgetter(index), rows))
             if len(good) > 100_000:
                 good.clear()
             for text in set(raw).difference(good):
@@ -567,6 +571,8 @@ class SellThroughValidator(_CellRules):
     # ---- entry point -------------------------------------------------------------------------------
     def validate(self, numbers: list[int], rows: list[list[str]]) -> BatchResult:
         result = BatchResult(AcceptedBatch())
+        if not self.state.across_batches:
+            self.state.seen.clear()
         self._split(numbers, rows, result)
         return result
 
