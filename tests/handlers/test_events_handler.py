@@ -308,3 +308,32 @@ def test_hub_events_replay_restores_a_lost_entity_and_changes_nothing_else(aws, 
     assert code == 0
     assert summary["outcomes"] == {"applied": 1, "duplicate": 1}
     assert get(aws, "CrmTable", "OPPORTUNITY#opp-1", "OPPORTUNITY")["stage"] == "Qualifying Needs"
+
+
+def test_lead_status_changes_apply_in_order_to_the_intakes_lead(aws, events_api):
+    # Given a lead the intake stored
+    from shared.tables import LeadItem
+
+    LeadItem(pk="LEAD#L1", sk="LEAD", lead_id="L1", email="l1@example.com", status="New", version=3).save()
+
+    def status(event_id: str, offset_s: int, value: str) -> dict[str, Any]:
+        return ev(
+            "lead.status_changed", {"lead_id": "L1", "status": value, "reason": "call"}, event_id, offset_s
+        )
+
+    # When a newer change, an older one, and a change for a lead nobody knows arrive
+    newer = status("s2", -10, "qualified lead")
+    _, answer = events_api(
+        body_of(
+            newer,
+            status("s1", -20, "Identified Prospect"),
+            ev("lead.status_changed", {"lead_id": "L404", "status": "Lost"}, "s3"),
+        )
+    )
+    # Then the newer holds, in the catalogue's spelling, the intake's version moved on, and nothing else changed
+    assert [r["outcome"] for r in answer["results"]] == ["applied", "stale", "missing"]
+    lead = LeadItem.get("LEAD#L1", "LEAD")
+    assert (lead.status, lead.version, lead.email) == ("Qualified Lead", 4, "l1@example.com")
+    assert get(aws, "CrmTable", "LEAD#L404", "LEAD") is None
+    # And the same change again is a duplicate
+    assert events_api(body_of(newer))[1]["results"][0]["outcome"] == "duplicate"
