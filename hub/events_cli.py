@@ -108,7 +108,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         from hub.cli import use_local_hub
 
         use_local_hub(home)
-    from crm_events.inbox import count_inbox
+    from crm_events.inbox import read_inbox
     from crm_events.service import replay_events
     from crm_events.storage import dynamo_store
 
@@ -119,15 +119,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
     get_settings.cache_clear()
     store = dynamo_store(get_settings())
     stages = load_config("stages.yaml", StageCatalog)
-    total = count_inbox(store, args.since, source=args.source)
+    entries = list(read_inbox(store, args.since, source=args.source))  # read once: the bar's total
     bar = None
     if not args.no_progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, unit="event", desc="replay", file=sys.stderr)
+        bar = tqdm(total=len(entries), unit="event", desc="replay", file=sys.stderr)
     try:
         summary = replay_events(
-            store, stages, args.since, source=args.source, progress=(lambda _: bar.update(1)) if bar else None
+            store,
+            stages,
+            args.since,
+            source=args.source,
+            entries=entries,
+            progress=(lambda _: bar.update(1)) if bar else None,
         )
     finally:
         if bar is not None:

@@ -21,19 +21,15 @@ from shared.crm_entities import EntityStore, Item, Key, Merge, Outcome, Version,
 
 
 def _plain(value: Any) -> Any:
-    """Event values as stored: times as fixed-width UTC text, dates as ISO text, money as Decimal."""
+    """Dumped event values as stored: times as fixed-width UTC text, dates as ISO text (money stays Decimal)."""
     if isinstance(value, datetime):
         return format_time(value)
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, BaseModel):
-        return {k: _plain(v) for k, v in value.model_dump().items()}
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    if isinstance(value, float):
-        return Decimal(str(value))
     return value
 
 
@@ -65,8 +61,23 @@ def _rep_maps(data: Any) -> Item:
     quota = data.quota
     return {
         "quota": {"default": quota} if isinstance(quota, Decimal) else _plain(quota),
-        "out_of_office": {"periods": _plain(data.out_of_office)},
+        "out_of_office": {"periods": [_plain(period.model_dump()) for period in data.out_of_office]},
     }
+
+
+def _observe_stage(event: Any, store: EntityStore) -> None:
+    """The stage observation joins the history whatever the order of delivery (write-once)."""
+    store.put_once(
+        entities.stage_observation_key(event.data.id, Version(event.occurred_at, event.event_id)),
+        {
+            "entity": "OPPORTUNITY_STAGE",
+            "opportunity_id": event.data.id,
+            "stage": event.data.stage,
+            "probability": event.data.probability,
+            "at": format_time(event.occurred_at),
+            "event_id": event.event_id,
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,7 @@ class EntitySpec:
     index: Callable[[Any], Item] = lambda d: {}
     merge: Merge | None = None
     key: Callable[[Any], Key] | None = None
+    observe: Callable[[Any, EntityStore], None] | None = None
     derived: Callable[[Any], Item] = lambda d: {}
 
 
@@ -107,6 +119,7 @@ SPECS: dict[str, EntitySpec] = {
         "opportunity_id",
         lambda d: {"gsi1pk": f"ACCOUNT#{d.account_id}", "gsi1sk": f"OPPORTUNITY#{d.id}"},
         merge=_carry_stage,
+        observe=_observe_stage,
     ),
     "escalation.upserted": EntitySpec(
         entities.ESCALATION,
@@ -141,19 +154,8 @@ def apply_upsert(event: Any, store: EntityStore, spec: EntitySpec) -> Outcome:
     """Write the entity an ``*.upserted`` event describes, unless a newer one is stored."""
     data = event.data
     version = Version(event.occurred_at, event.event_id)
-    if event.type == "opportunity.upserted":
-        # The observation joins the stage history whatever the order of delivery (write-once).
-        store.put_once(
-            entities.stage_observation_key(data.id, version),
-            {
-                "entity": "OPPORTUNITY_STAGE",
-                "opportunity_id": data.id,
-                "stage": data.stage,
-                "probability": data.probability,
-                "at": format_time(event.occurred_at),
-                "event_id": event.event_id,
-            },
-        )
+    if spec.observe is not None:
+        spec.observe(event, store)
     item: Item = {
         **_fields(data),
         "entity": spec.kind,

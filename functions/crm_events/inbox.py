@@ -80,8 +80,3 @@ def read_inbox(
                 continue
             yield InboxEntry(item["source"], item["event_id"], item["received_at"], json.loads(item["body"]))
         hour += timedelta(hours=1)
-
-
-def count_inbox(store: EntityStore, since: datetime, *, source: str | None = None) -> int:
-    """How many events a replay since ``since`` would apply (for a progress bar's total)."""
-    return sum(1 for _ in read_inbox(store, since, source=source))
