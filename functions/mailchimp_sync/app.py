@@ -56,6 +56,13 @@ def _webhook_token() -> str:
         return ""
 
 
+def _list_id() -> str | None:
+    try:
+        return mailchimp_setup().config.list_id
+    except MailchimpNotConfiguredError:
+        return None
+
+
 @app.get("/mailchimp/webhook/<token>")
 def check_webhook(token: str) -> Response[Any]:
     status = 200 if token_ok(token, _webhook_token()) else 404
@@ -65,7 +72,8 @@ def check_webhook(token: str) -> Response[Any]:
 @app.post("/mailchimp/webhook/<token>")
 @tracer.capture_method
 def post_webhook(token: str) -> Response[Any]:
-    result = receive_webhook(token, _webhook_token(), app.current_event.decoded_body or "", repository())
+    body = app.current_event.decoded_body or ""
+    result = receive_webhook(token, _webhook_token(), body, repository(), list_id=_list_id())
     if result.status == 200:
         metrics.add_metric(name="MailchimpWebhooks", unit=MetricUnit.Count, value=1)
     logger.info(

@@ -23,13 +23,22 @@ def token_ok(given: str, expected: str) -> bool:
 
 
 def receive_webhook(
-    token: str, expected_token: str, body: str, repository: ContactRepository, now: datetime | None = None
+    token: str,
+    expected_token: str,
+    body: str,
+    repository: ContactRepository,
+    *,
+    list_id: str | None = None,
+    now: datetime | None = None,
 ) -> WebhookResult:
     """Apply one webhook. A wrong token is 404 and changes nothing; anything else answers 200 so
-    MailChimp does not retry what we chose to ignore (api-sourced events, unknown people)."""
+    MailChimp does not retry what we chose to ignore (api-sourced events, another audience's
+    events, unknown people)."""
     if not token_ok(token, expected_token):
         return WebhookResult(404, note="unknown webhook")
     event = parse_webhook_form(body)
+    if list_id and event.list_id and event.list_id != list_id:
+        return WebhookResult(200, note="another audience")
     change = change_for(event)
     if change is None:
         return WebhookResult(

@@ -281,3 +281,11 @@ def _hash(email: str) -> str:
     from mailchimp_sync.segments import subscriber_hash
 
     return subscriber_hash(email)
+
+
+def test_an_event_of_another_audience_changes_nothing(table, handler):
+    table.put_item(Item=lead())
+    before = stored(table)
+    answer = webhook(handler, type="unsubscribe", **{"data[email]": EMAIL, "data[list_id]": "another-list"})
+    assert answer["statusCode"] == 200
+    assert stored(table) == before
