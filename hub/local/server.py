@@ -159,11 +159,12 @@ class LocalHub:
         )
         self.scheduler = Scheduler(self.template.schedules(), runtime)
 
-        for poller in (
-            Poller("stream-pump", stream_pumps),
-            Poller("s3-notifications", [s3_pump, *queue_pumps]),
-            Poller("drop-folder", [drop], interval=0.25),
-        ):
+        # One thread per event source mapping, as each is independent on AWS: a slow
+        # consumer (MailChimp backing off) never holds up another (alerts).
+        pollers = [Poller(f"stream-{p.mapping.function}", [p]) for p in stream_pumps]
+        pollers += [Poller(f"queue-{p.mapping.function}", [p]) for p in queue_pumps]
+        pollers += [Poller("s3-notifications", [s3_pump]), Poller("drop-folder", [drop], interval=0.25)]
+        for poller in pollers:
             poller.start()
             self._stoppers.append(poller.stop)
         self.scheduler.start()
