@@ -72,9 +72,16 @@ class LeadRepository(Protocol):
         ...
 
     def update(
-        self, lead: StoredLead, *, expected_version: int, submission: SubmissionRecord | None = None
+        self,
+        lead: StoredLead,
+        *,
+        expected_version: int,
+        submission: SubmissionRecord | None = None,
+        previous: StoredLead | None = None,
     ) -> WriteResult:
-        """Replace the lead if its version is still `expected_version`, adding `submission` with it."""
+        """Replace the lead if its version is still `expected_version`, adding `submission` with it.
+
+        `previous`, the lead as read, lets the storage write only what changed."""
         ...
 
     def add_submission(self, submission: SubmissionRecord) -> WriteResult:
@@ -137,10 +144,11 @@ def accept_submission(
     source: str,
     submission_id: str,
     now: datetime | None = None,
+    config: LeadsConfig | None = None,
 ) -> Accepted:
     """Store a valid submission as a new lead or merged into the person's lead, and route it if due."""
     at = now or services.clock()
-    config = services.leads_config()
+    config = config or services.leads_config()
     verdict = classify_spam(submission, config.spam, now=at)
     quarantine: tuple[str, ...] = verdict.reasons
     lead = normalise_lead(submission, config)
@@ -153,17 +161,21 @@ def accept_submission(
         )  # fmt: skip
 
     for _ in range(MAX_WRITE_ATTEMPTS):
-        fresh = new_lead(lead, source=source, at=at, quarantine=quarantine)
-        outcome: Outcome = "quarantined" if quarantine else "created"
-        result = services.leads.create(fresh, record(outcome))
-        if result is WriteResult.DONE:
-            assignment = None if quarantine else assign_lead(fresh, services, now=at)
-            return Accepted(lead_id, outcome, assignment, quarantine_reasons=quarantine)
-        if result is WriteResult.SUBMISSION_EXISTS:
-            return _already_recorded(lead_id, submission_id, services, at)
         existing = services.leads.get(lead_id)
         if existing is None:
-            continue  # deleted in between: create again
+            # A new person: routed before the write, so the lead is stored with its owner in one write.
+            fresh = new_lead(lead, source=source, at=at, quarantine=quarantine)
+            assignment = None
+            if not quarantine:
+                fresh, assignment = _routed(fresh, services, at)
+            outcome: Outcome = "quarantined" if quarantine else "created"
+            result = services.leads.create(fresh, record(outcome))
+            if result is WriteResult.DONE:
+                _note_assigned(services, assignment)
+                return Accepted(lead_id, outcome, assignment, quarantine_reasons=quarantine)
+            if result is WriteResult.SUBMISSION_EXISTS:
+                return _already_recorded(lead_id, submission_id, services, at)
+            continue  # someone created this person's lead meanwhile: read it and merge
         if quarantine:
             # A spam repeat is kept in the history; the lead itself is not touched.
             added = services.leads.add_submission(record("quarantined"))
@@ -174,9 +186,14 @@ def accept_submission(
         if existing.quarantined:
             # A clean submission from the same person: the lead leaves quarantine and is routed.
             merged = merged.model_copy(update={"quarantined": False, "status": STATUS_NEW})
-        result = services.leads.update(merged, expected_version=existing.version, submission=record("merged"))
+        assignment = None
+        if merged.needs_routing:
+            merged, assignment = _routed(merged, services, at)
+        result = services.leads.update(
+            merged, expected_version=existing.version, submission=record("merged"), previous=existing
+        )
         if result is WriteResult.DONE:
-            assignment = assign_lead(merged, services, now=at) if merged.needs_routing else None
+            _note_assigned(services, assignment)
             return Accepted(lead_id, "merged", assignment)
         if result is WriteResult.SUBMISSION_EXISTS:
             return _already_recorded(lead_id, submission_id, services, at, existing)
@@ -197,25 +214,35 @@ def _already_recorded(
     return Accepted(lead_id, outcome, assignment, repeat_delivery=True, quarantine_reasons=reasons)
 
 
+def _routed(lead: StoredLead, services: LeadServices, now: datetime) -> tuple[StoredLead, Assignment]:
+    """The lead with its owner and the stored reason (not written yet; the version is the caller's)."""
+    routing = services.routing_config()
+    workload = services.workload or services.leads
+    assignment = route_lead(lead, routing, rotation=services.rotation, workload=workload, now=now)
+    routed = lead.model_copy(
+        update={
+            "owner": assignment.owner if assignment.owner_type == "rep" else None,
+            "assignment": stored_reason(assignment, routing, now),
+            "updated_at": max(now, lead.updated_at),
+        }
+    )
+    return routed, assignment
+
+
+def _note_assigned(services: LeadServices, assignment: Assignment | None) -> None:
+    """Tell a counting workload (imports, what-if) that a rep has one more open lead."""
+    note = getattr(services.workload, "note_assigned", None)
+    if note is not None and assignment is not None and assignment.owner_type == "rep":
+        note(assignment.owner)
+
+
 def assign_lead(lead: StoredLead, services: LeadServices, *, now: datetime) -> Assignment | None:
-    """Route the lead and store the owner with the reason; a lead someone else assigned meanwhile stays."""
+    """Route a stored lead and store the owner with the reason; a lead someone else assigned meanwhile stays."""
     for _ in range(MAX_WRITE_ATTEMPTS):
-        routing = services.routing_config()
-        workload = services.workload or services.leads
-        assignment = route_lead(lead, routing, rotation=services.rotation, workload=workload, now=now)
-        routed = lead.model_copy(
-            update={
-                "owner": assignment.owner if assignment.owner_type == "rep" else None,
-                "assignment": stored_reason(assignment, routing, now),
-                "version": lead.version + 1,
-                "updated_at": max(now, lead.updated_at),
-            }
-        )
-        result = services.leads.update(routed, expected_version=lead.version)
-        if result is WriteResult.DONE:
-            note = getattr(workload, "note_assigned", None)
-            if note is not None and assignment.owner_type == "rep":
-                note(assignment.owner)
+        routed, assignment = _routed(lead, services, now)
+        routed = routed.model_copy(update={"version": lead.version + 1})
+        if services.leads.update(routed, expected_version=lead.version, previous=lead) is WriteResult.DONE:
+            _note_assigned(services, assignment)
             return assignment
         current = services.leads.get(lead.lead_id)
         if current is None or not current.needs_routing:
@@ -250,7 +277,7 @@ def release_from_quarantine(lead_id: str, services: LeadServices) -> Assignment 
                 "updated_at": now,
             }
         )
-        if services.leads.update(released, expected_version=lead.version) is WriteResult.DONE:
+        if services.leads.update(released, expected_version=lead.version, previous=lead) is WriteResult.DONE:
             return assign_lead(released, services, now=now)
     raise LeadWriteConflictError(f"lead {lead_id}: could not release it")
 
@@ -343,6 +370,7 @@ def receive_lead_post(post: LeadPost, services: LeadServices) -> Answer:
         source=source,
         submission_id=submission_id_for(post, source, now),
         now=now,
+        config=config,
     )
     return Answer(202, {"lead_id": accepted.lead_id, "status": "received"}, accepted=accepted)
 

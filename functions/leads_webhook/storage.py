@@ -117,9 +117,13 @@ def _to_item(lead: StoredLead) -> LeadItem:
     return LeadItem(pk, sk, **{k: v for k, v in _lead_values(lead).items() if v is not None})
 
 
-def _update_actions(lead: StoredLead) -> list[Any]:
+def _update_actions(lead: StoredLead, previous: StoredLead | None = None) -> list[Any]:
+    """SET/REMOVE for every owned attribute, or only for those that differ from `previous` (smaller writes)."""
+    before = _lead_values(previous) if previous is not None else {}
     actions = []
     for name, value in _lead_values(lead).items():
+        if previous is not None and name not in ("version", "updated_at") and before.get(name) == value:
+            continue
         attribute = getattr(LeadItem, name)
         actions.append(attribute.remove() if value is None else attribute.set(value))
     return actions
@@ -208,13 +212,18 @@ class DynamoLeadRepository:
         return WriteResult.DONE
 
     def update(
-        self, lead: StoredLead, *, expected_version: int, submission: SubmissionRecord | None = None
+        self,
+        lead: StoredLead,
+        *,
+        expected_version: int,
+        submission: SubmissionRecord | None = None,
+        previous: StoredLead | None = None,
     ) -> WriteResult:
         pk, sk = lead_key(lead.lead_id)
         condition = LeadItem.pk.exists() & (LeadItem.version == expected_version)
         if submission is None:
             try:
-                LeadItem(pk, sk).update(actions=_update_actions(lead), condition=condition)
+                LeadItem(pk, sk).update(actions=_update_actions(lead, previous), condition=condition)
             except UpdateError as exc:
                 if _is_condition_failure(exc):
                     return WriteResult.VERSION_CONFLICT
@@ -222,7 +231,9 @@ class DynamoLeadRepository:
             return WriteResult.DONE
         try:
             with TransactWrite(connection=LeadItem._get_connection().connection) as transaction:
-                transaction.update(LeadItem(pk, sk), actions=_update_actions(lead), condition=condition)
+                transaction.update(
+                    LeadItem(pk, sk), actions=_update_actions(lead, previous), condition=condition
+                )
                 transaction.save(
                     _submission_item(submission), condition=LeadSubmissionItem.pk.does_not_exist()
                 )

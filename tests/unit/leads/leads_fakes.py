@@ -30,7 +30,7 @@ class InMemoryLeadRepository:
             self.submissions[(lead.lead_id, submission.submission_id)] = submission
             return WriteResult.DONE
 
-    def update(self, lead, *, expected_version, submission=None):
+    def update(self, lead, *, expected_version, submission=None, previous=None):
         with self._lock:
             if submission is not None and (lead.lead_id, submission.submission_id) in self.submissions:
                 return WriteResult.SUBMISSION_EXISTS
