@@ -46,9 +46,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             ref = ObjectRef(body["bucket"], body["key"], body.get("version"), body.get("etag"))
             _run(ref, context, expected_slice=int(body["slice"]))
 
-        return process_partial_response(
+        response = process_partial_response(
             event=event, record_handler=continue_file, processor=processor, context=context
         )
+        return dict(response)
     results = []
     for record in S3Event(event).records:
         obj = record.s3.get_object

@@ -33,7 +33,7 @@ from pos_ingest.validate import (
     ValidatorState,
 )
 
-BATCH_SIZE = 4096
+BATCH_SIZE = 1024
 
 
 @dataclass

@@ -216,6 +216,7 @@ def build_layout(
         raise LayoutError(f"header row {index + 1} has no column for {', '.join(missing)}: {rows[index]}")
     data = rows[index + 1 :]
     numeric = [mapping[n] for n in ("quantity", "unit_price", "extended_amount", "on_hand") if n in mapping]
+    decimal_separator: str
     if profile.decimal_separator:
         decimal_separator = profile.decimal_separator
     elif file_format == "xlsx":
