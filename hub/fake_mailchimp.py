@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import hashlib
 import io
 import itertools
@@ -40,7 +39,7 @@ import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -1080,12 +1079,6 @@ def _create_sync_merge_fields(fake: FakeMailchimp) -> None:
         for tag, name, type_ in MERGE_FIELDS:
             if tag not in present:
                 fake.state._add_merge_field(fake.list_id, {"tag": tag, "name": name, "type": type_})
-
-
-@contextlib.contextmanager
-def running_fake(**kwargs: Any) -> Iterator[FakeMailchimp]:
-    with FakeMailchimp(**kwargs) as fake:
-        yield fake
 
 
 def main(argv: list[str] | None = None) -> None:
