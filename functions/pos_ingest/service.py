@@ -13,7 +13,6 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import IO, Any, Protocol
 
 from pos_ingest.core import Checkpoint, ingest_file
@@ -21,8 +20,8 @@ from pos_ingest.customers import AccountMatcher
 from pos_ingest.layout import LayoutError
 from pos_ingest.profile import DistributorProfile
 from pos_ingest.rejects import RejectsWriter
-from pos_ingest.storage import DynamoPosStore, RunRecord, now_iso
-from pos_ingest.validate import AcceptedBatch, InventoryLine, Reject
+from pos_ingest.storage import PosStore, RunRecord, now_iso
+from pos_ingest.validate import AcceptedBatch, InventoryLine, PosLine, Reject
 
 SELL_THROUGH_PREFIX = "pos/"
 INVENTORY_PREFIX = "inventory/"
@@ -62,7 +61,7 @@ class Notifier(Protocol):
 
 @dataclass
 class Collaborators:
-    store: DynamoPosStore
+    store: PosStore
     objects: ObjectReader
     notifier: Notifier
     load_profile: Callable[[str, str], DistributorProfile]
@@ -102,7 +101,7 @@ def ingest_pos_object(
     rejects_text = io.TextIOWrapper(rejects_buffer, encoding="utf-8", newline="")
     writer: RejectsWriter | None = None
     sample: list[Reject] = []
-    repeats: list[Reject] = []
+    repeats: list[PosLine] = []
 
     def on_rejects(rejects: list[Reject]) -> None:
         nonlocal writer
@@ -116,7 +115,7 @@ def ingest_pos_object(
     def on_accepted(batch: AcceptedBatch) -> None:
         outcome = store.apply_lines(ref.distributor, run.run_id, batch.lines_with_cells())
         if outcome.repeats:
-            repeats.extend(outcome.repeats)
+            repeats.extend(outcome.repeated_lines)
             on_rejects(outcome.repeats)
 
     def on_inventory(lines: list[InventoryLine]) -> None:
@@ -149,14 +148,10 @@ def ingest_pos_object(
         stream.close()
 
     counts = outcome.counts
-    for reject in repeats:  # judged by the ledger after the core had counted them accepted
+    for line in repeats:  # judged by the ledger after the core had counted them accepted
         counts.accepted -= 1
         counts.rejected += 1
-        line_amount = _amount_of(reject, outcome.layout.columns, outcome.layout.decimal_separator)
-        if line_amount is not None:
-            counts.amount_accepted[profile.default_currency] = (
-                counts.amount_accepted.get(profile.default_currency, Decimal(0)) - line_amount
-            )
+        counts.amount_accepted[line.currency] -= line.extended_amount
     run.rows_total, run.accepted, run.rejected = counts.rows_total, counts.accepted, counts.rejected
     run.blank, run.footer = counts.blank, counts.footer
     run.amount_accepted = {k: str(v) for k, v in counts.amount_accepted.items()}
@@ -209,18 +204,6 @@ def _join_parts(ref: ObjectRef, slices: int, objects: ObjectReader) -> str:
     return final
 
 
-def _amount_of(reject: Reject, columns: dict[str, int], decimal_separator: str) -> Decimal | None:
-    index = columns.get("extended_amount")
-    if index is None or index >= len(reject.cells):
-        return None
-    text = reject.cells[index].strip()
-    text = text.replace(".", "").replace(",", ".") if decimal_separator == "," else text.replace(",", "")
-    try:
-        return Decimal(text).quantize(Decimal("0.01"))
-    except ArithmeticError:
-        return None
-
-
 # ---------------------------------------------------------------- the AWS side of the collaborators
 class S3Objects:
     def open(self, ref: ObjectRef, byte_offset: int | None) -> IO[bytes]:
@@ -232,7 +215,8 @@ class S3Objects:
         if ref.version:
             kwargs["VersionId"] = ref.version
         elif ref.etag:
-            kwargs["IfMatch"] = ref.etag  # the object replaced meanwhile: fail rather than mix contents
+            # the object replaced meanwhile: fail rather than mix two contents in one run
+            kwargs["IfMatch"] = '"' + ref.etag.strip('"') + '"'
         if byte_offset:
             kwargs["Range"] = f"bytes={byte_offset}-"
         try:

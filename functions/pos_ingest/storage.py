@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pos_ingest.customers import UNMATCHED, is_unmatched
 from pos_ingest.validate import ZERO, InventoryLine, PosLine, Reject
@@ -107,6 +107,25 @@ class LedgerOutcome:
     restated: int = 0
     already: int = 0  # lines this very run had written before (a retried slice)
     repeats: list[Reject] = field(default_factory=list)  # the same line twice in one file
+    repeated_lines: list[PosLine] = field(default_factory=list)  # the lines of those rejects
+
+
+class PosStore(Protocol):
+    """What ingestion needs from storage (``DynamoPosStore`` here; a fake in tests may stand in)."""
+
+    def get_run(self, object_key: str, version: str) -> RunRecord | None: ...
+
+    def create_run(self, run: RunRecord) -> RunRecord | None: ...
+
+    def save_run(self, run: RunRecord, *, expected_slice: int) -> bool: ...
+
+    def apply_lines(
+        self, distributor: str, run_id: str, pairs: list[tuple[PosLine, list[str]]]
+    ) -> LedgerOutcome: ...
+
+    def put_inventory(
+        self, distributor: str, run_id: str, lines: Iterable[InventoryLine]
+    ) -> tuple[int, int]: ...
 
 
 class DynamoPosStore:
@@ -214,6 +233,7 @@ class DynamoPosStore:
                     if int(previous["row"]) == line.row:
                         group.already += 1
                     else:
+                        group.repeated_lines.append(line)
                         group.repeats.append(Reject(line.row, cells, (
                             f"line repeated within the file (invoice {line.invoice_number} line {line.line} "
                             f"came earlier, at row {int(previous['row'])})")))  # fmt: skip
@@ -237,6 +257,7 @@ class DynamoPosStore:
             outcome.restated += group.restated
             outcome.already += group.already
             outcome.repeats.extend(group.repeats)
+            outcome.repeated_lines.extend(group.repeated_lines)
             return
         raise PosStoreError("ledger lines kept changing under concurrent writers")
 

@@ -112,3 +112,20 @@ def test_batch_boundaries_do_not_change_any_verdict(rows: list[list[str]], batch
     assert [tuple(line) for line in whole.lines] == [tuple(line) for line in split.lines]
     assert whole.counts == split.counts
     assert_every_row_accounted(whole, len(rows) + 30)
+
+
+def test_where_a_ledger_judges_repeats_only_a_batchs_own_lines_are_remembered() -> None:
+    import io
+
+    from pos_ingest.core import ingest_file
+    from pos_ingest.profile import default_profile
+
+    from tests.unit.pos.pos_files import TODAY
+
+    data = csv_bytes([HEADER, good(1), good(1), good(2), good(3), good(1)])
+    rejects: list = []
+    outcome = ingest_file(io.BytesIO(data), default_profile("d", "sell_through"), today=TODAY, batch_size=3,
+                          on_rejects=rejects.extend, repeats_across_batches=False)  # fmt: skip
+    # rows 2-4 form one batch (row 3 repeats row 2 there); row 6 repeats row 2 from another batch
+    assert [r.row for r in rejects] == [3]
+    assert outcome.counts.accepted == 4
