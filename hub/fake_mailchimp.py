@@ -110,6 +110,16 @@ def compliance_error(email: str) -> ApiError:
     )
 
 
+def invalid_field(field_name: str, message: str) -> ApiError:
+    """MailChimp's schema-validation answer, naming the field."""
+    return ApiError(
+        400,
+        "Invalid Resource",
+        "The resource submitted could not be validated. For field-specific details, see the 'errors' array.",
+        errors=[{"field": field_name, "message": message}],
+    )
+
+
 def forgotten_error(email: str) -> ApiError:
     return ApiError(
         400,
@@ -268,13 +278,7 @@ class MailchimpApi:
     @staticmethod
     def _object(body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
-            raise ApiError(
-                400,
-                "Invalid Resource",
-                "The resource submitted could not be validated. "
-                "For field-specific details, see the 'errors' array.",
-                errors=[{"field": "", "message": "Schema describes object, NULL found instead"}],
-            )
+            raise invalid_field("", "Schema describes object, NULL found instead")
         return body
 
     @staticmethod
@@ -286,13 +290,7 @@ class MailchimpApi:
     @staticmethod
     def _check_status(value: Any, field_name: str) -> str:
         if value not in STATUSES:
-            raise ApiError(
-                400,
-                "Invalid Resource",
-                "The resource submitted could not be validated. "
-                "For field-specific details, see the 'errors' array.",
-                errors=[{"field": field_name, "message": "Data did not match any of the schemas described."}],
-            )
+            raise invalid_field(field_name, "Data did not match any of the schemas described.")
         return value
 
     def _merge(self, list_id: str, member: dict[str, Any], merge_fields: Any) -> None:
@@ -433,13 +431,7 @@ class MailchimpApi:
             if hash_ in self.state.forgotten[list_id]:
                 raise forgotten_error(email)
             if "status_if_new" not in body and "status" not in body:
-                raise ApiError(
-                    400,
-                    "Invalid Resource",
-                    "The resource submitted could not be validated. "
-                    "For field-specific details, see the 'errors' array.",
-                    errors=[{"field": "status_if_new", "message": "This value should not be blank."}],
-                )
+                raise invalid_field("status_if_new", "This value should not be blank.")
             status = self._check_status(body.get("status") or body.get("status_if_new"), "status_if_new")
             member = self._new_member(list_id, email, status)
             self._merge(list_id, member, body.get("merge_fields"))
@@ -478,28 +470,14 @@ class MailchimpApi:
         member = self._member(list_id, hash)
         tags = body.get("tags")
         if not isinstance(tags, list):
-            raise ApiError(
-                400,
-                "Invalid Resource",
-                "The resource submitted could not be validated. "
-                "For field-specific details, see the 'errors' array.",
-                errors=[{"field": "tags", "message": "This value should not be blank."}],
-            )
+            raise invalid_field("tags", "This value should not be blank.")
         for tag in tags:
             if (
                 not isinstance(tag, dict)
                 or not tag.get("name")
                 or tag.get("status") not in {"active", "inactive"}
             ):
-                raise ApiError(
-                    400,
-                    "Invalid Resource",
-                    "The resource submitted could not be validated. "
-                    "For field-specific details, see the 'errors' array.",
-                    errors=[
-                        {"field": "tags", "message": "Each tag needs a name and a status of active|inactive."}
-                    ],
-                )
+                raise invalid_field("tags", "Each tag needs a name and a status of active|inactive.")
             names = [t["name"].lower() for t in member["tags"]]
             present = tag["name"].lower() in names
             if tag["status"] == "active" and not present:
@@ -522,13 +500,7 @@ class MailchimpApi:
         body = self._object(body)
         self._list(list_id)
         if not body.get("name") or not body.get("type"):
-            raise ApiError(
-                400,
-                "Invalid Resource",
-                "The resource submitted could not be validated. "
-                "For field-specific details, see the 'errors' array.",
-                errors=[{"field": "name" if not body.get("name") else "type", "message": "Required."}],
-            )
+            raise invalid_field("name" if not body.get("name") else "type", "Required.")
         tag = (body.get("tag") or "").upper()
         if tag and any(f["tag"] == tag for f in self.state.merge_fields[list_id]):
             raise ApiError(
@@ -540,13 +512,7 @@ class MailchimpApi:
         body = self._object(body)
         operations = body.get("operations")
         if not isinstance(operations, list):
-            raise ApiError(
-                400,
-                "Invalid Resource",
-                "The resource submitted could not be validated. "
-                "For field-specific details, see the 'errors' array.",
-                errors=[{"field": "operations", "message": "This value should not be blank."}],
-            )
+            raise invalid_field("operations", "This value should not be blank.")
         batch_id = uuid.uuid4().hex[:10]
         batch = {
             "id": batch_id,
