@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -108,3 +112,21 @@ def test_an_opted_in_form_post_reaches_mailchimp_and_an_unsubscribe_comes_back(l
     assert status == 202
     time.sleep(1.5)
     assert _member(local_hub, email)["status"] == "unsubscribed"
+
+
+def test_setup_and_backfill_commands_run_against_the_local_hub(local_hub):
+    hub = Path(sys.executable).parent / "hub"
+    home = local_hub["home"]
+    for n in range(3):
+        _post_json(f"{local_hub['api_url']}/leads", {"email": f"bf.{n}.{time.time_ns()}@example.com",
+                                                     "marketing_opt_in": True})  # fmt: skip
+    setup = subprocess.run([str(hub), "mailchimp", "--home", home, "setup"], capture_output=True, text=True,
+                           timeout=60, cwd=home)  # fmt: skip
+    assert setup.returncode == 0, setup.stderr
+    assert "EMPBAND" in setup.stdout
+    backfill = subprocess.run([str(hub), "mailchimp", "--home", home, "backfill", "--no-progress", "--poll", "0.1"],
+                              capture_output=True, text=True, timeout=120, cwd=home)  # fmt: skip
+    assert backfill.returncode == 0, backfill.stdout + backfill.stderr
+    report = json.loads(backfill.stdout[backfill.stdout.index("{") : backfill.stdout.rindex("}") + 1])
+    assert report["complete"]
+    assert report["synced"] >= 3
