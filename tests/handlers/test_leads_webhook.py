@@ -106,14 +106,27 @@ def test_415_for_other_content_types(leads_hub, lambda_context):
     assert status == 415 and body["errors"][0]["field"] == "content-type"
 
 
-def test_429_per_client_in_a_window_kept_in_dynamodb(leads_hub, lambda_context):
-    answers = [post(lambda_context, {"email": f"r{i}@example.com"}, ip="192.0.2.50")[0] for i in range(31)]
-    assert answers[:30] == [202] * 30
-    assert answers[30] == 429
-    assert post(lambda_context, {"email": "other@example.com"}, ip="192.0.2.51")[0] == 202
+def test_429_per_client_in_a_window_kept_in_dynamodb_with_the_configured_limit(leads_hub, lambda_context):
+    # Given a leads.yaml in force (config-good/ in the bucket) allowing 3 posts a minute per client
+    from pathlib import Path
+
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "leads.yaml").read_text())
+    config["rate_limit"] = {"window_seconds": 60, "max_requests": 3}
+    boto3.client("s3").put_object(
+        Bucket=leads_hub.bucket_name(), Key="config-good/leads.yaml", Body=yaml.safe_dump(config)
+    )
+    # When one client posts four times, and another once
+    answers = [post(lambda_context, {"email": f"r{i}@example.com"}, ip="192.0.2.50") for i in range(4)]
+    other = post(lambda_context, {"email": "other@example.com"}, ip="192.0.2.51")
+    # Then the fourth is 429 with Retry-After, the other client is served, and the window expires by TTL
+    assert [a[0] for a in answers] == [202, 202, 202, 429]
+    assert 1 <= int(answers[3][2]["Retry-After"]) <= 60
+    assert other[0] == 202
     windows = boto3.resource("dynamodb").Table(leads_hub.table_name("StateTable")).scan()["Items"]
     rate = [w for w in windows if w["pk"] == "RATE#leads#192.0.2.50"]
-    assert rate[0]["count"] == 31 and rate[0]["expires_at"] > time.time()
+    assert rate[0]["count"] == 4 and rate[0]["expires_at"] > time.time()
 
 
 def test_repeat_email_merges_into_the_same_lead_with_history(leads_hub, lambda_context):
