@@ -60,7 +60,16 @@ def bare_loop(path: Path) -> int:
     return count
 
 
-def core(path: Path) -> tuple[int, int]:
+MODES = {
+    "bare": "bare csv.reader loop",
+    "core": "core: read + validate + totals per account/quarter",
+    "core+parts": "core + breakdown per account/quarter/part",
+    "core-ledger": "core as the Lambda runs it (repeats across batches left to the ledger)",
+    "pydantic": "for scale: csv.reader + one pydantic model per row",
+}
+
+
+def core(path: Path, *, by_part: bool = False, across_batches: bool = True) -> int:
     sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
     from pos_ingest.aggregate import ActualsAggregator
     from pos_ingest.core import ingest_file
@@ -68,7 +77,7 @@ def core(path: Path) -> tuple[int, int]:
     from pos_ingest.profile import default_profile
 
     matcher = AccountMatcher([AccountRef(f"acct-{i}", f"Customer {i}") for i in range(0, 800, 2)])
-    totals = ActualsAggregator()
+    totals = ActualsAggregator(by_part=by_part)
     rejects: list = []
     with path.open("rb") as handle:
         outcome = ingest_file(
@@ -79,18 +88,58 @@ def core(path: Path) -> tuple[int, int]:
             matcher=matcher,
             on_accepted=totals.add,
             on_rejects=rejects.extend,
+            repeats_across_batches=across_batches,
         )
     assert outcome.done and outcome.counts.rejected == 0, (outcome.counts, rejects[:3])
-    return outcome.counts.accepted, len(totals.totals)
+    return outcome.counts.accepted
+
+
+def pydantic_rows(path: Path) -> int:
+    from datetime import datetime
+
+    from pydantic import BaseModel, field_validator
+
+    class Row(BaseModel):
+        invoice_date: date
+        invoice_number: str
+        line: int
+        part_number: str
+        quantity: Decimal
+        unit_price: Decimal
+        extended_amount: Decimal
+        currency: str
+        end_customer: str
+
+        @field_validator("invoice_date", mode="before")
+        @classmethod
+        def _us_date(cls, value: str) -> date:
+            return datetime.strptime(value, "%m/%d/%Y").date()
+
+    count = 0
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        for row in reader:
+            Row(invoice_date=row[0], invoice_number=row[1], line=row[2], part_number=row[3], quantity=row[4],
+                unit_price=row[5], extended_amount=row[6], currency=row[7], end_customer=row[8])  # fmt: skip
+            count += 1
+    return count
 
 
 def child(mode: str, path: Path) -> None:
     sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
-    import pos_ingest.core  # noqa: F401 - imports counted in the baseline
+    import pos_ingest.core
+    import pos_ingest.currencies
 
+    pos_ingest.currencies.iso_codes()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.process_time()  # CPU time: the figure holds on a busy machine
-    rows = bare_loop(path) if mode == "bare" else core(path)[0]
+    if mode == "bare":
+        rows = bare_loop(path)
+    elif mode == "pydantic":
+        rows = pydantic_rows(path)
+    else:
+        rows = core(path, by_part=mode == "core+parts", across_batches=mode != "core-ledger")
     elapsed = time.process_time() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"rows": rows, "seconds": elapsed, "baseline_kib": before, "peak_kib": peak}))
@@ -108,30 +157,45 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, nargs="*", default=[100_000, 1_000_000])
-    parser.add_argument("--repeat", type=int, default=3, help="timing runs per size; the best is kept")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per mode and size; the fastest is kept")
+    parser.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES))
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], Path(args.child[1]))
         return
-    print(f"python {sys.version.split()[0]} on {os.cpu_count()} cores")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; CPU seconds, best of {args.repeat}; "
+          "peak RSS of a fresh process per run")  # fmt: skip
+    peaks: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for rows in args.rows:
             path = Path(tmp) / f"pos-{rows}.csv"
             generate(path, rows)
-            size_mb = path.stat().st_size / 1e6
-            bare = min(run_child("bare", path)["seconds"] for _ in range(args.repeat))
-            runs = [run_child("core", path) for _ in range(args.repeat)]
-            best = min(r["seconds"] for r in runs)
-            peak = max(r["peak_kib"] for r in runs)
-            base = runs[0]["baseline_kib"]
-            print(
-                f"{rows:>9,} rows ({size_mb:6.1f} MB): bare csv.reader {rows / bare:>10,.0f} rows/s | "
-                f"core {rows / best:>10,.0f} rows/s | ratio {bare / best:.2f} | "
-                f"peak RSS {peak / 1024:6.1f} MiB (after imports {base / 1024:.1f} MiB, "
-                f"growth {(peak - base) / 1024:.1f} MiB)"
-            )
+            print(f"\n{rows:,} rows, {path.stat().st_size / 1e6:.1f} MB")
+            bare = 0.0
+            for mode in args.modes:
+                if mode == "pydantic" and rows > 200_000:
+                    continue
+                runs = []
+                for _ in range(args.repeat):  # interleaved with the bare loop: same machine state
+                    runs.append(run_child(mode, path))
+                    if mode != "bare":
+                        bare = min(bare or 1e9, run_child("bare", path)["seconds"])
+                best = min(r["seconds"] for r in runs)
+                if mode == "bare":
+                    bare = best
+                peak = max(r["peak_kib"] for r in runs) / 1024
+                base = min(r["baseline_kib"] for r in runs) / 1024
+                peaks.setdefault(mode, []).append(peak)
+                ratio = f"ratio {bare / best:4.2f}" if mode != "bare" else "          "
+                print(f"  {MODES[mode]:<72} {rows / best:>10,.0f} rows/s  {ratio}  "
+                      f"peak RSS {peak:6.1f} MiB (imports {base:.1f})")  # fmt: skip
             path.unlink()
+    if len(args.rows) > 1:
+        print("\npeak RSS, largest file / smallest file:")
+        for mode, values in peaks.items():
+            if len(values) > 1:
+                print(f"  {MODES[mode]:<72} {values[-1] / values[0]:.2f}x")
 
 
 if __name__ == "__main__":

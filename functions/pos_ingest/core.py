@@ -206,20 +206,20 @@ def _ingest(
             limit = batch_size if max_rows is None else min(batch_size, max_rows - done_here)
             if limit <= 0:
                 break
-            numbers, rows = source.next_batch(limit)
-            if not rows:
+            batch = source.next_batch(limit)
+            if not len(batch):
                 counts.footer += source.footer_rows
                 counts.rows_total += source.footer_rows
                 return SliceOutcome(layout, counts, True, None)
-            done_here += len(rows)
-            counts.rows_total += len(rows)
+            done_here += len(batch)
+            counts.rows_total += len(batch)
             if layout.kind == "inventory":
-                lines, result = inventory.validate(numbers, rows)
+                lines, result = inventory.validate(batch.numbers, batch.rows)
                 counts.accepted += len(lines)
                 if on_inventory and lines:
                     on_inventory(lines)
             else:
-                result = sell.validate(numbers, rows)
+                result = sell.validate(batch)
                 accepted = result.accepted
                 counts.accepted += len(accepted)
                 if len(accepted):

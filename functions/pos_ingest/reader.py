@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from operator import methodcaller
+from operator import itemgetter, methodcaller
 from typing import IO, Any, Protocol
 
 from pos_ingest.layout import HEADER_SEARCH_ROWS, Layout, build_layout, choose_delimiter
@@ -51,12 +51,71 @@ class Position:
     pending: tuple[tuple[int, tuple[str, ...]], ...] = ()
 
 
+class Batch:
+    """Data records with their record numbers. A batch cut from a quote-free CSV chunk in which every
+    line has the header's width is columnar: its cells lie in one flat list, a column is a slice of it
+    (no list per row is built unless a row is asked for)."""
+
+    __slots__ = ("_flat", "_rows", "_start", "numbers", "width")
+
+    def __init__(
+        self,
+        numbers: list[int],
+        rows: list[list[str]] | None = None,
+        *,
+        flat: list[str] | None = None,
+        start: int = 0,
+        width: int = 0,
+    ) -> None:
+        self.numbers = numbers
+        self._rows = rows
+        self._flat = flat
+        self._start = start
+        self.width = width
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    @property
+    def columnar(self) -> bool:
+        return self._flat is not None
+
+    @property
+    def rows(self) -> list[list[str]]:
+        if self._rows is None:
+            assert self._flat is not None
+            w, s = self.width, self._start
+            flat = self._flat
+            self._rows = [flat[(s + i) * w : (s + i + 1) * w] for i in range(len(self.numbers))]
+        return self._rows
+
+    def column(self, index: int) -> list[str]:
+        if self._flat is not None:
+            w = self.width
+            return self._flat[self._start * w + index : (self._start + len(self.numbers)) * w : w]
+        return list(map(itemgetter(index), self._rows or ()))
+
+    def row_tuples(self) -> Iterator[tuple[str, ...]]:
+        if self._flat is not None:
+            return zip(*(self.column(i) for i in range(self.width)), strict=True)
+        return map(tuple, self._rows or ())
+
+    def split(self, at: int) -> tuple[Batch, Batch]:
+        if self._flat is not None:
+            return (
+                Batch(self.numbers[:at], flat=self._flat, start=self._start, width=self.width),
+                Batch(self.numbers[at:], flat=self._flat, start=self._start + at, width=self.width),
+            )
+        rows = self._rows or []
+        return Batch(self.numbers[:at], rows[:at]), Batch(self.numbers[at:], rows[at:])
+
+
 class RowSource(Protocol):
     layout: Layout
     footer_rows: int
 
-    def next_batch(self, limit: int) -> tuple[list[int], list[list[str]]]:
-        """Up to ``limit`` data records and their record numbers; empty lists at the end."""
+    def next_batch(self, limit: int) -> Batch:
+        """Up to ``limit`` data records and their record numbers; an empty batch at the end."""
         ...
 
     def position(self) -> Position: ...
@@ -86,8 +145,12 @@ class _RecordChunks:
     records csv.reader gives for such lines, many times faster); others go through csv.reader.
     """
 
-    def __init__(self, stream: Any, head: bytes, start_offset: int, decode: Any, delimiter: str) -> None:
+    def __init__(
+        self, stream: Any, head: bytes, start_offset: int, decode: Any, delimiter: str, width: int
+    ) -> None:
         self._stream = stream
+        self._width = width
+        self._count = methodcaller("count", delimiter)
         self._rest = head
         self._offset = start_offset
         self._decode = decode
@@ -97,7 +160,7 @@ class _RecordChunks:
         self.chunk_data = b""
         self.chunk_quoted = False
 
-    def __iter__(self) -> Iterator[list[list[str]]]:
+    def __iter__(self) -> Iterator[Batch]:
         while True:
             data = self._next_piece()
             if data is None:
@@ -107,11 +170,18 @@ class _RecordChunks:
             self._offset += len(data)
             self.chunk_quoted = b'"' in data
             if self.chunk_quoted:
-                yield list(
+                rows = list(
                     csv.reader(map(self._decode, data.splitlines(keepends=True)), delimiter=self._delimiter)
                 )
+                yield Batch(list(range(len(rows))), rows)
+                continue
+            lines = list(map(self._decode, data.splitlines()))
+            separators = set(map(self._count, lines))
+            if len(separators) == 1 and separators.pop() == self._width - 1:
+                flat = self._delimiter.join(lines).split(self._delimiter)
+                yield Batch(list(range(len(lines))), flat=flat, width=self._width)
             else:
-                yield list(map(self._split, map(self._decode, data.splitlines())))
+                yield Batch(list(range(len(lines))), list(map(self._split, lines)))
 
     def _next_piece(self) -> bytes | None:
         buffer = self._rest
@@ -181,38 +251,35 @@ class _BatchedSource:
     _row: int
     _pending: deque[tuple[int, list[str]]]
 
-    def _take(self, limit: int) -> list[list[str]]:
+    def _take(self, limit: int) -> Batch:
+        """Up to ``limit`` records (numbers not yet set); an empty batch at the end."""
         raise NotImplementedError
 
-    def next_batch(self, limit: int) -> tuple[list[int], list[list[str]]]:
+    def next_batch(self, limit: int) -> Batch:
         keep = self.layout.footer_lines
         if not keep:
-            rows = self._take(limit)
-            while len(rows) < limit:
-                more = self._take(limit - len(rows))
-                if not more:
-                    break
-                rows = rows + more
+            batch = self._take(limit)
             first = self._row + 1
-            self._row += len(rows)
-            return list(range(first, self._row + 1)), rows
+            self._row += len(batch)
+            batch.numbers = list(range(first, self._row + 1))
+            return batch
         numbers: list[int] = []
         out: list[list[str]] = []
         pending = self._pending
         while len(out) < limit:
             more = self._take(limit - len(out))
-            if not more:
+            if not len(more):
                 self.footer_rows += len(pending)
                 pending.clear()
                 break
-            for row in more:
+            for row in more.rows:
                 self._row += 1
                 pending.append((self._row, row))
                 if len(pending) > keep:
                     number, kept = pending.popleft()
                     numbers.append(number)
                     out.append(kept)
-        return numbers, out
+        return Batch(numbers, out)
 
     def _pending_rows(self) -> tuple[tuple[int, tuple[str, ...]], ...]:
         return tuple((n, tuple(r)) for n, r in self._pending)
@@ -258,30 +325,36 @@ class CsvSource(_BatchedSource):
             self._row = 0
         self.layout = layout
         self._offsets_valid = layout.encoding != "utf-16"
-        self._chunks = _RecordChunks(raw, head, offset, _decoder(layout.encoding), layout.delimiter)
+        self._chunks = _RecordChunks(
+            raw, head, offset, _decoder(layout.encoding), layout.delimiter, layout.width
+        )
         self._iterator = iter(self._chunks)
-        self._records: list[list[str]] = []
+        self._chunk = Batch([])
         self._index = 0
         self._pending: deque[tuple[int, list[str]]] = deque()
         if start is not None:
             if not offset:  # no byte offset to start from: read past the records done before
                 skip = start.row
                 while skip:
-                    skip -= len(self._take(skip))
+                    taken = len(self._take(skip))
+                    if not taken:
+                        break
+                    skip -= taken
             self._row = start.row
             self._pending.extend((n, list(r)) for n, r in start.pending)
 
-    def _take(self, limit: int) -> list[list[str]]:
-        if self._index >= len(self._records):
-            records = next(self._iterator, None)
-            if records is None:
-                return []
-            self._records = records
+    def _take(self, limit: int) -> Batch:
+        if self._index >= len(self._chunk):
+            chunk = next(self._iterator, None)
+            if chunk is None:
+                return Batch([])
+            self._chunk = chunk
             self._index = 0
-        if self._index == 0 and limit >= len(self._records):
-            taken = self._records
+        if self._index == 0 and limit >= len(self._chunk):
+            taken = self._chunk
         else:
-            taken = self._records[self._index : self._index + limit]
+            _, rest = self._chunk.split(self._index)
+            taken, _ = rest.split(limit) if limit < len(rest) else (rest, None)
         self._index += len(taken)
         return taken
 
@@ -349,8 +422,9 @@ class XlsxSource(_BatchedSource):
             (n, list(r)) for n, r in (start.pending if start else ())
         )
 
-    def _take(self, limit: int) -> list[list[str]]:
-        return [[_cell_text(v) for v in values] for values in itertools.islice(self._rows, limit)]
+    def _take(self, limit: int) -> Batch:
+        rows = [[_cell_text(v) for v in values] for values in itertools.islice(self._rows, limit)]
+        return Batch(list(range(len(rows))), rows)
 
     def position(self) -> Position:
         return Position(self._row, None, self._pending_rows())

@@ -24,6 +24,7 @@ from pos_ingest.currencies import canonical_currency
 from pos_ingest.customers import AccountMatcher, normalise_name, unmatched_key
 from pos_ingest.layout import Layout
 from pos_ingest.profile import DistributorProfile
+from pos_ingest.reader import Batch
 
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
@@ -76,7 +77,7 @@ class _Columns:
     """Lines accepted by the fast path, column-wise. Columns only storage needs are built on demand."""
 
     numbers: list[int]
-    rows: list[list[str]]
+    batch: Batch
     inv: list[str]
     line: list[str]
     dates: list[tuple[str, str]]
@@ -90,25 +91,20 @@ class _Columns:
 
     def lines(self) -> Iterator[PosLine]:
         country, state, postal, customer = self.extra
-        for i, row in enumerate(self.rows):
-            iso, period = self.dates[i]
-            yield PosLine(
-                self.numbers[i],
-                self.inv[i],
-                self.line[i],
-                iso,
-                period,
-                self.part[i],
-                self.qty[i],
-                self.unit[i],
-                self.ext[i],
-                self.currency[i],
-                row[customer].strip(),
-                self.account[i],
-                row[country].strip() if country is not None else "",
-                row[state].strip() if state is not None else "",
-                row[postal].strip() if postal is not None else "",
-            )
+        empty = [""] * len(self.numbers)
+
+        def stripped(index: int | None) -> list[str]:
+            return list(map(str.strip, self.batch.column(index))) if index is not None else empty
+
+        return map(
+            PosLine._make,
+            zip(
+                self.numbers, self.inv, self.line, map(itemgetter(0), self.dates), map(itemgetter(1), self.dates),
+                self.part, self.qty, self.unit, self.ext, self.currency, stripped(customer), self.account,
+                stripped(country), stripped(state), stripped(postal),
+                strict=True,
+            ),
+        )  # fmt: skip
 
 
 class AcceptedBatch:
@@ -343,31 +339,33 @@ class SellThroughValidator(_CellRules):
         return cached
 
     # ---- fast path ---------------------------------------------------------------------------------
-    def _fast(self, numbers: list[int], rows: list[list[str]]) -> _Columns | None:
+    def _fast(self, batch: Batch) -> _Columns | None:
         """All rows of the batch accepted column-wise, or None when any row needs the per-row path."""
-        for size in set(map(len, rows)):
-            if size != self.width:
-                return None
+        if not batch.columnar:
+            for size in set(map(len, batch.rows)):
+                if size != self.width:
+                    return None
+        column = batch.column
         strip = str.strip
-        inv = list(map(strip, map(itemgetter(self.i_inv), rows)))
-        part = list(map(strip, map(itemgetter(self.i_part), rows)))
+        inv = list(map(strip, column(self.i_inv)))
+        part = list(map(strip, column(self.i_part)))
         if not all(inv) or not all(part):
             return None
         line: list[str] | None = None
         if self.i_line is not None:
-            line = list(map(strip, map(itemgetter(self.i_line), rows)))
+            line = list(map(strip, column(self.i_line)))
             if not all(line):
                 return None
         try:
-            dates = self._lookup(rows, self.i_date, self._good_dates, self._date)
-            qty = self._lookup(rows, self.i_qty, self._good_numbers, self._plain_decimal)
-            count = len(rows)
+            dates = self._lookup(column(self.i_date), self._good_dates, self._date)
+            qty = self._lookup(column(self.i_qty), self._good_numbers, self._plain_decimal)
+            count = len(batch)
             if self.i_unit is not None:
-                unit: list[Any] = self._lookup(rows, self.i_unit, self._good_numbers, self._plain_decimal)
+                unit: list[Any] = self._lookup(column(self.i_unit), self._good_numbers, self._plain_decimal)
             else:
                 unit = [None] * count
             if self.i_ext is not None:
-                ext = self._amounts(list(map(itemgetter(self.i_ext), rows)))
+                ext = self._amounts(column(self.i_ext))
                 if self.i_unit is not None:
                     differences = list(map(sub, map(mul, qty, unit), ext))
                     tolerance = self.tolerance
@@ -376,10 +374,10 @@ class SellThroughValidator(_CellRules):
             else:
                 ext = list(map(Decimal.quantize, map(mul, qty, unit), repeat(CENT), repeat(ROUND_HALF_UP)))
             if self.i_cur is not None:
-                currencies = self._lookup(rows, self.i_cur, self._good_currencies, self._currency)
+                currencies = self._lookup(column(self.i_cur), self._good_currencies, self._currency)
             else:
                 currencies = [self.default_currency] * count
-            accounts = self._lookup(rows, self.i_cust, self._good_accounts, self._account)
+            accounts = self._lookup(column(self.i_cust), self._good_accounts, self._account)
         except (KeyError, InvalidOperation, ValueError, TypeError):
             return None
         # repeats, against earlier rows and within the batch; the batch is all or nothing
@@ -387,7 +385,7 @@ class SellThroughValidator(_CellRules):
         if line is not None:
             keys = list(map(hash, zip(inv, line, strict=True)))
         else:  # no line column: an identical row is the repeat
-            keys = list(map(hash, map(tuple, rows)))
+            keys = list(map(hash, batch.row_tuples()))
         if not seen.isdisjoint(keys):
             return None
         before = len(seen)
@@ -398,18 +396,15 @@ class SellThroughValidator(_CellRules):
         if line is None:
             line = self._ordinals(inv, part)
         return _Columns(
-            numbers, rows, inv, line, dates, part, qty, unit, ext, currencies, accounts, self._extra
+            batch.numbers, batch, inv, line, dates, part, qty, unit, ext, currencies, accounts, self._extra
         )
 
     @staticmethod
-    def _lookup(
-        rows: list[list[str]], index: int, good: dict[str, Any], resolve: Callable[[str], Any]
-    ) -> list:
+    def _lookup(raw: list[str], good: dict[str, Any], resolve: Callable[[str], Any]) -> list:
         """Column values through a cache of good values; KeyError when a cell is not good."""
         try:
-            return list(map(good.__getitem__, map(itemgetter(index), rows)))
+            return list(map(good.__getitem__, raw))
         except KeyError:
-            raw = list(map(itemgetter(index), rows))
             if len(good) > 100_000:
                 good.clear()
             for text in set(raw).difference(good):
@@ -569,27 +564,27 @@ class SellThroughValidator(_CellRules):
         return value
 
     # ---- entry point -------------------------------------------------------------------------------
-    def validate(self, numbers: list[int], rows: list[list[str]]) -> BatchResult:
+    def validate(self, batch: Batch) -> BatchResult:
         result = BatchResult(AcceptedBatch())
         if not self.state.across_batches:
             self.state.seen.clear()
-        self._split(numbers, rows, result)
+        self._split(batch, result)
         return result
 
-    def _split(self, numbers: list[int], rows: list[list[str]], result: BatchResult) -> None:
-        if not rows:
+    def _split(self, batch: Batch, result: BatchResult) -> None:
+        if not len(batch):
             return
-        if len(rows) > 8:
-            fast = self._fast(numbers, rows)
+        if len(batch) > 8:
+            fast = self._fast(batch)
             if fast is not None:
                 result.accepted.column_sets.append(fast)
                 return
-            half = len(rows) // 2
-            self._split(numbers[:half], rows[:half], result)
-            self._split(numbers[half:], rows[half:], result)
+            left, right = batch.split(len(batch) // 2)
+            self._split(left, result)
+            self._split(right, result)
             return
         lines = []
-        for number, row in zip(numbers, rows, strict=True):
+        for number, row in zip(batch.numbers, batch.rows, strict=True):
             try:
                 outcome = self._row(number, row)
             except _Skip as skip:
