@@ -38,14 +38,29 @@ MAX_POOL_WEIGHT = 10_000
 class RoutingFacts(Protocol):
     """What routing reads of a lead (NormalisedLead and the stored lead both have these)."""
 
-    country: str | None
-    state: str | None
-    postal_code: str | None
-    product_interest: str | None
-    employee_band: str | None
-    revenue_band: str | None
-    industry: str | None
-    campaign: str | None
+    @property
+    def country(self) -> str | None: ...
+
+    @property
+    def state(self) -> str | None: ...
+
+    @property
+    def postal_code(self) -> str | None: ...
+
+    @property
+    def product_interest(self) -> str | None: ...
+
+    @property
+    def employee_band(self) -> str | None: ...
+
+    @property
+    def revenue_band(self) -> str | None: ...
+
+    @property
+    def industry(self) -> str | None: ...
+
+    @property
+    def campaign(self) -> str | None: ...
 
 
 def _as_list(value: Any) -> Any:

@@ -137,7 +137,8 @@ def import_trade_show(bucket: str, key: str, services: LeadServices, s3: Any) ->
     """Read the object, import every row, write the results file beside it."""
     head = s3.head_object(Bucket=bucket, Key=key)
     if head.get("ContentLength", 0) > MAX_IMPORT_BYTES:
-        results, errors = [], [f"is larger than {MAX_IMPORT_BYTES} bytes"]
+        results: list[RowResult] = []
+        errors = [f"is larger than {MAX_IMPORT_BYTES} bytes"]
     else:
         obj = s3.get_object(Bucket=bucket, Key=key)
         results, errors = import_rows(
