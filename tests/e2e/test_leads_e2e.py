@@ -95,3 +95,22 @@ def test_a_trade_show_list_dropped_in_the_folder_gets_a_results_file(local_hub, 
     assert [(r["row"], r["outcome"]) for r in rows] == [("2", "created"), ("3", "rejected")]
     assert rows[0]["owner"] == "rep-mei"
     assert rows[1]["reason"].startswith("email:")
+
+
+def test_a_signed_landing_page_post_is_recorded_with_its_source(local_hub):
+    from shared.signing import SIGNATURE_HEADER, SOURCE_HEADER, sign
+
+    # Given the local hub's demo signing source (the same per-source secrets as POST /events)
+    body = json.dumps({"email": f"e2e.signed.{time.time_ns()}@example.com", "country": "SG"}).encode()
+    good = {"content-type": "application/json", SOURCE_HEADER: local_hub["events_source"],
+            SIGNATURE_HEADER: sign(body, local_hub["events_secret"])}  # fmt: skip
+    bad = {**good, SIGNATURE_HEADER: sign(body, "not-the-secret")}
+    # When it is posted signed, and with a wrong signature
+    status, answer = _request(f"{local_hub['api_url']}/leads", data=body, headers=good)
+    refused, _ = _request(f"{local_hub['api_url']}/leads", data=body, headers=bad)
+    # Then the first is recorded with its source, the second is 401
+    assert (status, refused) == (202, 401)
+    token = {"authorization": f"Bearer {local_hub['api_token']}"}
+    _, lead = _request(f"{local_hub['api_url']}/leads/{answer['lead_id']}", headers=token)
+    assert lead["source"] == f"signed:{local_hub['events_source']}"
+    assert lead["owner"] == "rep-mei"
