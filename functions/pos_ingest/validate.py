@@ -145,7 +145,9 @@ class AcceptedBatch:
     def lines_with_cells(self) -> list[tuple[PosLine, list[str]]]:
         """Each line with the cells it came from (for a reject decided later, by the ledger)."""
         out = [
-            pair for columns in self.column_sets for pair in zip(columns.lines(), columns.rows, strict=True)
+            pair
+            for columns in self.column_sets
+            for pair in zip(columns.lines(), columns.batch.rows, strict=True)
         ]
         out.extend(zip(self.singles, self.single_cells, strict=True))
         out.sort(key=lambda pair: pair[0].row)

@@ -213,3 +213,16 @@ def test_a_file_that_cannot_be_read_fails_with_the_reason(hub: dict, lambda_cont
     record = get("/pos/runs?key=pos/northwind/junk.csv")["body"]
     assert "no header row found" in record["error"]
     assert get("/pos/runs?key=pos/nothing.csv")["status"] == 404
+
+
+def test_a_larger_file_goes_through_the_column_wise_path_with_exact_totals(
+    hub: dict, lambda_context: Any
+) -> None:
+    rows = [["10/01/2026", f"L-{n // 4}", str(n % 4 + 1), f"P{n % 7}", "2", "0.25", "0.50",
+             ["Acme Corporation", "Globex"][n % 2]] for n in range(300)]  # fmt: skip
+    rows[150] = list(rows[10])  # a repeat, caught in the core or by the ledger
+    put_and_ingest(hub, "pos/northwind/large.csv", csv_body(rows), lambda_context)
+    record = get("/pos/runs?key=pos/northwind/large.csv")["body"]
+    assert (record["rows_total"], record["accepted"], record["rejected"]) == (300, 299, 1)
+    assert actual(hub, "acct-acme", "2026#Q4#USD") == Decimal("0.50") * 149  # row 150 (Acme) repeats row 10
+    assert actual(hub, "acct-globex", "2026#Q4#USD") == Decimal("0.50") * 150
