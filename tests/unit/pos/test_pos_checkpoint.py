@@ -13,12 +13,12 @@ from tests.unit.pos.pos_files import Run, csv_bytes, ingest, xlsx_bytes
 HEADER = ["Invoice Date", "Invoice #", "Line", "MPN", "Qty", "Unit Price", "Ext Resale", "End Customer"]
 
 
-def rows(count: int) -> list[list[str]]:
+def rows(count: int, *, quoted: bool = True) -> list[list[str]]:
     out = [["Weekly POS", "", "", "", "", "", "", ""], HEADER]
     for n in range(count):
         qty = n % 7 - 1
         out.append(["03/04/2026", f"I{n // 3}", str(n % 3 + 1), f"P{n % 5}", str(qty), "1.10",
-                    f"{qty * 1.1:.2f}", ["Acme Corp", 'Globex, "Inc"', "Nobody\nGmbH"][n % 3]])  # fmt: skip
+                    f"{qty * 1.1:.2f}", ["Acme Corp", 'Globex, "Inc"' if quoted else "Globex Inc", "Nobody\nGmbH" if quoted else "Nobody GmbH"][n % 3]])  # fmt: skip
     out[40][6] = "9.99"  # a mismatch to reject
     out[77] = list(out[20])  # a repeat of an earlier line, across a checkpoint
     return out
@@ -33,7 +33,14 @@ def in_slices(data: bytes, slice_rows: int, *, serialise: bool, **kwargs: object
     checkpoint: Checkpoint | None = None
     slices = 0
     while True:
-        ingest(data, run=run, checkpoint=checkpoint, max_rows=slice_rows, batch_size=4, **kwargs)  # type: ignore[arg-type]
+        ingest(
+            data,
+            run=run,
+            checkpoint=checkpoint,
+            max_rows=slice_rows,
+            batch_size=25 if slice_rows > 25 else 4,
+            **kwargs,
+        )  # type: ignore[arg-type]
         slices += 1
         assert run.outcome is not None
         if run.outcome.done:
@@ -47,8 +54,12 @@ def in_slices(data: bytes, slice_rows: int, *, serialise: bool, **kwargs: object
 
 @pytest.mark.parametrize("slice_rows", [1, 7, 50])
 @pytest.mark.parametrize("serialise", [False, True])
-def test_csv_resumed_from_byte_offsets_matches_one_pass(slice_rows: int, serialise: bool) -> None:
-    data = csv_bytes(rows(120))
+@pytest.mark.parametrize("quoted", [True, False], ids=["csv-reader-chunks", "column-wise-chunks"])
+def test_csv_resumed_from_byte_offsets_matches_one_pass(
+    slice_rows: int, serialise: bool, quoted: bool
+) -> None:
+    data = csv_bytes(rows(120, quoted=quoted))
+    assert (b'"' in data) == quoted
     whole = one_pass(data)
     sliced, slices = in_slices(data, slice_rows, serialise=serialise)
     assert slices > 1
