@@ -128,7 +128,7 @@ def main() -> None:
 
     n = args.events
     print(f"events: {n} ({args.opportunities} opportunities, 80% opportunity / 10% account / 10% plan)")
-    print(f"{'path':<28} {'seconds':>8} {'events/s':>10} {'vs put_item':>12}")
+    print(f"{'path':<36} {'seconds':>8} {'events/s':>10} {'vs put_item':>12}")
     for name, seconds in (
         ("receive (sign+validate+inbox+apply)", receive_s),
         ("apply_event only", apply_s),
