@@ -97,12 +97,6 @@ class Key:
     sk: str
 
 
-@dataclass(frozen=True)
-class UpsertResult:
-    outcome: Outcome
-    previous: Item | None = None
-
-
 class EntityStore(Protocol):
     """The storage the apply logic needs; DynamoDB in the functions, a dict in unit tests."""
 
@@ -128,8 +122,6 @@ class EntityStore(Protocol):
         """Set ``attributes`` on an existing item owned by someone else, unless its
         ``<stamp>_occurred_at`` / ``<stamp>_event_id`` are as new or newer. None removes."""
         ...
-
-    def delete(self, key: Key) -> None: ...
 
     def query(self, table: str, pk: str, sk_prefix: str = "") -> list[Item]: ...
 
@@ -159,7 +151,7 @@ def upsert_if_newer(
     *,
     merge: Merge | None = None,
     tries: int = 5,
-) -> UpsertResult:
+) -> Outcome:
     """Write an entity from an event, unless the stored entity is as new or newer.
 
     ``merge(previous, new)`` may derive fields from what was stored (stage entered at, ...).
@@ -168,20 +160,20 @@ def upsert_if_newer(
         # Nothing to derive from what is stored: one conditional write, a read only if it is refused.
         item = {**attributes, **version.attributes(), "updated_at": updated_now()}
         if store.put_if_older(key, item, version):
-            return UpsertResult(Outcome.APPLIED)
+            return Outcome.APPLIED
     for _ in range(tries):
         current = store.get(key)
         if current is not None:
             stored = Version.of(current)
             if stored == version:
-                return UpsertResult(Outcome.DUPLICATE, current)
+                return Outcome.DUPLICATE
             if stored > version:
-                return UpsertResult(Outcome.STALE, current)
+                return Outcome.STALE
         item = {**attributes, **version.attributes(), "updated_at": updated_now()}
         if merge is not None:
             item = merge(current, item)
         if store.put_if_unchanged(key, item, current):
-            return UpsertResult(Outcome.APPLIED, current)
+            return Outcome.APPLIED
     raise EntityStoreError(f"{key.pk} kept changing under {tries} attempts")
 
 
@@ -288,10 +280,6 @@ class InMemoryEntityStore:
         current["version"] = current.get("version", 0) + 1
         self.writes[key.table] += 1
         return Outcome.APPLIED
-
-    def delete(self, key: Key) -> None:
-        if self.items.pop((key.table, key.pk, key.sk), None) is not None:
-            self.writes[key.table] += 1
 
     def query(self, table: str, pk: str, sk_prefix: str = "") -> list[Item]:
         found = [
@@ -457,11 +445,6 @@ class DynamoEntityStore:
         except ClientError:
             return _stamp_outcome(self.get(key), version, stamp) or Outcome.STALE
         return Outcome.APPLIED
-
-    def delete(self, key: Key) -> None:
-        self._call(
-            "delete_item", TableName=self._table(key.table), Key={"pk": {"S": key.pk}, "sk": {"S": key.sk}}
-        )
 
     def query(self, table: str, pk: str, sk_prefix: str = "") -> list[Item]:
         return list(self._query(table, pk, sk_prefix))

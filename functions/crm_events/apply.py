@@ -166,7 +166,7 @@ def apply_upsert(event: Any, store: EntityStore, spec: EntitySpec) -> Outcome:
     if spec.id_attribute:
         item[spec.id_attribute] = data.id
     key = spec.key(data) if spec.key is not None else entities.entity_key(spec.kind, data.id)
-    return upsert_if_newer(store, key, item, version, merge=spec.merge).outcome
+    return upsert_if_newer(store, key, item, version, merge=spec.merge)
 
 
 def _apply_lead_status(
