@@ -139,6 +139,41 @@ class AccountItem(CrmItem, discriminator="ACCOUNT"):
     occurred_at = UnicodeAttribute(null=True)
 
 
+# Entities written with the low-level client by crm_events (shared/crm_entities.py). They are
+# declared here so a CrmItem query that meets one yields a typed item instead of failing on an
+# unknown discriminator; their fields are read as plain attributes where they are used.
+class ContactItem(CrmItem, discriminator="CONTACT"):
+    pass
+
+
+class OpportunityItem(CrmItem, discriminator="OPPORTUNITY"):
+    pass
+
+
+class OpportunityStageItem(CrmItem, discriminator="OPPORTUNITY_STAGE"):
+    pass
+
+
+class EscalationItem(CrmItem, discriminator="ESCALATION"):
+    pass
+
+
+class SampleItem(CrmItem, discriminator="SAMPLE"):
+    pass
+
+
+class ActivityItem(CrmItem, discriminator="ACTIVITY"):
+    pass
+
+
+class OrderItem(CrmItem, discriminator="ORDER"):
+    pass
+
+
+class LeadStatusItem(CrmItem, discriminator="LEAD_STATUS"):
+    pass
+
+
 # ------------------------------------------------------------------ other tables
 class PosItem(HubItem):
     class Meta:
@@ -181,3 +216,32 @@ class StateItem(Model):
     data = MapAttribute(null=True)  # type: ignore[var-annotated]
     updated_at = UTCDateTimeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+
+
+# Items the POS, plan and events code writes with the low-level client; declared for the same reason.
+class PosRunItem(PosItem, discriminator="POS_RUN"):
+    pass
+
+
+class PosLineItem(PosItem, discriminator="POS_LINE"):
+    pass
+
+
+class PosInventoryItem(PosItem, discriminator="POS_INVENTORY"):
+    pass
+
+
+class PlanFigureItem(PlanItem, discriminator="PLAN"):
+    pass
+
+
+class ActualItem(PlanItem, discriminator="ACTUAL"):
+    pass
+
+
+class ActualBreakdownItem(PlanItem, discriminator="ACTUAL_BREAKDOWN"):
+    pass
+
+
+class InboxEventItem(EventsItem, discriminator="INBOX_EVENT"):
+    pass
