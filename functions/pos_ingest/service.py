@@ -81,7 +81,11 @@ def ingest_pos_object(
     today = today or datetime.now(UTC).date()
     store = deps.store
     if not ref.distributor:
-        raise ValueError(f"{ref.key}: expected pos/<distributor>/<file> or inventory/<distributor>/<file>")
+        from shared.observability import logger
+
+        logger.error("not a POS key: expected pos/<distributor>/<file> or inventory/<distributor>/<file>",
+                     extra={"key": ref.key})  # fmt: skip
+        return None
     run = store.get_run(ref.key, ref.identity)
     if run is None:
         if expected_slice is not None:

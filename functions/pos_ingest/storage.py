@@ -25,7 +25,8 @@ from pos_ingest.validate import ZERO, InventoryLine, PosLine, Reject
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-LINES_PER_TRANSACTION = 12  # 12 lines + at most 6 total/breakdown updates each stays under 100 items
+LINES_PER_TRANSACTION = 40  # a group whose writes exceed DynamoDB's 100 per transaction is halved
+MAX_TRANSACTION_ITEMS = 100
 _TRIES = 4
 
 
@@ -245,10 +246,14 @@ class DynamoPosStore:
                     group.restated += 1
                 group.applied += 1
             writes.extend(self._delta_updates(deltas, distributor))
+            if len(writes) > MAX_TRANSACTION_ITEMS and len(pairs) > 1:
+                half = len(pairs) // 2  # lines and their totals stay in one transaction: fewer lines
+                self._apply_group(distributor, run_id, pairs[:half], outcome)
+                self._apply_group(distributor, run_id, pairs[half:], outcome)
+                return
             try:
-                for start in range(0, len(writes), 100):
-                    if writes[start : start + 100]:
-                        self._call("transact_write_items", TransactItems=writes[start : start + 100])
+                if writes:
+                    self._call("transact_write_items", TransactItems=writes)
             except ClientError as error:
                 if "TransactionCanceled" not in str(error):
                     raise PosStoreError(f"ledger write failed: {error}") from error

@@ -226,3 +226,20 @@ def test_a_larger_file_goes_through_the_column_wise_path_with_exact_totals(
     assert (record["rows_total"], record["accepted"], record["rejected"]) == (60, 59, 1)
     assert actual(hub, "acct-acme", "2026#Q4#USD") == Decimal("0.50") * 29  # row 40 (Acme) repeats row 10
     assert actual(hub, "acct-globex", "2026#Q4#USD") == Decimal("0.50") * 30
+
+
+def test_a_restatement_too_big_for_one_transaction_is_split_but_stays_exact(
+    hub: dict, lambda_context: Any
+) -> None:
+    # 40 lines with 40 parts, restated onto 40 other parts: lines plus breakdown updates exceed 100 items
+    first = [
+        ["10/01/2026", "B-1", str(n), f"OLD{n}", "1", "1.00", "1.00", "Acme Corporation"] for n in range(40)
+    ]
+    put_and_ingest(hub, "pos/northwind/parts.csv", csv_body(first), lambda_context)
+    second = [
+        ["10/01/2026", "B-1", str(n), f"NEW{n}", "2", "1.00", "2.00", "Acme Corporation"] for n in range(40)
+    ]
+    put_and_ingest(hub, "pos/northwind/parts-restated.csv", csv_body(second), lambda_context)
+    assert actual(hub, "acct-acme", "2026#Q4#USD") == Decimal("80.00")
+    assert actual(hub, "acct-acme", "2026#Q4#USD#PART#OLD7") == Decimal("0.00")
+    assert actual(hub, "acct-acme", "2026#Q4#USD#PART#NEW7") == Decimal("2.00")
