@@ -34,7 +34,8 @@ _TOTAL_WORDS = ("total", "grand total", "sum", "summe", "gesamt", "totaal", "tot
 _DOT_GROUPED = re.compile(r"^[+-]?\d{1,3}(?:[,']\d{3})+(?:\.\d+)?$")
 _COMMA_GROUPED = re.compile(r"^[+-]?\d{1,3}(?:[.' ]\d{3})+(?:,\d+)?$")
 _SYMBOLS = "$€£¥"
-_SUB_CENT = re.compile(r"\.\d{2}\d*[1-9]|[eE]")
+_SUB_CENT = re.compile(r"\.\d{2}\d*[1-9]")
+_NOT_PLAIN = re.compile(r"[^0-9.+\- \n]")
 
 
 class PosLine(NamedTuple):
@@ -368,11 +369,12 @@ class SellThroughValidator(_CellRules):
                 unit = [None] * count
             if self.i_ext is not None:
                 ext = self._amounts(column(self.i_ext))
-                if self.i_unit is not None:
-                    differences = list(map(sub, map(mul, qty, unit), ext))
-                    tolerance = self.tolerance
-                    if max(differences) > tolerance or min(differences) < -tolerance:
-                        return None
+                off = (
+                    self.i_unit is not None
+                    and max(map(abs, map(sub, map(mul, qty, unit), ext))) > self.tolerance
+                )
+                if off:
+                    return None
             else:
                 ext = list(map(Decimal.quantize, map(mul, qty, unit), repeat(CENT), repeat(ROUND_HALF_UP)))
             if self.i_cur is not None:
@@ -419,10 +421,11 @@ class SellThroughValidator(_CellRules):
             if any(map(contains, raw, repeat("."))):
                 raise ValueError("dot in a decimal-comma number")
             raw = list(map(methodcaller("replace", ",", "."), raw))
+        text = "\n".join(raw)
+        if _NOT_PLAIN.search(text):  # NaN, Infinity, exponents, symbols: the per-row path decides
+            raise ValueError("not a plain number")
         values = list(map(Decimal, raw))
-        if not all(map(Decimal.is_finite, values)):
-            raise ValueError("not finite")
-        if _SUB_CENT.search("\n".join(raw)):
+        if _SUB_CENT.search(text):
             values = list(map(Decimal.quantize, values, repeat(CENT), repeat(ROUND_HALF_UP)))
         return values
 

@@ -180,3 +180,24 @@ def test_shipped_profiles_validate_and_read_their_files() -> None:
 def test_a_file_without_the_required_columns_is_refused_with_the_reason() -> None:
     with pytest.raises(LayoutError, match="no header row found"):
         ingest(csv_bytes([["Foo", "Bar"], ["1", "2"]]))
+
+
+def test_a_bad_profile_is_refused_with_each_field_and_reason() -> None:
+    from pos_ingest.profile import ProfileError
+
+    document = (
+        "id: acme\ndelimiter: ':'\ndate_formats: ['%d/%m']\ncolumns: {qty: Menge}\ndefault_currency: XYZ\n"
+    )
+    with pytest.raises(ProfileError) as refused:
+        parse_profile(document, "acme")
+    message = str(refused.value)
+    for expected in (
+        "delimiter:",
+        "date_formats:",
+        "columns:",
+        "default_currency:",
+        "'XYZ' is not an ISO 4217",
+    ):
+        assert expected in message
+    with pytest.raises(ProfileError, match="does not match the file name"):
+        parse_profile("id: other\n", "acme")
