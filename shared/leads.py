@@ -448,21 +448,18 @@ def parse_lead_body(body: bytes | str, content_type: str | None) -> LeadParseRes
 # ------------------------------------------------------------------------------------------ normalised
 
 
-class NormalisedLead(BaseModel):
-    """The lead as the hub works with it: identity, E.164 phone, ISO country, segment bands."""
+class LeadDetails(BaseModel):
+    """What the hub knows of a person, normalised; shared by `NormalisedLead` and the stored lead."""
 
     model_config = ConfigDict(frozen=True)
 
     email: str
-    email_key: str
-    email_domain: str
     first_name: str | None = None
     last_name: str | None = None
     company: str | None = None
     title: str | None = None
     phone: str | None = None
     phone_raw: str | None = None
-    phone_valid: bool = False
     country: str | None = None
     state: str | None = None
     postal_code: str | None = None
@@ -483,6 +480,14 @@ class NormalisedLead(BaseModel):
     def segments(self) -> dict[str, str]:
         found = {"employee_band": self.employee_band, "revenue_band": self.revenue_band}
         return {k: v for k, v in found.items() if v is not None}
+
+
+class NormalisedLead(LeadDetails):
+    """One submission as the hub works with it: identity, E.164 phone, ISO country, segment bands."""
+
+    email_key: str
+    email_domain: str
+    phone_valid: bool = False
 
 
 def email_key(email: str) -> str:

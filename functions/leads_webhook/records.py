@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.leads import NormalisedLead
+from shared.leads import LeadDetails, NormalisedLead
 
 # A fixed namespace: the same email gives the same lead id in every deployment and in the local hub.
 LEAD_NAMESPACE = uuid.UUID("5b0f8a3e-6d1c-4e55-9b0a-2f4c7e1d8a90")
@@ -58,34 +57,10 @@ def lead_id_for(email_key: str) -> str:
     return uuid.uuid5(LEAD_NAMESPACE, email_key).hex
 
 
-class StoredLead(BaseModel):
+class StoredLead(LeadDetails):
     """A lead as kept in the CRM table (mapped to and from `shared.tables.LeadItem` by the storage)."""
 
-    model_config = ConfigDict(frozen=True)
-
     lead_id: str
-    email: str
-    first_name: str | None = None
-    last_name: str | None = None
-    company: str | None = None
-    title: str | None = None
-    phone: str | None = None
-    phone_raw: str | None = None
-    country: str | None = None
-    state: str | None = None
-    postal_code: str | None = None
-    employees: int | None = None
-    employee_band: str | None = None
-    annual_revenue: Decimal | None = None
-    revenue_band: str | None = None
-    industry: str | None = None
-    product_interest: str | None = None
-    campaign: str | None = None
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
-    message: str | None = None
-    marketing_opt_in: bool | None = None
     status: str = STATUS_NEW
     source: str | None = None
     owner: str | None = None  # a rep's id; a lead in a queue has none (see `queue`)
@@ -96,11 +71,6 @@ class StoredLead(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int = 0
-
-    @property
-    def segments(self) -> dict[str, str]:
-        found = {"employee_band": self.employee_band, "revenue_band": self.revenue_band}
-        return {k: v for k, v in found.items() if v is not None}
 
     @property
     def needs_routing(self) -> bool:
