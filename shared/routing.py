@@ -427,9 +427,8 @@ class Assignment:
             found["skipped"] = [s.as_dict() for s in self.skipped]
         return found
 
-    def describe(self) -> str:
-        """One line for people (the what-if command, alert emails)."""
-        where = f"{self.owner_type} {self.owner}"
+    def why(self) -> str:
+        """Why this owner, in words: the rule (and pool, weights and turn), or the fallback; who was skipped."""
         if self.reason == "fallback":
             why = "fallback (no rule assigned it)"
         else:
@@ -438,7 +437,11 @@ class Assignment:
                 weights = ", ".join(f"{rep}={w}" for rep, w in (self.weights or {}).items())
                 why += f" via pool {self.pool} [{weights}] turn {self.turn}"
         skipped = f"; skipped {', '.join(f'{s.rep} ({s.why})' for s in self.skipped)}" if self.skipped else ""
-        return f"{where}: {why}{skipped}"
+        return why + skipped
+
+    def describe(self) -> str:
+        """One line for people (the what-if command): the owner, then why."""
+        return f"{self.owner_type} {self.owner}: {self.why()}"
 
 
 class _Availability:

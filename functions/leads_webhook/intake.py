@@ -253,7 +253,9 @@ def assign_lead(lead: StoredLead, services: LeadServices, *, now: datetime) -> A
 
 def stored_reason(assignment: Assignment, routing: RoutingConfig, now: datetime) -> dict[str, Any]:
     """What the lead keeps of its assignment: the explanation, a sentence, and who to tell."""
-    reason = assignment.explanation() | {"summary": assignment.describe(), "at": now.isoformat()}
+    reason = assignment.explanation() | {
+        "summary": assignment.describe(), "why": assignment.why(), "at": now.isoformat()
+    }  # fmt: skip
     rep = routing.reps.get(assignment.owner) if assignment.owner_type == "rep" else None
     if rep is not None:
         reason |= {"owner_name": rep.name, "owner_email": rep.email}
