@@ -144,6 +144,7 @@ def ingest_pos_object(
             repeats_across_batches=ref.kind != "sell_through",  # the ledger judges sell-through repeats
         )
     except LayoutError as error:
+        rejects_text.close()
         run.status, run.error, run.finished_at = "failed", str(error), now_iso()
         store.save_run(run, expected_slice=previous_slice)
         deps.notifier.rejects_found(run, [])
