@@ -243,3 +243,21 @@ def test_a_restatement_too_big_for_one_transaction_is_split_but_stays_exact(
     assert actual(hub, "acct-acme", "2026#Q4#USD") == Decimal("80.00")
     assert actual(hub, "acct-acme", "2026#Q4#USD#PART#OLD7") == Decimal("0.00")
     assert actual(hub, "acct-acme", "2026#Q4#USD#PART#NEW7") == Decimal("2.00")
+
+
+def test_a_workbook_from_s3_is_spooled_and_read(hub: dict, lambda_context: Any) -> None:
+    from datetime import datetime
+
+    from tests.unit.pos.pos_files import xlsx_bytes
+
+    body = xlsx_bytes([
+        ["Northwind POS, October"],
+        HEADER,
+        [datetime(2026, 10, 1), "X-1", 1, "LM358", 10, 0.12, 1.2, "Acme Corporation"],
+        [datetime(2026, 10, 2), "X-2", 1, "LM358", 5, 0.12, 0.6, "Globex"],
+        ["Total", None, None, None, None, None, 1.8, None],
+    ])  # fmt: skip
+    put_and_ingest(hub, "pos/northwind/october.xlsx", body, lambda_context)
+    record = get("/pos/runs?key=pos/northwind/october.xlsx")["body"]
+    assert (record["rows_total"], record["accepted"], record["footer"]) == (3, 2, 1)
+    assert record["amount_accepted"] == {"USD": "1.80"}
