@@ -231,6 +231,10 @@ class PosInventoryItem(PosItem, discriminator="POS_INVENTORY"):
     pass
 
 
+class PosUnmatchedItem(PosItem, discriminator="POS_UNMATCHED"):
+    pass
+
+
 class PlanFigureItem(PlanItem, discriminator="PLAN"):
     pass
 

@@ -54,6 +54,8 @@ class ObjectReader(Protocol):
 
     def put_text(self, bucket: str, key: str, body: IO[bytes]) -> None: ...
 
+    def delete(self, bucket: str, keys: list[str]) -> None: ...
+
 
 class Notifier(Protocol):
     def rejects_found(self, run: RunRecord, sample: list[Reject]) -> None: ...
@@ -206,6 +208,8 @@ def _join_parts(ref: ObjectRef, slices: int, objects: ObjectReader) -> str:
         objects.put_text(ref.bucket, final, joined)
     finally:
         joined.close()
+    # The parts are only a means to the joined file: once it is written, they go.
+    objects.delete(ref.bucket, [_part_key(ref, number) for number in range(1, slices + 1)])
     return final
 
 
@@ -238,6 +242,15 @@ class S3Objects:
         from shared.aws import client
 
         client("s3").upload_fileobj(body, bucket, key, ExtraArgs={"ContentType": "text/csv; charset=utf-8"})
+
+    def delete(self, bucket: str, keys: list[str]) -> None:
+        from shared.aws import client
+
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes 1,000 keys a call
+            chunk = keys[start : start + 1000]
+            client("s3").delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True}
+            )
 
 
 class EmailNotifier:

@@ -192,6 +192,8 @@ def test_a_forced_checkpoint_continues_through_the_queue_with_the_same_totals(
     rejects = hub["s3"].get_object(Bucket=hub["bucket"], Key=record["rejects_key"])["Body"].read().decode()
     reasons = [row[-1] for row in csv.reader(io.StringIO(rejects))][1:]
     assert len(reasons) == 2 and any("repeated within the file" in r for r in reasons)
+    leftovers = hub["s3"].list_objects_v2(Bucket=hub["bucket"], Prefix="rejects/").get("Contents", [])
+    assert [o["Key"] for o in leftovers] == [record["rejects_key"]]  # the slices' parts are gone
     assert len(sent_emails()) == 1
 
 
