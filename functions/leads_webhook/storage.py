@@ -1,7 +1,8 @@
 """Leads on DynamoDB: the repository, the rotation counters and the rate-limit windows.
 
 Key layout (docs/data-model.md, "## Leads"):
-- lead: CRM table `LEAD#<lead_id>` / `LEAD` (`shared.tables.LeadItem`); gsi1 `OWNER#<rep>` (a rep's leads),
+- lead: CRM table `LEAD#<lead_id>` / `LEAD` (`shared.tables.LeadItem`); gsi1 `OWNER#<rep>` /
+  `OPEN#|CLOSED#<created>#<id>` (a rep's leads, open ones counted by key for the capacity check),
   `QUEUE#<queue>` (a queue's leads) or `LEADS#QUARANTINE` (the quarantine), sorted by creation time;
 - submission history: CRM table `LEAD#<lead_id>` / `SUBMISSION#<submission_id>` (`LeadSubmissionItem`),
   written in the same transaction as the lead change, on condition that it is new (exactly once);
@@ -81,7 +82,9 @@ def _index_key(lead: StoredLead) -> tuple[str | None, str | None]:
     if lead.quarantined:
         return QUARANTINE_INDEX_KEY, order
     if lead.owner is not None:
-        return f"OWNER#{lead.owner}", order
+        # Open leads sort under OPEN#, so the capacity check counts them by key, never reading closed ones.
+        state = "OPEN" if lead.status in OPEN_STATUSES else "CLOSED"
+        return f"OWNER#{lead.owner}", f"{state}#{order}"
     if lead.queue is not None:
         return f"QUEUE#{lead.queue}", order
     return None, None
@@ -285,9 +288,7 @@ class DynamoLeadRepository:
         return found[:limit]
 
     def open_leads(self, rep_id: str) -> int:
-        return int(
-            LeadItem.by_gsi1.count(f"OWNER#{rep_id}", filter_condition=LeadItem.status.is_in(*OPEN_STATUSES))
-        )
+        return int(LeadItem.by_gsi1.count(f"OWNER#{rep_id}", LeadItem.gsi1sk.startswith("OPEN#")))
 
 
 class DynamoRotationRepository:

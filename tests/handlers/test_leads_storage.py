@@ -92,6 +92,9 @@ def test_update_leaves_other_functions_attributes_alone(storage):
     assert leads.get(lead.lead_id).assignment == {"reason": "rule", "turn": 3}
     assert leads.open_leads("alice") == 1
     assert leads.open_leads("bob") == 0
+    closed = routed.model_copy(update={"status": "Closed", "version": 2})
+    assert leads.update(closed, expected_version=1, previous=routed) is WriteResult.DONE
+    assert leads.open_leads("alice") == 0
 
 
 def test_quarantine_is_listed(storage):
