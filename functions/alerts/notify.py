@@ -52,7 +52,8 @@ def render(need: AlertNeed, rep_name: str) -> tuple[str, str, str]:
         who = _value(item, ("first_name", "last_name")) or item.get("email", "")
         subject = f"New prospect assigned: {who}" + (f" ({item['company']})" if item.get("company") else "")
         rows = [(label, _value(item, keys)) for label, keys in _LEAD_FIELDS]
-        reason = (item.get("assignment") or {}).get("reason")
+        assignment = item.get("assignment") or {}
+        reason = assignment.get("summary") or assignment.get("why") or assignment.get("reason")
         if reason:
             rows.append(("Why you", str(reason)))
         intro = "A new prospect has been assigned to you."
@@ -89,9 +90,11 @@ def send_alert(need: AlertNeed) -> str:
     if email is None:
         try:
             rep = RepItem.get(f"REP#{need.recipient_rep}", "REP")
+            email, name = rep.email, rep.name
         except RepItem.DoesNotExist as exc:
-            raise UnknownRecipientError(f"rep {need.recipient_rep!r} is not in the CRM") from exc
-        email, name = rep.email, rep.name
+            if need.fallback_email is None:
+                raise UnknownRecipientError(f"rep {need.recipient_rep!r} is not in the CRM") from exc
+            email = need.fallback_email
     subject, text, html_body = render(need, name)
     message_id = send_email(Email(to=email, subject=subject, text=text, html=html_body))
     logger.info("alert sent", extra={"kind": need.kind, "key": need.key})

@@ -14,6 +14,7 @@ class AlertNeed:
     key: str
     recipient_rep: str | None = None
     recipient_email: str | None = None
+    fallback_email: str | None = None
     subject_fields: dict[str, Any] = field(default_factory=dict)
     item: dict[str, Any] = field(default_factory=dict)
 
@@ -37,11 +38,15 @@ def _lead_assigned(new: dict[str, Any], old: dict[str, Any]) -> list[AlertNeed]:
     owner = new.get("owner")
     if not owner or new.get("quarantined") or owner == old.get("owner"):
         return []
+    # Routing may name a rep of routing.yaml that the CRM does not hold: the assignment
+    # carries that rep's address, used when the CRM has no record.
+    fallback_email = (new.get("assignment") or {}).get("owner_email")
     return [
         AlertNeed(
             kind="prospect_assigned",
             key=f"lead-assigned#{new['lead_id']}#{owner}",
             recipient_rep=str(owner),
+            fallback_email=str(fallback_email) if fallback_email else None,
             item=new,
         )
     ]

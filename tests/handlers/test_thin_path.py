@@ -111,3 +111,22 @@ def test_post_lead_stores_it_with_an_owner(aws, lambda_context):
     )
     assert item["email"] == "jane.doe@example.com"
     assert item["owner"]
+
+
+def test_a_routing_rep_unknown_to_the_crm_is_told_at_the_assignment_address(aws, lambda_context):
+    # Given a lead routed to a rep of routing.yaml that has no CRM record, with the reason stored
+    from alerts.app import handler
+
+    lead = {
+        "pk": "LEAD#L7", "sk": "LEAD", "entity": "LEAD", "lead_id": "L7", "email": "buyer@example.com",
+        "owner": "rep-new", "assignment": {"owner_email": "new.rep@example.com", "summary": "rule emea-auto matched industry automotive"},
+    }  # fmt: skip
+
+    # When the stream delivers it
+    result = handler(stream_event([("INSERT", lead, None)]), lambda_context)
+
+    # Then the alert went to the address the assignment carries, saying why
+    assert result == {"batchItemFailures": []}
+    (message,) = _emails()
+    assert message.destinations["ToAddresses"] == ["new.rep@example.com"]
+    assert "rule emea-auto matched industry automotive" in message.body
