@@ -72,15 +72,14 @@ class LocalHub:
     def start(self) -> dict[str, Any]:
         import logging
 
-        from moto.server import ThreadedMotoServer
+        from hub.local.embedded_aws import EmbeddedAws
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the embedded AWS's access log
         warnings.filterwarnings("ignore", message="No application metrics to publish")
-        aws_port = free_port(self.aws_port)
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
-        moto.start()
-        self._stoppers.append(moto.stop)
-        aws_url = f"http://127.0.0.1:{aws_port}"
+        embedded = EmbeddedAws(free_port(self.aws_port))
+        embedded.start()
+        self._stoppers.append(embedded.stop)
+        aws_url = embedded.url
         os.environ.update(base_environment(aws_url))
 
         import boto3

@@ -1,0 +1,46 @@
+"""The embedded AWS: moto's server on 127.0.0.1, with DynamoDB requests applied one at a time.
+
+DynamoDB applies each request atomically, which is what conditional writes rely on. moto's
+server handles requests on parallel threads and its DynamoDB backend does not lock, so two
+conditional writes racing through it could both succeed. The local hub therefore serialises
+DynamoDB requests (and only those) in front of moto's WSGI application.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+
+class AtomicDynamoDB:
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+            with self.lock:
+                return list(self.app(environ, start_response))
+        return self.app(environ, start_response)
+
+
+class EmbeddedAws:
+    def __init__(self, port: int) -> None:
+        app = AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
+        self.server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="embedded-aws", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
