@@ -19,10 +19,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.leads import LeadDetails, NormalisedLead
+from shared.leads import LeadDetails, NormalisedLead, lead_id_for
 
 # A fixed namespace: the same email gives the same lead id in every deployment and in the local hub.
-LEAD_NAMESPACE = uuid.UUID("5b0f8a3e-6d1c-4e55-9b0a-2f4c7e1d8a90")
 CONTACT_FIELDS = (
     "first_name",
     "last_name",
@@ -51,10 +50,6 @@ OPEN_STATUSES = ("New", "Working")
 STATUS_NEW = "New"
 STATUS_QUARANTINED = "Quarantined"
 Outcome = Literal["created", "merged", "quarantined"]
-
-
-def lead_id_for(email_key: str) -> str:
-    return uuid.uuid5(LEAD_NAMESPACE, email_key).hex
 
 
 class StoredLead(LeadDetails):

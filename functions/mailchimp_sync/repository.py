@@ -163,10 +163,7 @@ def _stored_time(value: datetime) -> str:
 
 
 def _lead_id_for(email: str) -> str:
-    # the intake's deterministic id; it belongs in shared/ (used by two functions)
-    from leads_webhook.records import lead_id_for
-
-    from shared.leads import email_key
+    from shared.leads import email_key, lead_id_for
 
     return lead_id_for(email_key(email))
 
