@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import partial
-from itertools import repeat
-from operator import contains, itemgetter, methodcaller, mul, sub
+from itertools import compress, repeat
+from operator import contains, itemgetter, methodcaller, mul, ne, sub
 from typing import Any, NamedTuple
 
 from pos_ingest.currencies import canonical_currency
@@ -317,6 +317,9 @@ class SellThroughValidator(_CellRules):
         self._good_accounts: dict[str, str] = {}
         self._quantize = partial(Decimal.quantize, exp=CENT, rounding=ROUND_HALF_UP)
         self._extra = (self.i_country, self.i_state, self.i_postal, self.i_cust)
+        # amounts checked against their rounded product (_checked_amounts): needs a decimal point and a
+        # tolerance of at least half a cent
+        self._by_product = not self.comma and self.tolerance >= Decimal("0.005")
 
     # ---- shared parsing rules ----------------------------------------------------------------------
     def _currency(self, raw: str) -> str | None:
@@ -367,7 +370,11 @@ class SellThroughValidator(_CellRules):
                 unit: list[Any] = self._lookup(column(self.i_unit), self._good_numbers, self._plain_decimal)
             else:
                 unit = [None] * count
-            if self.i_ext is not None:
+            if self.i_ext is not None and self.i_unit is not None and self._by_product:
+                ext = self._checked_amounts(column(self.i_ext), list(map(mul, qty, unit)))
+                if ext is None:
+                    return None
+            elif self.i_ext is not None:
                 ext = self._amounts(column(self.i_ext))
                 off = (
                     self.i_unit is not None
@@ -428,6 +435,30 @@ class SellThroughValidator(_CellRules):
         if _SUB_CENT.search(text):
             values = list(map(Decimal.quantize, values, repeat(CENT), repeat(ROUND_HALF_UP)))
         return values
+
+    def _checked_amounts(self, raw: list[str], products: list[Decimal]) -> list[Decimal] | None:
+        """The amount column by the rule of ``_amounts`` and the quantity x unit price check, or None
+        when a row is off. A cell that reads exactly as its product rounded half up to the cent
+        ("456.79" for 37 x 12.3456) is that rounded product: same value and exponent as the cell's
+        Decimal, within half a cent of the product (the tolerance is at least that, see __init__), and
+        rounding it to the cent changes nothing. Only the other cells are parsed and checked one by one,
+        with ``_amounts`` and the tolerance test as before."""
+        try:
+            rounded = list(map(Decimal.quantize, products, repeat(CENT), repeat(ROUND_HALF_UP)))
+        except InvalidOperation:  # a product too large to round to the cent: the plain rule
+            ext = self._amounts(raw)
+            return None if max(map(abs, map(sub, products, ext))) > self.tolerance else ext
+        texts = list(map(str, rounded))
+        if texts == raw:
+            return rounded
+        others = list(compress(range(len(raw)), map(ne, texts, raw)))
+        values = self._amounts([raw[i] for i in others])  # ValueError/InvalidOperation: caller's None
+        tolerance = self.tolerance
+        for i, value in zip(others, values):  # noqa: B905 - same length
+            if abs(products[i] - value) > tolerance:
+                return None
+            rounded[i] = value
+        return rounded
 
     def _ordinals(self, invoices: list[str], parts: list[str]) -> list[str]:
         """Without a line column, a line is '<part>#<n>': the n-th line of that part on that invoice."""
