@@ -175,27 +175,13 @@ class _RecordChunks:
                 )
                 yield Batch(list(range(len(rows))), rows)
                 continue
-            lines = self._lines(data)
+            lines = list(map(self._decode, data.splitlines()))
             separators = set(map(self._count, lines))
             if len(separators) == 1 and separators.pop() == self._width - 1:
                 flat = self._delimiter.join(lines).split(self._delimiter)
                 yield Batch(list(range(len(lines))), flat=flat, width=self._width)
             else:
                 yield Batch(list(range(len(lines))), list(map(self._split, lines)))
-
-    def _lines(self, data: bytes) -> list[str]:
-        """The decoded lines of a quote-free chunk, as ``data.splitlines()`` each decoded. The chunk is
-        decoded at once (a line break byte is never part of a multi-byte character, and an undecodable
-        byte is replaced alike); a chunk with a carriage return other than in CRLF goes line by line."""
-        text = self._decode(data)
-        if "\r" in text:
-            text = text.replace("\r\n", "\n")
-            if "\r" in text:
-                return list(map(self._decode, data.splitlines()))
-        lines = text.split("\n")
-        if lines[-1] == "":
-            lines.pop()
-        return lines
 
     def _next_piece(self) -> bytes | None:
         buffer = self._rest
