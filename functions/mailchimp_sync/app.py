@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 app = APIGatewayHttpResolver()
+# MailChimp's webhook posts are a few hundred bytes of form fields; anything far larger is not MailChimp.
+MAX_WEBHOOK_BYTES = 64 * 1024
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
@@ -73,6 +75,8 @@ def check_webhook(token: str) -> Response[Any]:
 @tracer.capture_method
 def post_webhook(token: str) -> Response[Any]:
     body = app.current_event.decoded_body or ""
+    if len(body.encode("utf-8")) > MAX_WEBHOOK_BYTES:
+        return Response(413, "text/plain", "payload too large")
     result = receive_webhook(token, _webhook_token(), body, repository(), list_id=_list_id())
     if result.status == 200:
         metrics.add_metric(name="MailchimpWebhooks", unit=MetricUnit.Count, value=1)

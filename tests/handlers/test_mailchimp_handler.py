@@ -243,6 +243,16 @@ def test_a_wrong_token_answers_404_and_changes_nothing(table, handler):
     assert stored(table) == before
 
 
+def test_an_oversized_webhook_is_413_and_changes_nothing(table, handler):
+    table.put_item(Item=lead())
+    before = stored(table)
+    answer = webhook(
+        handler, type="unsubscribe", **{"data[email]": EMAIL, "data[merges][FNAME]": "x" * 70_000}
+    )
+    assert answer["statusCode"] == 413
+    assert stored(table) == before
+
+
 def test_the_webhook_check_answers_200(handler):
     assert handler(http_event("GET", f"/mailchimp/webhook/{TOKEN}"))["statusCode"] == 200
 
