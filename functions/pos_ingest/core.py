@@ -224,7 +224,7 @@ def _ingest(
                 counts.accepted += len(accepted)
                 if len(accepted):
                     for _acc, _per, currencies, _parts, amounts_column, _qty in accepted.amount_columns():
-                        if len(set(currencies)) == 1:
+                        if currencies.count(currencies[0]) == len(currencies):
                             currency = currencies[0]
                             amounts[currency] = amounts.get(currency, ZERO) + sum(amounts_column, ZERO)
                         else:

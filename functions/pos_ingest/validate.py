@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, getcontext
 from functools import partial
 from itertools import compress, repeat
 from operator import contains, itemgetter, methodcaller, mul, ne, sub
@@ -89,6 +89,11 @@ class _Columns:
     currency: list[str]
     account: list[str]
     extra: tuple[int | None, int | None, int | None, int]  # country, state, postal, customer indexes
+    periods: list[str] = field(default_factory=list)  # the second item of each date, made once
+
+    def __post_init__(self) -> None:
+        if not self.periods:
+            self.periods = list(map(itemgetter(1), self.dates))
 
     def lines(self) -> Iterator[PosLine]:
         country, state, postal, customer = self.extra
@@ -100,7 +105,7 @@ class _Columns:
         return map(
             PosLine._make,
             zip(
-                self.numbers, self.inv, self.line, map(itemgetter(0), self.dates), map(itemgetter(1), self.dates),
+                self.numbers, self.inv, self.line, map(itemgetter(0), self.dates), self.periods,
                 self.part, self.qty, self.unit, self.ext, self.currency, stripped(customer), self.account,
                 stripped(country), stripped(state), stripped(postal),
                 strict=True,
@@ -131,7 +136,7 @@ class AcceptedBatch:
     ) -> Iterator[tuple[list[str], list[str], list[str], list[str], list[Decimal], list[Decimal]]]:
         """(accounts, periods, currencies, parts, amounts, quantities) per column set, for summing."""
         for c in self.column_sets:
-            yield c.account, list(map(itemgetter(1), c.dates)), c.currency, c.part, c.ext, c.qty
+            yield c.account, c.periods, c.currency, c.part, c.ext, c.qty
         if self.singles:
             s = self.singles
             yield (
@@ -448,7 +453,7 @@ class SellThroughValidator(_CellRules):
         except InvalidOperation:  # a product too large to round to the cent: the plain rule
             ext = self._amounts(raw)
             return None if max(map(abs, map(sub, products, ext))) > self.tolerance else ext
-        texts = list(map(str, rounded))
+        texts = list(map(getcontext().to_sci_string, rounded))  # str() without a context look-up each
         if texts == raw:
             return rounded
         others = list(compress(range(len(raw)), map(ne, texts, raw)))
