@@ -109,6 +109,8 @@ class LocalHub:
 
         runtime = FunctionRuntime(self.template.functions())
         self.runtime = runtime
+        for logical_id in self.template.functions():
+            runtime.handler(logical_id)  # import every handler now: "ready" means warm
         sqs, s3 = clients("sqs"), clients("s3")
 
         # S3 notifications: every object created goes to an internal queue, then to the
