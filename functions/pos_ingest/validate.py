@@ -196,6 +196,25 @@ class ValidatorState:
     across_batches: bool = True
 
 
+class _GoodCache(dict):
+    """Good values by cell text. A text not in it is handed to ``resolve``, which stores it here when it
+    is good; a KeyError when it is not. So a whole column is looked up with one C-level map, and only a
+    new text costs a Python call (no second pass over the column after a miss)."""
+
+    __slots__ = ("resolve",)
+
+    def __init__(self, resolve: Callable[[str], Any]) -> None:
+        super().__init__()
+        self.resolve = resolve
+
+    def __missing__(self, text: str) -> Any:
+        self.resolve(text)
+        value = self.get(text, _MISS)
+        if value is _MISS:
+            raise KeyError(text)
+        return value
+
+
 class _CellRules:
     """Parsing rules shared by both paths and both kinds of file: dates and numbers, cached per text."""
 
@@ -208,8 +227,8 @@ class _CellRules:
         # verdict caches per distinct cell text (bounded); the _good_* ones hold only valid values, so the
         # fast path can look a whole column up with one C-level map and fail on a KeyError
         self._dates: dict[str, Any] = {}
-        self._good_dates: dict[str, tuple[str, str]] = {}
-        self._good_numbers: dict[str, Decimal] = {}
+        self._good_dates: dict[str, tuple[str, str]] = _GoodCache(self._date)
+        self._good_numbers: dict[str, Decimal] = _GoodCache(self._plain_decimal)
 
     def _date(self, raw: str) -> Any:
         """(iso, period) for a valid date; a reason string otherwise. Cached per distinct text."""
@@ -318,8 +337,8 @@ class SellThroughValidator(_CellRules):
         self.default_currency = profile.default_currency
         self._currencies: dict[str, Any] = {}
         self._accounts: dict[str, Any] = {}
-        self._good_currencies: dict[str, str] = {}
-        self._good_accounts: dict[str, str] = {}
+        self._good_currencies: dict[str, str] = _GoodCache(self._currency)
+        self._good_accounts: dict[str, str] = _GoodCache(self._account)
         self._quantize = partial(Decimal.quantize, exp=CENT, rounding=ROUND_HALF_UP)
         self._extra = (self.i_country, self.i_state, self.i_postal, self.i_cust)
         # amounts checked against their rounded product (_checked_amounts): needs a decimal point and a
@@ -368,11 +387,11 @@ class SellThroughValidator(_CellRules):
             if not all(line):
                 return None
         try:
-            dates = self._lookup(column(self.i_date), self._good_dates, self._date)
-            qty = self._lookup(column(self.i_qty), self._good_numbers, self._plain_decimal)
+            dates = self._lookup(column(self.i_date), self._good_dates)
+            qty = self._lookup(column(self.i_qty), self._good_numbers)
             count = len(batch)
             if self.i_unit is not None:
-                unit: list[Any] = self._lookup(column(self.i_unit), self._good_numbers, self._plain_decimal)
+                unit: list[Any] = self._lookup(column(self.i_unit), self._good_numbers)
             else:
                 unit = [None] * count
             if self.i_ext is not None and self.i_unit is not None and self._by_product:
@@ -390,10 +409,10 @@ class SellThroughValidator(_CellRules):
             else:
                 ext = list(map(Decimal.quantize, map(mul, qty, unit), repeat(CENT), repeat(ROUND_HALF_UP)))
             if self.i_cur is not None:
-                currencies = self._lookup(column(self.i_cur), self._good_currencies, self._currency)
+                currencies = self._lookup(column(self.i_cur), self._good_currencies)
             else:
                 currencies = [self.default_currency] * count
-            accounts = self._lookup(column(self.i_cust), self._good_accounts, self._account)
+            accounts = self._lookup(column(self.i_cust), self._good_accounts)
         except (KeyError, InvalidOperation, ValueError, TypeError):
             return None
         # repeats, against earlier rows and within the batch; the batch is all or nothing
@@ -416,16 +435,12 @@ class SellThroughValidator(_CellRules):
         )
 
     @staticmethod
-    def _lookup(raw: list[str], good: dict[str, Any], resolve: Callable[[str], Any]) -> list:
-        """Column values through a cache of good values; KeyError when a cell is not good."""
-        try:
-            return list(map(good.__getitem__, raw))
-        except KeyError:
-            if len(good) > 100_000:
-                good.clear()
-            for text in set(raw).difference(good):
-                resolve(text)
-            return list(map(good.__getitem__, raw))
+    def _lookup(raw: list[str], good: dict[str, Any]) -> list:
+        """Column values through a cache of good values (a text not seen yet is resolved on the way,
+        see _GoodCache); KeyError when a cell is not good."""
+        if len(good) > 100_000:
+            good.clear()
+        return list(map(good.__getitem__, raw))
 
     def _amounts(self, raw: list[str]) -> list[Decimal]:
         """Amount column by the fast rule, rounded half up to the cent where it has finer digits."""
