@@ -50,6 +50,8 @@ class DistributorProfile(BaseModel):
     max_age_days: Annotated[int, Field(ge=1)] = 3 * 366
     future_tolerance_days: Annotated[int, Field(ge=0)] = 1
     sheet: str | None = None
+    # A workbook is spooled to the function's temporary disk (512 MiB on Lambda by default); CSV streams.
+    max_workbook_mb: Annotated[int, Field(ge=1, le=400)] = 256
 
     @field_validator("columns")
     @classmethod

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from operator import itemgetter, methodcaller
 from typing import IO, Any, Protocol
 
-from pos_ingest.layout import HEADER_SEARCH_ROWS, Layout, build_layout, choose_delimiter
+from pos_ingest.layout import HEADER_SEARCH_ROWS, Layout, LayoutError, build_layout, choose_delimiter
 from pos_ingest.profile import DistributorProfile
 
 CHUNK_SIZE = 1 << 16  # small chunks keep the rows of a chunk in the CPU cache
@@ -398,14 +398,21 @@ class XlsxSource(_BatchedSource):
         layout: Layout | None = None,
         start: Position | None = None,
     ) -> None:
-        import shutil
         import tempfile
 
         import openpyxl  # heavy: imported only when a workbook arrives
 
         self.footer_rows = 0
         self._spool = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - closed in close()
-        shutil.copyfileobj(stream, self._spool, CHUNK_SIZE)
+        limit, spooled = profile.max_workbook_mb * 1024 * 1024, 0
+        while chunk := stream.read(CHUNK_SIZE):
+            spooled += len(chunk)
+            if spooled > limit:
+                self._spool.close()
+                raise LayoutError(
+                    f"workbook larger than {profile.max_workbook_mb} MiB: send it as CSV, which is streamed"
+                )
+            self._spool.write(chunk)
         self._spool.seek(0)
         self._book = openpyxl.load_workbook(self._spool, read_only=True, data_only=True)
         sheet = self._book[profile.sheet] if profile.sheet else self._book.worksheets[0]

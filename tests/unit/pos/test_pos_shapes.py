@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import hashlib
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -180,6 +181,22 @@ def test_shipped_profiles_validate_and_read_their_files() -> None:
 def test_a_file_without_the_required_columns_is_refused_with_the_reason() -> None:
     with pytest.raises(LayoutError, match="no header row found"):
         ingest(csv_bytes([["Foo", "Bar"], ["1", "2"]]))
+
+
+def test_a_workbook_over_the_profiles_size_limit_is_refused_with_the_reason() -> None:
+    # Given a workbook of a little over 1 MiB and a profile that allows 1 MiB
+    rows = [["Invoice Date", "Invoice", "Part", "Qty", "Unit Price", "Ext", "End Customer"]]
+    noise = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(20_000)]  # compresses poorly
+    rows += [
+        ["2026-11-02", f"INV{n}", f"P-{noise[n]}", 1, 1.0, 1.0, f"Customer {noise[n][:12]}"]
+        for n in range(20_000)
+    ]
+    data = xlsx_bytes(rows)
+    assert len(data) > 1024 * 1024
+    profile = parse_profile("id: big\nmax_workbook_mb: 1\n", "big")
+    # Then it is refused naming the limit, before anything is read
+    with pytest.raises(LayoutError, match="larger than 1 MiB"):
+        ingest(data, name="big.xlsx", profile=profile)
 
 
 def test_a_bad_profile_is_refused_with_each_field_and_reason() -> None:
