@@ -24,25 +24,11 @@ import sys
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "Bench",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-        "HUB_CONFIG_DIR": str(ROOT / "config"),
-    }
-)
-os.environ.pop("AWS_ENDPOINT_URL", None)
+from benchenv import prepare
+
+ROOT = prepare()
 
 CALLS: Counter[str] = Counter()
 

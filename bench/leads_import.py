@@ -16,26 +16,11 @@ import argparse
 import csv
 import io
 import os
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "Bench",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-        "HUB_CONFIG_DIR": str(ROOT / "config"),
-    }
-)
-os.environ.pop("AWS_ENDPOINT_URL", None)
+from benchenv import prepare
+
+ROOT = prepare()
 
 from hub.local.resources import create_resources, hub_environment  # noqa: E402
 from hub.local.template import HubTemplate  # noqa: E402
