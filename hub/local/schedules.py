@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import traceback
 from datetime import UTC, datetime
@@ -42,10 +41,8 @@ class Scheduler:
     def __init__(self, schedules: list[Schedule], runtime: FunctionRuntime) -> None:
         self.schedules = {s.name: s for s in schedules}
         self.runtime = runtime
-        self._stop = threading.Event()
         self._last: dict[str, float] = {name: time.monotonic() for name in self.schedules}
         self._last_minute: str = ""
-        self.thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
 
     def tick(self, name: str) -> Any:
         """Run schedule ``name`` now, with the event the template gives it."""
@@ -58,25 +55,19 @@ class Scheduler:
         }
         return self.runtime.invoke(schedule.function, event)
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(1.0):
-            now = datetime.now(UTC)
-            minute = now.strftime("%Y%m%d%H%M")
-            for name, schedule in self.schedules.items():
-                try:
-                    every = schedule.seconds
-                    if every is not None and time.monotonic() - self._last[name] >= every:
-                        self._last[name] = time.monotonic()
-                        self.tick(name)
-                    elif every is None and minute != self._last_minute and cron_due(schedule.expression, now):
-                        self.tick(name)
-                except Exception:
-                    traceback.print_exc()
-            self._last_minute = minute
+    def poll(self) -> int:
+        """Run what is due now (the local hub calls this about once a second)."""
+        now = datetime.now(UTC)
+        minute = now.strftime("%Y%m%d%H%M")
+        for name, schedule in self.schedules.items():
+            try:
+                every = schedule.seconds
+                if every is not None and time.monotonic() - self._last[name] >= every:
+                    self._last[name] = time.monotonic()
+                    self.tick(name)
+                elif every is None and minute != self._last_minute and cron_due(schedule.expression, now):
+                    self.tick(name)
+            except Exception:
+                traceback.print_exc()
+        self._last_minute = minute
+        return 0

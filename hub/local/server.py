@@ -165,11 +165,10 @@ class LocalHub:
         pollers = [Poller(f"stream-{p.mapping.function}", [p]) for p in stream_pumps]
         pollers += [Poller(f"queue-{p.mapping.function}", [p]) for p in queue_pumps]
         pollers += [Poller("s3-notifications", [s3_pump]), Poller("drop-folder", [drop], interval=0.25)]
+        pollers.append(Poller("scheduler", [self.scheduler], interval=1.0))
         for poller in pollers:
             poller.start()
             self._stoppers.append(poller.stop)
-        self.scheduler.start()
-        self._stoppers.append(self.scheduler.stop)
 
         api_token = secrets.token_urlsafe(24)
         api = LocalApi(self.template.routes(), runtime, api_token, port=free_port(self.api_port))
