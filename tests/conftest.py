@@ -19,29 +19,27 @@ ROOT = Path(__file__).resolve().parents[1]
 
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_SERVICE_NAME": "tests",
-        "POWERTOOLS_METRICS_NAMESPACE": "CrmHubTests",
-        "POWERTOOLS_DEV": "false",
-        "HUB_CONFIG_DIR": str(ROOT / "config"),
-    }
-)
+TEST_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "tests",
+    "POWERTOOLS_METRICS_NAMESPACE": "CrmHubTests",
+    "POWERTOOLS_DEV": "false",
+    "HUB_CONFIG_DIR": str(ROOT / "config"),
+}
 
 from hub.local.resources import hub_environment  # noqa: E402
 from hub.local.template import HubTemplate  # noqa: E402
 
-os.environ.update(
-    {k: v for k, v in hub_environment(HubTemplate()).items() if k not in os.environ or k.endswith("_TABLE")}
-)
+# Every function's environment as the template resolves it, then what tests run with on top.
+os.environ.update(hub_environment(HubTemplate()))
+os.environ.update(TEST_ENVIRONMENT)
 
 
 @pytest.fixture
