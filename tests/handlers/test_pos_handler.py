@@ -377,3 +377,23 @@ def test_unprocessed_keys_are_retried_only_while_the_invocation_has_time(hub: di
     answer = handler(event, LocalContext("pos", timeout_seconds=30))
     assert answer["files"][0]["status"] == "done"
     assert actual(hub, "acct-acme", "2026#Q4#USD") == Decimal("12.00")
+
+
+def test_a_busy_table_answers_503_with_retry_after(hub: dict) -> None:
+    from botocore.exceptions import ClientError
+    from reports_api.app import handler
+
+    from hub.local.runtime import LocalContext
+    from shared.aws import client
+
+    # Given the POS table refusing reads (throttled beyond the client's own retries)
+    def throttled(**_: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "busy"}}, "Query"
+        )
+
+    client("dynamodb").meta.events.register("before-call.dynamodb.Query", throttled)
+    # When a read route is asked
+    answer = handler(http_event("GET", "/pos/unmatched", authorized=True), LocalContext("reports", 30))
+    # Then it answers 503 with when to try again
+    assert answer["statusCode"] == 503 and answer["headers"]["Retry-After"] == "2"
