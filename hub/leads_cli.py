@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hub.local_state import use_local_hub
+
 
 def register(subparsers: Any) -> None:
     leads = subparsers.add_parser("leads", help="leads: the spam quarantine")
@@ -47,8 +49,6 @@ def _connect(home: str) -> None:
     """Point settings and clients at the local hub when one runs in ``home``."""
     path = Path(home).resolve()
     if (path / ".hub" / "local.json").is_file():
-        from hub.cli import use_local_hub
-
         use_local_hub(path)
     from shared.settings import get_settings
 
