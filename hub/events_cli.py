@@ -110,9 +110,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from crm_events.service import replay_events
     from crm_events.storage import dynamo_store
 
+    from shared.config_schemas.stages import StageCatalog
     from shared.config_store import load_config
     from shared.settings import get_settings
-    from shared.stages import StageCatalog
 
     get_settings.cache_clear()
     store = dynamo_store(get_settings())

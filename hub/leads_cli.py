@@ -92,8 +92,8 @@ def cmd_quarantine_release(args: argparse.Namespace) -> int:
 
 
 def cmd_routing_test(args: argparse.Namespace) -> int:
-    from shared.leads import ConfigDocumentError
-    from shared.routing import load_routing_config
+    from shared.config_schemas.routing import load_routing_config
+    from shared.validation import ConfigDocumentError
 
     _connect(args.home)
     from leads_webhook.what_if import leads_from_csv, preview_routes, stored_leads

@@ -103,8 +103,8 @@ class StateCursorStore:
 
 def band_names() -> dict[str, list[str]]:
     """The configured band names, so a backfill can remove a contact's other band tags."""
+    from shared.config_schemas.leads import LeadsConfig
     from shared.config_store import load_config
-    from shared.leads import LeadsConfig
 
     try:
         config = load_config("leads.yaml", LeadsConfig)

@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.aws import client
+from shared.config_schemas.registry import model_for
 from shared.config_store import (
     GOOD_PREFIX,
     MAX_DOCUMENT_BYTES,
     UPLOAD_PREFIX,
     ConfigError,
-    model_for,
     validate_document,
 )
 from shared.observability import logger

@@ -3,7 +3,7 @@
 `receive_lead_post` is the whole of `POST /leads` apart from the HTTP event (413, 415, 401, 429, 422, 202);
 `accept_submission` is the part every path shares: form posts, trade-show rows and quarantine releases.
 Storage, the rate limit and the rotation are behind small interfaces (`LeadRepository`, `RateLimiter`,
-`shared.routing.RotationRepository`), implemented on DynamoDB in `leads_webhook.storage` and by fakes in
+`leads_webhook.routing.RotationRepository`), implemented on DynamoDB in `leads_webhook.storage` and by fakes in
 the unit tests.
 
 Exactly once: each submission has an id derived from what was sent (source, body, UTC day; or the sender's
@@ -31,17 +31,17 @@ from leads_webhook.records import (
     new_lead,
     submission_record,
 )
+from leads_webhook.routing import Assignment, RepWorkload, RotationRepository, route_lead
 from leads_webhook.spam import classify_spam
-from shared.leads import (
-    FieldError,
-    LeadsConfig,
+from leads_webhook.submission import (
     LeadSubmission,
     UnsupportedMediaTypeError,
-    email_key,
     normalise_lead,
     parse_lead_body,
 )
-from shared.routing import Assignment, RepWorkload, RotationRepository, RoutingConfig, route_lead
+from shared.config_schemas.leads import LeadsConfig
+from shared.config_schemas.routing import RoutingConfig
+from shared.leads import email_key
 from shared.signing import (
     SIGNATURE_HEADER,
     SOURCE_HEADER,
@@ -51,6 +51,7 @@ from shared.signing import (
     header_value,
     verify_signature,
 )
+from shared.validation import FieldError
 
 WEB_FORM_SOURCE = "web_form"
 IDEMPOTENCY_HEADER = "Idempotency-Key"

@@ -13,16 +13,18 @@ from datetime import datetime
 from leads_webhook.imports import CountingWorkload
 from leads_webhook.intake import LeadRepository
 from leads_webhook.records import StoredLead, lead_id_for
-from leads_webhook.trade_show import parse_trade_show_csv
-from shared.leads import LeadsConfig, email_key, normalise_lead
-from shared.routing import (
+from leads_webhook.routing import (
     Assignment,
     PreviewRotationRepository,
     RotationRepository,
-    RoutingConfig,
     RoutingFacts,
     route_lead,
 )
+from leads_webhook.submission import normalise_lead
+from leads_webhook.trade_show import parse_trade_show_csv
+from shared.config_schemas.leads import LeadsConfig
+from shared.config_schemas.routing import RoutingConfig
+from shared.leads import email_key
 
 
 @dataclass(frozen=True)

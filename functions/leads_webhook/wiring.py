@@ -11,8 +11,8 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 
 from leads_webhook.intake import LeadServices
-from shared.leads import LeadsConfig
-from shared.routing import RoutingConfig
+from shared.config_schemas.leads import LeadsConfig
+from shared.config_schemas.routing import RoutingConfig
 
 M = TypeVar("M", bound=BaseModel)
 CONFIG_RECHECK_SECONDS = 30.0

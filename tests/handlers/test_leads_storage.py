@@ -33,7 +33,9 @@ def storage(aws, atomic_moto):
 
 
 def normalised(**fields):
-    from shared.leads import default_leads_config, normalise_lead, parse_lead_fields
+    from leads_webhook.submission import normalise_lead, parse_lead_fields
+
+    from shared.config_schemas.leads import default_leads_config
 
     return normalise_lead(
         parse_lead_fields({"email": "ann@example.com", **fields}).submission, default_leads_config()
@@ -129,7 +131,9 @@ def test_rate_limit_window_counts_across_callers(storage):
 
 
 def test_concurrent_rotation_on_dynamodb_hands_out_each_turn_once(storage):
-    from shared.routing import FixedWorkload, RoutingConfig, route_lead
+    from leads_webhook.routing import FixedWorkload, route_lead
+
+    from shared.config_schemas.routing import RoutingConfig
 
     _, rotation, _ = storage
     config = RoutingConfig.model_validate(

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 from leads_webhook.intake import LeadServices, WriteResult
 from leads_webhook.records import OPEN_STATUSES, StoredLead, SubmissionRecord
+from leads_webhook.routing import InMemoryRotationRepository
 
-from shared.leads import LeadsConfig, default_leads_config
-from shared.routing import InMemoryRotationRepository, RoutingConfig
+from shared.config_schemas.leads import LeadsConfig, default_leads_config
+from shared.config_schemas.routing import RoutingConfig
 from shared.signing import StaticSourceSecrets
 
 

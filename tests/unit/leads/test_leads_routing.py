@@ -6,18 +6,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-
-from shared.leads import ConfigDocumentError, default_leads_config
-from shared.routing import (
+from leads_webhook.routing import (
     FixedWorkload,
     InMemoryRotationRepository,
     PreviewRotationRepository,
     RotationConflictError,
-    RoutingConfig,
-    load_routing_config,
     route_lead,
     weighted_order,
 )
+
+from shared.config_schemas.leads import default_leads_config
+from shared.config_schemas.routing import RoutingConfig, load_routing_config
+from shared.validation import ConfigDocumentError
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
