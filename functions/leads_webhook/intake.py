@@ -31,7 +31,7 @@ from leads_webhook.records import (
     new_lead,
     submission_record,
 )
-from leads_webhook.routing import Assignment, RepWorkload, RotationRepository, route_lead
+from leads_webhook.routing import Assignment, RepDirectory, RepWorkload, RotationRepository, route_lead
 from leads_webhook.spam import classify_spam
 from leads_webhook.submission import (
     LeadSubmission,
@@ -117,6 +117,7 @@ class LeadServices:
     rate_limiter: RateLimiter
     leads_config: Callable[[], LeadsConfig]
     routing_config: Callable[[], RoutingConfig]
+    reps: RepDirectory  # the CRM's rep records: email, capacity, out of office
     secrets: SourceSecrets | None = None
     workload: RepWorkload | None = None  # open-lead counts for capacity; the lead repository when None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -219,11 +220,13 @@ def _routed(lead: StoredLead, services: LeadServices, now: datetime) -> tuple[St
     """The lead with its owner and the stored reason (not written yet; the version is the caller's)."""
     routing = services.routing_config()
     workload = services.workload or services.leads
-    assignment = route_lead(lead, routing, rotation=services.rotation, workload=workload, now=now)
+    assignment = route_lead(
+        lead, routing, rotation=services.rotation, workload=workload, reps=services.reps, now=now
+    )
     routed = lead.model_copy(
         update={
             "owner": assignment.owner if assignment.owner_type == "rep" else None,
-            "assignment": stored_reason(assignment, routing, now),
+            "assignment": stored_reason(assignment, now),
             "updated_at": max(now, lead.updated_at),
         }
     )
@@ -252,14 +255,15 @@ def assign_lead(lead: StoredLead, services: LeadServices, *, now: datetime) -> A
     raise LeadWriteConflictError(f"lead {lead.lead_id}: could not store the assignment")
 
 
-def stored_reason(assignment: Assignment, routing: RoutingConfig, now: datetime) -> dict[str, Any]:
-    """What the lead keeps of its assignment: the explanation, a sentence, and who to tell."""
+def stored_reason(assignment: Assignment, now: datetime) -> dict[str, Any]:
+    """What the lead keeps of its assignment: the explanation, a sentence, and who to tell (the rep record's)."""
     reason = assignment.explanation() | {
         "summary": assignment.describe(), "why": assignment.why(), "at": now.isoformat()
     }  # fmt: skip
-    rep = routing.reps.get(assignment.owner) if assignment.owner_type == "rep" else None
-    if rep is not None:
-        reason |= {"owner_name": rep.name, "owner_email": rep.email}
+    if assignment.owner_name is not None:
+        reason["owner_name"] = assignment.owner_name
+    if assignment.owner_email is not None:
+        reason["owner_email"] = assignment.owner_email
     return reason
 
 

@@ -5,14 +5,15 @@ a rule matches when every criterion it names matches (each criterion lists accep
 will do). A rule targets one rep or a pool. A pool is a smooth weighted round robin (nginx's algorithm): the
 order of turns is a fixed function of the weights, so the rotation's state is one counter per pool, kept
 behind `RotationRepository` and advanced with a compare-and-set (a DynamoDB conditional write in
-production). Reps out of office or at capacity (open leads >= capacity) are skipped. A rule whose rep or pool
-has nobody available is passed over; when no rule assigns the lead, the fallback does (a rep, or a queue
-when the rep is unavailable).
+production). Reps are the CRM's rep records (`RepDirectory`): those out of office or at capacity (open
+leads >= capacity) are skipped. A rule whose rep or pool has nobody available is passed over; when no rule
+assigns the lead, the fallback does (a rep, or a queue when the rep is unavailable).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -129,6 +130,34 @@ class PreviewRotationRepository(InMemoryRotationRepository):
             return self.turns[pool_id]
 
 
+class RepRecord(Protocol):
+    """What routing reads of a CRM rep record (`shared.store.crm.Rep` has these)."""
+
+    @property
+    def rep_id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def email(self) -> str | None: ...
+
+    @property
+    def capacity(self) -> int | None: ...
+
+    def away_on(self, day: date) -> bool:
+        """Out of office that day (one of the rep's out-of-office periods covers it)."""
+        ...
+
+
+class RepDirectory(Protocol):
+    """The CRM's rep records: the one rep registry (the CRM store implements it)."""
+
+    def get_reps(self, rep_ids: Iterable[str]) -> Mapping[str, RepRecord]:
+        """The records of these ids that exist, by id (one batch read)."""
+        ...
+
+
 class RepWorkload(Protocol):
     def open_leads(self, rep_id: str) -> int:
         """How many open leads the rep holds now."""
@@ -163,10 +192,15 @@ def weighted_order(weights: tuple[tuple[str, int], ...]) -> tuple[str, ...]:
 # ------------------------------------------------------------------------------------------- routing
 
 
+# Why a rep was passed over: away that day, holding `capacity` open leads, or no CRM record of that id
+# (routing.yaml is checked against the CRM's reps when uploaded; a record removed since is skipped).
+SkipReason = Literal["out_of_office", "at_capacity", "no_rep_record"]
+
+
 @dataclass(frozen=True)
 class Skip:
     rep: str
-    why: Literal["out_of_office", "at_capacity"]
+    why: SkipReason
     rule: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -185,6 +219,8 @@ class Assignment:
     weights: dict[str, int] | None = None
     turn: int | None = None
     skipped: tuple[Skip, ...] = field(default_factory=tuple)
+    owner_name: str | None = None  # the rep record's, for the stored reason (who to tell)
+    owner_email: str | None = None
 
     def explanation(self) -> dict[str, Any]:
         """The stored reason: the rule (or fallback), and for a pool the pool, the weights and the turn."""
@@ -215,22 +251,35 @@ class Assignment:
 
 
 class _Availability:
-    """Caches each rep's availability for one routing decision."""
+    """Each rep's availability for one routing decision: the CRM's records read once, in one batch."""
 
-    def __init__(self, config: RoutingConfig, workload: RepWorkload, today: date) -> None:
-        self._config, self._workload, self._today = config, workload, today
-        self._seen: dict[str, Literal["out_of_office", "at_capacity"] | None] = {}
+    def __init__(self, config: RoutingConfig, reps: RepDirectory, workload: RepWorkload, today: date) -> None:
+        self._config, self._reps, self._workload, self._today = config, reps, workload, today
+        self._records: Mapping[str, RepRecord] | None = None
+        self._seen: dict[str, SkipReason | None] = {}
 
-    def why_not(self, rep_id: str) -> Literal["out_of_office", "at_capacity"] | None:
+    def record(self, rep_id: str) -> RepRecord | None:
+        if self._records is None:
+            self._records = self._reps.get_reps(self._config.rep_ids())
+        return self._records.get(rep_id)
+
+    def why_not(self, rep_id: str) -> SkipReason | None:
         if rep_id not in self._seen:
-            rep = self._config.reps[rep_id]
-            why: Literal["out_of_office", "at_capacity"] | None = None
-            if rep.is_away(self._today):
+            rep = self.record(rep_id)
+            why: SkipReason | None = None
+            if rep is None:
+                why = "no_rep_record"
+            elif rep.away_on(self._today):
                 why = "out_of_office"
             elif rep.capacity is not None and self._workload.open_leads(rep_id) >= rep.capacity:
                 why = "at_capacity"
             self._seen[rep_id] = why
         return self._seen[rep_id]
+
+    def to_rep(self, rep_id: str, reason: Literal["rule", "fallback"], **why: Any) -> Assignment:
+        rep = self.record(rep_id)
+        name, email = (rep.name, rep.email) if rep is not None else (None, None)
+        return Assignment("rep", rep_id, reason, owner_name=name, owner_email=email, **why)
 
 
 def route_lead(
@@ -239,12 +288,16 @@ def route_lead(
     *,
     rotation: RotationRepository,
     workload: RepWorkload,
+    reps: RepDirectory,
     now: datetime | None = None,
     max_attempts: int = 50,
 ) -> Assignment:
-    """Assign a lead by the first rule that can take it, else the fallback; never nobody."""
+    """Assign a lead by the first rule that can take it, else the fallback; never nobody.
+
+    Availability is the CRM's rep records (`reps`): out of office on the day, and capacity against the open
+    leads `workload` counts."""
     today = (now or datetime.now(UTC)).date()
-    available = _Availability(config, workload, today)
+    available = _Availability(config, reps, workload, today)
     skipped: list[Skip] = []
     for rule in config.rules:
         if not criteria_match(rule.when, lead):
@@ -252,7 +305,7 @@ def route_lead(
         if rule.rep is not None:
             why = available.why_not(rule.rep)
             if why is None:
-                return Assignment("rep", rule.rep, "rule", rule_id=rule.id, skipped=tuple(skipped))
+                return available.to_rep(rule.rep, "rule", rule_id=rule.id, skipped=tuple(skipped))
             skipped.append(Skip(rule.rep, why, rule.id))
             continue
         assert rule.pool is not None
@@ -260,8 +313,7 @@ def route_lead(
         skipped.extend(Skip(rep, why, rule.id) for rep, why in pick.skipped)
         if pick.rep is not None:
             pool = config.pools[rule.pool]
-            return Assignment(
-                "rep",
+            return available.to_rep(
                 pick.rep,
                 "rule",
                 rule_id=rule.id,
@@ -274,7 +326,7 @@ def route_lead(
     if fallback.rep is not None:
         why = available.why_not(fallback.rep)
         if why is None or fallback.queue is None:
-            return Assignment("rep", fallback.rep, "fallback", skipped=tuple(skipped))
+            return available.to_rep(fallback.rep, "fallback", skipped=tuple(skipped))
         skipped.append(Skip(fallback.rep, why, None))
     assert fallback.queue is not None
     return Assignment("queue", fallback.queue, "fallback", skipped=tuple(skipped))
@@ -284,7 +336,7 @@ def route_lead(
 class _Pick:
     rep: str | None = None
     turn: int | None = None
-    skipped: list[tuple[str, Literal["out_of_office", "at_capacity"]]] = field(default_factory=list)
+    skipped: list[tuple[str, SkipReason]] = field(default_factory=list)
 
 
 def _take_turn(

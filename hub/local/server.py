@@ -158,10 +158,11 @@ class LocalHub:
         api.start()
         self._stoppers.append(api.stop)
 
-        self._load_configuration(s3, bucket)
         from hub.local.demo import load_demo
 
+        # The demo's rep records first: the validator checks routing.yaml's rep ids against them.
         loaded = load_demo()
+        self._load_configuration(s3, bucket)
 
         self.info = {
             "api_url": api.url,

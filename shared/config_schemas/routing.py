@@ -6,7 +6,7 @@ accepted values, any one of which will do). A rule targets one rep or a pool; th
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -125,32 +125,6 @@ class Rule(BaseModel):
         return self
 
 
-class AwayPeriod(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    start: date
-    end: date
-
-    @model_validator(mode="after")
-    def _ordered(self) -> AwayPeriod:
-        if self.end < self.start:
-            raise ValueError("end must not be before start")
-        return self
-
-
-class Rep(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
-    capacity: int | None = Field(default=None, ge=0)
-    out_of_office: bool = False
-    away: list[AwayPeriod] = Field(default_factory=list)
-
-    def is_away(self, today: date) -> bool:
-        return self.out_of_office or any(p.start <= today <= p.end for p in self.away)
-
-
 class PoolMember(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -193,51 +167,83 @@ class Fallback(BaseModel):
         return self
 
 
+REP_IDS = "rep_ids"  # the validation context's key: the rep ids the CRM knows
+
+
 class RoutingConfig(BaseModel):
-    """config/routing.yaml."""
+    """config/routing.yaml: rules and pools naming reps by their CRM id.
+
+    A rep's email, capacity and out-of-office are the CRM's rep record (`rep.upserted`), read when routing;
+    this document holds none of them. Validated with the CRM's rep ids in the context (`REP_IDS`), an unknown
+    rep is refused; without them (loading the last good document) only the document itself is checked.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    reps: dict[str, Rep] = Field(default_factory=dict)
+    reps: None = Field(default=None, exclude=True, description="retired: rep records live in the CRM")
     pools: dict[str, Pool] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
     fallback: Fallback
 
+    @field_validator("reps", mode="before")
+    @classmethod
+    def _reps_are_the_crms(cls, value: Any) -> None:
+        if value is not None:
+            raise ValueError(
+                "reps are the CRM's records (rep.upserted: email, capacity, out_of_office); "
+                "name them by id in rules, pools and the fallback and leave this section out"
+            )
+        return None
+
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> RoutingConfig:
-        # load_routing_config reports these one field at a time; a plain model_validate (config_store)
-        # gets them here, in one message.
-        if not (info.context or {}).get("references_checked_by_caller"):
-            problems = self.reference_errors()
+        # load_routing_config reports these one field at a time; a plain model_validate (config_store,
+        # config_validator) gets them here, in one message.
+        context = info.context or {}
+        if not context.get("references_checked_by_caller"):
+            problems = self.reference_errors(context.get(REP_IDS))
             if problems:
                 raise ValueError("; ".join(f"{p.field}: {p.message}" for p in problems))
         return self
 
-    def reference_errors(self) -> list[FieldError]:
-        """Rules, pools and the fallback must name reps and pools that exist; rule ids are unique."""
+    def rep_ids(self) -> list[str]:
+        """Every rep id the document names (rules, pools, fallback), once each, in document order."""
+        named = [rule.rep for rule in self.rules if rule.rep is not None]
+        named += [member.rep for pool in self.pools.values() for member in pool.members]
+        if self.fallback.rep is not None:
+            named.append(self.fallback.rep)
+        return list(dict.fromkeys(named))
+
+    def reference_errors(self, known_reps: Collection[str] | None = None) -> list[FieldError]:
+        """Rules name pools that exist and rule ids are unique; with `known_reps`, every rep named is one."""
         problems: list[FieldError] = []
         seen: set[str] = set()
+
+        def check_rep(field: str, rep: str | None) -> None:
+            if known_reps is not None and rep is not None and rep not in known_reps:
+                problems.append(
+                    FieldError(field, f"unknown rep {rep!r} (no rep record of this id in the CRM)")
+                )
+
         for index, rule in enumerate(self.rules):
             if rule.id in seen:
                 problems.append(FieldError(f"rules.{index}.id", f"rule id {rule.id!r} is used twice"))
             seen.add(rule.id)
-            if rule.rep is not None and rule.rep not in self.reps:
-                problems.append(FieldError(f"rules.{index}.rep", f"unknown rep {rule.rep!r}"))
+            check_rep(f"rules.{index}.rep", rule.rep)
             if rule.pool is not None and rule.pool not in self.pools:
                 problems.append(FieldError(f"rules.{index}.pool", f"unknown pool {rule.pool!r}"))
         for pool_id, pool in self.pools.items():
             for index, member in enumerate(pool.members):
-                if member.rep not in self.reps:
-                    problems.append(
-                        FieldError(f"pools.{pool_id}.members.{index}.rep", f"unknown rep {member.rep!r}")
-                    )
-        if self.fallback.rep is not None and self.fallback.rep not in self.reps:
-            problems.append(FieldError("fallback.rep", f"unknown rep {self.fallback.rep!r}"))
+                check_rep(f"pools.{pool_id}.members.{index}.rep", member.rep)
+        check_rep("fallback.rep", self.fallback.rep)
         return problems
 
 
-def load_routing_config(text: str | bytes, leads_config: LeadsConfig | None = None) -> RoutingConfig:
-    """Validate a routing document; band names are checked against the leads configuration if given."""
+def load_routing_config(
+    text: str | bytes, leads_config: LeadsConfig | None = None, rep_ids: Collection[str] | None = None
+) -> RoutingConfig:
+    """Validate a routing document, naming every bad field: band names against the leads configuration and
+    rep ids against the CRM's (`rep_ids`), each when given."""
     context: dict[str, Any] = {"references_checked_by_caller": True}
     if leads_config is not None:
         context |= {
@@ -245,7 +251,7 @@ def load_routing_config(text: str | bytes, leads_config: LeadsConfig | None = No
             "revenue_band": [b.name for b in leads_config.revenue_bands],
         }
     config = validate_yaml_document(text, RoutingConfig, document="routing.yaml", context=context)
-    problems = config.reference_errors()
+    problems = config.reference_errors(rep_ids)
     if problems:
         raise ConfigDocumentError("routing.yaml", problems)
     return config

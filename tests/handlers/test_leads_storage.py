@@ -134,11 +134,12 @@ def test_concurrent_rotation_on_dynamodb_hands_out_each_turn_once(storage):
     from leads_webhook.routing import FixedWorkload, route_lead
 
     from shared.config_schemas.routing import RoutingConfig
+    from tests.unit.leads.leads_fakes import InMemoryReps, crm_rep
 
     _, rotation, _ = storage
+    reps = InMemoryReps(crm_rep("a"), crm_rep("b"))
     config = RoutingConfig.model_validate(
-        {"reps": {r: {"name": r, "email": f"{r}@x.com"} for r in ("a", "b")},
-         "pools": {"p": {"members": [{"rep": "a", "weight": 2}, {"rep": "b"}]}},
+        {"pools": {"p": {"members": [{"rep": "a", "weight": 2}, {"rep": "b"}]}},
          "rules": [{"id": "all", "when": {"country": "US"}, "pool": "p"}], "fallback": {"queue": "q"}}
     )  # fmt: skip
 
@@ -151,7 +152,9 @@ def test_concurrent_rotation_on_dynamodb_hands_out_each_turn_once(storage):
     def work():
         for _ in range(10):
             turns.append(
-                route_lead(Lead(), config, rotation=rotation, workload=FixedWorkload(), now=NOW).turn
+                route_lead(
+                    Lead(), config, rotation=rotation, workload=FixedWorkload(), reps=reps, now=NOW
+                ).turn
             )
 
     threads = [threading.Thread(target=work) for _ in range(5)]
