@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from crm_events.models import LeadConverted, LeadStatusChanged
-from shared.stages import StageCatalog
+from shared.config_schemas.stages import StageCatalog
 from shared.store import crm
 from shared.store.common import Outcome, Version, outcome_against
 from shared.store.errors import Conflict

@@ -16,6 +16,7 @@ from typing import Any
 
 from crm_events.apply import EventStores, apply_event
 from crm_events.models import MAX_BODY_BYTES, BodyError, decode_body, validate_event
+from shared.config_schemas.stages import StageCatalog
 from shared.signing import (
     SOURCE_HEADER,
     SignatureError,
@@ -24,7 +25,6 @@ from shared.signing import (
     header_value,
     verify_request,
 )
-from shared.stages import StageCatalog
 from shared.store.common import Outcome
 from shared.store.events import InboxEvent
 

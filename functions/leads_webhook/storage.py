@@ -1,21 +1,19 @@
-"""Leads on DynamoDB: the repository (over the CRM store), the rotation counters and the rate-limit windows.
+"""Leads on DynamoDB: the repository, over the CRM store.
 
 - lead and submission history: ``shared.store.crm`` (keys, items and the lead's one versioned writer,
   ``CrmStore.update_lead``, which also keeps the lead's gsi1 keys in step: owner ``OPEN#``/``CLOSED#``,
   queue, quarantine); ``StoreLeadRepository`` maps the intake's ``StoredLead`` to and from it and writes
   only the attributes the intake owns, so what other functions keep on the same item (MailChimp sync
   state, an external CRM's status) is never overwritten;
-- rotation: state table ``ROTATION#<pool>`` / ``ROTATION``, ``count`` = the next turn, moved by a conditional write;
-- rate limit: state table ``RATE#<key>`` / ``W#<window index>``, ``count`` added atomically, expiring by TTL.
+
+Rotation turns and rate-limit windows live in the state table: ``shared.store.state.DynamoStateStore``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-
-from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from leads_webhook.intake import WriteResult
 from leads_webhook.records import (
@@ -28,7 +26,6 @@ from leads_webhook.records import (
 )
 from shared.store import crm
 from shared.store.errors import Conflict, NotFound
-from shared.tables import StateItem
 
 # What the intake writes on a lead (by ``shared.store.crm.Lead`` field name); nothing else.
 INTAKE_FIELDS = (
@@ -82,10 +79,6 @@ def _submission(submission: SubmissionRecord) -> crm.LeadSubmission:
 
 def _from_submission(submission: crm.LeadSubmission) -> SubmissionRecord:
     return SubmissionRecord.model_validate(submission.model_dump())
-
-
-def _is_condition_failure(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 class StoreLeadRepository:
@@ -164,43 +157,3 @@ class DynamoLeadRepository(StoreLeadRepository):
 
     def __init__(self) -> None:
         super().__init__(crm.DynamoCrmStore())
-
-
-class DynamoRotationRepository:
-    """`RotationRepository` on the state table: one counter per pool, moved by conditional writes."""
-
-    @staticmethod
-    def _key(pool_id: str) -> tuple[str, str]:
-        return f"ROTATION#{pool_id}", "ROTATION"
-
-    def current_turn(self, pool_id: str) -> int:
-        try:
-            return int(StateItem.get(*self._key(pool_id), consistent_read=True).count or 0)
-        except DoesNotExist:
-            return 0
-
-    def advance(self, pool_id: str, expected: int, new: int) -> bool:
-        condition = StateItem.count == expected
-        if expected == 0:
-            condition = condition | StateItem.pk.does_not_exist()
-        try:
-            StateItem(*self._key(pool_id)).update(
-                actions=[StateItem.count.set(new), StateItem.updated_at.set(datetime.now(UTC))],
-                condition=condition,
-            )
-        except UpdateError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
-
-
-class DynamoRateLimiter:
-    """`RateLimiter` on the state table: a fixed window per key, counted atomically, gone by TTL."""
-
-    def allow(self, key: str, *, limit: int, window_seconds: int, now: datetime) -> bool:
-        window = int(now.timestamp()) // window_seconds
-        expires = datetime.fromtimestamp((window + 1) * window_seconds, UTC) + timedelta(minutes=5)
-        item = StateItem(f"RATE#{key}", f"W#{window}")
-        item.update(actions=[StateItem.count.add(1), StateItem.expires_at.set(expires)])
-        return int(item.count or 0) <= limit

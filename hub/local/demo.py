@@ -1,4 +1,4 @@
-"""Loads the demo data set (``demo/demo.yaml``) into the CRM table."""
+"""Loads the demo data set (``demo/demo.yaml``) into the CRM table: the rep records routing reads, too."""
 
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ import pytest
 from crm_events.service import EventsContext, EventStores, receive_events, replay_events
 
 from hub.events_cli import parse_since
+from shared.config_schemas.stages import load_stages_file
 from shared.signing import StaticSourceSecrets
-from shared.stages import load_stages_file
 from shared.store import crm
 from shared.store.crm import InMemoryCrmStore
 from shared.store.events import InMemoryEventsStore
