@@ -20,9 +20,10 @@ run: $(BIN)/hub        ## install, then start the local hub
 test: $(BIN)/hub       ## install, then run every test
 	$(BIN)/pytest -q
 
-lint: $(BIN)/hub
+lint: $(BIN)/hub        ## what CI checks besides the tests: lint, format, types
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared functions hub
 
 bench: $(BIN)/hub
 	$(BIN)/python bench/imports.py

@@ -129,10 +129,10 @@ def pydantic_rows(path: Path) -> int:
 
 def child(mode: str, path: Path) -> None:
     sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
-    import pos_ingest.core
-    import pos_ingest.currencies
 
-    pos_ingest.currencies.iso_codes()
+    from shared.config_schemas.distributors import iso_currency_codes
+
+    iso_currency_codes()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.process_time()  # CPU time: the figure holds on a busy machine
     if mode == "bare":

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hub.local_state import use_local_hub
+
 if TYPE_CHECKING:
     from mailchimp_sync.config import MailchimpSetup
 
@@ -38,8 +40,6 @@ def register(subparsers: Any) -> None:
 def _connect(home: Path) -> MailchimpSetup:
     """Point this process at the local hub when one runs here, then read the MailChimp setup."""
     if (home / ".hub" / "local.json").is_file():
-        from hub.cli import use_local_hub
-
         info = use_local_hub(home)
         local_env = {
             "MAILCHIMP_LIST_ID": info.get("mailchimp_list_id", ""),
@@ -88,8 +88,8 @@ class StateCursorStore:
 
 def band_names() -> dict[str, list[str]]:
     """The configured band names, so a backfill can remove a contact's other band tags."""
+    from shared.config_schemas.leads import LeadsConfig
     from shared.config_store import load_config
-    from shared.leads import LeadsConfig
 
     try:
         config = load_config("leads.yaml", LeadsConfig)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from config_validator.references import validation_context
 from shared.aws import client
+from shared.config_schemas.registry import model_for
 from shared.config_store import (
     GOOD_PREFIX,
     MAX_DOCUMENT_BYTES,
     UPLOAD_PREFIX,
     ConfigError,
-    model_for,
     validate_document,
 )
 from shared.observability import logger
@@ -27,7 +28,7 @@ def accept_upload(bucket: str, key: str, state: StateStore | None = None) -> dic
     raw = obj["Body"].read(MAX_DOCUMENT_BYTES + 1)
     status: dict[str, Any] = {"document": name, "etag": obj.get("ETag"), "at": datetime.now(UTC).isoformat()}
     try:
-        validate_document(name, raw, model_for(name))
+        validate_document(name, raw, model_for(name), context=validation_context(name))
     except ConfigError as exc:
         status |= {"status": "refused", "errors": exc.errors}
         logger.error("configuration refused; the last good document stays in force", extra=status)

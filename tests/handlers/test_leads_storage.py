@@ -35,7 +35,9 @@ def storage(aws, atomic_moto):
 
 
 def normalised(**fields):
-    from shared.leads import default_leads_config, normalise_lead, parse_lead_fields
+    from leads_webhook.submission import normalise_lead, parse_lead_fields
+
+    from shared.config_schemas.leads import default_leads_config
 
     return normalise_lead(
         parse_lead_fields({"email": "ann@example.com", **fields}).submission, default_leads_config()
@@ -131,12 +133,15 @@ def test_rate_limit_window_counts_across_callers(storage):
 
 
 def test_concurrent_rotation_on_dynamodb_hands_out_each_turn_once(storage):
-    from shared.routing import FixedWorkload, RoutingConfig, route_lead
+    from leads_webhook.routing import FixedWorkload, route_lead
+
+    from shared.config_schemas.routing import RoutingConfig
+    from tests.unit.leads.leads_fakes import InMemoryReps, crm_rep
 
     _, rotation, _ = storage
+    reps = InMemoryReps(crm_rep("a"), crm_rep("b"))
     config = RoutingConfig.model_validate(
-        {"reps": {r: {"name": r, "email": f"{r}@x.com"} for r in ("a", "b")},
-         "pools": {"p": {"members": [{"rep": "a", "weight": 2}, {"rep": "b"}]}},
+        {"pools": {"p": {"members": [{"rep": "a", "weight": 2}, {"rep": "b"}]}},
          "rules": [{"id": "all", "when": {"country": "US"}, "pool": "p"}], "fallback": {"queue": "q"}}
     )  # fmt: skip
 
@@ -149,7 +154,9 @@ def test_concurrent_rotation_on_dynamodb_hands_out_each_turn_once(storage):
     def work():
         for _ in range(10):
             turns.append(
-                route_lead(Lead(), config, rotation=rotation, workload=FixedWorkload(), now=NOW).turn
+                route_lead(
+                    Lead(), config, rotation=rotation, workload=FixedWorkload(), reps=reps, now=NOW
+                ).turn
             )
 
     threads = [threading.Thread(target=work) for _ in range(5)]
