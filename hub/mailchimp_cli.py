@@ -19,8 +19,6 @@ from hub.local_state import use_local_hub
 if TYPE_CHECKING:
     from mailchimp_sync.config import MailchimpSetup
 
-BACKFILL_CURSOR_PK = "MAILCHIMP#BACKFILL"
-
 
 def register(subparsers: Any) -> None:
     mailchimp = subparsers.add_parser("mailchimp", help="MailChimp audience: setup and backfill")
@@ -73,32 +71,19 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 
 class StateCursorStore:
-    """The backfill's position, in the state table: ``MAILCHIMP#BACKFILL`` / ``<list_id>``."""
+    """The backfill's position of one audience, kept by the state store (``backfill_position``)."""
 
     def __init__(self, list_id: str) -> None:
+        from shared.store.state import DynamoStateStore
+
         self.list_id = list_id
+        self.store = DynamoStateStore()
 
     def load(self) -> str | None:
-        from shared.tables import StateItem
-
-        try:
-            item = StateItem.get(BACKFILL_CURSOR_PK, self.list_id, consistent_read=True)
-        except StateItem.DoesNotExist:
-            return None
-        data = item.data.as_dict() if item.data else {}
-        return data.get("cursor")
+        return self.store.backfill_position(self.list_id)
 
     def save(self, cursor: str | None) -> None:
-        from datetime import UTC, datetime
-
-        from shared.tables import StateItem
-
-        item = StateItem(BACKFILL_CURSOR_PK, self.list_id, updated_at=datetime.now(UTC))
-        if cursor is None:
-            item.delete()
-        else:
-            item.data = {"cursor": cursor}  # type: ignore[assignment]
-            item.save()
+        self.store.save_backfill_position(self.list_id, cursor)
 
 
 def band_names() -> dict[str, list[str]]:

@@ -16,11 +16,12 @@ from shared.config_store import (
     validate_document,
 )
 from shared.observability import logger
-from shared.tables import StateItem
+from shared.store.state import DynamoStateStore, StateStore
 
 
-def accept_upload(bucket: str, key: str) -> dict[str, Any]:
-    """Validate ``config/<name>``; copy it to ``config-good/<name>`` if valid, else record why not."""
+def accept_upload(bucket: str, key: str, state: StateStore | None = None) -> dict[str, Any]:
+    """Validate ``config/<name>``; copy it to ``config-good/<name>`` if valid, else record why not
+    (the status goes to the state store: ``put_config_status``)."""
     name = key[len(UPLOAD_PREFIX) :]
     s3 = client("s3")
     obj = s3.get_object(Bucket=bucket, Key=key)
@@ -35,5 +36,5 @@ def accept_upload(bucket: str, key: str) -> dict[str, Any]:
         s3.put_object(Bucket=bucket, Key=GOOD_PREFIX + name, Body=raw, ContentType="application/yaml")
         status |= {"status": "accepted", "errors": []}
         logger.info("configuration accepted", extra={"document": name})
-    StateItem(pk=f"CONFIG#{name}", sk="STATUS", data=status, updated_at=datetime.now(UTC)).save()
+    (state or DynamoStateStore()).put_config_status(name, status)
     return status

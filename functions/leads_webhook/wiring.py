@@ -106,14 +106,16 @@ class _RepView:
 @lru_cache(maxsize=1)
 def deployed_services() -> LeadServices:
     """Built once per container, on first use (never at import: moto and the local hub set endpoints first)."""
-    from leads_webhook.storage import DynamoLeadRepository, DynamoRateLimiter, DynamoRotationRepository
+    from leads_webhook.storage import DynamoLeadRepository
     from shared.settings import get_settings
     from shared.signing import SsmSourceSecrets
+    from shared.store.state import DynamoStateStore
 
+    state = DynamoStateStore()  # rotation turns and rate-limit windows
     return LeadServices(
         leads=DynamoLeadRepository(),
-        rotation=DynamoRotationRepository(),
-        rate_limiter=DynamoRateLimiter(),
+        rotation=state,
+        rate_limiter=state,
         leads_config=RecheckedConfig("leads.yaml", LeadsConfig),
         routing_config=RecheckedConfig("routing.yaml", RoutingConfig),
         reps=RecheckedReps(_CrmRepRecords()),

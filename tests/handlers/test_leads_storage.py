@@ -27,9 +27,11 @@ def atomic_moto(monkeypatch):
 
 @pytest.fixture
 def storage(aws, atomic_moto):
-    from leads_webhook.storage import DynamoLeadRepository, DynamoRateLimiter, DynamoRotationRepository
+    from leads_webhook.storage import DynamoLeadRepository
 
-    return DynamoLeadRepository(), DynamoRotationRepository(), DynamoRateLimiter()
+    from shared.store.state import DynamoStateStore
+
+    return DynamoLeadRepository(), DynamoStateStore(), DynamoStateStore()
 
 
 def normalised(**fields):
@@ -120,13 +122,13 @@ def test_rotation_counter_is_a_compare_and_set(storage):
 
 
 def test_rate_limit_window_counts_across_callers(storage):
-    from shared.tables import StateItem
+    from shared.store.state import StateItem, rate_windows_pk
 
     _, _, limiter = storage
     allowed = [limiter.allow("ip#1", limit=3, window_seconds=60, now=NOW) for _ in range(4)]
     assert allowed == [True, True, True, False]
     assert limiter.allow("ip#1", limit=3, window_seconds=60, now=NOW + timedelta(seconds=60))
-    item = next(iter(StateItem.query("RATE#ip#1")))
+    item = next(iter(StateItem.query(rate_windows_pk("ip#1"))))
     assert item.expires_at > NOW
 
 

@@ -29,9 +29,6 @@ PENDING: frozenset[tuple[str, str]] = frozenset(
     {
         ("reports_api.leads_routes", "leads_webhook"),
         ("reports_api.leads_routes", "leads_webhook.read"),
-        ("reports_api.pos_routes", "pos_ingest"),
-        ("reports_api.pos_routes", "pos_ingest.queries"),
-        ("reports_api.pos_routes", "pos_ingest.wiring"),
     }
 )
 
