@@ -85,8 +85,8 @@ class TerritoryData(EventData):
 
 
 class OutOfOffice(EventData):
-    """Dates a rep is away, inclusive. (Like ``shared.routing.AwayPeriod``, which is not imported
-    here: it would bring the routing engine into this function's cold start, ~0.2 s.)"""
+    """Dates a rep is away, inclusive: lead routing skips the rep on these days (the rep record is the
+    one rep registry)."""
 
     start: date
     end: date
