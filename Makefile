@@ -38,9 +38,10 @@ test: $(BIN)/hub $(DDB_LOCAL_INSTALLED)   ## install, then run every test (start
 test-fast: $(BIN)/hub  ## the inner loop: unit, handler and contract tests; no end to end, no DynamoDB Local
 	$(BIN)/pytest -q -m "not ddblocal" tests/unit tests/handlers tests/contract
 
-lint: $(BIN)/hub
+lint: $(BIN)/hub        ## what CI checks besides the tests: lint, format, types
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared functions hub
 
 bench: $(BIN)/hub
 	$(BIN)/python bench/imports.py

@@ -70,9 +70,9 @@ def main() -> None:
         from crm_events.service import EventsContext, receive_events
         from crm_events.storage import dynamo_store
 
+        from shared.config_schemas.stages import load_stages_file
         from shared.settings import get_settings
         from shared.signing import StaticSourceSecrets, sign
-        from shared.stages import load_stages_file
 
         stages = load_stages_file()
         now = datetime.now(UTC)

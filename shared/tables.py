@@ -175,24 +175,7 @@ class LeadStatusItem(CrmItem, discriminator="LEAD_STATUS"):
 
 
 # ------------------------------------------------------------------ other tables
-class PosItem(HubItem):
-    class Meta:
-        table_name = _settings.pos_table
-        region = _settings.region
-
-    entity = DiscriminatorAttribute(attr_name="entity")
-    by_gsi1 = Gsi1()
-
-
-class PlanItem(HubItem):
-    class Meta:
-        table_name = _settings.plan_table
-        region = _settings.region
-
-    entity = DiscriminatorAttribute(attr_name="entity")
-    by_gsi1 = Gsi1()
-
-
+# The POS, plan and state tables' models live in their stores: shared/store/{pos,plan,state}.py.
 class EventsItem(HubItem):
     class Meta:
         table_name = _settings.events_table
@@ -202,50 +185,6 @@ class EventsItem(HubItem):
     by_gsi1 = Gsi1()
 
 
-class StateItem(Model):
-    """Operational state: rate-limit windows, rotation positions, checkpoints."""
-
-    class Meta:
-        table_name = _settings.state_table
-        region = _settings.region
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-    # Shadows Model.count() on this class: count items of the state table with a query instead.
-    count = NumberAttribute(default=0)  # type: ignore[assignment]
-    data = MapAttribute(null=True)  # type: ignore[var-annotated]
-    updated_at = UTCDateTimeAttribute(null=True)
-    expires_at = TTLAttribute(null=True)
-
-
-# Items the POS, plan and events code writes with the low-level client; declared for the same reason.
-class PosRunItem(PosItem, discriminator="POS_RUN"):
-    pass
-
-
-class PosLineItem(PosItem, discriminator="POS_LINE"):
-    pass
-
-
-class PosInventoryItem(PosItem, discriminator="POS_INVENTORY"):
-    pass
-
-
-class PosUnmatchedItem(PosItem, discriminator="POS_UNMATCHED"):
-    pass
-
-
-class PlanFigureItem(PlanItem, discriminator="PLAN"):
-    pass
-
-
-class ActualItem(PlanItem, discriminator="ACTUAL"):
-    pass
-
-
-class ActualBreakdownItem(PlanItem, discriminator="ACTUAL_BREAKDOWN"):
-    pass
-
-
+# Items the events code writes with the low-level client; declared for the same reason.
 class InboxEventItem(EventsItem, discriminator="INBOX_EVENT"):
     pass

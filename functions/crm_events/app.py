@@ -22,10 +22,10 @@ app = APIGatewayHttpResolver()
 def events_context() -> EventsContext:
     """Built on the first request (never at import), then kept for the life of the process."""
     from crm_events.storage import dynamo_store
+    from shared.config_schemas.stages import StageCatalog
     from shared.config_store import load_config
     from shared.settings import get_settings
     from shared.signing import SsmSourceSecrets
-    from shared.stages import StageCatalog
 
     settings = get_settings()
     return EventsContext(

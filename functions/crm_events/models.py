@@ -28,8 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from shared.config_schemas.stages import StageCatalog
 from shared.signing import SOURCE_PATTERN
-from shared.stages import StageCatalog
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_EVENTS_PER_BATCH = 100

@@ -17,6 +17,7 @@ from typing import Any
 from crm_events.apply import apply_event
 from crm_events.inbox import read_inbox, store_events
 from crm_events.models import MAX_BODY_BYTES, BodyError, decode_body, validate_event
+from shared.config_schemas.stages import StageCatalog
 from shared.crm_entities import EntityStore, Outcome
 from shared.signing import (
     SOURCE_HEADER,
@@ -26,7 +27,6 @@ from shared.signing import (
     header_value,
     verify_request,
 )
-from shared.stages import StageCatalog
 
 
 @dataclass

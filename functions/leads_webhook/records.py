@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.leads import LeadDetails, NormalisedLead, lead_id_for
+from leads_webhook.submission import LeadDetails, NormalisedLead
+from shared.leads import lead_id_for
 
 # A fixed namespace: the same email gives the same lead id in every deployment and in the local hub.
 CONTACT_FIELDS = (

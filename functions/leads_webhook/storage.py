@@ -1,4 +1,4 @@
-"""Leads on DynamoDB: the repository, the rotation counters and the rate-limit windows.
+"""Leads on DynamoDB: the repository.
 
 Key layout (docs/data-model.md, "## Leads"):
 - lead: CRM table `LEAD#<lead_id>` / `LEAD` (`shared.tables.LeadItem`); gsi1 `OWNER#<rep>` /
@@ -6,8 +6,7 @@ Key layout (docs/data-model.md, "## Leads"):
   `QUEUE#<queue>` (a queue's leads) or `LEADS#QUARANTINE` (the quarantine), sorted by creation time;
 - submission history: CRM table `LEAD#<lead_id>` / `SUBMISSION#<submission_id>` (`LeadSubmissionItem`),
   written in the same transaction as the lead change, on condition that it is new (exactly once);
-- rotation: state table `ROTATION#<pool>` / `ROTATION`, `count` = the next turn, moved by a conditional write;
-- rate limit: state table `RATE#<key>` / `W#<window index>`, `count` added atomically, expiring by TTL.
+Rotation turns and rate-limit windows live in the state table: ``shared.store.state.DynamoStateStore``.
 
 Writes to a lead are UpdateItem of the attributes the intake owns, guarded by `version`, so what other
 functions keep on the same item (MailChimp sync state, territory) is never overwritten.
@@ -15,7 +14,7 @@ functions keep on the same item (MailChimp sync state, territory) is never overw
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +24,7 @@ from pynamodb.transactions import TransactWrite
 
 from leads_webhook.intake import WriteResult
 from leads_webhook.records import CONTACT_FIELDS, FILL_FIELDS, OPEN_STATUSES, StoredLead, SubmissionRecord
-from shared.tables import CrmItem, LeadItem, StateItem
+from shared.tables import CrmItem, LeadItem
 
 QUARANTINE_INDEX_KEY = "LEADS#QUARANTINE"
 _CONDITION_FAILED = "ConditionalCheckFailed"
@@ -289,43 +288,3 @@ class DynamoLeadRepository:
 
     def open_leads(self, rep_id: str) -> int:
         return int(LeadItem.by_gsi1.count(f"OWNER#{rep_id}", LeadItem.gsi1sk.startswith("OPEN#")))
-
-
-class DynamoRotationRepository:
-    """`RotationRepository` on the state table: one counter per pool, moved by conditional writes."""
-
-    @staticmethod
-    def _key(pool_id: str) -> tuple[str, str]:
-        return f"ROTATION#{pool_id}", "ROTATION"
-
-    def current_turn(self, pool_id: str) -> int:
-        try:
-            return int(StateItem.get(*self._key(pool_id), consistent_read=True).count or 0)
-        except DoesNotExist:
-            return 0
-
-    def advance(self, pool_id: str, expected: int, new: int) -> bool:
-        condition = StateItem.count == expected
-        if expected == 0:
-            condition = condition | StateItem.pk.does_not_exist()
-        try:
-            StateItem(*self._key(pool_id)).update(
-                actions=[StateItem.count.set(new), StateItem.updated_at.set(datetime.now(UTC))],
-                condition=condition,
-            )
-        except UpdateError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
-
-
-class DynamoRateLimiter:
-    """`RateLimiter` on the state table: a fixed window per key, counted atomically, gone by TTL."""
-
-    def allow(self, key: str, *, limit: int, window_seconds: int, now: datetime) -> bool:
-        window = int(now.timestamp()) // window_seconds
-        expires = datetime.fromtimestamp((window + 1) * window_seconds, UTC) + timedelta(minutes=5)
-        item = StateItem(f"RATE#{key}", f"W#{window}")
-        item.update(actions=[StateItem.count.add(1), StateItem.expires_at.set(expires)])
-        return int(item.count or 0) <= limit

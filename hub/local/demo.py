@@ -1,4 +1,4 @@
-"""Loads the demo data set (``demo/demo.yaml``) into the CRM table."""
+"""Loads the demo data set (``demo/demo.yaml``) into the CRM table: the rep records routing reads, too."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ def load_demo(path: Path = DEMO_PATH) -> dict[str, int]:
             batch.save(RepItem(pk=f"REP#{r['id']}", sk="REP", rep_id=r["id"], name=r["name"], email=r["email"],
                                manager_id=r.get("manager_id"), territory_id=r.get("territory_id"),
                                capacity=r.get("capacity"), occurred_at=stamp, gsi1pk="REPS", gsi1sk=r["id"],
+                               out_of_office={"periods": [{"start": str(p["start"]), "end": str(p["end"])}
+                                                          for p in r.get("out_of_office", [])]},
                                updated_at=now))  # fmt: skip
     with AccountItem.batch_write() as batch:
         for a in data.get("accounts", []):

@@ -5,9 +5,29 @@ Used by the local hub against the moto server and by the handler tests under ``m
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hub.local.template import HubTemplate
+
+REGION = "us-east-1"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+
+def base_environment(aws_endpoint_url: str) -> dict[str, str]:
+    """What Lambda's environment would give a function, pointed at the embedded AWS."""
+    return {
+        "AWS_ENDPOINT_URL": aws_endpoint_url,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "hub-local",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "HUB_CONFIG_DIR": str(CONFIG_DIR),
+    }
 
 
 def create_resources(template: HubTemplate, clients: Any) -> dict[str, dict[str, str]]:

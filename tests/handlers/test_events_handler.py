@@ -259,7 +259,7 @@ bodies = st.one_of(
 def test_no_signed_body_gives_a_5xx_and_nothing_invalid_is_stored(aws, events_api, body):
     from crm_events.models import validate_event
 
-    from shared.stages import load_stages_file
+    from shared.config_schemas.stages import load_stages_file
 
     status, _ = events_api(body)
     assert status < 500

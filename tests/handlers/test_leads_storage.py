@@ -27,13 +27,17 @@ def atomic_moto(monkeypatch):
 
 @pytest.fixture
 def storage(aws, atomic_moto):
-    from leads_webhook.storage import DynamoLeadRepository, DynamoRateLimiter, DynamoRotationRepository
+    from leads_webhook.storage import DynamoLeadRepository
 
-    return DynamoLeadRepository(), DynamoRotationRepository(), DynamoRateLimiter()
+    from shared.store.state import DynamoStateStore
+
+    return DynamoLeadRepository(), DynamoStateStore(), DynamoStateStore()
 
 
 def normalised(**fields):
-    from shared.leads import default_leads_config, normalise_lead, parse_lead_fields
+    from leads_webhook.submission import normalise_lead, parse_lead_fields
+
+    from shared.config_schemas.leads import default_leads_config
 
     return normalise_lead(
         parse_lead_fields({"email": "ann@example.com", **fields}).submission, default_leads_config()
@@ -118,23 +122,26 @@ def test_rotation_counter_is_a_compare_and_set(storage):
 
 
 def test_rate_limit_window_counts_across_callers(storage):
-    from shared.tables import StateItem
+    from shared.store.state import StateItem, rate_windows_pk
 
     _, _, limiter = storage
     allowed = [limiter.allow("ip#1", limit=3, window_seconds=60, now=NOW) for _ in range(4)]
     assert allowed == [True, True, True, False]
     assert limiter.allow("ip#1", limit=3, window_seconds=60, now=NOW + timedelta(seconds=60))
-    item = next(iter(StateItem.query("RATE#ip#1")))
+    item = next(iter(StateItem.query(rate_windows_pk("ip#1"))))
     assert item.expires_at > NOW
 
 
 def test_concurrent_rotation_on_dynamodb_hands_out_each_turn_once(storage):
-    from shared.routing import FixedWorkload, RoutingConfig, route_lead
+    from leads_webhook.routing import FixedWorkload, route_lead
+
+    from shared.config_schemas.routing import RoutingConfig
+    from tests.unit.leads.leads_fakes import InMemoryReps, crm_rep
 
     _, rotation, _ = storage
+    reps = InMemoryReps(crm_rep("a"), crm_rep("b"))
     config = RoutingConfig.model_validate(
-        {"reps": {r: {"name": r, "email": f"{r}@x.com"} for r in ("a", "b")},
-         "pools": {"p": {"members": [{"rep": "a", "weight": 2}, {"rep": "b"}]}},
+        {"pools": {"p": {"members": [{"rep": "a", "weight": 2}, {"rep": "b"}]}},
          "rules": [{"id": "all", "when": {"country": "US"}, "pool": "p"}], "fallback": {"queue": "q"}}
     )  # fmt: skip
 
@@ -147,7 +154,9 @@ def test_concurrent_rotation_on_dynamodb_hands_out_each_turn_once(storage):
     def work():
         for _ in range(10):
             turns.append(
-                route_lead(Lead(), config, rotation=rotation, workload=FixedWorkload(), now=NOW).turn
+                route_lead(
+                    Lead(), config, rotation=rotation, workload=FixedWorkload(), reps=reps, now=NOW
+                ).turn
             )
 
     threads = [threading.Thread(target=work) for _ in range(5)]

@@ -92,8 +92,8 @@ def test_unchanged_owner_and_quarantined_leads_alert_nobody(aws, demo_data, lamb
     assert _emails() == []
 
 
-def test_post_lead_stores_it_with_an_owner(aws, lambda_context):
-    # Given a minimal lead form post
+def test_post_lead_stores_it_with_an_owner(aws, demo_data, lambda_context):
+    # Given the CRM's reps and a minimal lead form post
     from leads_webhook.app import handler
 
     event = http_event("POST", "/leads", json.dumps({"email": "Jane.Doe@Example.com", "first_name": "Jane"}))

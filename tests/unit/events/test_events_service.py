@@ -12,9 +12,9 @@ from crm_events.service import EventsContext, receive_events, replay_events
 
 from hub.events_cli import parse_since
 from shared import crm_entities as entities
+from shared.config_schemas.stages import load_stages_file
 from shared.crm_entities import InMemoryEntityStore, stage_history
 from shared.signing import StaticSourceSecrets
-from shared.stages import load_stages_file
 from tests.unit.events.events_builders import NOW, SECRET, SOURCE, batch, event, opportunity, signed_headers
 
 STAGES = load_stages_file()
