@@ -14,8 +14,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from leads_webhook.intake import LeadPost, receive_lead_post
 from leads_webhook.wiring import deployed_services
 from shared.observability import logger, metrics, tracer
+from shared.store.errors import StoreError
 
 app = APIGatewayHttpResolver()
+
+
+@app.exception_handler(StoreError)
+def storage_failed(error: StoreError) -> Response[Any]:
+    """The table is busy or unreachable: the sender retries (MailChimp and browsers alike)."""
+    logger.warning("storage failed", extra={"error": str(error)})
+    return Response(503, "application/json", {"message": "storage is busy; try again shortly"},
+                    headers={"Retry-After": "5"})  # fmt: skip
+
 
 _OUTCOME_METRICS = {"created": "LeadsCreated", "merged": "LeadsMerged", "quarantined": "LeadsQuarantined"}
 
