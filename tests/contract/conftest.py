@@ -21,6 +21,7 @@ is used for another.
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,6 +164,23 @@ class StoreBackend:
         return self.client()
 
 
+def _moto_one_request_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies each request atomically; moto's in-process backends do not lock, so racing
+    threads could corrupt its tables ("dictionary changed size during iteration") or both pass one
+    condition. Apply moto's requests one at a time, as the local hub's embedded AWS does
+    (``hub/local/embedded_aws.py``): the emulator made atomic, the stores untouched."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock = threading.Lock()
+    process_request = BotocoreStubber.process_request
+
+    def one_at_a_time(self: BotocoreStubber, aws_request: Any) -> Any:
+        with lock:
+            return process_request(self, aws_request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", one_at_a_time)
+
+
 def _backend(request: pytest.FixtureRequest, name: str) -> StoreBackend:
     if name == "memory":
         return StoreBackend(name)
@@ -170,6 +188,7 @@ def _backend(request: pytest.FixtureRequest, name: str) -> StoreBackend:
         import boto3
 
         template = request.getfixturevalue("aws")
+        _moto_one_request_at_a_time(request.getfixturevalue("monkeypatch"))
         forget_connections()
         request.addfinalizer(forget_connections)
         return StoreBackend(name, template, lambda: boto3.client("dynamodb", region_name="us-east-1"))
