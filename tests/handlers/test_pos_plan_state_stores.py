@@ -1,4 +1,4 @@
-"""The POS, plan and state stores: the same behaviour in memory and on DynamoDB (moto), one test each."""
+"""The POS, plan and state stores: the same behaviour in memory and on DynamoDB (moto, DynamoDB Local), one test each."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from shared.store.plan import ActualDelta, PlanFigure
+from tests.ddb_local.plugin import BACKENDS
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -43,7 +44,7 @@ def line(row: int, invoice: str, number: str, amount: str, account: str = "acc-1
                 "Acme", account, "US")  # fmt: skip
 
 
-@pytest.fixture(params=["memory", "moto"])
+@pytest.fixture(params=BACKENDS)  # memory, moto, DynamoDB Local (tests/ddb_local)
 def stores(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     if request.param == "memory":
         from shared.store.plan import InMemoryPlanStore
@@ -53,7 +54,7 @@ def stores(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
         plan = InMemoryPlanStore()
         yield {"pos": InMemoryPosStore(plan), "plan": plan, "state": InMemoryStateStore()}
         return
-    request.getfixturevalue("aws")
+    request.getfixturevalue("aws" if request.param == "moto" else "ddblocal_tables")
     from shared.store.plan import DynamoPlanStore
     from shared.store.pos import DynamoPosStore
     from shared.store.state import DynamoStateStore
