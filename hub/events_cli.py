@@ -106,18 +106,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     home = Path(args.home).resolve()
     if (home / ".hub" / "local.json").is_file():
         use_local_hub(home)
-    from crm_events.inbox import read_inbox
     from crm_events.service import replay_events
-    from crm_events.storage import dynamo_store
+    from crm_events.storage import dynamo_stores
 
     from shared.config_schemas.stages import StageCatalog
     from shared.config_store import load_config
     from shared.settings import get_settings
 
     get_settings.cache_clear()
-    store = dynamo_store(get_settings())
+    store = dynamo_stores()
     stages = load_config("stages.yaml", StageCatalog)
-    entries = list(read_inbox(store, args.since, source=args.source))  # read once: the bar's total
+    entries = list(store.inbox.read_inbox(args.since, source=args.source))  # read once: the bar's total
     bar = None
     if not args.no_progress:
         from tqdm import tqdm

@@ -132,7 +132,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     def record(outcomes: list[Any]) -> None:
         now = datetime.now(UTC)
         for outcome in outcomes:
-            repository.record_outcome(ContactKey(f"LEAD#{outcome.contact_id}", "LEAD"), outcome, now)
+            repository.record_outcome(ContactKey("LEAD", outcome.contact_id), outcome, now)
 
     try:
         report = run_backfill(

@@ -141,14 +141,12 @@ class AccountMatcher:
 
 
 def account_refs() -> Iterator[AccountRef]:
-    """Every account with its name and aliases, from the CRM table's account list."""
-    from shared.store.errors import translated
-    from shared.tables import AccountItem, CrmItem
+    """Every account with its name and aliases, from the CRM store's account list (``list_accounts``)."""
+    from shared.store.crm import DynamoCrmStore
 
-    with translated():
-        for item in CrmItem.by_gsi1.query("ACCOUNTS"):
-            if isinstance(item, AccountItem) and item.account_id and item.name:
-                yield AccountRef(item.account_id, item.name, tuple(str(a) for a in item.aliases or ()))
+    for account in DynamoCrmStore().list_accounts():
+        if account.account_id and account.name:
+            yield AccountRef(account.account_id, account.name, tuple(account.aliases))
 
 
 def load_account_matcher() -> AccountMatcher:

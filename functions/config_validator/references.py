@@ -32,9 +32,9 @@ def validation_context(name: str, reps: RepList | None = None) -> dict[str, Any]
 
 
 class _CrmReps:
-    """The CRM's rep records (REP items, listed on gsi1 `REPS`)."""
+    """The CRM's rep records (``CrmStore.list_reps``)."""
 
     def list_reps(self) -> Iterable[HasRepId]:
-        from shared.tables import RepItem
+        from shared.store.crm import DynamoCrmStore
 
-        return [item for item in RepItem.by_gsi1.query("REPS") if isinstance(item, RepItem)]
+        return DynamoCrmStore().list_reps()

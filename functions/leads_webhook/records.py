@@ -54,7 +54,7 @@ Outcome = Literal["created", "merged", "quarantined"]
 
 
 class StoredLead(LeadDetails):
-    """A lead as kept in the CRM table (mapped to and from `shared.tables.LeadItem` by the storage)."""
+    """A lead as kept in the CRM table (mapped to and from `shared.store.crm.Lead` by the storage)."""
 
     lead_id: str
     status: str = STATUS_NEW

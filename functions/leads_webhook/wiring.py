@@ -5,10 +5,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -75,32 +73,12 @@ class RecheckedReps:
 
 
 class _CrmRepRecords:
-    """The CRM's rep records (REP items) as routing reads them."""
+    """The CRM's rep records (``CrmStore.get_reps``: ``shared.store.crm.Rep`` is a ``RepRecord``)."""
 
     def get_reps(self, rep_ids: Iterable[str]) -> Mapping[str, RepRecord]:
-        from shared.tables import RepItem
+        from shared.store.crm import DynamoCrmStore
 
-        keys = [(f"REP#{rep_id}", "REP") for rep_id in dict.fromkeys(rep_ids)]
-        return {item.rep_id: _RepView.of(item) for item in RepItem.batch_get(keys)}
-
-
-@dataclass(frozen=True)
-class _RepView:
-    rep_id: str
-    name: str
-    email: str | None
-    capacity: int | None
-    out_of_office: tuple[tuple[date, date], ...]
-
-    @classmethod
-    def of(cls, item: Any) -> _RepView:
-        periods = (item.out_of_office.as_dict() if item.out_of_office else {}).get("periods") or []
-        away = tuple((date.fromisoformat(p["start"]), date.fromisoformat(p["end"])) for p in periods)
-        capacity = None if item.capacity is None else int(item.capacity)
-        return cls(item.rep_id, item.name, item.email, capacity, away)
-
-    def away_on(self, day: date) -> bool:
-        return any(start <= day <= end for start, end in self.out_of_office)
+        return DynamoCrmStore().get_reps(rep_ids)
 
 
 @lru_cache(maxsize=1)

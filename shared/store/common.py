@@ -1,6 +1,8 @@
-"""What every store shares: stored time and money formats, and the order of events on an item.
+"""What the stores of items written from events share (beside ``shared.store.items``): stored times
+and money, and the order of events on an item.
 
-- Times on entity items are fixed-width UTC text (``2026-11-22T10:00:00.000000Z``, ``format_time``),
+- Times on entity items are fixed-width UTC text (``2026-11-22T10:00:00.000000Z``, ``format_time``,
+  which is ``shared.store.items.utc_text``),
   so they compare as strings in time order; ``UtcTextAttribute`` keeps a datetime that way.
 - Money is a DynamoDB number read back as an exact ``Decimal`` (``DecimalAttribute``; pynamodb's
   ``NumberAttribute`` reads numbers through JSON, as floats).
@@ -19,6 +21,11 @@ from typing import Any
 from pynamodb.attributes import Attribute
 from pynamodb.constants import MAP, NUMBER, STRING
 
+from shared.store.items import DecimalAttribute
+from shared.store.items import utc_text as format_time
+
+__all__ = ["DecimalAttribute", "format_time"]
+
 
 class Outcome(StrEnum):
     """What applying one event did to its item."""
@@ -27,11 +34,6 @@ class Outcome(StrEnum):
     STALE = "stale"  # a newer event is already stored: nothing changed
     DUPLICATE = "duplicate"  # this very event is already stored: nothing changed
     MISSING = "missing"  # the item it amends does not exist (yet): nothing changed
-
-
-def format_time(value: datetime) -> str:
-    """UTC, fixed width, so that stored times sort as strings in time order."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(value: str) -> datetime:
@@ -93,21 +95,6 @@ class DateTextAttribute(Attribute[date]):
 
     def deserialize(self, value: str) -> date:
         return date.fromisoformat(value[:10])
-
-
-class DecimalAttribute(Attribute[Decimal]):
-    """Money and other exact numbers: a DynamoDB number read back as ``Decimal`` (never a float)."""
-
-    attr_type = NUMBER
-
-    def serialize(self, value: Decimal | int) -> str:
-        number = Decimal(str(value)) if not isinstance(value, Decimal) else value
-        if not number.is_finite():
-            raise ValueError(f"not a finite number: {value!r}")
-        return str(number)
-
-    def deserialize(self, value: str) -> Decimal:
-        return Decimal(value)
 
 
 class DecimalMap(dict[str, Decimal]):

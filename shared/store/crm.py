@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Final, Literal, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -41,10 +41,12 @@ from pynamodb.attributes import (
     ListAttribute,
     MapAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.expressions.condition import Condition
+from pynamodb.models import Model
 
 from shared.settings import get_settings
 from shared.store.common import (
@@ -61,7 +63,7 @@ from shared.store.common import (
     storable,
 )
 from shared.store.errors import Conflict, NotFound, translated
-from shared.tables import Gsi1, HubItem
+from shared.store.items import Gsi1
 
 _settings = get_settings()
 
@@ -77,8 +79,8 @@ class SubmissionExists(Conflict):
 # ====================================================================== keys
 Key = tuple[str, str]
 
-LEAD = "LEAD"
-CONTACT = "CONTACT"
+LEAD: Final = "LEAD"
+CONTACT: Final = "CONTACT"
 OPPORTUNITY = "OPPORTUNITY"
 OPEN_PREFIX = "OPEN#"
 CLOSED_PREFIX = "CLOSED#"
@@ -185,13 +187,19 @@ def _child_sort(kind: str, entity_id: str) -> str:
 
 
 # ====================================================================== item models
-class CrmItem(HubItem):
+class CrmItem(Model):
     """Every item of the CRM table; ``entity`` says which kind (stream filters read it)."""
 
     class Meta:
         table_name = _settings.crm_table
         region = _settings.region
 
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)  # pynamodb's format
+    expires_at = TTLAttribute(null=True)
     entity = DiscriminatorAttribute(attr_name="entity")
     by_gsi1 = Gsi1()
 
@@ -1927,14 +1935,17 @@ class InMemoryCrmStore(_CrmLogic):
         return self._memory.items
 
     def raw(self, key: Key) -> dict[str, Any] | None:
-        """One stored item as plain Python (numbers as Decimal), or None (tests)."""
+        """One stored item as plain Python (numbers as Decimal; None for its model's absent attributes),
+        or None when there is no such item (tests)."""
         from boto3.dynamodb.types import TypeDeserializer
 
         stored = self._memory.items.get(key)
         if stored is None:
             return None
         deserialize = TypeDeserializer().deserialize
-        return {name: deserialize(value) for name, value in stored.items()}
+        model = type(self._memory._load(stored))
+        absent = dict.fromkeys(model.get_attributes())  # None where the item has no value, as a model reads
+        return absent | {name: deserialize(value) for name, value in stored.items()}
 
 
 _RECORDS.update(

@@ -77,20 +77,20 @@ def test_update_leaves_other_functions_attributes_alone(storage):
     from leads_webhook.intake import WriteResult
     from leads_webhook.records import new_lead, submission_record
 
-    from shared.tables import LeadItem
+    from shared.store.crm import LeadItem, lead_key
 
     leads, _, _ = storage
     lead = new_lead(normalised(), source="web_form", at=NOW, quarantine=())
     sub = submission_record(normalised(), lead_id=lead.lead_id, source="web_form", at=NOW, outcome="created",
                             quarantine=(), submission_id="s1")  # fmt: skip
     leads.create(lead, sub)
-    item = LeadItem.get(f"LEAD#{lead.lead_id}", "LEAD")
+    item = LeadItem.get(*lead_key(lead.lead_id))
     item.update(actions=[LeadItem.mailchimp.set({"state": "synced"})])
     routed = lead.model_copy(
         update={"owner": "alice", "assignment": {"reason": "rule", "turn": 3}, "version": 1}
     )
     assert leads.update(routed, expected_version=0) is WriteResult.DONE
-    item = LeadItem.get(f"LEAD#{lead.lead_id}", "LEAD")
+    item = LeadItem.get(*lead_key(lead.lead_id))
     assert item.mailchimp.as_dict() == {"state": "synced"}
     assert (item.owner, item.gsi1pk) == ("alice", "OWNER#alice")
     assert leads.get(lead.lead_id).assignment == {"reason": "rule", "turn": 3}

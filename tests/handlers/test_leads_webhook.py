@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import http_event, s3_event
+from tests.helpers import http_event, lead_keys, s3_event
 
 SOURCE, SECRETS = "landing-co", ["new-secret", "old-secret"]
 _ips = itertools.count(1)
@@ -66,7 +66,7 @@ def crm_items(aws):
 
 def lead_item(aws, lead_id):
     table = boto3.resource("dynamodb").Table(aws.table_name("CrmTable"))
-    return table.get_item(Key={"pk": f"LEAD#{lead_id}", "sk": "LEAD"}).get("Item")
+    return table.get_item(Key=lead_keys(lead_id)).get("Item")
 
 
 def test_202_stores_routes_and_explains(leads_hub, lambda_context):

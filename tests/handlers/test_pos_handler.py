@@ -32,16 +32,18 @@ def hub(aws: Any) -> Iterator[dict[str, Any]]:
 
     s3 = boto3.client("s3", region_name="us-east-1")
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    crm = aws.table_name("CrmTable")
+    from datetime import UTC, datetime
+
+    from shared.store import crm
+    from shared.store.common import Version
+
+    accounts = crm.DynamoCrmStore()
     for account_id, name, aliases in [
-        ("acct-acme", "Acme Corporation", ["Acme Widgets"]),
-        ("acct-globex", "Globex", []),
+        ("acct-acme", "Acme Corporation", ("Acme Widgets",)),
+        ("acct-globex", "Globex", ()),
     ]:
-        dynamodb.put_item(TableName=crm, Item={
-            "pk": {"S": f"ACCOUNT#{account_id}"}, "sk": {"S": "ACCOUNT"}, "entity": {"S": "ACCOUNT"},
-            "gsi1pk": {"S": "ACCOUNTS"}, "gsi1sk": {"S": account_id}, "account_id": {"S": account_id},
-            "name": {"S": name}, **({"aliases": {"L": [{"S": a} for a in aliases]}} if aliases else {}),
-        })  # fmt: skip
+        account = crm.Account(account_id=account_id, name=name, aliases=aliases)
+        accounts.upsert_account(account, Version(datetime.now(UTC), "setup"))
     wiring.forget_accounts()
     wiring.store.cache_clear()
     yield {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from leads_webhook.intake import LeadServices, WriteResult
@@ -14,6 +13,7 @@ from leads_webhook.routing import InMemoryRotationRepository
 from shared.config_schemas.leads import LeadsConfig, default_leads_config
 from shared.config_schemas.routing import RoutingConfig
 from shared.signing import StaticSourceSecrets
+from shared.store.crm import AwayPeriod, Rep
 
 
 class InMemoryLeadRepository:
@@ -101,29 +101,18 @@ class Clock:
         return self.now
 
 
-@dataclass(frozen=True)
-class Rep:
-    """A CRM rep record as routing reads it (the fields `leads_webhook.routing.RepRecord` names)."""
-
-    rep_id: str
-    name: str
-    email: str | None = None
-    capacity: int | None = None
-    out_of_office: tuple[tuple[date, date], ...] = ()
-
-    def away_on(self, day: date) -> bool:
-        return any(start <= day <= end for start, end in self.out_of_office)
-
-
 ALWAYS = ((date.min, date.max),)  # out of office on every day
 
 
-def crm_rep(rep_id: str, **fields) -> Rep:
-    return Rep(rep_id, **{"name": rep_id.title(), "email": f"{rep_id}@example.com", **fields})
+def crm_rep(rep_id: str, *, out_of_office: tuple[tuple[date, date], ...] = (), **fields) -> Rep:
+    """A CRM rep record (what routing reads: email, capacity, out-of-office periods)."""
+    away = tuple(AwayPeriod(start=start, end=end) for start, end in out_of_office)
+    data = {"rep_id": rep_id, "name": rep_id.title(), "email": f"{rep_id}@example.com", **fields}
+    return Rep(**data, out_of_office=away)
 
 
 class InMemoryReps:
-    """The CRM's rep records, in a dict."""
+    """The CRM's rep records, in a dict, counting batch reads (`CrmStore.get_reps`'s semantics)."""
 
     def __init__(self, *reps: Rep) -> None:
         self.reps = {r.rep_id: r for r in reps}
