@@ -274,14 +274,15 @@ class RollupStore(Protocol):
     def child_nodes(self, ref: NodeRef) -> list[PlanNode]: ...
     def root_nodes(self) -> list[PlanNode]: ...
     def all_nodes(self) -> Iterator[PlanNode]: ...
-    def put_node(self, node: PlanNode) -> tuple[bool, PlanNode | None]:
-        """Store the node unless as new a version is stored: (applied, the node it replaced)."""
+    def put_node(self, node: PlanNode, *, force: bool = False) -> tuple[bool, PlanNode | None]:
+        """Store the node unless as new a version is stored (``force``: the nightly repair stores it
+        whatever is there): (applied, the node it replaced)."""
         ...
 
     def delete_node(self, ref: NodeRef) -> PlanNode | None: ...
 
     # sources
-    def put_order(self, order: OrderFigure) -> tuple[bool, OrderFigure | None]:
+    def put_order(self, order: OrderFigure, *, force: bool = False) -> tuple[bool, OrderFigure | None]:
         """Mirror an order under its nodes unless as new a version is stored: (applied, the one replaced)."""
         ...
 
@@ -355,9 +356,9 @@ class InMemoryRollupStore:
     def all_nodes(self) -> Iterator[PlanNode]:
         yield from list(self.sources.nodes.values())
 
-    def put_node(self, node: PlanNode) -> tuple[bool, PlanNode | None]:
+    def put_node(self, node: PlanNode, *, force: bool = False) -> tuple[bool, PlanNode | None]:
         current = self.sources.nodes.get(node.ref)
-        if current is not None and current.version >= node.version:
+        if current is not None and current.version >= node.version and not force:
             return False, current
         if current is not None:
             self._children.get(current.parent, set()).discard(node.ref)
@@ -372,9 +373,9 @@ class InMemoryRollupStore:
         return current
 
     # ---- sources ----
-    def put_order(self, order: OrderFigure) -> tuple[bool, OrderFigure | None]:
+    def put_order(self, order: OrderFigure, *, force: bool = False) -> tuple[bool, OrderFigure | None]:
         current = self.sources.orders.get(order.order_id)
-        if current is not None and current.version >= order.version:
+        if current is not None and current.version >= order.version and not force:
             return False, current
         self.sources.orders[order.order_id] = order
         return True, current
@@ -430,3 +431,428 @@ class InMemoryRollupStore:
     def all_cells(self) -> Iterator[tuple[NodeRef, Period, RollupCell]]:
         for (ref, period), cell in list(self.cells.items()):
             yield ref, period, cell
+
+
+# ---- storage form of the tree mirror and orders (plain dicts as the stream images carry them) ----
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:f}"
+
+
+def node_item(node: PlanNode) -> dict[str, Any]:
+    """The attributes of a mirrored node item (besides its keys)."""
+    return {
+        "entity": "NODE",
+        "node_type": node.ref.type,
+        "node_id": node.ref.id,
+        "name": node.name,
+        "owner": node.owner,
+        "parent_type": node.parent.type if node.parent else None,
+        "parent_id": node.parent.id if node.parent else None,
+        "stage": node.stage,
+        "probability": _text(node.probability),
+        "amount": _text(node.amount),
+        "close_date": node.close_date.isoformat() if node.close_date else None,
+        "version": node.version,
+        "gsi1pk": children_index(node.parent),
+        "gsi1sk": str(node.ref),
+    }
+
+
+def decode_node(image: dict[str, Any]) -> PlanNode:
+    """A node from its item or a stream image of it."""
+
+    def dec(name: str) -> Decimal | None:
+        raw = image.get(name)
+        return None if raw in (None, "") else Decimal(str(raw))
+
+    parent = (
+        NodeRef(image["parent_type"], image["parent_id"])
+        if image.get("parent_type") and image.get("parent_id")
+        else None
+    )
+    close = image.get("close_date")
+    return PlanNode(
+        ref=NodeRef(image["node_type"], image["node_id"]),
+        name=image.get("name") or "",
+        owner=image.get("owner"),
+        parent=parent,
+        stage=image.get("stage"),
+        probability=dec("probability"),
+        amount=dec("amount"),
+        close_date=date.fromisoformat(close) if close else None,
+        version=image.get("version") or "",
+    )
+
+
+def order_item(order: OrderFigure) -> dict[str, Any]:
+    return {
+        "order_id": order.order_id,
+        "account_id": order.account_id,
+        "opportunity_id": order.opportunity_id,
+        "amount": _text(order.amount),
+        "currency": order.currency,
+        "booked_on": order.booked_on.isoformat(),
+        "version": order.version,
+    }
+
+
+def decode_order(image: dict[str, Any]) -> OrderFigure:
+    return OrderFigure(
+        order_id=image["order_id"],
+        account_id=image["account_id"],
+        amount=Decimal(str(image["amount"])),
+        currency=image["currency"],
+        booked_on=date.fromisoformat(image["booked_on"]),
+        opportunity_id=image.get("opportunity_id") or None,
+        version=image.get("version") or "",
+    )
+
+
+@dataclass(frozen=True)
+class PlanTableChange:
+    """What one plan-table stream record means to the rollup."""
+
+    kind: str  # "node" | "figure"
+    ref: NodeRef
+    periods: frozenset[Period] = frozenset()
+    old_node: PlanNode | None = None
+    new_node: PlanNode | None = None
+
+
+def change_of(
+    keys: dict[str, Any], new: dict[str, Any] | None, old: dict[str, Any] | None
+) -> PlanTableChange | None:
+    """Read a plan-table stream record (keys and images as plain values); None when not the rollup's."""
+    image = new or old or {}
+    entity = image.get("entity")
+    pk, sk = str(keys.get("pk") or image.get("pk")), str(keys.get("sk") or image.get("sk"))
+    if entity == "NODE":
+        old_node = decode_node(old) if old else None
+        new_node = decode_node(new) if new else None
+        return PlanTableChange("node", parse_ref(pk), old_node=old_node, new_node=new_node)
+    if entity == "NODE_ORDER":
+        return PlanTableChange("figure", parse_ref(pk), frozenset({parse_period(sk.removeprefix("ORDER#"))}))
+    if entity == "PLAN":
+        return PlanTableChange("figure", parse_ref(pk), frozenset({parse_period(sk)}))
+    if entity == "ACTUAL":
+        return PlanTableChange("figure", NodeRef(ACCOUNT, pk.split("#", 2)[2]), frozenset({parse_period(sk)}))
+    return None
+
+
+class DynamoRollupStore:
+    """``RollupStore`` on the plan table.
+
+    The tree mirror, order mirror and rollup items are pynamodb models (``shared.store.plan_models``);
+    the PLAN and ACTUAL items are read with the low-level client: their typed models belong to the
+    plan/POS store (issue 9) and are not registered yet.
+    """
+
+    def __init__(self, table_name: str | None = None) -> None:
+        from shared.settings import get_settings
+
+        self.table_name = table_name or get_settings().plan_table
+        self.writes = 0
+
+    # ---- low-level (PLAN and ACTUAL items; see the class docstring) ----
+    def _query(self, pk: str, sk_prefix: str = "") -> Iterator[dict[str, Any]]:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        from shared.aws import client
+        from shared.store.errors import translated
+
+        deserialize = TypeDeserializer().deserialize
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk" + (" AND begins_with(sk, :sk)" if sk_prefix else ""),
+            "ExpressionAttributeValues": {
+                ":pk": {"S": pk},
+                **({":sk": {"S": sk_prefix}} if sk_prefix else {}),
+            },
+        }
+        with translated():
+            while True:
+                page = client("dynamodb").query(**kwargs)
+                for item in page.get("Items", []):
+                    yield {k: deserialize(v) for k, v in item.items()}
+                if "LastEvaluatedKey" not in page:
+                    return
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _scan(self, entities: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        from shared.aws import client
+        from shared.store.errors import translated
+
+        deserialize = TypeDeserializer().deserialize
+        names = {f":e{i}": {"S": e} for i, e in enumerate(entities)}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "FilterExpression": f"entity IN ({', '.join(names)})",
+            "ExpressionAttributeValues": names,
+        }
+        with translated():
+            while True:
+                page = client("dynamodb").scan(**kwargs)
+                for item in page.get("Items", []):
+                    yield {k: deserialize(v) for k, v in item.items()}
+                if "LastEvaluatedKey" not in page:
+                    return
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # ---- tree ----
+    def get_node(self, ref: NodeRef) -> PlanNode | None:
+        from shared.store.errors import translated
+        from shared.store.plan_models import NodeItem
+
+        key = node_key(ref)
+        with translated():
+            try:
+                return decode_node(NodeItem.get(key["pk"], key["sk"]).attribute_values)
+            except NodeItem.DoesNotExist:
+                return None
+
+    def nodes_with_id(self, node_id: str) -> list[PlanNode]:
+        return [n for t in NODE_TYPES if (n := self.get_node(NodeRef(t, node_id))) is not None]
+
+    def _children(self, index: str) -> list[PlanNode]:
+        from shared.store.errors import translated
+        from shared.store.plan_models import NodeItem
+
+        with translated():
+            return [decode_node(i.attribute_values) for i in NodeItem.by_gsi1.query(index)]
+
+    def child_nodes(self, ref: NodeRef) -> list[PlanNode]:
+        return self._children(children_index(ref))
+
+    def root_nodes(self) -> list[PlanNode]:
+        return self._children(children_index(None))
+
+    def all_nodes(self) -> Iterator[PlanNode]:
+        from shared.store.errors import translated
+        from shared.store.plan_models import NodeItem
+
+        with translated():
+            for item in NodeItem.scan():
+                yield decode_node(item.attribute_values)
+
+    def put_node(self, node: PlanNode, *, force: bool = False) -> tuple[bool, PlanNode | None]:
+        from shared.store.errors import Conflict, translated
+        from shared.store.plan_models import NodeItem
+
+        current = self.get_node(node.ref)
+        if current is not None and current.version >= node.version and not force:
+            return False, current
+        key = node_key(node.ref)
+        item = NodeItem(key["pk"], key["sk"], **{k: v for k, v in node_item(node).items() if k != "entity"})
+        condition = None if force else NodeItem.pk.does_not_exist() | (NodeItem.version < node.version)
+        try:
+            with translated():
+                item.save(condition=condition)
+        except Conflict:
+            return False, self.get_node(node.ref)
+        self.writes += 1
+        return True, current
+
+    def delete_node(self, ref: NodeRef) -> PlanNode | None:
+        from shared.store.errors import translated
+        from shared.store.plan_models import NodeItem
+
+        current = self.get_node(ref)
+        if current is not None:
+            key = node_key(ref)
+            with translated():
+                NodeItem(key["pk"], key["sk"]).delete()
+            self.writes += 1
+        return current
+
+    # ---- sources ----
+    def put_order(self, order: OrderFigure, *, force: bool = False) -> tuple[bool, OrderFigure | None]:
+        from shared.store.errors import translated
+        from shared.store.plan_models import NodeOrderItem, OrderRefItem
+
+        with translated():
+            try:
+                pointer = OrderRefItem.get(f"ORDERREF#{order.order_id}", "ORDERREF")
+                previous: OrderFigure | None = decode_order(json.loads(pointer.order))
+            except OrderRefItem.DoesNotExist:
+                previous = None
+            if previous is not None and previous.version >= order.version and not force:
+                return False, previous
+            # the old entries go first, then the new ones, then the pointer: a retry redoes what is missing
+            if previous is not None:
+                for ref in previous.refs():
+                    key = order_mirror_key(ref, previous.period, previous.order_id)
+                    if ref not in order.refs() or previous.period != order.period:
+                        NodeOrderItem(key["pk"], key["sk"]).delete()
+            for ref in order.refs():
+                key = order_mirror_key(ref, order.period, order.order_id)
+                NodeOrderItem(key["pk"], key["sk"], **order_item(order)).save()
+            OrderRefItem(f"ORDERREF#{order.order_id}", "ORDERREF", order=json.dumps(order_item(order))).save()
+        self.writes += 1
+        return True, previous
+
+    def orders_of(self, ref: NodeRef, period: Period) -> list[OrderFigure]:
+        from shared.store.errors import translated
+        from shared.store.plan_models import NodeOrderItem
+
+        key = node_key(ref)
+        with translated():
+            items = NodeOrderItem.query(key["pk"], NodeOrderItem.sk.startswith(order_period_prefix(period)))
+            return [decode_order(i.attribute_values) for i in items]
+
+    def all_orders(self) -> Iterator[OrderFigure]:
+        for item in self._scan(("ORDER_REF",)):
+            yield decode_order(json.loads(item["order"]))
+
+    def plan_figure(self, ref: NodeRef, period: Period) -> Decimal | None:
+        key = plan_figure_key(ref, period)
+        for item in self._query(key["pk"], key["sk"]):
+            if item["sk"] == key["sk"]:
+                return Decimal(str(item["amount"]))
+        return None
+
+    def _pos_items(self, account_id: str, sk_prefix: str = "") -> Iterator[PosFigure]:
+        for item in self._query(actual_partition(account_id), sk_prefix):
+            breakdown = str(item.get("breakdown") or "")
+            if item.get("entity") != "ACTUAL_BREAKDOWN" or not breakdown.startswith("DIST#"):
+                continue
+            year, quarter = parse_period(item["sk"])
+            currency = item["sk"].split("#")[2]
+            yield PosFigure(account_id, year, quarter, currency, breakdown[5:], Decimal(str(item["amount"])))
+
+    def pos_of(self, account_id: str, period: Period) -> list[PosFigure]:
+        return list(self._pos_items(account_id, f"{period[0]:04d}#Q{period[1]}#"))
+
+    def pos_history(self, account_id: str) -> dict[Period, set[str]]:
+        history: dict[Period, set[str]] = {}
+        for figure in self._pos_items(account_id):
+            if figure.amount:
+                history.setdefault((figure.year, figure.quarter), set()).add(figure.distributor)
+        return history
+
+    def source_periods(self, ref: NodeRef) -> set[Period]:
+        periods = {parse_period(i["sk"]) for i in self._query(f"PLAN#{ref.type}#{ref.id}")}
+        periods |= {
+            parse_period(i["sk"].removeprefix("ORDER#")) for i in self._query(node_key(ref)["pk"], "ORDER#")
+        }
+        if ref.type == ACCOUNT:
+            periods |= {(f.year, f.quarter) for f in self._pos_items(ref.id)}
+        return periods
+
+    def snapshot(self) -> RollupSnapshot:
+        """Every plan figure, mirrored order and POS figure of the table in one scan (nightly)."""
+        snapshot = RollupSnapshot(nodes={n.ref: n for n in self.all_nodes()})
+        for item in self._scan(("PLAN", "ACTUAL_BREAKDOWN", "ORDER_REF")):
+            if item["entity"] == "PLAN":
+                snapshot.plans[(parse_ref(item["pk"]), parse_period(item["sk"]))] = Decimal(
+                    str(item["amount"])
+                )
+            elif item["entity"] == "ORDER_REF":
+                order = decode_order(json.loads(item["order"]))
+                snapshot.orders[order.order_id] = order
+            elif str(item.get("breakdown") or "").startswith("DIST#"):
+                period = parse_period(item["sk"])
+                key = (parse_ref(item["pk"]).id, period, item["sk"].split("#")[2], item["breakdown"][5:])
+                snapshot.pos[key] = Decimal(str(item["amount"]))
+        return snapshot
+
+    # ---- rollups ----
+    def get_cell(self, ref: NodeRef, period: Period) -> RollupCell | None:
+        from shared.store.errors import translated
+        from shared.store.plan_models import RollupItem
+
+        key = rollup_key(ref, period)
+        with translated():
+            try:
+                return RollupCell.from_json(RollupItem.get(key["pk"], key["sk"]).figures)
+            except RollupItem.DoesNotExist:
+                return None
+
+    def get_cells(self, refs: Iterable[NodeRef], period: Period) -> dict[NodeRef, RollupCell]:
+        from shared.store.errors import translated
+        from shared.store.plan_models import RollupItem
+
+        keys = [(rollup_key(r, period)["pk"], rollup_key(r, period)["sk"]) for r in refs]
+        found: dict[NodeRef, RollupCell] = {}
+        with translated():
+            for item in RollupItem.batch_get(keys):
+                found[parse_ref(item.pk)] = RollupCell.from_json(item.figures)
+        return found
+
+    def cells_of(self, ref: NodeRef, years: tuple[int, int] | None = None) -> dict[Period, RollupCell]:
+        """A node's cells, all of them or those of years ``years[0]`` to ``years[1]``."""
+        from shared.store.errors import translated
+        from shared.store.plan_models import RollupItem
+
+        pk = rollup_key(ref, (0, 1))["pk"]
+        condition = RollupItem.sk.between(f"{years[0]:04d}#", f"{years[1]:04d}#Z") if years else None
+        with translated():
+            return {
+                parse_period(i.sk): RollupCell.from_json(i.figures) for i in RollupItem.query(pk, condition)
+            }
+
+    def put_cell(self, ref: NodeRef, period: Period, cell: RollupCell) -> None:
+        from shared.store.errors import translated
+        from shared.store.plan_models import RollupItem
+
+        key = rollup_key(ref, period)
+        item = RollupItem(
+            key["pk"],
+            key["sk"],
+            node_type=ref.type,
+            node_id=ref.id,
+            year=period[0],
+            quarter=period[1],
+            figures=cell.to_json(),
+            gsi1pk=rollup_year_index(period[0]),
+            gsi1sk=f"{ref}#Q{period[1]}",
+            computed_at=_now(),
+        )
+        with translated():
+            item.save()
+        self.writes += 1
+
+    def delete_cell(self, ref: NodeRef, period: Period) -> None:
+        from shared.store.errors import translated
+        from shared.store.plan_models import RollupItem
+
+        key = rollup_key(ref, period)
+        with translated():
+            RollupItem(key["pk"], key["sk"]).delete()
+        self.writes += 1
+
+    def all_cells(self) -> Iterator[tuple[NodeRef, Period, RollupCell]]:
+        from shared.store.errors import translated
+        from shared.store.plan_models import RollupItem
+
+        with translated():
+            for item in RollupItem.scan():
+                yield parse_ref(item.pk), parse_period(item.sk), RollupCell.from_json(item.figures)
+
+    def cells_of_year(self, year: int) -> Iterator[tuple[NodeRef, Period, RollupCell]]:
+        """Every rollup of a year (board export)."""
+        from shared.store.errors import translated
+        from shared.store.plan_models import RollupItem
+
+        with translated():
+            for item in RollupItem.by_gsi1.query(rollup_year_index(year)):
+                figures = str(getattr(item, "figures", ""))  # the index is typed with the table's base model
+                yield parse_ref(item.pk), parse_period(item.sk), RollupCell.from_json(figures)
+
+    def last_computed(self, ref: NodeRef, years: tuple[int, int]) -> str | None:
+        """When the newest of a node's rollups was written (the answer's ``as_of``)."""
+        from shared.store.errors import translated
+        from shared.store.plan_models import RollupItem
+
+        pk = rollup_key(ref, (0, 1))["pk"]
+        condition = RollupItem.sk.between(f"{years[0]:04d}#", f"{years[1]:04d}#Z")
+        with translated():
+            stamps = [i.computed_at for i in RollupItem.query(pk, condition) if i.computed_at]
+        return max(stamps) if stamps else None
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
