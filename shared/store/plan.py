@@ -1,6 +1,22 @@
-"""The plan table: plan figures, actuals and the rollups over the plan tree.
+"""The plan table: plan figures, actuals and their breakdowns (and, later, the rollups).
 
-Keys are spelled here and nowhere else. See ``docs/data-model.md`` for every access pattern.
+Key patterns (the only place they are spelled; ``docs/data-model.md`` names the method of each
+access pattern):
+
+- a plan figure: ``PLAN#<NODE_TYPE>#<node_id>`` / ``<yyyy>#Q<n>``, entity ``PLAN``; gsi1
+  ``PLAN#<yyyy>`` / ``<NODE_TYPE>#<node_id>#Q<n>`` (all figures of a year). Written only by a newer
+  event (``put_plan_figure_if_newer``), ordered by (``occurred_at``, ``last_event_id``);
+- an account's actuals per quarter and currency: ``ACTUAL#ACCOUNT#<account_id>`` /
+  ``<yyyy>#Q<n>#<CUR>``, entity ``ACTUAL``, ``amount`` and ``quantity`` moved by ``ADD``; gsi1
+  ``ACTUAL#<yyyy>`` / ``ACCOUNT#<account_id>#Q<n>#<CUR>`` (all actuals of a year);
+- their breakdown by distributor and by part: same partition, ``<yyyy>#Q<n>#<CUR>#DIST#<distributor>``
+  / ``...#PART#<part>``, entity ``ACTUAL_BREAKDOWN`` (not on the rollup's stream filter).
+
+Actuals are written by the POS ledger in the same transaction as the lines that make them
+(``shared.store.pos`` uses ``actual_write``); ``add_actuals`` is the same change on its own.
+
+``DynamoPlanStore`` serves the table with pynamodb; ``InMemoryPlanStore`` has the same semantics.
+Readers get plain dataclasses (``PlanFigure``, ``Actual``, ``ActualBreakdown``), never item models.
 """
 
 from __future__ import annotations
@@ -8,9 +24,504 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+from pynamodb.attributes import DiscriminatorAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
+
+from shared.settings import get_settings
+from shared.store.errors import Conflict, translated
+from shared.store.items import DecimalAttribute, Gsi1, now_text, utc_text
+
+_settings = get_settings()
+ZERO = Decimal(0)
+
+PlanWrite = Literal["applied", "stale", "duplicate"]
+"""What ``put_plan_figure_if_newer`` did: written; a newer event is stored; this very event is stored."""
+
+
+# ------------------------------------------------------------------ keys
+def plan_figure_key(node_type: str, node_id: str, year: int, quarter: int) -> tuple[str, str]:
+    return f"PLAN#{node_type.upper()}#{node_id}", f"{year:04d}#Q{quarter}"
+
+
+def plan_year_index(node_type: str, node_id: str, year: int, quarter: int) -> tuple[str, str]:
+    return plan_year_pk(year), f"{node_type.upper()}#{node_id}#Q{quarter}"
+
+
+def plan_year_pk(year: int) -> str:
+    return f"PLAN#{year:04d}"
+
+
+def distributor_breakdown(distributor: str) -> str:
+    """The breakdown of an account-quarter's actuals that one distributor sold."""
+    return f"DIST#{distributor}"
+
+
+def part_breakdown(part_number: str) -> str:
+    """The breakdown of an account-quarter's actuals by part."""
+    return f"PART#{part_number}"
+
+
+def actual_pk(account_id: str) -> str:
+    return f"ACTUAL#ACCOUNT#{account_id}"
+
+
+def actual_key(
+    account_id: str, year: int, quarter: int, currency: str, breakdown: str = ""
+) -> tuple[str, str]:
+    """An account-quarter-currency's actuals; with ``breakdown`` (``distributor_breakdown``,
+    ``part_breakdown``) one slice of them."""
+    sk = f"{year:04d}#Q{quarter}#{currency}" + (f"#{breakdown}" if breakdown else "")
+    return actual_pk(account_id), sk
+
+
+def actual_year_index(account_id: str, year: int, quarter: int, currency: str) -> tuple[str, str]:
+    return actual_year_pk(year), f"ACCOUNT#{account_id}#Q{quarter}#{currency}"
+
+
+def actual_year_pk(year: int) -> str:
+    return f"ACTUAL#{year:04d}"
+
+
+# ---- rollup keys (issue 11, branch plan-rollup) ----
+def node_key(ref: NodeRef) -> dict[str, str]:
+    """A mirrored tree node: ``NODE#<TYPE>#<id>`` / ``NODE``."""
+    return {"pk": f"NODE#{ref.type}#{ref.id}", "sk": "NODE"}
+
+
+def children_index(parent: NodeRef | None) -> str:
+    """gsi1pk listing a node's children (``CHILDREN#ROOT`` for nodes without a parent)."""
+    return f"CHILDREN#{parent.type}#{parent.id}" if parent else "CHILDREN#ROOT"
+
+
+def node_id_index(node_id: str) -> str:
+    """The nodes named by an id, whatever their type (an id naming two types answers 409)."""
+    return f"NODEID#{node_id}"
+
+
+def order_mirror_key(ref: NodeRef, period: Period, order_id: str) -> dict[str, str]:
+    """An order counted in a node's actual: ``NODE#<TYPE>#<id>`` / ``ORDER#<yyyy>#Q<n>#<order_id>``."""
+    return {"pk": f"NODE#{ref.type}#{ref.id}", "sk": f"ORDER#{period[0]:04d}#Q{period[1]}#{order_id}"}
+
+
+def order_period_prefix(period: Period) -> str:
+    return f"ORDER#{period[0]:04d}#Q{period[1]}#"
+
+
+def rollup_key(ref: NodeRef, period: Period) -> dict[str, str]:
+    """One rollup: ``ROLLUP#<TYPE>#<id>`` / ``<yyyy>#Q<n>``."""
+    return {"pk": f"ROLLUP#{ref.type}#{ref.id}", "sk": f"{period[0]:04d}#Q{period[1]}"}
+
+
+def order_ref_key(order_id: str) -> tuple[str, str]:
+    """Where an order is mirrored, and its version: ``ORDERREF#<order_id>`` / ``ORDERREF``."""
+    return f"ORDERREF#{order_id}", "ORDERREF"
+
+
+def rollup_year_index(year: int) -> str:
+    """gsi1pk of every rollup of a year (nightly comparison, board export)."""
+    return f"ROLLUP#{year:04d}"
+
+
+def parse_period(sk: str) -> Period:
+    """``2026#Q3...`` → (2026, 3)."""
+    year, quarter = sk.split("#", 2)[:2]
+    return int(year), int(quarter.removeprefix("Q"))
+
+
+def parse_ref(pk: str) -> NodeRef:
+    """``NODE#ACCOUNT#a1`` / ``PLAN#ACCOUNT#a1`` / ``ROLLUP#...`` / ``ACTUAL#ACCOUNT#a1`` → the node."""
+    _, node_type, node_id = pk.split("#", 2)
+    return NodeRef(node_type, node_id)
+
+
+# ------------------------------------------------------------------ what readers get
+@dataclass(frozen=True)
+class PlanFigure:
+    """The plan for one node (territory, account, opportunity) in one quarter."""
+
+    node_type: str  # territory | account | opportunity
+    node_id: str
+    year: int
+    quarter: int
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class ActualDelta:
+    """A change to actuals: added to ``amount`` and ``quantity`` (negative takes back)."""
+
+    account_id: str
+    year: int
+    quarter: int
+    currency: str
+    amount: Decimal
+    quantity: Decimal
+    breakdown: str = ""  # "" for the account-quarter total, else distributor_breakdown / part_breakdown
+
+
+@dataclass(frozen=True)
+class Actual:
+    """Sell-through of one account in one quarter and currency."""
+
+    account_id: str
+    year: int
+    quarter: int
+    currency: str
+    amount: Decimal
+    quantity: Decimal
+
+
+@dataclass(frozen=True)
+class ActualBreakdown:
+    """One slice of an account-quarter's actuals: ``dimension`` distributor or part."""
+
+    account_id: str
+    year: int
+    quarter: int
+    currency: str
+    dimension: str  # distributor | part
+    value: str
+    amount: Decimal
+    quantity: Decimal
+
+
+_DIMENSIONS = {"DIST": "distributor", "PART": "part"}
+
+
+# ------------------------------------------------------------------ item models
+class PlanTableItem(Model):
+    class Meta:
+        table_name = _settings.plan_table
+        region = _settings.region
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    entity = DiscriminatorAttribute(attr_name="entity")
+    updated_at = UnicodeAttribute(null=True)
+    by_gsi1 = Gsi1()
+
+
+class PlanFigureItem(PlanTableItem, discriminator="PLAN"):
+    node_type = UnicodeAttribute()
+    node_id = UnicodeAttribute()
+    year = NumberAttribute()
+    quarter = NumberAttribute()
+    amount = DecimalAttribute()
+    source = UnicodeAttribute(null=True)
+    occurred_at = UnicodeAttribute(null=True)  # the version of the event that wrote it
+    last_event_id = UnicodeAttribute(null=True)
+
+
+class ActualItem(PlanTableItem, discriminator="ACTUAL"):
+    account_id = UnicodeAttribute()
+    year = NumberAttribute()
+    quarter = NumberAttribute()
+    currency = UnicodeAttribute()
+    amount = DecimalAttribute(null=True)
+    quantity = DecimalAttribute(null=True)
+
+
+class ActualBreakdownItem(PlanTableItem, discriminator="ACTUAL_BREAKDOWN"):
+    account_id = UnicodeAttribute()
+    year = NumberAttribute()
+    quarter = NumberAttribute()
+    currency = UnicodeAttribute()
+    breakdown = UnicodeAttribute()
+    amount = DecimalAttribute(null=True)
+    quantity = DecimalAttribute(null=True)
+
+
+# ---- rollup item models (issue 11, branch plan-rollup) ----
+
+
+class NodeItem(PlanTableItem, discriminator="NODE"):
+    """A territory, account or opportunity mirrored from the CRM table: ``NODE#<TYPE>#<id>`` / ``NODE``;
+    gsi1 ``CHILDREN#<parent type>#<parent id>`` / ``<TYPE>#<id>``."""
+
+    node_type = UnicodeAttribute()
+    node_id = UnicodeAttribute()
+    name = UnicodeAttribute(null=True)
+    owner = UnicodeAttribute(null=True)
+    parent_type = UnicodeAttribute(null=True)
+    parent_id = UnicodeAttribute(null=True)
+    stage = UnicodeAttribute(null=True)
+    probability = UnicodeAttribute(null=True)  # decimal text
+    amount = UnicodeAttribute(null=True)  # decimal text
+    close_date = UnicodeAttribute(null=True)
+    version = UnicodeAttribute(default="")
+
+
+class NodeOrderItem(PlanTableItem, discriminator="NODE_ORDER"):
+    """An order counted in a node's actual: ``NODE#<TYPE>#<id>`` / ``ORDER#<yyyy>#Q<n>#<order_id>``."""
+
+    order_id = UnicodeAttribute()
+    account_id = UnicodeAttribute()
+    opportunity_id = UnicodeAttribute(null=True)
+    amount = UnicodeAttribute()  # decimal text
+    currency = UnicodeAttribute()
+    booked_on = UnicodeAttribute()
+    version = UnicodeAttribute(default="")
+
+
+class OrderRefItem(PlanTableItem, discriminator="ORDER_REF"):
+    """Where an order is mirrored, and its version: ``ORDERREF#<order_id>`` / ``ORDERREF``."""
+
+    order = UnicodeAttribute()  # the order as JSON (shared.store.plan.order_item)
+
+
+class RollupItem(PlanTableItem, discriminator="ROLLUP"):
+    """One node's figures in one quarter: ``ROLLUP#<TYPE>#<id>`` / ``<yyyy>#Q<n>``; gsi1 ``ROLLUP#<yyyy>``."""
+
+    node_type = UnicodeAttribute()
+    node_id = UnicodeAttribute()
+    year = NumberAttribute()
+    quarter = NumberAttribute()
+    figures = UnicodeAttribute()  # RollupCell.to_json(): money as exact decimal text
+
+
+def actual_write(delta: ActualDelta, stamp: str) -> tuple[Model, list[Action]]:
+    """The item and the update actions (``ADD`` amount and quantity) of one actuals change; for an
+    update on its own or inside another store's transaction."""
+    pk, sk = actual_key(delta.account_id, delta.year, delta.quarter, delta.currency, delta.breakdown)
+    model: type[ActualItem] | type[ActualBreakdownItem]
+    model = ActualBreakdownItem if delta.breakdown else ActualItem
+    actions: list[Action] = [
+        model.amount.add(delta.amount),
+        model.quantity.add(delta.quantity),
+        model.entity.set(model),
+        model.account_id.set(delta.account_id),
+        model.year.set(delta.year),
+        model.quarter.set(delta.quarter),
+        model.currency.set(delta.currency),
+        model.updated_at.set(stamp),
+    ]
+    if delta.breakdown:
+        actions.append(ActualBreakdownItem.breakdown.set(delta.breakdown))
+    else:
+        gsi1pk, gsi1sk = actual_year_index(delta.account_id, delta.year, delta.quarter, delta.currency)
+        actions += [model.gsi1pk.set(gsi1pk), model.gsi1sk.set(gsi1sk)]
+    return model(pk, sk), actions
+
+
+def _figure(item: PlanFigureItem) -> PlanFigure:
+    return PlanFigure(item.node_type, item.node_id, int(item.year), int(item.quarter), item.amount)
+
+
+def _actual(item: ActualItem) -> Actual:
+    return Actual(item.account_id, int(item.year), int(item.quarter), item.currency,
+                  item.amount or ZERO, item.quantity or ZERO)  # fmt: skip
+
+
+def _breakdown(item: ActualBreakdownItem) -> ActualBreakdown:
+    dimension, _, value = item.breakdown.partition("#")
+    return ActualBreakdown(item.account_id, int(item.year), int(item.quarter), item.currency,
+                           _DIMENSIONS.get(dimension, dimension), value, item.amount or ZERO,
+                           item.quantity or ZERO)  # fmt: skip
+
+
+# ------------------------------------------------------------------ the protocol
+class PlanStore(Protocol):
+    """The plan table's access patterns."""
+
+    def put_plan_figure_if_newer(
+        self, figure: PlanFigure, *, occurred_at: datetime, event_id: str, source: str
+    ) -> PlanWrite:
+        """Write a plan figure from an event unless the stored one is as new or newer, ordered by
+        (``occurred_at``, ``event_id``); a figure written by other means (no version) is older."""
+        ...
+
+    def plan_figures_of_year(self, year: int) -> list[PlanFigure]:
+        """Every plan figure of a year (the rollup), in index order."""
+        ...
+
+    def add_actuals(self, deltas: Iterable[ActualDelta]) -> None:
+        """Add each delta to its actuals item (``ADD``; the item is made on first use)."""
+        ...
+
+    def actuals_of_account(self, account_id: str, year: int, quarter: int | None = None) -> list[Actual]:
+        """An account's actuals of a year (or one quarter), per quarter and currency."""
+        ...
+
+    def actuals_of_year(self, year: int) -> list[Actual]:
+        """Every account's actuals of a year (the rollup)."""
+        ...
+
+    def actual_breakdown(
+        self, account_id: str, year: int, quarter: int, currency: str
+    ) -> list[ActualBreakdown]:
+        """An account-quarter-currency's actuals by distributor and by part."""
+        ...
+
+    # ---- rollups (issue 11): see ``RollupStore`` / ``DynamoRollupStore`` / ``InMemoryRollupStore`` below ----
+
+
+# ------------------------------------------------------------------ DynamoDB
+class DynamoPlanStore:
+    """``PlanStore`` on the plan table (pynamodb)."""
+
+    def put_plan_figure_if_newer(
+        self, figure: PlanFigure, *, occurred_at: datetime, event_id: str, source: str
+    ) -> PlanWrite:
+        pk, sk = plan_figure_key(figure.node_type, figure.node_id, figure.year, figure.quarter)
+        gsi1pk, gsi1sk = plan_year_index(figure.node_type, figure.node_id, figure.year, figure.quarter)
+        at = utc_text(occurred_at)
+        item = PlanFigureItem(
+            pk, sk, gsi1pk=gsi1pk, gsi1sk=gsi1sk, node_type=figure.node_type, node_id=figure.node_id,
+            year=figure.year, quarter=figure.quarter, amount=figure.amount, source=source,
+            occurred_at=at, last_event_id=event_id, updated_at=now_text(),
+        )  # fmt: skip
+        older = (
+            PlanFigureItem.pk.does_not_exist()
+            | PlanFigureItem.occurred_at.does_not_exist()
+            | (PlanFigureItem.occurred_at < at)
+            | ((PlanFigureItem.occurred_at == at) & (PlanFigureItem.last_event_id < event_id))
+        )
+        with translated():
+            try:
+                item.save(condition=older)
+                return "applied"
+            except PutError as exc:
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+            try:
+                stored = PlanFigureItem.get(pk, sk, consistent_read=True)
+            except DoesNotExist:  # deleted meanwhile: nothing newer is stored
+                item.save(condition=PlanFigureItem.pk.does_not_exist())
+                return "applied"
+        same = stored.occurred_at == at and stored.last_event_id == event_id
+        return "duplicate" if same else "stale"
+
+    def plan_figures_of_year(self, year: int) -> list[PlanFigure]:
+        with translated():
+            items = list(PlanTableItem.by_gsi1.query(plan_year_pk(year)))
+        return [_figure(i) for i in items if isinstance(i, PlanFigureItem)]
+
+    def add_actuals(self, deltas: Iterable[ActualDelta]) -> None:
+        stamp = now_text()
+        with translated():
+            for delta in deltas:
+                item, actions = actual_write(delta, stamp)
+                item.update(actions=actions)
+
+    def _actual_items(self, account_id: str, sk_prefix: str) -> list[PlanTableItem]:
+        with translated():
+            return list(
+                PlanTableItem.query(
+                    actual_pk(account_id), PlanTableItem.sk.startswith(sk_prefix), consistent_read=True
+                )
+            )
+
+    def actuals_of_account(self, account_id: str, year: int, quarter: int | None = None) -> list[Actual]:
+        prefix = f"{year:04d}#" + (f"Q{quarter}#" if quarter is not None else "")
+        return [_actual(i) for i in self._actual_items(account_id, prefix) if isinstance(i, ActualItem)]
+
+    def actuals_of_year(self, year: int) -> list[Actual]:
+        with translated():
+            items = list(PlanTableItem.by_gsi1.query(actual_year_pk(year)))
+        return [_actual(i) for i in items if isinstance(i, ActualItem)]
+
+    def actual_breakdown(
+        self, account_id: str, year: int, quarter: int, currency: str
+    ) -> list[ActualBreakdown]:
+        prefix = actual_key(account_id, year, quarter, currency)[1] + "#"
+        items = self._actual_items(account_id, prefix)
+        return [_breakdown(i) for i in items if isinstance(i, ActualBreakdownItem)]
+
+    # ---- rollups (issue 11): see ``RollupStore`` / ``DynamoRollupStore`` / ``InMemoryRollupStore`` below ----
+
+
+# ------------------------------------------------------------------ in memory
+@dataclass
+class _StoredFigure:
+    figure: PlanFigure
+    occurred_at: str | None
+    event_id: str | None
+
+
+class InMemoryPlanStore:
+    """``PlanStore`` in dicts, with the same ordering and ``ADD`` semantics."""
+
+    def __init__(self) -> None:
+        self.figures: dict[tuple[str, str], _StoredFigure] = {}
+        self.actuals: dict[tuple[str, str], ActualDelta] = {}  # the running totals, as deltas from zero
+
+    def put_plan_figure_if_newer(
+        self, figure: PlanFigure, *, occurred_at: datetime, event_id: str, source: str
+    ) -> PlanWrite:
+        key = plan_figure_key(figure.node_type, figure.node_id, figure.year, figure.quarter)
+        at = utc_text(occurred_at)
+        stored = self.figures.get(key)
+        if stored is not None and stored.occurred_at is not None:
+            if (stored.occurred_at, stored.event_id) == (at, event_id):
+                return "duplicate"
+            if (stored.occurred_at, stored.event_id or "") > (at, event_id):
+                return "stale"
+        self.figures[key] = _StoredFigure(figure, at, event_id)
+        return "applied"
+
+    def plan_figures_of_year(self, year: int) -> list[PlanFigure]:
+        found = [s.figure for s in self.figures.values() if s.figure.year == year]
+        return sorted(found, key=lambda f: plan_year_index(f.node_type, f.node_id, f.year, f.quarter)[1])
+
+    def add_actuals(self, deltas: Iterable[ActualDelta]) -> None:
+        for delta in deltas:
+            key = actual_key(delta.account_id, delta.year, delta.quarter, delta.currency, delta.breakdown)
+            current = self.actuals.get(key)
+            if current is None:
+                self.actuals[key] = delta
+            else:
+                self.actuals[key] = replace(
+                    current, amount=current.amount + delta.amount, quantity=current.quantity + delta.quantity
+                )
+
+    def actuals_of_account(self, account_id: str, year: int, quarter: int | None = None) -> list[Actual]:
+        return [
+            _plain_actual(d)
+            for k, d in sorted(self.actuals.items(), key=lambda kv: kv[0])
+            if not d.breakdown and d.account_id == account_id and d.year == year
+            and (quarter is None or d.quarter == quarter)
+        ]  # fmt: skip
+
+    def actuals_of_year(self, year: int) -> list[Actual]:
+        found = [d for d in self.actuals.values() if not d.breakdown and d.year == year]
+        found.sort(key=lambda d: actual_year_index(d.account_id, d.year, d.quarter, d.currency)[1])
+        return [_plain_actual(d) for d in found]
+
+    def actual_breakdown(
+        self, account_id: str, year: int, quarter: int, currency: str
+    ) -> list[ActualBreakdown]:
+        found = [
+            (k, d)
+            for k, d in self.actuals.items()
+            if d.breakdown
+            and (d.account_id, d.year, d.quarter, d.currency) == (account_id, year, quarter, currency)
+        ]
+        out = []
+        for _key, d in sorted(found, key=lambda kd: kd[0]):
+            dimension, _, value = d.breakdown.partition("#")
+            out.append(ActualBreakdown(d.account_id, d.year, d.quarter, d.currency,
+                                       _DIMENSIONS.get(dimension, dimension), value, d.amount, d.quantity))  # fmt: skip
+        return out
+
+    # ---- rollups (issue 11): see ``RollupStore`` / ``DynamoRollupStore`` / ``InMemoryRollupStore`` below ----
+
+
+def _plain_actual(delta: ActualDelta) -> Actual:
+    return Actual(delta.account_id, delta.year, delta.quarter, delta.currency, delta.amount, delta.quantity)
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """A reader's dataclass as JSON-ready values (money as exact decimal text)."""
+    return {k: str(v) if isinstance(v, Decimal) else v for k, v in value.__dict__.items()}
+
 
 # ======================================================================================================
 # Rollups (issue 11, owner: plan-rollup). The plan tree mirrored from the CRM table, orders mirrored
@@ -22,7 +533,6 @@ TERRITORY = "TERRITORY"
 ACCOUNT = "ACCOUNT"
 OPPORTUNITY = "OPPORTUNITY"
 NODE_TYPES = (TERRITORY, ACCOUNT, OPPORTUNITY)
-ZERO = Decimal(0)
 
 Period = tuple[int, int]  # (year, quarter)
 
@@ -205,66 +715,6 @@ class RollupCell:
 
 
 # ---- keys (the only place these patterns are spelled) ----
-def node_key(ref: NodeRef) -> dict[str, str]:
-    """A mirrored tree node: ``NODE#<TYPE>#<id>`` / ``NODE``."""
-    return {"pk": f"NODE#{ref.type}#{ref.id}", "sk": "NODE"}
-
-
-def children_index(parent: NodeRef | None) -> str:
-    """gsi1pk listing a node's children (``CHILDREN#ROOT`` for nodes without a parent)."""
-    return f"CHILDREN#{parent.type}#{parent.id}" if parent else "CHILDREN#ROOT"
-
-
-def node_id_index(node_id: str) -> str:
-    """The nodes named by an id, whatever their type (an id naming two types answers 409)."""
-    return f"NODEID#{node_id}"
-
-
-def order_mirror_key(ref: NodeRef, period: Period, order_id: str) -> dict[str, str]:
-    """An order counted in a node's actual: ``NODE#<TYPE>#<id>`` / ``ORDER#<yyyy>#Q<n>#<order_id>``."""
-    return {"pk": f"NODE#{ref.type}#{ref.id}", "sk": f"ORDER#{period[0]:04d}#Q{period[1]}#{order_id}"}
-
-
-def order_period_prefix(period: Period) -> str:
-    return f"ORDER#{period[0]:04d}#Q{period[1]}#"
-
-
-def rollup_key(ref: NodeRef, period: Period) -> dict[str, str]:
-    """One rollup: ``ROLLUP#<TYPE>#<id>`` / ``<yyyy>#Q<n>``."""
-    return {"pk": f"ROLLUP#{ref.type}#{ref.id}", "sk": f"{period[0]:04d}#Q{period[1]}"}
-
-
-def rollup_year_index(year: int) -> str:
-    """gsi1pk of every rollup of a year (nightly comparison, board export)."""
-    return f"ROLLUP#{year:04d}"
-
-
-def plan_figure_key(ref: NodeRef, period: Period) -> dict[str, str]:
-    """A plan figure (written by crm_events on ``plan.upserted``)."""
-    return {"pk": f"PLAN#{ref.type}#{ref.id}", "sk": f"{period[0]:04d}#Q{period[1]}"}
-
-
-def plan_year_index(year: int) -> str:
-    return f"PLAN#{year:04d}"
-
-
-def actual_partition(account_id: str) -> str:
-    """POS actuals of an account (written by pos_ingest): ``ACTUAL#ACCOUNT#<id>``."""
-    return f"ACTUAL#ACCOUNT#{account_id}"
-
-
-def parse_period(sk: str) -> Period:
-    """``2026#Q3...`` → (2026, 3)."""
-    year, quarter = sk.split("#", 2)[:2]
-    return int(year), int(quarter.removeprefix("Q"))
-
-
-def parse_ref(pk: str) -> NodeRef:
-    """``NODE#ACCOUNT#a1`` / ``PLAN#ACCOUNT#a1`` / ``ROLLUP#...`` / ``ACTUAL#ACCOUNT#a1`` → the node."""
-    _, node_type, node_id = pk.split("#", 2)
-    return NodeRef(node_type, node_id)
-
-
 class RollupStore(Protocol):
     """What the rollup reads and writes (plan_rollup); reports read the ``get_*`` / ``cells*`` part."""
 
@@ -540,87 +990,30 @@ def change_of(
 
 
 class DynamoRollupStore:
-    """``RollupStore`` on the plan table.
+    """``RollupStore`` on the plan table (pynamodb): the tree mirror, the order mirror and the rollups,
+    and the plan figures and POS breakdowns the rollup reads."""
 
-    The tree mirror, order mirror and rollup items are pynamodb models (``shared.store.plan_models``);
-    the PLAN and ACTUAL items are read with the low-level client: their typed models belong to the
-    plan/POS store (issue 9) and are not registered yet.
-    """
-
-    def __init__(self, table_name: str | None = None) -> None:
-        from shared.settings import get_settings
-
-        self.table_name = table_name or get_settings().plan_table
+    def __init__(self) -> None:
         self.writes = 0
-
-    # ---- low-level (PLAN and ACTUAL items; see the class docstring) ----
-    def _query(self, pk: str, sk_prefix: str = "") -> Iterator[dict[str, Any]]:
-        from boto3.dynamodb.types import TypeDeserializer
-
-        from shared.aws import client
-        from shared.store.errors import translated
-
-        deserialize = TypeDeserializer().deserialize
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk" + (" AND begins_with(sk, :sk)" if sk_prefix else ""),
-            "ExpressionAttributeValues": {
-                ":pk": {"S": pk},
-                **({":sk": {"S": sk_prefix}} if sk_prefix else {}),
-            },
-        }
-        with translated():
-            while True:
-                page = client("dynamodb").query(**kwargs)
-                for item in page.get("Items", []):
-                    yield {k: deserialize(v) for k, v in item.items()}
-                if "LastEvaluatedKey" not in page:
-                    return
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def _scan(self, entities: tuple[str, ...]) -> Iterator[dict[str, Any]]:
-        from boto3.dynamodb.types import TypeDeserializer
-
-        from shared.aws import client
-        from shared.store.errors import translated
-
-        deserialize = TypeDeserializer().deserialize
-        names = {f":e{i}": {"S": e} for i, e in enumerate(entities)}
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "FilterExpression": f"entity IN ({', '.join(names)})",
-            "ExpressionAttributeValues": names,
-        }
-        with translated():
-            while True:
-                page = client("dynamodb").scan(**kwargs)
-                for item in page.get("Items", []):
-                    yield {k: deserialize(v) for k, v in item.items()}
-                if "LastEvaluatedKey" not in page:
-                    return
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # ---- tree ----
     def get_node(self, ref: NodeRef) -> PlanNode | None:
-        from shared.store.errors import translated
-        from shared.store.plan_models import NodeItem
-
         key = node_key(ref)
         with translated():
             try:
                 return decode_node(NodeItem.get(key["pk"], key["sk"]).attribute_values)
-            except NodeItem.DoesNotExist:
+            except DoesNotExist:
                 return None
 
     def nodes_with_id(self, node_id: str) -> list[PlanNode]:
         return [n for t in NODE_TYPES if (n := self.get_node(NodeRef(t, node_id))) is not None]
 
     def _children(self, index: str) -> list[PlanNode]:
-        from shared.store.errors import translated
-        from shared.store.plan_models import NodeItem
-
         with translated():
-            return [decode_node(i.attribute_values) for i in NodeItem.by_gsi1.query(index)]
+            items = list(PlanTableItem.by_gsi1.query(index))
+        return sorted(
+            (decode_node(i.attribute_values) for i in items if isinstance(i, NodeItem)), key=lambda n: n.ref
+        )
 
     def child_nodes(self, ref: NodeRef) -> list[PlanNode]:
         return self._children(children_index(ref))
@@ -629,22 +1022,17 @@ class DynamoRollupStore:
         return self._children(children_index(None))
 
     def all_nodes(self) -> Iterator[PlanNode]:
-        from shared.store.errors import translated
-        from shared.store.plan_models import NodeItem
-
         with translated():
             for item in NodeItem.scan():
                 yield decode_node(item.attribute_values)
 
     def put_node(self, node: PlanNode, *, force: bool = False) -> tuple[bool, PlanNode | None]:
-        from shared.store.errors import Conflict, translated
-        from shared.store.plan_models import NodeItem
-
         current = self.get_node(node.ref)
         if current is not None and current.version >= node.version and not force:
             return False, current
         key = node_key(node.ref)
         item = NodeItem(key["pk"], key["sk"], **{k: v for k, v in node_item(node).items() if k != "entity"})
+        item.updated_at = now_text()
         condition = None if force else NodeItem.pk.does_not_exist() | (NodeItem.version < node.version)
         try:
             with translated():
@@ -655,9 +1043,6 @@ class DynamoRollupStore:
         return True, current
 
     def delete_node(self, ref: NodeRef) -> PlanNode | None:
-        from shared.store.errors import translated
-        from shared.store.plan_models import NodeItem
-
         current = self.get_node(ref)
         if current is not None:
             key = node_key(ref)
@@ -668,58 +1053,58 @@ class DynamoRollupStore:
 
     # ---- sources ----
     def put_order(self, order: OrderFigure, *, force: bool = False) -> tuple[bool, OrderFigure | None]:
-        from shared.store.errors import translated
-        from shared.store.plan_models import NodeOrderItem, OrderRefItem
-
+        pointer_pk, pointer_sk = order_ref_key(order.order_id)
         with translated():
             try:
-                pointer = OrderRefItem.get(f"ORDERREF#{order.order_id}", "ORDERREF")
-                previous: OrderFigure | None = decode_order(json.loads(pointer.order))
-            except OrderRefItem.DoesNotExist:
+                previous: OrderFigure | None = decode_order(
+                    json.loads(OrderRefItem.get(pointer_pk, pointer_sk, consistent_read=True).order)
+                )
+            except DoesNotExist:
                 previous = None
             if previous is not None and previous.version >= order.version and not force:
                 return False, previous
             # the old entries go first, then the new ones, then the pointer: a retry redoes what is missing
             if previous is not None:
                 for ref in previous.refs():
-                    key = order_mirror_key(ref, previous.period, previous.order_id)
                     if ref not in order.refs() or previous.period != order.period:
+                        key = order_mirror_key(ref, previous.period, previous.order_id)
                         NodeOrderItem(key["pk"], key["sk"]).delete()
             for ref in order.refs():
                 key = order_mirror_key(ref, order.period, order.order_id)
-                NodeOrderItem(key["pk"], key["sk"], **order_item(order)).save()
-            OrderRefItem(f"ORDERREF#{order.order_id}", "ORDERREF", order=json.dumps(order_item(order))).save()
+                NodeOrderItem(key["pk"], key["sk"], updated_at=now_text(), **order_item(order)).save()
+            OrderRefItem(
+                pointer_pk, pointer_sk, order=json.dumps(order_item(order)), updated_at=now_text()
+            ).save()
         self.writes += 1
         return True, previous
 
     def orders_of(self, ref: NodeRef, period: Period) -> list[OrderFigure]:
-        from shared.store.errors import translated
-        from shared.store.plan_models import NodeOrderItem
-
         key = node_key(ref)
         with translated():
             items = NodeOrderItem.query(key["pk"], NodeOrderItem.sk.startswith(order_period_prefix(period)))
             return [decode_order(i.attribute_values) for i in items]
 
     def all_orders(self) -> Iterator[OrderFigure]:
-        for item in self._scan(("ORDER_REF",)):
-            yield decode_order(json.loads(item["order"]))
+        with translated():
+            for item in OrderRefItem.scan():
+                yield decode_order(json.loads(item.order))
 
     def plan_figure(self, ref: NodeRef, period: Period) -> Decimal | None:
-        key = plan_figure_key(ref, period)
-        for item in self._query(key["pk"], key["sk"]):
-            if item["sk"] == key["sk"]:
-                return Decimal(str(item["amount"]))
-        return None
+        pk, sk = plan_figure_key(ref.type, ref.id, period[0], period[1])
+        with translated():
+            try:
+                return PlanFigureItem.get(pk, sk).amount
+            except DoesNotExist:
+                return None
 
     def _pos_items(self, account_id: str, sk_prefix: str = "") -> Iterator[PosFigure]:
-        for item in self._query(actual_partition(account_id), sk_prefix):
-            breakdown = str(item.get("breakdown") or "")
-            if item.get("entity") != "ACTUAL_BREAKDOWN" or not breakdown.startswith("DIST#"):
-                continue
-            year, quarter = parse_period(item["sk"])
-            currency = item["sk"].split("#")[2]
-            yield PosFigure(account_id, year, quarter, currency, breakdown[5:], Decimal(str(item["amount"])))
+        condition = ActualBreakdownItem.sk.startswith(sk_prefix) if sk_prefix else None
+        with translated():
+            items = list(ActualBreakdownItem.query(actual_pk(account_id), condition))
+        for item in items:
+            if item.breakdown.startswith("DIST#"):
+                yield PosFigure(account_id, int(item.year), int(item.quarter), item.currency,
+                                item.breakdown[5:], item.amount or ZERO)  # fmt: skip
 
     def pos_of(self, account_id: str, period: Period) -> list[PosFigure]:
         return list(self._pos_items(account_id, f"{period[0]:04d}#Q{period[1]}#"))
@@ -732,59 +1117,64 @@ class DynamoRollupStore:
         return history
 
     def source_periods(self, ref: NodeRef) -> set[Period]:
-        periods = {parse_period(i["sk"]) for i in self._query(f"PLAN#{ref.type}#{ref.id}")}
-        periods |= {
-            parse_period(i["sk"].removeprefix("ORDER#")) for i in self._query(node_key(ref)["pk"], "ORDER#")
-        }
+        pk = plan_figure_key(ref.type, ref.id, 0, 1)[0]
+        with translated():
+            periods = {parse_period(i.sk) for i in PlanFigureItem.query(pk)}
+            periods |= {
+                parse_period(i.sk.removeprefix("ORDER#"))
+                for i in NodeOrderItem.query(node_key(ref)["pk"], NodeOrderItem.sk.startswith("ORDER#"))
+            }
         if ref.type == ACCOUNT:
             periods |= {(f.year, f.quarter) for f in self._pos_items(ref.id)}
         return periods
 
     def snapshot(self) -> RollupSnapshot:
-        """Every plan figure, mirrored order and POS figure of the table in one scan (nightly)."""
-        snapshot = RollupSnapshot(nodes={n.ref: n for n in self.all_nodes()})
-        for item in self._scan(("PLAN", "ACTUAL_BREAKDOWN", "ORDER_REF")):
-            if item["entity"] == "PLAN":
-                snapshot.plans[(parse_ref(item["pk"]), parse_period(item["sk"]))] = Decimal(
-                    str(item["amount"])
-                )
-            elif item["entity"] == "ORDER_REF":
-                order = decode_order(json.loads(item["order"]))
-                snapshot.orders[order.order_id] = order
-            elif str(item.get("breakdown") or "").startswith("DIST#"):
-                period = parse_period(item["sk"])
-                key = (parse_ref(item["pk"]).id, period, item["sk"].split("#")[2], item["breakdown"][5:])
-                snapshot.pos[key] = Decimal(str(item["amount"]))
+        """Every node, plan figure, mirrored order and POS figure of the table in one scan (nightly)."""
+        snapshot = RollupSnapshot()
+        with translated():
+            for item in PlanTableItem.scan(
+                PlanTableItem.entity.is_in(NodeItem, PlanFigureItem, ActualBreakdownItem, OrderRefItem)  # type: ignore[arg-type]
+            ):
+                if isinstance(item, NodeItem):
+                    node = decode_node(item.attribute_values)
+                    snapshot.nodes[node.ref] = node
+                elif isinstance(item, PlanFigureItem):
+                    ref = NodeRef(item.node_type.upper(), item.node_id)
+                    snapshot.plans[(ref, (int(item.year), int(item.quarter)))] = item.amount
+                elif isinstance(item, OrderRefItem):
+                    order = decode_order(json.loads(item.order))
+                    snapshot.orders[order.order_id] = order
+                elif isinstance(item, ActualBreakdownItem) and item.breakdown.startswith("DIST#"):
+                    key = (
+                        item.account_id,
+                        (int(item.year), int(item.quarter)),
+                        item.currency,
+                        item.breakdown[5:],
+                    )
+                    snapshot.pos[key] = item.amount or ZERO
         return snapshot
 
     # ---- rollups ----
     def get_cell(self, ref: NodeRef, period: Period) -> RollupCell | None:
-        from shared.store.errors import translated
-        from shared.store.plan_models import RollupItem
-
         key = rollup_key(ref, period)
         with translated():
             try:
                 return RollupCell.from_json(RollupItem.get(key["pk"], key["sk"]).figures)
-            except RollupItem.DoesNotExist:
+            except DoesNotExist:
                 return None
 
     def get_cells(self, refs: Iterable[NodeRef], period: Period) -> dict[NodeRef, RollupCell]:
-        from shared.store.errors import translated
-        from shared.store.plan_models import RollupItem
-
-        keys = [(rollup_key(r, period)["pk"], rollup_key(r, period)["sk"]) for r in refs]
+        keys = [(k["pk"], k["sk"]) for k in (rollup_key(r, period) for r in refs)]
         found: dict[NodeRef, RollupCell] = {}
+        if not keys:
+            return found
         with translated():
             for item in RollupItem.batch_get(keys):
                 found[parse_ref(item.pk)] = RollupCell.from_json(item.figures)
         return found
 
     def cells_of(self, ref: NodeRef, years: tuple[int, int] | None = None) -> dict[Period, RollupCell]:
-        """A node's cells, all of them or those of years ``years[0]`` to ``years[1]``."""
-        from shared.store.errors import translated
-        from shared.store.plan_models import RollupItem
-
+        """A node's cells: all of them, or those of years ``years[0]`` to ``years[1]``."""
         pk = rollup_key(ref, (0, 1))["pk"]
         condition = RollupItem.sk.between(f"{years[0]:04d}#", f"{years[1]:04d}#Z") if years else None
         with translated():
@@ -793,66 +1183,39 @@ class DynamoRollupStore:
             }
 
     def put_cell(self, ref: NodeRef, period: Period, cell: RollupCell) -> None:
-        from shared.store.errors import translated
-        from shared.store.plan_models import RollupItem
-
         key = rollup_key(ref, period)
         item = RollupItem(
-            key["pk"],
-            key["sk"],
-            node_type=ref.type,
-            node_id=ref.id,
-            year=period[0],
-            quarter=period[1],
-            figures=cell.to_json(),
-            gsi1pk=rollup_year_index(period[0]),
-            gsi1sk=f"{ref}#Q{period[1]}",
-            computed_at=_now(),
-        )
+            key["pk"], key["sk"], node_type=ref.type, node_id=ref.id, year=period[0], quarter=period[1],
+            figures=cell.to_json(), gsi1pk=rollup_year_index(period[0]), gsi1sk=f"{ref}#Q{period[1]}",
+            updated_at=now_text(),
+        )  # fmt: skip
         with translated():
             item.save()
         self.writes += 1
 
     def delete_cell(self, ref: NodeRef, period: Period) -> None:
-        from shared.store.errors import translated
-        from shared.store.plan_models import RollupItem
-
         key = rollup_key(ref, period)
         with translated():
             RollupItem(key["pk"], key["sk"]).delete()
         self.writes += 1
 
     def all_cells(self) -> Iterator[tuple[NodeRef, Period, RollupCell]]:
-        from shared.store.errors import translated
-        from shared.store.plan_models import RollupItem
-
         with translated():
             for item in RollupItem.scan():
                 yield parse_ref(item.pk), parse_period(item.sk), RollupCell.from_json(item.figures)
 
     def cells_of_year(self, year: int) -> Iterator[tuple[NodeRef, Period, RollupCell]]:
-        """Every rollup of a year (board export)."""
-        from shared.store.errors import translated
-        from shared.store.plan_models import RollupItem
-
+        """Every rollup of a year (the board report)."""
         with translated():
-            for item in RollupItem.by_gsi1.query(rollup_year_index(year)):
-                figures = str(getattr(item, "figures", ""))  # the index is typed with the table's base model
-                yield parse_ref(item.pk), parse_period(item.sk), RollupCell.from_json(figures)
+            items = list(PlanTableItem.by_gsi1.query(rollup_year_index(year)))
+        for item in items:
+            if isinstance(item, RollupItem):
+                yield parse_ref(item.pk), parse_period(item.sk), RollupCell.from_json(item.figures)
 
     def last_computed(self, ref: NodeRef, years: tuple[int, int]) -> str | None:
-        """When the newest of a node's rollups was written (the answer's ``as_of``)."""
-        from shared.store.errors import translated
-        from shared.store.plan_models import RollupItem
-
+        """When the newest of a node's rollups of those years was written (an answer's ``as_of``)."""
         pk = rollup_key(ref, (0, 1))["pk"]
         condition = RollupItem.sk.between(f"{years[0]:04d}#", f"{years[1]:04d}#Z")
         with translated():
-            stamps = [i.computed_at for i in RollupItem.query(pk, condition) if i.computed_at]
+            stamps = [i.updated_at for i in RollupItem.query(pk, condition) if i.updated_at]
         return max(stamps) if stamps else None
-
-
-def _now() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
