@@ -57,8 +57,9 @@ def test_translates_offline_into_every_function_and_trigger():
         assert props["Runtime"] == "python3.12"
         assert props["Architectures"] == ["arm64"]
         assert props["Layers"] == [{"Ref": next(iter(resources_of("AWS::Lambda::LayerVersion")))}]
-    assert len(resources_of("AWS::Lambda::EventSourceMapping")) == 4  # 3 streams + the POS continuation queue
-    assert len(resources_of("AWS::Events::Rule")) == 2
+    # 4 streams (the plan rollup reads the CRM stream too) + the POS continuation queue
+    assert len(resources_of("AWS::Lambda::EventSourceMapping")) == 5
+    assert len(resources_of("AWS::Events::Rule")) == 3  # alerts sweep, plan nightly, plan monthly export
 
 
 def _statements() -> list[tuple[str, dict[str, Any]]]:
@@ -90,7 +91,7 @@ def test_email_sending_is_scoped_to_the_sending_identity():
 def test_every_stream_mapping_handles_failure():
     mappings = [m["Properties"] for m in resources_of("AWS::Lambda::EventSourceMapping").values()]
     streams = [m for m in mappings if "StreamArn" in str(m["EventSourceArn"])]
-    assert len(streams) == 3
+    assert len(streams) == 4
     for mapping in streams:
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert mapping["BisectBatchOnFunctionError"] is True
