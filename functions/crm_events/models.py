@@ -202,6 +202,7 @@ class ActivityData(EventData):
 class OrderData(EventData):
     id: EntityId
     account_id: EntityId
+    opportunity_id: EntityId | None = None  # the opportunity the order closes (its actual in the plan)
     amount: Money
     currency: Currency = "USD"
     booked_at: Timestamp
