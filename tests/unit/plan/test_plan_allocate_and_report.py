@@ -11,9 +11,9 @@ from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from plan_rollup.allocate import allocate, split
 from plan_rollup.export import gather_report, render_csv, render_html, render_xlsx
+
 from tests.unit.plan.plan_builders import A, T, World
 
 D = Decimal
@@ -21,7 +21,9 @@ D = Decimal
 
 @given(
     st.decimals(min_value=0, max_value=10**9, places=2),
-    st.lists(st.decimals(min_value=0, max_value=10**6, places=2), min_size=1, max_size=12).filter(lambda w: sum(w) > 0),
+    st.lists(st.decimals(min_value=0, max_value=10**6, places=2), min_size=1, max_size=12).filter(
+        lambda w: sum(w) > 0
+    ),
 )
 def test_a_split_always_sums_to_the_total_to_the_cent(total: Decimal, weights: list[Decimal]) -> None:
     shares = split(total, weights)
@@ -42,10 +44,15 @@ def test_allocation_by_last_year_actual_and_equal() -> None:
     w = world()
     node = w.store.get_node(T("root"))
     children = w.store.child_nodes(T("root"))
-    last = {c.ref: {q: cell.actual for (y, q), cell in w.store.cells_of(c.ref).items() if y == 2025} for c in children}
+    last = {
+        c.ref: {q: cell.actual for (y, q), cell in w.store.cells_of(c.ref).items() if y == 2025}
+        for c in children
+    }
     plan = {1: D("1000"), 2: D("100.01")}
     by_actual = allocate(node, 2026, "last-year-actual", plan, children, last)  # type: ignore[arg-type]
-    assert by_actual.proposals[T("west")][1] == D("750.00") and by_actual.proposals[T("east")][1] == D("250.00")
+    assert by_actual.proposals[T("west")][1] == D("750.00") and by_actual.proposals[T("east")][1] == D(
+        "250.00"
+    )
     assert by_actual.proposals[T("north")][1] == D("0.00")
     assert "Q2: no actual in 2025, split equally" in by_actual.notes
     assert sum(p[2] for p in by_actual.proposals.values()) == D("100.01")
@@ -57,7 +64,9 @@ def test_allocation_by_last_year_actual_and_equal() -> None:
 def test_the_report_files() -> None:
     w = world()
     w.plan(T("west"), 2026, 1, "700").account("evil", "west")
-    w.store.put_node(w.store.get_node(A("evil")).__class__(A("evil"), name="=HYPERLINK(1)", parent=T("west"), version="z"))  # type: ignore[union-attr]
+    w.store.put_node(
+        w.store.get_node(A("evil")).__class__(A("evil"), name="=HYPERLINK(1)", parent=T("west"), version="z")
+    )  # type: ignore[union-attr]
     w.order("o3", "evil", "5", date(2026, 1, 3))
     report = gather_report(w.store, 2026, "root", today=date(2026, 12, 2))
     assert [e.level for e in report.nodes] == [0, 1, 1, 1, 2, 2, 2]
