@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from pynamodb.attributes import DiscriminatorAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
@@ -537,9 +537,8 @@ NODE_TYPES = (TERRITORY, ACCOUNT, OPPORTUNITY)
 Period = tuple[int, int]  # (year, quarter)
 
 
-@dataclass(frozen=True, order=True)
-class NodeRef:
-    """A node of the plan tree: its type (TERRITORY, ACCOUNT, OPPORTUNITY) and id."""
+class NodeRef(NamedTuple):
+    """A node of the plan tree: its type (TERRITORY, ACCOUNT, OPPORTUNITY) and id (a tuple: cheap to hash)."""
 
     type: str
     id: str
@@ -599,7 +598,7 @@ class PosFigure:
     amount: Decimal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StageFigure:
     count: int = 0
     amount: Decimal = ZERO
@@ -611,12 +610,37 @@ class StageFigure:
         )
 
 
-def _add_maps(into: dict[str, Any], other: dict[str, Any]) -> None:
+# The shared, read-only empty map a new cell starts with (a cell copies it on its first write: most
+# cells never get a POS, unconverted or pipeline entry, and the nightly recompute makes millions).
+class _ReadOnlyEmpty(dict):  # type: ignore[type-arg]
+    """An empty dict that refuses writes (hashable, so a dataclass takes it as a default)."""
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return 0
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("the shared empty map is read-only: RollupCell.add_to copies it first")
+
+    __setitem__ = __delitem__ = update = setdefault = pop = popitem = clear = __ior__ = _refuse  # type: ignore[assignment]
+
+
+_EMPTY: Any = _ReadOnlyEmpty()
+
+
+def _added(into: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """``into`` plus ``other`` entry by entry (``into`` is copied first if it is the shared empty map)."""
+    if not other:
+        return into
+    if into is _EMPTY:
+        return dict(other)
     for key, value in other.items():
         into[key] = into[key] + value if key in into else value
+    return into
 
 
-@dataclass
+@dataclass(slots=True)
 class RollupCell:
     """The figures of one node in one quarter that add up the tree (money in the company currency).
 
@@ -630,12 +654,12 @@ class RollupCell:
     plan: Decimal = ZERO
     children_plan: Decimal = ZERO
     orders: Decimal = ZERO
-    pos: dict[str, Decimal] = field(default_factory=dict)
-    unconverted: dict[str, Decimal] = field(default_factory=dict)
+    pos: dict[str, Decimal] = _EMPTY
+    unconverted: dict[str, Decimal] = _EMPTY
     weighted_pipeline: Decimal = ZERO
-    pipeline: dict[str, StageFigure] = field(default_factory=dict)
-    pos_expected: dict[str, int] = field(default_factory=dict)
-    pos_reported: dict[str, int] = field(default_factory=dict)
+    pipeline: dict[str, StageFigure] = _EMPTY
+    pos_expected: dict[str, int] = _EMPTY
+    pos_reported: dict[str, int] = _EMPTY
 
     @property
     def actual(self) -> Decimal:
@@ -658,26 +682,41 @@ class RollupCell:
         )
 
     def add_actuals(self, other: RollupCell) -> None:
-        self.orders += other.orders
-        _add_maps(self.pos, other.pos)
-        _add_maps(self.unconverted, other.unconverted)
-        _add_maps(self.pos_expected, other.pos_expected)
-        _add_maps(self.pos_reported, other.pos_reported)
+        if other.orders:
+            self.orders += other.orders
+        if other.pos:
+            self.pos = _added(self.pos, other.pos)
+        if other.unconverted:
+            self.unconverted = _added(self.unconverted, other.unconverted)
+        if other.pos_expected:
+            self.pos_expected = _added(self.pos_expected, other.pos_expected)
+            self.pos_reported = _added(self.pos_reported, other.pos_reported)
 
     def add_pipeline(self, other: RollupCell) -> None:
         self.weighted_pipeline += other.weighted_pipeline
-        _add_maps(self.pipeline, other.pipeline)
+        self.pipeline = _added(self.pipeline, other.pipeline)
+
+    def add_to(self, attribute: str, key: str, value: Any) -> None:
+        """Add ``value`` to entry ``key`` of the map ``attribute`` (pos, unconverted, pipeline, pos_*)."""
+        current = getattr(self, attribute)
+        if current is _EMPTY:
+            current = {}
+            setattr(self, attribute, current)
+        current[key] = current[key] + value if key in current else value
 
     def normalised(self) -> RollupCell:
-        """The same figures without zero entries, so equal figures compare equal."""
-        return replace(
-            self,
-            pos={k: v for k, v in sorted(self.pos.items()) if v},
-            unconverted={k: v for k, v in sorted(self.unconverted.items()) if v},
-            pipeline={k: v for k, v in sorted(self.pipeline.items()) if v.count},
-            pos_expected={k: v for k, v in sorted(self.pos_expected.items()) if v},
-            pos_reported={k: v for k, v in sorted(self.pos_reported.items()) if v},
-        )
+        """The cell without zero entries (in place), so equal figures compare equal."""
+        if self.pos and not all(self.pos.values()):
+            self.pos = {k: v for k, v in self.pos.items() if v}
+        if self.unconverted and not all(self.unconverted.values()):
+            self.unconverted = {k: v for k, v in self.unconverted.items() if v}
+        if self.pipeline and not all(v.count for v in self.pipeline.values()):
+            self.pipeline = {k: v for k, v in self.pipeline.items() if v.count}
+        if self.pos_expected and not all(self.pos_expected.values()):
+            self.pos_expected = {k: v for k, v in self.pos_expected.items() if v}
+        if self.pos_reported and not all(self.pos_reported.values()):
+            self.pos_reported = {k: v for k, v in self.pos_reported.items() if v}
+        return self
 
     # ---- storage form: one JSON document, money as exact decimal text ----
     def to_json(self) -> str:
