@@ -313,11 +313,11 @@ def compute_all(snapshot: RollupSnapshot, ctx: RollupContext) -> dict[tuple[Node
                 history.setdefault(figure.account_id, {}).setdefault(
                     (figure.year, figure.quarter), set()
                 ).add(figure.distributor)
-    for account_id, by_period in history.items():
+    for account_id, reported in history.items():
         ref = NodeRef(ACCOUNT, account_id)
-        touched = set().union(*(pos_periods_touched(p) for p in by_period))
+        touched = set().union(*(pos_periods_touched(p) for p in reported))
         for period in touched:
-            add_completeness(cell(ref, period), period, by_period)
+            add_completeness(cell(ref, period), period, reported)
     for node in nodes.values():
         if node.ref.type == OPPORTUNITY and (closing := opportunity_period(node)) is not None:
             add_pipeline(cell(node.ref, closing), node, ctx)
