@@ -43,8 +43,8 @@ from plan_rollup.rollup import (  # noqa: E402
     pos_periods_touched,
 )
 
-from shared.fx import load_fx_file  # noqa: E402
-from shared.stages import load_stages_file  # noqa: E402
+from shared.config_schemas.fx import load_fx_file  # noqa: E402
+from shared.config_schemas.stages import load_stages_file  # noqa: E402
 from shared.store.plan import (  # noqa: E402
     ACCOUNT,
     OPPORTUNITY,

@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
 def _store(home: str) -> Any:
     path = Path(home).resolve()
     if (path / ".hub" / "local.json").is_file():
-        from hub.cli import use_local_hub
+        from hub.local_state import use_local_hub
 
         use_local_hub(path)
     from shared.settings import get_settings
@@ -108,7 +108,7 @@ def cmd_allocate(args: argparse.Namespace) -> int:
     if not args.apply:
         print("(a proposal: --apply posts it as signed plan.upserted events)")
         return 0
-    from hub.cli import local_info
+    from hub.local_state import local_info
     from hub.events_cli import post_signed
 
     info = local_info(Path(args.home).resolve())

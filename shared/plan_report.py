@@ -18,7 +18,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from shared.stages import StageCatalog
+from shared.config_schemas.stages import StageCatalog
 from shared.store.plan import ZERO, Period, PlanNode, RollupCell
 
 FRACTION = Decimal("0.000001")

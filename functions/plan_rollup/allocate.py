@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Literal
 
-from shared.fx import CENT
+from shared.config_schemas.fx import CENT
 from shared.store.plan import ZERO, NodeRef, PlanNode
 
 Method = Literal["equal", "last-year-actual"]

@@ -38,11 +38,9 @@ def record_handler(record: DynamoDBRecord) -> None:
 
 def nightly() -> dict[str, Any]:
     from plan_rollup.crm_source import CrmTableSource
-    from shared.settings import get_settings
+    from shared.store.crm import DynamoCrmStore
 
-    report = service.recompute_everything(
-        wiring.store(), CrmTableSource(get_settings().crm_table), wiring.context()
-    )
+    report = service.recompute_everything(wiring.store(), CrmTableSource(DynamoCrmStore()), wiring.context())
     for drift in report.drift[:DRIFT_LOG_LIMIT]:
         logger.warning(
             "rollup drift corrected",

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from shared.fx import CENT, FxConfig
-from shared.stages import StageCatalog
+from shared.config_schemas.fx import CENT, FxConfig
+from shared.config_schemas.stages import StageCatalog
 from shared.store.plan import (
     ACCOUNT,
     OPPORTUNITY,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 from plan_rollup.rollup import RollupContext
+from shared.config_schemas.fx import FxConfig
+from shared.config_schemas.stages import StageCatalog
 from shared.config_store import ConfigError, load_config
-from shared.fx import FxConfig
 from shared.settings import get_settings
-from shared.stages import StageCatalog
 from shared.store.plan import DynamoRollupStore
 
 

@@ -146,8 +146,8 @@ def get_plan_tree(year: str) -> Response[Any]:
 
 @router.get("/pipeline")
 def get_pipeline() -> Response[Any]:
+    from shared.config_schemas.stages import StageCatalog
     from shared.config_store import load_config
-    from shared.stages import StageCatalog
 
     event = router.current_event
     the_year = _year(event.get_query_string_value("year"))
@@ -199,30 +199,23 @@ def get_pipeline() -> Response[Any]:
 
 @router.get("/reps/<rep_id>/attainment")
 def get_rep_attainment(rep_id: str) -> Response[Any]:
-    from shared.crm_entities import CRM, REP, DynamoEntityStore, get_entity, parse_time
-    from shared.settings import get_settings
+    from shared.store.crm import DynamoCrmStore
 
     the_year = _year(router.current_event.get_query_string_value("year") or str(_today().year))
     if the_year is None:
         return _bad("year must be a year (e.g. 2026)")
-    crm = DynamoEntityStore({CRM: get_settings().crm_table})
-    rep = get_entity(crm, REP, rep_id)
+    crm = DynamoCrmStore()
+    rep = crm.get_rep(rep_id)
     if rep is None:
         return _bad(f"no rep {rep_id}", 404)
     store = _store()
-    accounts = [
-        NodeRef("ACCOUNT", item["account_id"])
-        for item in crm.query_index(CRM, "ACCOUNTS", " ")
-        if item.get("entity") == "ACCOUNT" and item.get("owner") == rep_id
-    ]
+    accounts = [NodeRef("ACCOUNT", a.account_id) for a in crm.list_accounts() if a.owner == rep_id]
     account_cells = [store.cells_of(ref, (the_year, the_year)) for ref in accounts]
+    start = datetime(the_year, 1, 1, tzinfo=UTC)
     activities = [
-        plan_report.Activity(parse_time(str(item["at"])).date(), Decimal(str(item.get("points") or 0)))
-        for item in crm.query_index(CRM, f"REP#{rep_id}#ACTIVITIES", f"{the_year:04d}")
-        if item.get("entity") == "ACTIVITY"
-        and item.get("at")
-        and str(item["at"]).startswith(f"{the_year:04d}")
+        plan_report.Activity(a.at.astimezone(UTC).date(), Decimal(a.points))
+        for a in crm.activities_of_rep(rep_id, start, start.replace(year=the_year + 1))
     ]
-    view = plan_report.rep_attainment(rep, the_year, account_cells, activities, _today())
+    view = plan_report.rep_attainment(rep.model_dump(), the_year, account_cells, activities, _today())
     view["accounts"] = [ref.id for ref in accounts]
     return _json(200, view)

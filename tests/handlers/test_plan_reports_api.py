@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import http_event
-from tests.handlers.test_plan_rollup_handler import crm
+from tests.handlers.test_plan_rollup_handler import crm, put_crm_items
 
 D = Decimal
 YEAR = datetime.now(UTC).year - 1  # a past year: ytd covers all four quarters
@@ -24,18 +24,16 @@ def world(aws: Any, lambda_context: Any) -> Any:
     from plan_rollup import wiring
     from reports_api import plan_routes
 
-    from shared.crm_entities import CRM, DynamoEntityStore, entity_key
-    from shared.settings import get_settings
     from shared.store.plan import DynamoPlanStore, PlanFigure
 
     wiring.store.cache_clear()
     plan_routes._store.cache_clear()
-    entities = DynamoEntityStore({CRM: get_settings().crm_table})
     items = [
         crm("TERRITORY", territory_id="world", name="World", owner="vp", gsi1pk="TERRITORIES", gsi1sk="world"),
         crm("TERRITORY", territory_id="west", name="West", parent_id="world", gsi1pk="TERRITORIES", gsi1sk="west"),
         crm("TERRITORY", territory_id="x", name="X territory", parent_id="world", gsi1pk="TERRITORIES", gsi1sk="x"),
-        crm("ACCOUNT", account_id="x", name="X Corp", territory_id="west", owner="rep-1", gsi1pk="ACCOUNTS", gsi1sk="x"),
+        crm("ACCOUNT", account_id="x", name="X Corp", territory_id="west", owner="rep-1", gsi1pk="ACCOUNTS", gsi1sk="x",
+            aliases=[], alias_keys=[]),
         crm("OPPORTUNITY", opportunity_id="op1", account_id="x", name="Deal", stage="Verbal Approval",
             probability=D("80"), amount=D("1000"), close_date=f"{YEAR}-05-10", gsi1pk="ACCOUNT#x",
             gsi1sk="OPPORTUNITY#op1"),
@@ -48,8 +46,7 @@ def world(aws: Any, lambda_context: Any) -> Any:
         crm("ACTIVITY", activity_id="act1", rep_id="rep-1", points=D("450"), type="1st Appointment",
             at=f"{YEAR}-03-04T10:00:00.000000Z", gsi1pk="REP#rep-1#ACTIVITIES", gsi1sk=f"{YEAR}-03-04#act1"),
     ]  # fmt: skip
-    for item in items:
-        entities.put_many([(entity_key(item["entity"], item["pk"].split("#", 1)[1]), item)])
+    put_crm_items(items)
     plans = DynamoPlanStore()
     for node_type, node_id, amount in (("territory", "world", "1000"), ("territory", "west", "600"),
                                        ("territory", "x", "500"), ("account", "x", "400")):  # fmt: skip

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from plan_rollup.rollup import RollupContext, on_figure_changed, on_node_changed, pos_periods_touched
 
-from shared.fx import FxConfig
-from shared.stages import load_stages_file
+from shared.config_schemas.fx import FxConfig
+from shared.config_schemas.stages import load_stages_file
 from shared.store.plan import (
     ACCOUNT,
     OPPORTUNITY,

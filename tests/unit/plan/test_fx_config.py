@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from shared.config_store import model_for
-from shared.fx import FxConfig, load_fx_file, parse_fx
+from shared.config_schemas.fx import FxConfig, load_fx_file, parse_fx
+from shared.config_schemas.registry import model_for
 
 
 def test_the_shipped_document_validates_and_converts_to_the_cent() -> None:

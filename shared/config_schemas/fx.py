@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-DEFAULT_FX_PATH = Path(__file__).resolve().parent.parent / "config" / "fx.yaml"
+DEFAULT_FX_PATH = Path(__file__).resolve().parents[2] / "config" / "fx.yaml"
 CENT = Decimal("0.01")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 
