@@ -108,8 +108,8 @@ def cmd_allocate(args: argparse.Namespace) -> int:
     if not args.apply:
         print("(a proposal: --apply posts it as signed plan.upserted events)")
         return 0
-    from hub.local_state import local_info
     from hub.events_cli import post_signed
+    from hub.local_state import local_info
 
     info = local_info(Path(args.home).resolve())
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
