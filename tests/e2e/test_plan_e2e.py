@@ -19,13 +19,23 @@ pytestmark = pytest.mark.e2e
 
 
 def _post_events(local_hub: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sign and post a batch; a hub that has just started may not have accepted its configuration yet
+    (5xx): the same batch is posted again, which the inbox makes harmless (same event ids, same body)."""
     body = json.dumps({"events": events}).encode()
-    request = urllib.request.Request(f"{local_hub['api_url']}/events", data=body, method="POST", headers={
-        "content-type": "application/json", "X-Hub-Signature": sign(body, local_hub["events_secret"], int(time.time())),
-        "X-Hub-Source": local_hub["events_source"]})  # fmt: skip
-    with urllib.request.urlopen(request, timeout=15) as answer:
-        assert answer.status == 200
-        return json.loads(answer.read())  # type: ignore[no-any-return]
+    deadline = time.monotonic() + 30
+    while True:
+        request = urllib.request.Request(f"{local_hub['api_url']}/events", data=body, method="POST", headers={
+            "content-type": "application/json",
+            "X-Hub-Signature": sign(body, local_hub["events_secret"], int(time.time())),
+            "X-Hub-Source": local_hub["events_source"]})  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=15) as answer:
+                assert answer.status == 200
+                return json.loads(answer.read())  # type: ignore[no-any-return]
+        except urllib.error.HTTPError as error:
+            if error.code < 500 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _event(local_hub: dict[str, Any], type_: str, data: dict[str, Any], event_id: str) -> dict[str, Any]:
