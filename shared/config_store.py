@@ -34,6 +34,7 @@ CONFIG_MODELS: dict[str, str] = {
     "routing.yaml": "shared.routing:RoutingConfig",
     "leads.yaml": "shared.leads:LeadsConfig",
     "stages.yaml": "shared.stages:StageCatalog",
+    "alerts.yaml": "shared.alerts_config:AlertsConfig",
     "distributors/*.yaml": "pos_ingest.profile:DistributorProfile",
 }
 
