@@ -17,7 +17,7 @@ from typing import Any
 
 # Modules that add sub-commands: each has ``register(subparsers) -> None``; the parser they
 # add calls ``set_defaults(func=...)`` with a function taking the parsed arguments.
-COMMAND_MODULES = ("hub.leads_cli", "hub.mailchimp_cli", "hub.events_cli")
+COMMAND_MODULES = ("hub.leads_cli", "hub.mailchimp_cli", "hub.events_cli", "hub.alerts_cli")
 
 
 def local_info(home: Path | None = None) -> dict[str, Any]:

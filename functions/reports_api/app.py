@@ -8,13 +8,14 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from reports_api import leads_routes, opportunity_routes, pos_routes
+from reports_api import alerts_routes, leads_routes, opportunity_routes, pos_routes
 from shared.observability import logger, metrics, tracer
 
 app = APIGatewayHttpResolver()
 app.include_router(leads_routes.router)
 app.include_router(opportunity_routes.router)
 app.include_router(pos_routes.router)
+app.include_router(alerts_routes.router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
