@@ -31,7 +31,7 @@ from shared.observability import logger
 from shared.store.crm_alerts import AlertRecord, AlertStore, format_time
 
 DIGEST_KIND = "digest"
-MAX_DIGEST_MEMBERS = 90  # one transaction: the digest's record and its members (DynamoDB allows 100)
+MAX_DIGEST_MEMBERS = 200  # more than this in one batch makes several digests
 
 
 class Mailer(Protocol):
@@ -90,7 +90,11 @@ class Deliverer:
         return format_time(self.now + self.lease)
 
     # ------------------------------------------------------------------ claims
-    def _claim(self, alert: Alert, summary: Summary, *, strict: bool) -> AlertRecord | None:
+    def _claim(
+        self, alert: Alert, summary: Summary, *, strict: bool, known: AlertRecord | None
+    ) -> AlertRecord | None:
+        if known is not None:  # seen before: no new claim, maybe a take-over
+            return self._retake(known, summary, strict=strict, released=False)
         recipient = self.resolver.resolve(alert.target)
         if recipient.fallback_reason:
             logger.info("alert falls back", extra={"kind": alert.kind, "reason": recipient.fallback_reason})
@@ -142,8 +146,11 @@ class Deliverer:
         """
         summary = Summary()
         claimed: list[AlertRecord] = []
+        # A sweep finds lasting conditions again every hour: one batch read tells which keys are
+        # known, instead of a refused put and a read for each.
+        known = self.store.get_alerts([a.key for a in alerts]) if len(alerts) > 1 else {}
         for alert in alerts:
-            record = self._claim(alert, summary, strict=strict)
+            record = self._claim(alert, summary, strict=strict, known=known.get(alert.key))
             if record is not None:
                 claimed.append(record)
         self._route(claimed, summary, released=False)
@@ -155,7 +162,9 @@ class Deliverer:
         """Finish what is due: held alerts whose hold ended, claims whose sender died."""
         summary = Summary()
         ours: list[AlertRecord] = []
-        for record in self.store.alerts_due(self._now):
+        due = self.store.alerts_due(self._now)
+        # Digests first: a dead digest's members are taken back into it before anyone retakes them.
+        for record in sorted(due, key=lambda r: r.kind != DIGEST_KIND):
             taken = self._retake(record, summary, strict=False, released=True)
             if taken is None:
                 continue
@@ -257,14 +266,28 @@ class Deliverer:
             subject=render_digest(entries, first.recipient_name, day).subject,
             facts={"day": day, "entries": entries},
         )  # fmt: skip
-        if not self.store.claim_digest(digest, [(m.key, m.claim_token) for m in members]):
+        marked = self.store.claim_digest(digest, [(m.key, m.claim_token) for m in members])
+        if marked is None:
             summary.counts["lost_race"] += len(members)
             return
-        summary.counts["digested"] += len(members)
-        self._send_digest_record(digest, summary)
+        summary.counts["digested"] += len(marked)
+        summary.counts["lost_race"] += len(members) - len(marked)
+        self._send_digest_record(digest, summary, set(marked))
 
-    def _send_digest_record(self, digest: AlertRecord, summary: Summary) -> None:
+    def _send_digest_record(
+        self, digest: AlertRecord, summary: Summary, marked: set[str] | None = None
+    ) -> None:
+        """Send a digest; a retried one first takes in the members its dead sender had not marked."""
         entries = list(digest.facts.get("entries", []))
+        if marked is None:
+            marked = {
+                e["key"] for e in entries if self.store.adopt_into_digest(e["key"], digest.key, self._now)
+            }
+            summary.counts["digested"] += len(marked)
+        entries = [e for e in entries if e["key"] in marked]
+        if not entries:
+            self.store.mark_alert_sent(digest.key, digest.claim_token, "(empty)", self._now)
+            return
         rendered = render_digest(entries, digest.recipient_name, str(digest.facts.get("day", "")))
         if self._send(digest, rendered.subject, rendered.text, rendered.html, summary):
             summary.counts["sent"] += 1

@@ -93,6 +93,10 @@ class AlertStore(Protocol):
 
     def get_alert(self, key: str) -> AlertRecord | None: ...
 
+    def get_alerts(self, keys: list[str]) -> dict[str, AlertRecord]:
+        """The records of those keys that exist (BatchGetItem, 100 keys a call)."""
+        ...
+
     def take_over_alert(self, key: str, seen_token: str, new_token: str, due_at: str, now: str) -> bool:
         """Claim an open record again (its sender died, or its hold ended): only if it still carries
         ``seen_token``, has no message id, and its ``due_at`` has passed."""
@@ -106,8 +110,15 @@ class AlertStore(Protocol):
 
     def mark_alert_sent(self, key: str, token: str, message_id: str, sent_at: str) -> bool: ...
 
-    def claim_digest(self, digest: AlertRecord, members: list[tuple[str, str]]) -> bool:
-        """Create the digest's record and mark its members (key, token) ``digested``, all or nothing."""
+    def claim_digest(self, digest: AlertRecord, members: list[tuple[str, str]]) -> list[str] | None:
+        """Create the digest's record (None if it exists), then mark each member (key, token)
+        ``digested`` into it; the keys marked. (No transaction: the local hub's emulation copies
+        every table for each one. A crash in between is finished by ``adopt_into_digest``.)"""
+        ...
+
+    def adopt_into_digest(self, key: str, digest_key: str, now: str) -> bool:
+        """Mark an open member whose claim has run out ``digested`` into ``digest_key`` (a digest's
+        retry after a crash); True when it is, or already was, in that digest."""
         ...
 
     def alerts_due(self, now: str, limit: int = 500) -> list[AlertRecord]:
@@ -150,6 +161,10 @@ class InMemoryAlertStore:
         self.calls += 1
         return self.records.get(key)
 
+    def get_alerts(self, keys: list[str]) -> dict[str, AlertRecord]:
+        self.calls += (len(keys) + 99) // 100
+        return {k: self.records[k] for k in keys if k in self.records}
+
     def _update(self, key: str, token: str, **changes: Any) -> bool:
         self.calls += 1
         record = self.records.get(key)
@@ -181,19 +196,25 @@ class InMemoryAlertStore:
     def mark_alert_sent(self, key: str, token: str, message_id: str, sent_at: str) -> bool:
         return self._update(key, token, status="sent", message_id=message_id, sent_at=sent_at, due_at=None)
 
-    def claim_digest(self, digest: AlertRecord, members: list[tuple[str, str]]) -> bool:
-        self.calls += 1
-        if digest.key in self.records:
-            return False
+    def claim_digest(self, digest: AlertRecord, members: list[tuple[str, str]]) -> list[str] | None:
+        if not self.claim_alert(digest):
+            return None
+        marked = []
         for key, token in members:
-            record = self.records.get(key)
-            if record is None or record.claim_token != token or record.status not in OPEN_STATUSES:
-                return False
-        self.records[digest.key] = digest
-        for key, _ in members:
-            self.records[key] = replace(
-                self.records[key], status="digested", digest_key=digest.key, due_at=None
-            )
+            if self._update(key, token, status="digested", digest_key=digest.key, due_at=None):
+                marked.append(key)
+        return marked
+
+    def adopt_into_digest(self, key: str, digest_key: str, now: str) -> bool:
+        self.calls += 1
+        record = self.records.get(key)
+        if record is None:
+            return False
+        if record.status == "digested" and record.digest_key == digest_key:
+            return True
+        if record.status not in OPEN_STATUSES or record.message_id or (record.due_at or "") > now:
+            return False
+        self.records[key] = replace(record, status="digested", digest_key=digest_key, due_at=None)
         return True
 
     def alerts_due(self, now: str, limit: int = 500) -> list[AlertRecord]:
@@ -342,6 +363,19 @@ class DynamoAlertStore:
             except self.item.DoesNotExist:
                 return None
 
+    def get_alerts(self, keys: list[str]) -> dict[str, AlertRecord]:
+        from shared.store.errors import translated
+
+        found: dict[str, AlertRecord] = {}
+        unique = sorted(set(keys))
+        for start in range(0, len(unique), 100):
+            self.calls += 1
+            with translated():
+                for item in self.item.batch_get([alert_key(k) for k in unique[start : start + 100]]):
+                    record = _record_from(item)
+                    found[record.key] = record
+        return found
+
     def _update(self, key: str, condition: Any, actions: list[Any]) -> bool:
         from shared.store.errors import Conflict, translated
 
@@ -385,26 +419,25 @@ class DynamoAlertStore:
             i.due_at.remove(), i.gsi2pk.remove(), i.gsi2sk.remove(),
         ])  # fmt: skip
 
-    def claim_digest(self, digest: AlertRecord, members: list[tuple[str, str]]) -> bool:
-        from pynamodb.connection import Connection
-        from pynamodb.transactions import TransactWrite
-
-        from shared.store.errors import Conflict, translated
-
-        self.calls += 1
+    def _digested(self, digest_key: str) -> list[Any]:
         i = self.item
-        try:
-            with translated(), TransactWrite(connection=Connection(region=i.Meta.region)) as tx:
-                tx.save(self._new_item(digest), condition=i.pk.does_not_exist())
-                for key, token in members:
-                    pk, sk = alert_key(key)
-                    tx.update(i(pk, sk), actions=[
-                        i.status.set("digested"), i.digest_key.set(digest.key), i.due_at.remove(),
-                        i.gsi2pk.remove(), i.gsi2sk.remove(),
-                    ], condition=self._open(token))  # fmt: skip
-        except Conflict:
-            return False
-        return True
+        return [i.status.set("digested"), i.digest_key.set(digest_key), i.due_at.remove(), i.gsi2pk.remove(),
+                i.gsi2sk.remove()]  # fmt: skip
+
+    def claim_digest(self, digest: AlertRecord, members: list[tuple[str, str]]) -> list[str] | None:
+        if not self.claim_alert(digest):
+            return None
+        return [
+            key for key, token in members if self._update(key, self._open(token), self._digested(digest.key))
+        ]
+
+    def adopt_into_digest(self, key: str, digest_key: str, now: str) -> bool:
+        i = self.item
+        condition = i.status.is_in(*OPEN_STATUSES) & i.message_id.does_not_exist() & (i.due_at <= now)
+        if self._update(key, condition, self._digested(digest_key)):
+            return True
+        record = self.get_alert(key)
+        return record is not None and record.status == "digested" and record.digest_key == digest_key
 
     def alerts_due(self, now: str, limit: int = 500) -> list[AlertRecord]:
         from shared.store.errors import translated

@@ -182,3 +182,20 @@ def test_quiet_hours_hold_reminders_but_news_of_a_change_goes_at_once_unless_all
     store, mailer = InMemoryAlertStore(), FakeMailer()
     deliverer(store, mailer, config, now=night).deliver([assigned, stale(1)])
     assert mailer.sent == [] and {r.status for r in store.records.values()} == {"held"}
+
+
+def test_a_crash_inside_a_digest_is_finished_as_one_digest_by_the_next_sweep() -> None:
+    class DiesMidDigest(InMemoryAlertStore):
+        def claim_digest(self, digest, members):  # type: ignore[no-untyped-def]
+            self.claim_alert(digest)  # the digest's record is written, then the process dies
+            raise Crash
+
+    store, mailer = DiesMidDigest(), FakeMailer()
+    with pytest.raises(Crash):
+        deliverer(store, mailer).deliver([stale(n) for n in range(30)])
+    assert mailer.sent == []
+    summary = deliverer(store, mailer, now=NOW + timedelta(minutes=5)).release_due()
+    assert [m["subject"] for m in mailer.sent] == ["Your alerts digest for 2026-11-25: 30 items"]
+    assert summary.counts["digested"] == 30
+    deliverer(store, mailer, now=NOW + timedelta(hours=2)).release_due()
+    assert len(mailer.sent) == 1
