@@ -56,8 +56,9 @@ def fixed(value: datetime) -> str:
 
 
 def opportunities(count: int, stale: int, no_next_step: int, now: datetime) -> list[dict[str, Any]]:
-    from shared.stages import load_stages_file
     from shared.store.crm_sweeps import sweep_index_opportunity
+
+    from shared.config_schemas.stages import load_stages_file
 
     stages = [s.name for s in load_stages_file().opportunity_stages if s.outcome == "open"]
     owners = ["rep-sam", "rep-ana", "rep-jonas", "rep-mei", "rep-maria", "rep-demo", "rep-queue"]

@@ -41,12 +41,13 @@ def _line(view: dict[str, Any]) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     home = Path(args.home).resolve()
     if (home / ".hub" / "local.json").is_file():
-        from hub.cli import use_local_hub
+        from hub.local_state import use_local_hub
 
         use_local_hub(home)
-    from shared.store.crm_alerts import DynamoAlertStore, format_time
+    from shared.store.common import format_time
+    from shared.store.crm import DynamoCrmStore
 
-    store = DynamoAlertStore()
+    store = DynamoCrmStore()
     since: datetime = args.since
     if args.recipient:
         records = store.alerts_to(args.recipient, format_time(since))

@@ -11,9 +11,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from alerts.rules import alerts_for_change
 from alerts.sweep import sweep_alerts
-from alerts.wiring import CachedDirectory, build_deliverer, crm_reader, rule_context, stage_catalog
+from alerts.wiring import CachedDirectory, build_deliverer, crm_store, rule_context, stage_catalog
 from shared.observability import logger, metrics, tracer
-from shared.settings import get_settings
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 _invocation: dict[str, Any] = {}
@@ -44,16 +43,18 @@ def record_handler(record: DynamoDBRecord) -> None:
 
 def run_sweep(schedule: str) -> dict[str, Any]:
     """Finish what is due (held alerts, dead claims), then send what the sweeps find."""
-    from shared.store.crm_sweeps import DynamoSweepReads
-
     now = datetime.now(UTC)
     deliverer = build_deliverer(now, _lease(), _invocation["directory"])
     released = deliverer.release_due()
-    reads = DynamoSweepReads(get_settings().crm_table)
-    alerts = sweep_alerts(reads, stage_catalog(), deliverer.config, now)
-    summary = deliverer.deliver(alerts)
+    found = sweep_alerts(crm_store(), stage_catalog(), deliverer.config, now)
+    summary = deliverer.deliver(found.alerts)
     summary.add(released)
-    result = {"schedule": schedule, "found": len(alerts), "items_read": reads.items_read, **summary.as_dict()}
+    result = {
+        "schedule": schedule,
+        "found": len(found.alerts),
+        "items_read": found.items_read,
+        **summary.as_dict(),
+    }
     logger.info("sweep", extra=result)
     metrics.add_metric(name="AlertsSent", unit="Count", value=summary.counts["sent"])
     return result
@@ -64,7 +65,7 @@ def run_sweep(schedule: str) -> dict[str, Any]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     _invocation.clear()
-    _invocation.update(context=context, directory=CachedDirectory(crm_reader()))
+    _invocation.update(context=context, directory=CachedDirectory(crm_store()))
     if "schedule" in event:
         return run_sweep(str(event["schedule"]))
     _invocation["rules"] = rule_context()

@@ -18,7 +18,7 @@ import hashlib
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -26,9 +26,10 @@ from zoneinfo import ZoneInfo
 from alerts.model import Alert
 from alerts.recipients import Resolver
 from alerts.render import render_alert, render_digest
-from shared.alerts_config import AlertsConfig
+from shared.config_schemas.alerts import AlertsConfig
 from shared.observability import logger
-from shared.store.crm_alerts import AlertRecord, AlertStore, format_time
+from shared.store.common import format_time
+from shared.store.crm import AlertRecord, AlertStore
 
 DIGEST_KIND = "digest"
 MAX_DIGEST_MEMBERS = 200  # more than this in one batch makes several digests
@@ -129,13 +130,13 @@ class Deliverer:
                 raise AlertInProgress(existing.key)
             return None
         token = self.new_token()
-        if not self.store.take_over_alert(
-            existing.key, existing.claim_token, token, self._lease_end, self._now
-        ):
+        if not self.store.take_over_alert(existing, token, self._lease_end, self._now):
             summary.counts["lost_race"] += 1
             return None
         summary.counts["retried"] += 1
-        return replace(existing, claim_token=token, status="pending", due_at=self._lease_end)
+        return existing.model_copy(
+            update={"claim_token": token, "status": "pending", "due_at": self._lease_end}
+        )
 
     # ------------------------------------------------------------------ entry points
     def deliver(self, alerts: list[Alert], *, strict: bool = False) -> Summary:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from shared.alerts_config import KINDS
+from shared.config_schemas.alerts import KINDS
 from shared.email import header_safe, one_line
 
 Facts = dict[str, Any]
@@ -36,7 +36,7 @@ TITLES = {
     "escalation_assigned": "Escalation assigned to you",
     "escalation_resolved": "Escalation resolved",
     "escalation_outcome": "Your request has been resolved",
-    "pos_rejects": "POS file with rejected rows",
+    "pos_rejects": "A POS file was refused in part or whole",
     "speed_to_lead": "Prospect waiting for first contact",
     "speed_to_lead_manager": "Prospect of your team still untouched",
     "next_step_missing": "Opportunity without a next step",
@@ -98,12 +98,23 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
             rows = [("Your request", f("title")), ("Status", f("status")), ("Resolution", f("resolution"))]
         return _text(f("title")) or _text(f("escalation_id")), rows
     if kind == "pos_rejects":
+        if f("status") == "failed":
+            rows = [("Distributor", f("distributor")), ("File", f("key")), ("Version", f("version")),
+                    ("Error", f("error"))]  # fmt: skip
+            return f"POS file refused: {_text(f('key'))}", rows
+        sample = f("reject_sample") or []
+        more = int(f("rejected") or 0) - len(sample)
         rows = [
             ("Distributor", f("distributor")), ("File", f("key")), ("Version", f("version")),
             ("Status", f("status")), ("Rows", f("rows_total")), ("Accepted", f("accepted")),
-            ("Rejected", f("rejected")), ("Rejected rows with reasons", f("rejects_key")), ("Error", f("error")),
+            ("Rejected", f("rejected")), ("Every rejected row with its reason", f("rejects_key")),
+            *((f"row {_text(r.get('row'))}", r.get("reason")) for r in sample),
+            ("More", f"... and {more} more" if sample and more > 0 else None),
         ]  # fmt: skip
-        return f"{_text(f('key'))}: {_text(f('rejected'))} of {_text(f('rows_total'))} rows rejected", rows
+        return (
+            f"POS file {_text(f('key'))}: {_text(f('rejected'))} of {_text(f('rows_total'))} rows rejected",
+            rows,
+        )
     if kind == "sample_follow_up_due":
         rows = [
             ("Part", f("part_number")), ("Quantity", f("quantity")), ("Account", f("account_id")),
@@ -140,9 +151,15 @@ def render_alert(
 ) -> Rendered:
     title = TITLES.get(kind, kind)
     about, rows = _about(kind, facts)
-    subject = header_safe(f"{title}: {about}" if about else title)
+    # A POS file's subject says it all (the file, the counts or the refusal).
+    subject = header_safe(about if kind == "pos_rejects" else f"{title}: {about}" if about else title)
     text_rows, html_rows = _table(rows)
     paragraphs = [title + "."]
+    if kind == "pos_rejects" and facts.get("status") == "failed":
+        paragraphs.append(
+            f"The file {one_line(str(facts.get('key')), 300)} from {one_line(str(facts.get('distributor')), 100)} "
+            f"could not be read: {one_line(str(facts.get('error')), 500)}"
+        )
     if fallback_reason:
         paragraphs.append(
             f"You receive this because the intended recipient could not be reached: {one_line(fallback_reason, 300)}."

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.model import Alert, Target
-from shared.alerts_config import AlertsConfig
-from shared.stages import StageCatalog
+from shared.config_schemas.alerts import AlertsConfig
+from shared.config_schemas.stages import StageCatalog
 
 Item = dict[str, Any]
 
@@ -204,6 +204,11 @@ def _pos_run(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
         "rejected": rejected,
         "rejects_key": new.get("rejects_key"),
         "error": new.get("error"),
+        "reject_sample": [
+            {"row": int(r.get("row") or 0), "reason": str(r.get("reason") or "")}
+            for r in (new.get("reject_sample") or [])[:50]
+            if isinstance(r, dict)
+        ],
     }
     found = targets("pos_rejects", ctx.config, channel_manager=ctx.channel_manager_email)
     return _alerts("pos_rejects", f"RUN#{new.get('key')}", f"{new.get('version')}#{status}", found, facts)

@@ -15,7 +15,7 @@ from typing import Any
 
 from alerts.model import Alert, Target
 from alerts.rules import OPEN_ESCALATION, targets
-from shared.alerts_config import AlertsConfig
+from shared.config_schemas.alerts import AlertsConfig
 
 Item = dict[str, Any]
 

@@ -2,70 +2,63 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from alerts.delivery import Deliverer
 from alerts.recipients import Person, Resolver
 from alerts.rules import RuleContext
-from shared.alerts_config import AlertsConfig
+from shared.config_schemas.alerts import AlertsConfig
+from shared.config_schemas.stages import StageCatalog
 from shared.config_store import load_config
 from shared.email import Email, send_email
 from shared.settings import get_settings
-from shared.stages import StageCatalog
+from shared.store.crm import CrmStore
 
 
 class SesMailer:
-    """The one sender (``shared.email``); counts what it sent."""
-
-    def __init__(self) -> None:
-        self.sent = 0
+    """The one sender (``shared.email``)."""
 
     def send(self, to: str, subject: str, text: str, html: str) -> str:
-        message_id = send_email(Email(to=to, subject=subject, text=text, html=html))
-        self.sent += 1
-        return message_id
+        return send_email(Email(to=to, subject=subject, text=text, html=html))
 
 
-@dataclass
 class CachedDirectory:
-    """Reps, contacts and account owners read once per invocation."""
+    """Reps, contacts and account owners, each read once per invocation through the CRM store."""
 
-    store: Any
-    _cache: dict[tuple[str, str], Any] = field(default_factory=dict)
+    def __init__(self, store: CrmStore) -> None:
+        self.store = store
+        self._cache: dict[tuple[str, str], Any] = {}
 
-    def _get(self, kind: str, entity_id: str) -> dict[str, Any] | None:
-        from shared.crm_entities import entity_key
-
-        key = (kind, entity_id)
-        if key not in self._cache:
-            self._cache[key] = self.store.get(entity_key(kind, entity_id))
-        return self._cache[key]  # type: ignore[no-any-return]
+    def _once(self, kind: str, entity_id: str, read: Any) -> Any:
+        if (kind, entity_id) not in self._cache:
+            self._cache[(kind, entity_id)] = read(entity_id)
+        return self._cache[(kind, entity_id)]
 
     def rep(self, rep_id: str) -> Person | None:
-        item = self._get("REP", rep_id)
-        if item is None:
+        rep = self._once("rep", rep_id, self.store.get_rep)
+        if rep is None:
             return None
-        return Person(rep_id, str(item.get("name") or rep_id), item.get("email"), item.get("manager_id"),
-                      item.get("timezone"))  # fmt: skip
+        return Person(rep.rep_id, rep.name, rep.email, rep.manager_id, rep.timezone)
 
     def contact(self, contact_id: str) -> Person | None:
-        item = self._get("CONTACT", contact_id)
-        if item is None:
+        contact = self._once("contact", contact_id, self.store.get_contact)
+        if contact is None:
             return None
-        name = " ".join(str(item[k]) for k in ("first_name", "last_name") if item.get(k))
-        return Person(contact_id, name, item.get("email"))
+        name = " ".join(n for n in (contact.first_name, contact.last_name) if n)
+        return Person(contact.contact_id, name, contact.email)
 
     def account_owner(self, account_id: str) -> str | None:
-        item = self._get("ACCOUNT", account_id)
-        return str(item["owner"]) if item and item.get("owner") else None
+        account = self._once("account", account_id, self.store.get_account)
+        return str(account.owner) if account is not None and account.owner else None
 
 
-def crm_reader() -> Any:
-    from shared.crm_entities import CRM, DynamoEntityStore
+@lru_cache(maxsize=1)
+def crm_store() -> CrmStore:
+    from shared.store.crm import DynamoCrmStore
 
-    return DynamoEntityStore({CRM: get_settings().crm_table})
+    return DynamoCrmStore()
 
 
 def alerts_config() -> AlertsConfig:
@@ -81,10 +74,7 @@ def rule_context() -> RuleContext:
 
 
 def build_deliverer(now: datetime, lease: timedelta, directory: CachedDirectory | None = None) -> Deliverer:
-    from shared.store.crm_alerts import DynamoAlertStore
-
     config = alerts_config()
-    resolver = Resolver(
-        directory or CachedDirectory(crm_reader()), config.fallback_email, config.default_timezone
-    )
-    return Deliverer(DynamoAlertStore(), resolver, SesMailer(), config, now, lease=lease)
+    store = crm_store()
+    resolver = Resolver(directory or CachedDirectory(store), config.fallback_email, config.default_timezone)
+    return Deliverer(store, resolver, SesMailer(), config, now, lease=lease)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -28,8 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from shared.config_schemas.stages import StageCatalog
 from shared.signing import SOURCE_PATTERN
-from shared.stages import StageCatalog
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_EVENTS_PER_BATCH = 100
@@ -84,8 +85,8 @@ class TerritoryData(EventData):
 
 
 class OutOfOffice(EventData):
-    """Dates a rep is away, inclusive. (Like ``shared.routing.AwayPeriod``, which is not imported
-    here: it would bring the routing engine into this function's cold start, ~0.2 s.)"""
+    """Dates a rep is away, inclusive: lead routing skips the rep on these days (the rep record is the
+    one rep registry)."""
 
     start: date
     end: date
@@ -113,6 +114,20 @@ class RepData(EventData):
     )
     activity_points_quota: int | None = Field(default=None, ge=0, le=1_000_000)
     out_of_office: list[OutOfOffice] = Field(default_factory=list, max_length=50)
+    timezone: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="IANA time zone name, e.g. Europe/Berlin"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}: an IANA name, like Europe/Berlin") from exc
+        return value
 
     @model_validator(mode="after")
     def _not_own_manager(self) -> RepData:
@@ -155,6 +170,9 @@ class OpportunityData(EventData):
     next_step: Text | None = None
     next_step_date: date | None = None
     last_activity_at: Timestamp | None = None
+    outcome: Literal["open", "hold", "won", "lost"] | None = Field(
+        default=None, description="Derived from the stage catalogue (whatever the sender says)"
+    )
 
     @field_validator("stage")
     @classmethod
@@ -163,10 +181,11 @@ class OpportunityData(EventData):
 
     @model_validator(mode="after")
     def _default_probability(self, info: ValidationInfo) -> OpportunityData:
-        if self.probability is None:
-            stage = _catalog(info).opportunity_stage(self.stage)
-            if stage is not None:
-                object.__setattr__(self, "probability", stage.probability)
+        stage = _catalog(info).opportunity_stage(self.stage)
+        if self.probability is None and stage is not None:
+            object.__setattr__(self, "probability", stage.probability)
+        # The stage's outcome in the catalogue (open, hold, won, lost): the alert sweeps chase open ones.
+        object.__setattr__(self, "outcome", stage.outcome if stage is not None else None)
         return self
 
 
@@ -178,6 +197,8 @@ class EscalationData(EventData):
     status: Literal["open", "in_progress", "resolved", "closed"]
     assignee: Name | None = None
     due_at: Timestamp | None = None
+    resolution: Text | None = None  # what was done: the account owner and the contact are told
+    contact_id: EntityId | None = None  # the customer contact who raised it (told the outcome)
 
 
 class SampleData(EventData):
@@ -188,6 +209,7 @@ class SampleData(EventData):
     quantity: int = Field(ge=1, le=10_000_000)
     shipped_at: Timestamp | None = None
     follow_up_at: Timestamp | None = None
+    status: Literal["shipped", "followed_up", "closed"] | None = None  # followed_up / closed: nothing due
 
 
 class ActivityData(EventData):
@@ -197,11 +219,15 @@ class ActivityData(EventData):
     points: int = Field(default=0, ge=0, le=10_000)
     at: Timestamp
     opportunity_id: EntityId | None = None
+    subject: Text | None = None
+    due_at: Timestamp | None = None  # a scheduled activity (a next step on the calendar) falls due then
+    done: bool | None = None
 
 
 class OrderData(EventData):
     id: EntityId
     account_id: EntityId
+    opportunity_id: EntityId | None = None
     amount: Money
     currency: Currency = "USD"
     booked_at: Timestamp

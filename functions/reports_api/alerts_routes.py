@@ -29,7 +29,8 @@ def parse_since(text: str | None, now: datetime) -> datetime:
 
 @router.get("/alerts")
 def get_alerts() -> Response[Any]:
-    from shared.store.crm_alerts import DynamoAlertStore, format_time
+    from reports_api.stores import crm_store
+    from shared.store.common import format_time
 
     event = router.current_event
     now = datetime.now(UTC)
@@ -40,7 +41,7 @@ def get_alerts() -> Response[Any]:
     if now - since > timedelta(days=92):
         return Response(400, "application/json", {"message": "since: at most 92 days back"})
     recipient = (event.get_query_string_value("recipient") or "").strip().lower()
-    store = DynamoAlertStore()
+    store = crm_store()
     if recipient:
         records = store.alerts_to(recipient, format_time(since), limit=MAX_ALERTS)
     else:

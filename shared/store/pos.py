@@ -74,8 +74,12 @@ def run_key(object_key: str, version: str) -> tuple[str, str]:
 _RUN_VERSION_PREFIX = run_key("", "")[1]
 
 
-def distributor_runs_index(distributor: str, started_at: str = "", object_key: str = "") -> tuple[str, str]:
-    return f"RUNS#{distributor}", f"{started_at}#{object_key}" if started_at else ""
+def distributor_runs_index(distributor: str, started_at: str, object_key: str) -> tuple[str, str]:
+    return distributor_runs_pk(distributor), f"{started_at}#{object_key}"
+
+
+def distributor_runs_pk(distributor: str) -> str:
+    return f"RUNS#{distributor}"
 
 
 def line_key(distributor: str, invoice: str, line: str) -> tuple[str, str]:
@@ -540,7 +544,7 @@ class DynamoPosStore:
     def runs_of_distributor(self, distributor: str) -> list[RunRecord]:
         with translated():
             items = list(
-                PosTableItem.by_gsi1.query(distributor_runs_index(distributor)[0], scan_index_forward=False)
+                PosTableItem.by_gsi1.query(distributor_runs_pk(distributor), scan_index_forward=False)
             )
         return [_run(i) for i in items if isinstance(i, PosRunItem)]
 

@@ -151,9 +151,10 @@ def test_an_owner_who_is_not_a_rep_goes_to_the_fallback_and_no_record_fails(aler
     assert result == {"batchItemFailures": []}
     assert [to for to, _ in sent_to()] == ["sales-ops@example.com", "sales-ops@example.com"]
     assert all("j.random" in m.body and "is not a known rep" in m.body for m in emails())
-    from shared.store.crm_alerts import DynamoAlertStore, format_time
+    from shared.store.common import format_time
+    from shared.store.crm import DynamoCrmStore
 
-    records = DynamoAlertStore().alerts_to(
+    records = DynamoCrmStore().alerts_to(
         "sales-ops@example.com", format_time(datetime.now(UTC) - timedelta(hours=1))
     )
     assert {(r.status, bool(r.message_id), bool(r.fallback_reason)) for r in records} == {
@@ -209,7 +210,7 @@ def test_a_pos_file_with_rejects_tells_the_channel_manager(alerts):
     [(to, subject)] = sent_to()
     assert (
         to == "channel@example.com"
-        and subject == "POS file with rejected rows: pos/D-1/nov.csv: 3 of 120 rows rejected"
+        and subject == "POS file pos/D-1/nov.csv: 3 of 120 rows rejected"
     )
     assert "rejects/pos/D-1/nov.csv" in emails()[0].body
 
@@ -220,7 +221,8 @@ def test_a_crash_between_claim_and_send_is_sent_once_by_the_retry(alerts, post_e
     from alerts.rules import alerts_for_change
     from alerts.wiring import rule_context
 
-    from shared.store.crm_alerts import AlertRecord, DynamoAlertStore, format_time
+    from shared.store.common import format_time
+    from shared.store.crm import AlertRecord, DynamoCrmStore
 
     post_events(opportunity("Formal Approval"), opportunity("Job Won"))
     event = crm_stream()
@@ -230,7 +232,7 @@ def test_a_crash_between_claim_and_send_is_sent_once_by_the_retry(alerts, post_e
     assert change is not None
     [owner_alert, _] = alerts_for_change(change.new_image, change.old_image, rule_context())
     past = format_time(datetime.now(UTC) - timedelta(minutes=5))
-    store = DynamoAlertStore()
+    store = DynamoCrmStore()
     assert store.claim_alert(AlertRecord(key=owner_alert.key, kind=owner_alert.kind, entity=owner_alert.entity,
                                          recipient="sam.carter@example.com", created_at=past, claim_token="dead",
                                          due_at=past, role="owner"))  # fmt: skip

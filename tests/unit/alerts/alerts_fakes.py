@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from alerts.delivery import Deliverer
 from alerts.recipients import Person, Resolver
 
-from shared.alerts_config import AlertsConfig
-from shared.store.crm_alerts import InMemoryAlertStore
+from shared.config_schemas.alerts import AlertsConfig
+from shared.store.crm import AlertRecord, InMemoryCrmStore
 
 # A Wednesday at 10:00 UTC: inside working hours for UTC reps.
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -62,8 +62,19 @@ class FakeMailer:
         return [m for m in self.sent if m["to"] == address]
 
 
-def deliverer(store: InMemoryAlertStore, mailer: FakeMailer, config: AlertsConfig | None = None,
+def deliverer(store: InMemoryCrmStore, mailer: FakeMailer, config: AlertsConfig | None = None,
               now: datetime = NOW, directory: FakeDirectory | None = None) -> Deliverer:  # fmt: skip
     config = config or AlertsConfig()
     resolver = Resolver(directory or demo_directory(), config.fallback_email, config.default_timezone)
     return Deliverer(store, resolver, mailer, config, now)
+
+
+def alert_records(store: InMemoryCrmStore) -> dict[str, AlertRecord]:
+    """Every alert record in the store, by key."""
+    found = {}
+    for pk, _sk in list(store.items):
+        if pk.startswith("ALERT#"):
+            record = store.get_alert(pk.removeprefix("ALERT#"))
+            assert record is not None
+            found[record.key] = record
+    return found

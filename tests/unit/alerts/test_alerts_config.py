@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.alerts_config import AlertsConfig
-from shared.config_store import ConfigError, model_for, validate_document
+from shared.config_schemas.alerts import AlertsConfig
+from shared.config_schemas.registry import model_for
+from shared.config_store import ConfigError, validate_document
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from alerts.rules import RuleContext, alerts_for_change
 
-from shared.alerts_config import AlertsConfig
-from shared.stages import load_stages_file
+from shared.config_schemas.alerts import AlertsConfig
+from shared.config_schemas.stages import load_stages_file
 
 CTX = RuleContext(AlertsConfig(), load_stages_file(), "channel@example.com")
 

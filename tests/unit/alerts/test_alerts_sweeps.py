@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from alerts import sweeps
 
-from shared.alerts_config import AlertsConfig
+from shared.config_schemas.alerts import AlertsConfig
 from tests.unit.alerts.alerts_fakes import NOW
 
 CONFIG = AlertsConfig()
