@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from reports_api import leads_routes, opportunity_routes, plan_routes, pos_routes
+from reports_api import alerts_routes, leads_routes, opportunity_routes, plan_routes, pos_routes
 from shared.observability import logger, metrics, tracer
 from shared.store.errors import NotFound, StoreError
 
@@ -17,6 +17,7 @@ app.include_router(leads_routes.router)
 app.include_router(opportunity_routes.router)
 app.include_router(pos_routes.router)
 app.include_router(plan_routes.router)
+app.include_router(alerts_routes.router)
 
 
 @app.exception_handler(StoreError)
