@@ -64,9 +64,10 @@ def _cmd_tick(args: argparse.Namespace) -> int:
 
 
 def _cmd_emails(args: argparse.Namespace) -> int:
+    """The local outbox's last emails (all of them at ``/_hub/outbox`` of the local API, as pages)."""
     from hub.local.inspect import sent_emails
 
-    for message in sent_emails(local_info()["aws_endpoint_url"])[-args.last :]:
+    for message in sent_emails(local_info()["aws_endpoint_url"], to=args.to, last=args.last):
         print(f"To: {', '.join(message['destinations'].get('ToAddresses', []))}")
         print(f"Subject: {message['subject']}\n\n{message['body']}\n{'-' * 60}")
     return 0
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     emails = sub.add_parser("emails", help="show the emails the running local hub has sent")
     emails.add_argument("--last", type=int, default=10)
+    emails.add_argument("--to", help="only the emails sent to this address")
     emails.set_defaults(func=_cmd_emails)
 
     for name in COMMAND_MODULES:

@@ -40,6 +40,8 @@ from pydantic import (
     model_validator,
 )
 
+from shared.origins import CorsSettings
+
 # Maximum length of each text field, in characters, after trimming.
 FIELD_LIMITS: dict[str, int] = {
     "email": 254,
@@ -213,6 +215,8 @@ class LeadsConfig(BaseModel):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     spam: SpamSettings = Field(default_factory=SpamSettings)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=6 * 1024 * 1024)
+    # Origins whose pages may post from a browser, and where a form's return_url may go (shared.origins).
+    cors: CorsSettings = Field(default_factory=CorsSettings)
 
     @field_validator("employee_bands", "revenue_bands")
     @classmethod

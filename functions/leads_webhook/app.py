@@ -12,6 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leads_webhook.intake import LeadPost, receive_lead_post
+from leads_webhook.web import preflight, shape_answer
 from leads_webhook.wiring import deployed_services
 from shared.observability import logger, metrics, tracer
 
@@ -42,7 +43,20 @@ def post_lead() -> Response[Any]:
         )  # fmt: skip
     else:
         metrics.add_metric(name=f"LeadsAnswered{answer.status}", unit=MetricUnit.Count, value=1)
-    return Response(answer.status, "application/json", answer.body, answer.headers or None)
+    web = shape_answer(
+        answer.status, answer.body, answer.headers, request_body=body, request_headers=post.headers,
+        config=deployed_services().leads_config(),
+    )  # fmt: skip
+    if web.note:
+        logger.warning(web.note)
+    return Response(web.status, web.content_type, web.body, web.headers)
+
+
+@app.route("/leads", method="OPTIONS")
+def preflight_lead() -> Response[Any]:
+    """The CORS preflight of a page that posts JSON with fetch(): allowed origins only."""
+    status, headers = preflight(dict(app.current_event.headers), deployed_services().leads_config().cors)
+    return Response(status, "text/plain", "", headers)
 
 
 def handle_imports(event: dict[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from leads_webhook.records import (
     submission_record,
 )
 from leads_webhook.spam import classify_spam
+from leads_webhook.web import ACCEPTED_TYPES, parse_post_body
 from shared.leads import (
     FieldError,
     LeadsConfig,
@@ -39,7 +40,6 @@ from shared.leads import (
     UnsupportedMediaTypeError,
     email_key,
     normalise_lead,
-    parse_lead_body,
 )
 from shared.routing import Assignment, RepWorkload, RotationRepository, RoutingConfig, route_lead
 from shared.signing import (
@@ -343,9 +343,9 @@ def receive_lead_post(post: LeadPost, services: LeadServices) -> Answer:
     if len(post.body) > config.max_body_bytes:
         return _errors(413, [FieldError("body", f"is larger than {config.max_body_bytes} bytes")])
     try:
-        parsed = parse_lead_body(post.body, post.content_type)
+        parsed = parse_post_body(post.body, post.content_type)
     except UnsupportedMediaTypeError as exc:
-        message = f"{exc} is not accepted: send application/json or application/x-www-form-urlencoded"
+        message = f"{exc} is not accepted: send {ACCEPTED_TYPES}"
         return _errors(415, [FieldError("content-type", message)])
     try:
         source = authenticate(post, services, now)

@@ -15,6 +15,8 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from hub.local.outbox import Outbox, OutboxRecorder
+
 
 class AtomicDynamoDB:
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
@@ -29,8 +31,10 @@ class AtomicDynamoDB:
 
 
 class EmbeddedAws:
-    def __init__(self, port: int) -> None:
-        app = AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
+    def __init__(self, port: int, outbox: Outbox | None = None) -> None:
+        app: Callable[..., Iterable[bytes]] = AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
+        if outbox is not None:
+            app = OutboxRecorder(app, outbox)
         self.server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="embedded-aws", daemon=True)
 

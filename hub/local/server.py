@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
@@ -61,9 +62,15 @@ class LocalHub:
     api_port: int = 8787
     aws_port: int = 4599
     quiet: bool = False
+    fresh: bool = True  # start without what an earlier run kept in .hub/data
     template: HubTemplate = field(default_factory=HubTemplate)
     info: dict[str, Any] = field(default_factory=dict)
     _stoppers: list[Any] = field(default_factory=list)
+
+    @property
+    def data_dir(self) -> Path:
+        """What the local hub keeps between runs (``hub local --fresh`` starts without it)."""
+        return self.home / ".hub" / "data"
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -76,7 +83,13 @@ class LocalHub:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the embedded AWS's access log
         warnings.filterwarnings("ignore", message="No application metrics to publish")
-        embedded = EmbeddedAws(free_port(self.aws_port))
+        from hub.local.outbox import Outbox
+
+        if self.fresh:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.outbox = Outbox(self.data_dir / "outbox.sqlite")
+        self._stoppers.append(self.outbox.close)
+        embedded = EmbeddedAws(free_port(self.aws_port), outbox=self.outbox)
         embedded.start()
         self._stoppers.append(embedded.stop)
         aws_url = embedded.url
@@ -171,7 +184,9 @@ class LocalHub:
             self._stoppers.append(poller.stop)
 
         api_token = secrets.token_urlsafe(24)
-        api = LocalApi(self.template.routes(), runtime, api_token, port=free_port(self.api_port))
+        api = LocalApi(
+            self.template.routes(), runtime, api_token, port=free_port(self.api_port), outbox=self.outbox
+        )
         api.control["tick"] = self.scheduler.tick
         api.start()
         self._stoppers.append(api.stop)
