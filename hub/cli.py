@@ -48,7 +48,7 @@ def use_local_hub(home: Path | None = None) -> dict[str, Any]:
 def _cmd_local(args: argparse.Namespace) -> int:
     from hub.local.server import run_local
 
-    return run_local(Path(args.home).resolve(), args.port, args.aws_port)
+    return run_local(Path(args.home).resolve(), args.port, args.aws_port, fresh=args.fresh)
 
 
 def _cmd_tick(args: argparse.Namespace) -> int:
@@ -73,6 +73,23 @@ def _cmd_emails(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_openapi(args: argparse.Namespace) -> int:
+    from hub.openapi import OPENAPI_PATH, build_openapi, render, write_openapi
+
+    if args.check:
+        current = OPENAPI_PATH.read_text(encoding="utf-8") if OPENAPI_PATH.is_file() else ""
+        if current != render(build_openapi()):
+            print(
+                f"{OPENAPI_PATH} differs from the routes' declared models: run `hub openapi`", file=sys.stderr
+            )
+            return 1
+        print(f"{OPENAPI_PATH} matches the code")
+        return 0
+    changed = write_openapi()
+    print(f"{OPENAPI_PATH} {'written' if changed else 'unchanged'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub", description="The CRM integration hub's command line.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--port", type=int, default=8787, help="HTTP API port (another free one if taken)")
     local.add_argument(
         "--aws-port", type=int, default=4599, help="embedded AWS port (another free one if taken)"
+    )
+    local.add_argument(
+        "--fresh", action="store_true", help="start empty: forget the data kept in .hub/data by earlier runs"
     )
     local.set_defaults(func=_cmd_local)
 
@@ -93,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     emails.add_argument("--last", type=int, default=10)
     emails.add_argument("--to", help="only the emails sent to this address")
     emails.set_defaults(func=_cmd_emails)
+
+    openapi = sub.add_parser("openapi", help="write docs/openapi.json from the routes' declared models")
+    openapi.add_argument("--check", action="store_true", help="only say whether the file matches the code")
+    openapi.set_defaults(func=_cmd_openapi)
 
     for name in COMMAND_MODULES:
         try:

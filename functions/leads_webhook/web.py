@@ -18,19 +18,23 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
+from pydantic import BaseModel
+
+from shared.api_models import Answers, FieldErrors, json_answer, no_body, text_answer
 from shared.leads import (
     FORM_TYPES,
     FieldError,
     LeadParseResult,
     LeadsConfig,
+    LeadSubmission,
     media_type,
     parse_lead_body,
     parse_lead_fields,
 )
-from shared.origins import CorsSettings
+from shared.origins import MAX_RETURN_URL, CorsSettings
 
 MULTIPART_TYPES = ("multipart/form-data",)
 RETURN_URL_FIELD = "return_url"
@@ -225,3 +229,56 @@ def error_page(errors: list[dict[str, str]]) -> str:
         f"<ul>{items}</ul><p>Go back, correct them and send the form again.</p>"
     )
     return _PAGE.format(title="Please check the form", content=content)
+
+
+# ------------------------------------------------------------------------------- the OpenAPI contract
+
+
+class LeadReceived(BaseModel):
+    lead_id: str
+    status: Literal["received"]
+
+
+def lead_form_schema() -> dict[str, Any]:
+    """The fields `POST /leads` reads (`shared.leads.LeadSubmission`), plus the form's `return_url`."""
+    schema = LeadSubmission.model_json_schema(mode="validation")
+    schema["title"] = "LeadForm"
+    schema["properties"][RETURN_URL_FIELD] = {
+        "type": "string",
+        "maxLength": MAX_RETURN_URL,
+        "description": "forms only: where to send the visitor (303), on an allowed origin; never followed elsewhere",
+    }
+    return schema
+
+
+def post_leads_openapi() -> dict[str, Any]:
+    """The route's request body, declared on the resolver (the body is read raw: JSON, form or multipart)."""
+    schema = lead_form_schema()
+    example = {"email": "jane@example.com", "first_name": "Jane", "company": "Acme Robotics", "country": "US",
+               "marketing_opt_in": True}  # fmt: skip
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": schema, "example": example},
+                "application/x-www-form-urlencoded": {"schema": schema, "example": example},
+                "multipart/form-data": {"schema": schema},
+            },
+        }
+    }
+
+
+POST_LEADS_RESPONSES: Answers = {
+    202: json_answer(LeadReceived, "Received (new, merged, or held in quarantine: the answer is the same)"),
+    200: text_answer("A browser form without a return URL: the thank-you page", "text/html"),
+    303: no_body("A form with a return URL on an allowed origin: See Other, to it"),
+    401: json_answer(FieldErrors, "A signature that does not verify"),
+    413: json_answer(FieldErrors, "A body over max_body_bytes (64 KiB)"),
+    415: json_answer(FieldErrors, "Another content type"),
+    422: json_answer(FieldErrors, "Bad fields, each named (an HTML page for a browser form)"),
+    429: json_answer(FieldErrors, "Too many submissions from one client (Retry-After)"),
+}
+PREFLIGHT_RESPONSES: Answers = {
+    204: no_body("An allowed origin: the CORS headers"),
+    403: no_body("Any other origin or method: no CORS headers"),
+}

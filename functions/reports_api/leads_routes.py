@@ -7,6 +7,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from reports_api.api_models import LeadView
+from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
 from shared.tables import LeadItem
 
 router = APIGatewayHttpRouter()
@@ -32,7 +34,16 @@ def lead_view(item: LeadItem) -> dict[str, Any]:
     return view
 
 
-@router.get("/leads/<lead_id>")
+@router.get(
+    "/leads/<lead_id>",
+    summary="A lead with its owner, the reason, segments, MailChimp sync state and submission history",
+    security=JWT_SECURITY,
+    responses={
+        200: json_answer(LeadView, "The lead"),
+        401: UNAUTHORIZED,
+        404: json_answer(Message, "No such lead"),
+    },
+)
 def get_lead(lead_id: str) -> Response[Any]:
     try:
         item = LeadItem.get(f"LEAD#{lead_id}", "LEAD")

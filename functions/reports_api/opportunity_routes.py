@@ -9,6 +9,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from reports_api.api_models import OpportunityView
+from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
 from shared.crm_entities import CRM, OPPORTUNITY, DynamoEntityStore, get_entity, stage_history
 
 router = APIGatewayHttpRouter()
@@ -39,7 +41,16 @@ def opportunity_view(item: dict[str, Any], history: list[dict[str, Any]]) -> dic
     return view
 
 
-@router.get("/opportunities/<opportunity_id>")
+@router.get(
+    "/opportunities/<opportunity_id>",
+    summary="An opportunity as external CRMs last described it, with its stage history",
+    security=JWT_SECURITY,
+    responses={
+        200: json_answer(OpportunityView, "The opportunity"),
+        401: UNAUTHORIZED,
+        404: json_answer(Message, "No such opportunity"),
+    },
+)
 def get_opportunity(opportunity_id: str) -> Response[Any]:
     store = _store()
     item = get_entity(store, OPPORTUNITY, opportunity_id)

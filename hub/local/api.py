@@ -197,6 +197,10 @@ class LocalApi:
             from hub.local.pages import serve_outbox
 
             return serve_outbox(self.outbox, path, query)
+        if path.startswith(("/_hub/docs", "/_hub/openapi.json")):
+            from hub.local.pages import serve_docs
+
+            return serve_docs(path, self.url)
         return None
 
     def _control(

@@ -133,3 +133,53 @@ def serve_outbox(outbox: Outbox, path: str, query: str) -> Reply | None:
 
             return outbox_message(outbox, unquote(parts[0]), view)
     return None
+
+
+# ------------------------------------------------------------------------------------- API documentation
+
+_SWAGGER_ASSETS = {
+    "/_hub/docs/swagger-ui-bundle.min.js": ("swagger-ui-bundle.min.js", "text/javascript; charset=utf-8"),
+    "/_hub/docs/swagger-ui.min.css": ("swagger-ui.min.css", "text/css; charset=utf-8"),
+}
+
+
+def local_openapi(api_url: str) -> dict[str, Any]:
+    """docs/openapi.json with the local hub as its server (Swagger UI's "Try it out" calls it)."""
+    from hub.openapi import OPENAPI_PATH
+
+    document: dict[str, Any] = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
+    document["servers"] = [
+        {"url": api_url, "description": "this local hub (bearer: api_token in .hub/local.json)"}
+    ]
+    return document
+
+
+def serve_docs(path: str, api_url: str) -> Reply | None:
+    """Swagger UI at ``/_hub/docs`` (powertools' bundled copy: nothing is fetched from outside)."""
+    from pathlib import Path
+
+    import aws_lambda_powertools.event_handler.openapi.swagger_ui as swagger_ui
+
+    if path == "/_hub/openapi.json":
+        body = json.dumps(local_openapi(api_url), indent=2).encode()
+        return 200, {"content-type": "application/json", "cache-control": "no-store"}, body
+    if path in _SWAGGER_ASSETS:
+        name, media = _SWAGGER_ASSETS[path]
+        return (
+            200,
+            {"content-type": media, "cache-control": "max-age=3600"},
+            (Path(swagger_ui.__file__).parent / name).read_bytes(),
+        )
+    if path in ("/_hub/docs", "/_hub/docs/"):
+        from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+
+        page = generate_swagger_html(
+            json.dumps(local_openapi(api_url)),
+            "/_hub/docs/swagger-ui-bundle.min.js",
+            "/_hub/docs/swagger-ui.min.css",
+            "/_hub/docs/",
+            None,
+            persist_authorization=True,
+        )
+        return 200, {"content-type": "text/html; charset=utf-8", "cache-control": "no-store"}, page.encode()
+    return None

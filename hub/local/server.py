@@ -62,7 +62,7 @@ class LocalHub:
     api_port: int = 8787
     aws_port: int = 4599
     quiet: bool = False
-    fresh: bool = True  # start without what an earlier run kept in .hub/data
+    fresh: bool = False  # start without what an earlier run kept in .hub/data
     template: HubTemplate = field(default_factory=HubTemplate)
     info: dict[str, Any] = field(default_factory=dict)
     _stoppers: list[Any] = field(default_factory=list)
@@ -85,11 +85,15 @@ class LocalHub:
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         from hub.local.outbox import Outbox
 
-        if self.fresh:
+        if self.fresh:  # hub local --fresh
             shutil.rmtree(self.data_dir, ignore_errors=True)
+        from hub.local.journal import Journal
+
         self.outbox = Outbox(self.data_dir / "outbox.sqlite")
         self._stoppers.append(self.outbox.close)
-        embedded = EmbeddedAws(free_port(self.aws_port), outbox=self.outbox)
+        journal = Journal(self.data_dir / "aws-journal.jsonl")
+        restoring = journal.path.is_file() and journal.path.stat().st_size > 0
+        embedded = EmbeddedAws(free_port(self.aws_port), outbox=self.outbox, journal=journal)
         embedded.start()
         self._stoppers.append(embedded.stop)
         aws_url = embedded.url
@@ -106,6 +110,15 @@ class LocalHub:
         from hub.local.resources import create_resources, hub_environment
 
         create_resources(self.template, clients)
+        if restoring:
+            started = time.monotonic()
+            replayed = journal.replay(embedded.inner)
+            self.say(
+                f"Restored {replayed} changes from {journal.path} in {time.monotonic() - started:.1f} s."
+            )
+        journal.start()  # from here on, every change is journalled as it completes
+        self._stoppers.append(journal.stop)
+        self.restored = restoring
         os.environ.update(hub_environment(self.template))
         os.environ["POWERTOOLS_SERVICE_NAME"] = "hub-local"
         bucket = self.template.bucket_name()
@@ -162,12 +175,12 @@ class LocalHub:
                 runtime,
                 REGION,
             )
-            pump.start_position()
+            pump.start_position(latest=restoring)  # replayed changes were processed in the earlier run
             stream_pumps.append(pump)
         self.stream_pumps = stream_pumps
 
         drop_dir = self.home / "drop"
-        drop = DropFolder(drop_dir, s3, bucket)
+        drop = DropFolder(drop_dir, s3, bucket, state=self.data_dir / "drop-uploaded.json")
         drop.prepare(
             sorted({t.prefix.rstrip("/") for t in self.template.s3_triggers() if t.prefix != "config/"})
         )
@@ -194,7 +207,7 @@ class LocalHub:
         self._load_configuration(s3, bucket)
         from hub.local.demo import load_demo
 
-        loaded = load_demo()
+        loaded = load_demo() if not restoring else {}  # kept data already holds it (and what changed since)
 
         self.info = {
             "api_url": api.url,
@@ -262,8 +275,8 @@ Ctrl-C stops the hub.
 """
 
 
-def run_local(home: Path, api_port: int, aws_port: int) -> int:
-    hub = LocalHub(home=home, api_port=api_port, aws_port=aws_port)
+def run_local(home: Path, api_port: int, aws_port: int, fresh: bool = False) -> int:
+    hub = LocalHub(home=home, api_port=api_port, aws_port=aws_port, fresh=fresh)
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
