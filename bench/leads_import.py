@@ -68,6 +68,10 @@ def main() -> None:
         create_resources(template, lambda service: boto3.client(service, region_name="us-east-1"))
         from leads_webhook.app import handler
 
+        from hub.local.demo import load_demo
+
+        load_demo()  # the CRM's rep records, which routing reads
+
         bucket = template.bucket_name()
         key = "imports/leads/expo-2026.csv"
         boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=trade_show_csv(args.rows))

@@ -62,9 +62,10 @@ def _environment(fake_url: str, list_id: str, cap: int) -> None:
 
 
 def _lead(n: int, opt_in: bool, band: str) -> dict[str, Any]:
+    from shared.store.crm import lead_key
+
     return {
-        "pk": f"LEAD#bench{n:05d}",
-        "sk": "LEAD",
+        **dict(zip(("pk", "sk"), lead_key(f"bench{n:05d}"), strict=True)),
         "entity": "LEAD",
         "lead_id": f"bench{n:05d}",
         "email": f"bench.{n}@example.com",

@@ -73,8 +73,9 @@ def core(path: Path, *, by_part: bool = False, across_batches: bool = True) -> i
     sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
     from pos_ingest.aggregate import ActualsAggregator
     from pos_ingest.core import ingest_file
-    from pos_ingest.customers import AccountMatcher, AccountRef
     from pos_ingest.profile import default_profile
+
+    from shared.accounts import AccountMatcher, AccountRef
 
     matcher = AccountMatcher([AccountRef(f"acct-{i}", f"Customer {i}") for i in range(0, 800, 2)])
     totals = ActualsAggregator(by_part=by_part)
@@ -128,10 +129,10 @@ def pydantic_rows(path: Path) -> int:
 
 def child(mode: str, path: Path) -> None:
     sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
-    import pos_ingest.core
-    import pos_ingest.currencies
 
-    pos_ingest.currencies.iso_codes()
+    from shared.config_schemas.distributors import iso_currency_codes
+
+    iso_currency_codes()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.process_time()  # CPU time: the figure holds on a busy machine
     if mode == "bare":

@@ -8,41 +8,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hub.local_state import local_info
+
 # Modules that add sub-commands: each has ``register(subparsers) -> None``; the parser they
 # add calls ``set_defaults(func=...)`` with a function taking the parsed arguments.
 COMMAND_MODULES = ("hub.leads_cli", "hub.mailchimp_cli", "hub.events_cli")
-
-
-def local_info(home: Path | None = None) -> dict[str, Any]:
-    """What the running local hub wrote to ``.hub/local.json``."""
-    path = (home or Path.cwd()) / ".hub" / "local.json"
-    if not path.is_file():
-        raise SystemExit(f"no running local hub: {path} not found (start it with `hub local`)")
-    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-
-
-def use_local_hub(home: Path | None = None) -> dict[str, Any]:
-    """Point this process's AWS clients and settings at the running local hub."""
-    import os
-
-    from hub.local.resources import hub_environment
-    from hub.local.server import base_environment
-    from hub.local.template import HubTemplate
-
-    info = local_info(home)
-    os.environ.update(base_environment(info["aws_endpoint_url"]))
-    template = HubTemplate()
-    for lid, url in info.get("queues", {}).items():
-        template.physical.setdefault(lid, {})["Ref"] = url
-    os.environ.update(hub_environment(template))
-    return info
 
 
 def _cmd_local(args: argparse.Namespace) -> int:

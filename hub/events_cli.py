@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from hub.local_state import local_info, use_local_hub
+
 DEMO_SOURCE = "demo-crm"
 _RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -65,8 +67,6 @@ def _read(file: str) -> bytes:
 
 
 def _local(home: str) -> dict[str, Any]:
-    from hub.cli import local_info
-
     return local_info(Path(home).resolve())
 
 
@@ -105,21 +105,18 @@ def cmd_post(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     home = Path(args.home).resolve()
     if (home / ".hub" / "local.json").is_file():
-        from hub.cli import use_local_hub
-
         use_local_hub(home)
-    from crm_events.inbox import read_inbox
     from crm_events.service import replay_events
-    from crm_events.storage import dynamo_store
+    from crm_events.storage import dynamo_stores
 
+    from shared.config_schemas.stages import StageCatalog
     from shared.config_store import load_config
     from shared.settings import get_settings
-    from shared.stages import StageCatalog
 
     get_settings.cache_clear()
-    store = dynamo_store(get_settings())
+    store = dynamo_stores()
     stages = load_config("stages.yaml", StageCatalog)
-    entries = list(read_inbox(store, args.since, source=args.source))  # read once: the bar's total
+    entries = list(store.inbox.read_inbox(args.since, source=args.source))  # read once: the bar's total
     bar = None
     if not args.no_progress:
         from tqdm import tqdm

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from html import escape
 
-from shared.leads import LeadsConfig
+from shared.config_schemas.leads import LeadsConfig
 
 FIELDS: tuple[tuple[str, str, str], ...] = (
     # name, label, input attributes

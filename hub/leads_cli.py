@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hub.local_state import use_local_hub
+
 
 def register(subparsers: Any) -> None:
     leads = subparsers.add_parser("leads", help="leads: the spam quarantine, the landing-page form")
@@ -57,8 +59,6 @@ def _connect(home: str) -> None:
     """Point settings and clients at the local hub when one runs in ``home``."""
     path = Path(home).resolve()
     if (path / ".hub" / "local.json").is_file():
-        from hub.cli import use_local_hub
-
         use_local_hub(path)
     from shared.settings import get_settings
 
@@ -103,7 +103,7 @@ def cmd_quarantine_release(args: argparse.Namespace) -> int:
 
 def cmd_form_snippet(args: argparse.Namespace) -> int:
     from hub.form_snippet import form_snippet, return_url_problem
-    from shared.leads import default_leads_config
+    from shared.config_schemas.leads import default_leads_config
 
     api_url = args.api_url
     info_path = Path(args.home).resolve() / ".hub" / "local.json"
@@ -122,16 +122,15 @@ def cmd_form_snippet(args: argparse.Namespace) -> int:
 
 
 def cmd_routing_test(args: argparse.Namespace) -> int:
-    from shared.leads import ConfigDocumentError
-    from shared.routing import load_routing_config
+    from shared.validation import ConfigDocumentError
 
     _connect(args.home)
-    from leads_webhook.what_if import leads_from_csv, preview_routes, stored_leads
+    from leads_webhook.what_if import leads_from_csv, load_candidate, preview_routes, stored_leads
 
     services = _services()
     config = services.leads_config()
     try:
-        candidate = load_routing_config(Path(args.rules).read_bytes(), config)
+        candidate = load_candidate(Path(args.rules).read_bytes(), config, services.reps)
     except ConfigDocumentError as exc:
         print(f"{args.rules} is refused:", file=sys.stderr)
         for error in exc.errors:
@@ -147,7 +146,7 @@ def cmd_routing_test(args: argparse.Namespace) -> int:
         leads = stored_leads(services.leads.recent(limit=args.last or 20))
     rows = preview_routes(
         leads, candidate, current=services.routing_config(), rotation=services.rotation,
-        leads_repo=services.leads, now=datetime.now(UTC),
+        leads_repo=services.leads, reps=services.reps, now=datetime.now(UTC),
     )  # fmt: skip
     moved = 0
     for row in rows:

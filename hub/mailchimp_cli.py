@@ -14,10 +14,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hub.local_state import use_local_hub
+
 if TYPE_CHECKING:
     from mailchimp_sync.config import MailchimpSetup
-
-BACKFILL_CURSOR_PK = "MAILCHIMP#BACKFILL"
 
 
 def register(subparsers: Any) -> None:
@@ -40,8 +40,6 @@ def register(subparsers: Any) -> None:
 def _connect(home: Path) -> MailchimpSetup:
     """Point this process at the local hub when one runs here, then read the MailChimp setup."""
     if (home / ".hub" / "local.json").is_file():
-        from hub.cli import use_local_hub
-
         info = use_local_hub(home)
         local_env = {
             "MAILCHIMP_LIST_ID": info.get("mailchimp_list_id", ""),
@@ -73,38 +71,25 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 
 class StateCursorStore:
-    """The backfill's position, in the state table: ``MAILCHIMP#BACKFILL`` / ``<list_id>``."""
+    """The backfill's position of one audience, kept by the state store (``backfill_position``)."""
 
     def __init__(self, list_id: str) -> None:
+        from shared.store.state import DynamoStateStore
+
         self.list_id = list_id
+        self.store = DynamoStateStore()
 
     def load(self) -> str | None:
-        from shared.tables import StateItem
-
-        try:
-            item = StateItem.get(BACKFILL_CURSOR_PK, self.list_id, consistent_read=True)
-        except StateItem.DoesNotExist:
-            return None
-        data = item.data.as_dict() if item.data else {}
-        return data.get("cursor")
+        return self.store.backfill_position(self.list_id)
 
     def save(self, cursor: str | None) -> None:
-        from datetime import UTC, datetime
-
-        from shared.tables import StateItem
-
-        item = StateItem(BACKFILL_CURSOR_PK, self.list_id, updated_at=datetime.now(UTC))
-        if cursor is None:
-            item.delete()
-        else:
-            item.data = {"cursor": cursor}  # type: ignore[assignment]
-            item.save()
+        self.store.save_backfill_position(self.list_id, cursor)
 
 
 def band_names() -> dict[str, list[str]]:
     """The configured band names, so a backfill can remove a contact's other band tags."""
+    from shared.config_schemas.leads import LeadsConfig
     from shared.config_store import load_config
-    from shared.leads import LeadsConfig
 
     try:
         config = load_config("leads.yaml", LeadsConfig)
@@ -147,7 +132,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     def record(outcomes: list[Any]) -> None:
         now = datetime.now(UTC)
         for outcome in outcomes:
-            repository.record_outcome(ContactKey(f"LEAD#{outcome.contact_id}", "LEAD"), outcome, now)
+            repository.record_outcome(ContactKey("LEAD", outcome.contact_id), outcome, now)
 
     try:
         report = run_backfill(

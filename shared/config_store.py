@@ -2,7 +2,8 @@
 
 A document is validated by its pydantic model when it is uploaded (``config_validator``
 copies a valid one to ``config-good/<name>`` and records a refusal with the field and the
-reason otherwise) and again when it is loaded. Loaders read only ``config-good/``, so a bad
+reason otherwise) and again when it is loaded. The models are ``shared.config_schemas`` (its
+``registry`` says which validates which document). Loaders read only ``config-good/``, so a bad
 upload never takes effect and the last good document stays in force. A loaded document is
 cached and re-read only when its ETag changes. Without a bucket copy (unit tests, first
 start), the document is read from ``HUB_CONFIG_DIR`` (the repository's ``config/``).
@@ -10,8 +11,6 @@ start), the document is read from ``HUB_CONFIG_DIR`` (the repository's ``config/
 
 from __future__ import annotations
 
-import fnmatch
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,14 +28,6 @@ GOOD_PREFIX = "config-good/"
 UPLOAD_PREFIX = "config/"
 MAX_DOCUMENT_BYTES = 1024 * 1024
 
-# Which model validates which document (module:Class, imported only when needed).
-CONFIG_MODELS: dict[str, str] = {
-    "routing.yaml": "shared.routing:RoutingConfig",
-    "leads.yaml": "shared.leads:LeadsConfig",
-    "stages.yaml": "shared.stages:StageCatalog",
-    "distributors/*.yaml": "pos_ingest.profile:DistributorProfile",
-}
-
 
 class ConfigError(ValueError):
     """A configuration document that does not validate; ``errors`` name each field and reason."""
@@ -48,20 +39,10 @@ class ConfigError(ValueError):
         super().__init__(f"{name} refused: {detail}")
 
 
-def model_for(name: str) -> type[BaseModel]:
-    """The model that validates document ``name`` (a path below ``config/``)."""
-    for pattern, target in CONFIG_MODELS.items():
-        if fnmatch.fnmatchcase(name, pattern):
-            module, _, cls = target.partition(":")
-            try:
-                return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
-            except (ImportError, AttributeError) as exc:
-                raise ConfigError(name, [{"field": "(document)", "message": f"no validator: {exc}"}]) from exc
-    raise ConfigError(name, [{"field": "(document)", "message": "no configuration document of this name"}])
+def validate_document(name: str, raw: bytes, model: type[M], context: dict[str, Any] | None = None) -> M:
+    """Parse and validate one YAML document, or raise ``ConfigError`` naming every bad field.
 
-
-def validate_document(name: str, raw: bytes, model: type[M]) -> M:
-    """Parse and validate one YAML document, or raise ``ConfigError`` naming every bad field."""
+    ``context`` reaches the model's validators (what the validator knows beyond the document itself)."""
     if len(raw) > MAX_DOCUMENT_BYTES:
         raise ConfigError(name, [{"field": "(document)", "message": "larger than 1 MiB"}])
     try:
@@ -69,7 +50,7 @@ def validate_document(name: str, raw: bytes, model: type[M]) -> M:
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(name, [{"field": "(document)", "message": f"not valid YAML: {exc}"}]) from exc
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         errors = [
             {"field": ".".join(str(p) for p in e["loc"]) or "(document)", "message": e["msg"]}

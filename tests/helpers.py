@@ -62,3 +62,11 @@ def stream_event(changes: list[tuple[str, dict[str, Any] | None, dict[str, Any] 
             "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/crm-hub-CrmTable/stream/2026",
         })  # fmt: skip
     return {"Records": records}
+
+
+def lead_keys(lead_id: str) -> dict[str, str]:
+    """A lead item's ``pk`` and ``sk`` (for items built by hand as a stream image or a raw put)."""
+    from shared.store.crm import lead_key
+
+    pk, sk = lead_key(lead_id)
+    return {"pk": pk, "sk": sk}

@@ -1,4 +1,4 @@
-"""Alerts: CRM stream changes and schedules become emails."""
+"""Alerts: CRM and POS stream changes and schedules become emails."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from alerts.notify import send_alert
+from alerts.pos_runs import pos_run_alerts, send_pos_run_alert
 from alerts.rules import alerts_for_change
 from alerts.sweep import run_sweep
 from shared.idempotency import register, run_once
@@ -26,6 +27,9 @@ def record_handler(record: DynamoDBRecord) -> None:
     for need in alerts_for_change(new, old):
         run_once("alert", need.key, partial(send_alert, need))
         metrics.add_metric(name=f"Alert_{need.kind}", unit="Count", value=1)
+    for pos_alert in pos_run_alerts(new, old):  # the POS table's stream: finished runs with rejects
+        run_once("alert", pos_alert.key, partial(send_pos_run_alert, pos_alert))
+        metrics.add_metric(name="Alert_pos_rejects", unit="Count", value=1)
 
 
 @logger.inject_lambda_context

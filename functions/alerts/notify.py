@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from alerts.rules import AlertNeed
 from shared.email import Email, header_safe, send_email
 from shared.observability import logger
-from shared.tables import RepItem
+
+if TYPE_CHECKING:
+    from shared.store.crm import CrmStore
 
 _LEAD_FIELDS = (
     ("Name", ("first_name", "last_name")),
@@ -84,17 +87,25 @@ def render(need: AlertNeed, rep_name: str) -> tuple[str, str, str]:
     return header_safe(subject), text_body, html_body
 
 
-def send_alert(need: AlertNeed) -> str:
-    """Look the recipient up and send the alert; returns the SES message id."""
+@lru_cache(maxsize=1)
+def crm_store() -> CrmStore:
+    """The CRM store (the rep registry), built on first use, never at import."""
+    from shared.store.crm import DynamoCrmStore
+
+    return DynamoCrmStore()
+
+
+def send_alert(need: AlertNeed, store: CrmStore | None = None) -> str:
+    """Look the recipient up in the rep registry and send the alert; returns the SES message id."""
     email, name = need.recipient_email, need.recipient_rep or ""
     if email is None:
-        try:
-            rep = RepItem.get(f"REP#{need.recipient_rep}", "REP")
+        rep = (store or crm_store()).get_rep(need.recipient_rep or "") if need.recipient_rep else None
+        if rep is not None and rep.email:
             email, name = rep.email, rep.name
-        except RepItem.DoesNotExist as exc:
-            if need.fallback_email is None:
-                raise UnknownRecipientError(f"rep {need.recipient_rep!r} is not in the CRM") from exc
+        elif need.fallback_email is not None:
             email = need.fallback_email
+        else:
+            raise UnknownRecipientError(f"rep {need.recipient_rep!r} is not in the CRM (or has no email)")
     subject, text, html_body = render(need, name)
     message_id = send_email(Email(to=email, subject=subject, text=text, html=html_body))
     logger.info("alert sent", extra={"kind": need.kind, "key": need.key})

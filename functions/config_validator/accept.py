@@ -5,28 +5,30 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from config_validator.references import validation_context
 from shared.aws import client
+from shared.config_schemas.registry import model_for
 from shared.config_store import (
     GOOD_PREFIX,
     MAX_DOCUMENT_BYTES,
     UPLOAD_PREFIX,
     ConfigError,
-    model_for,
     validate_document,
 )
 from shared.observability import logger
-from shared.tables import StateItem
+from shared.store.state import DynamoStateStore, StateStore
 
 
-def accept_upload(bucket: str, key: str) -> dict[str, Any]:
-    """Validate ``config/<name>``; copy it to ``config-good/<name>`` if valid, else record why not."""
+def accept_upload(bucket: str, key: str, state: StateStore | None = None) -> dict[str, Any]:
+    """Validate ``config/<name>``; copy it to ``config-good/<name>`` if valid, else record why not
+    (the status goes to the state store: ``put_config_status``)."""
     name = key[len(UPLOAD_PREFIX) :]
     s3 = client("s3")
     obj = s3.get_object(Bucket=bucket, Key=key)
     raw = obj["Body"].read(MAX_DOCUMENT_BYTES + 1)
     status: dict[str, Any] = {"document": name, "etag": obj.get("ETag"), "at": datetime.now(UTC).isoformat()}
     try:
-        validate_document(name, raw, model_for(name))
+        validate_document(name, raw, model_for(name), context=validation_context(name))
     except ConfigError as exc:
         status |= {"status": "refused", "errors": exc.errors}
         logger.error("configuration refused; the last good document stays in force", extra=status)
@@ -34,5 +36,5 @@ def accept_upload(bucket: str, key: str) -> dict[str, Any]:
         s3.put_object(Bucket=bucket, Key=GOOD_PREFIX + name, Body=raw, ContentType="application/yaml")
         status |= {"status": "accepted", "errors": []}
         logger.info("configuration accepted", extra={"document": name})
-    StateItem(pk=f"CONFIG#{name}", sk="STATUS", data=status, updated_at=datetime.now(UTC)).save()
+    (state or DynamoStateStore()).put_config_status(name, status)
     return status

@@ -14,8 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from crm_events.api_models import EVENTS_REQUEST, EVENTS_RESPONSES
 from crm_events.service import EventsContext, receive_events
 from shared.api_models import answer_bad_parameters_with_400
-from shared.crm_entities import EntityStoreError
 from shared.observability import logger, metrics, tracer
+from shared.store.errors import StoreError
 
 app = APIGatewayHttpResolver(enable_validation=True)  # the routes' declared models: docs/openapi.json
 answer_bad_parameters_with_400(app)
@@ -24,15 +24,15 @@ answer_bad_parameters_with_400(app)
 @lru_cache(maxsize=1)
 def events_context() -> EventsContext:
     """Built on the first request (never at import), then kept for the life of the process."""
-    from crm_events.storage import dynamo_store
+    from crm_events.storage import dynamo_stores
+    from shared.config_schemas.stages import StageCatalog
     from shared.config_store import load_config
     from shared.settings import get_settings
     from shared.signing import SsmSourceSecrets
-    from shared.stages import StageCatalog
 
     settings = get_settings()
     return EventsContext(
-        store=dynamo_store(settings),
+        store=dynamo_stores(),
         secrets=SsmSourceSecrets(settings.secrets_prefix, max_age=300),
         stages=lambda: load_config("stages.yaml", StageCatalog),
         retention_hours=settings.inbox_retention_hours,
@@ -54,7 +54,7 @@ def _raw_body() -> bytes:
 def post_events() -> Response[Any]:
     try:
         answer = receive_events(app.current_event.headers, _raw_body(), events_context())
-    except EntityStoreError:
+    except StoreError:
         logger.exception("storage failed; the sender should retry")
         return Response(
             503, "application/json", {"message": "storage unavailable, retry"}, headers={"Retry-After": "5"}

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from crm_events.apply import apply_event
-from crm_events.inbox import read_inbox, store_events
+from crm_events.apply import EventStores, apply_event
 from crm_events.models import MAX_BODY_BYTES, BodyError, decode_body, validate_event
-from shared.crm_entities import EntityStore, Outcome
+from shared.config_schemas.stages import StageCatalog
 from shared.signing import (
     SOURCE_HEADER,
     SignatureError,
@@ -26,14 +25,15 @@ from shared.signing import (
     header_value,
     verify_request,
 )
-from shared.stages import StageCatalog
+from shared.store.common import Outcome
+from shared.store.events import InboxEvent
 
 
 @dataclass
 class EventsContext:
     """What receiving events needs, handed in (fakes in unit tests, AWS in the function)."""
 
-    store: EntityStore
+    store: EventStores
     secrets: SourceSecrets
     stages: Callable[[], StageCatalog]
     retention_hours: int = 96
@@ -96,7 +96,9 @@ def receive_events(headers: Mapping[str, str] | None, body: bytes, context: Even
             valid.append(result.event)
     # Stored before they are applied: a crash in between leaves them in the inbox for a replay,
     # and the sender's retry (no 2xx came back) applies them then.
-    store_events(context.store, valid, received_at=now, retention_hours=context.retention_hours)
+    context.store.inbox.keep_events(
+        [inbox_event(e) for e in valid], received_at=now, retention_hours=context.retention_hours
+    )
     applied = iter(valid)
     results: list[dict[str, Any]] = []
     for answer in answers:
@@ -104,7 +106,7 @@ def receive_events(headers: Mapping[str, str] | None, body: bytes, context: Even
             results.append(answer)
             continue
         event = next(applied)
-        outcome = apply_event(event, context.store)
+        outcome = apply_event(event, context.store, stages)
         verdict = "duplicate" if outcome is Outcome.DUPLICATE else "accepted"
         results.append(
             {"event_id": event.event_id, "status": verdict, "errors": [], "outcome": outcome.value}
@@ -123,8 +125,13 @@ class ReplaySummary:
         return sum(self.outcomes.values())
 
 
+def inbox_event(event: Any) -> InboxEvent:
+    """What the inbox keeps of a validated event: its canonical JSON."""
+    return InboxEvent(event.source, event.event_id, event.type, event.occurred_at, event.model_dump_json())
+
+
 def replay_events(
-    store: EntityStore,
+    store: EventStores,
     stages: StageCatalog,
     since: datetime,
     *,
@@ -137,14 +144,23 @@ def replay_events(
     Applying is idempotent and order-safe, so a replay changes only what is missing or behind.
     """
     summary = ReplaySummary()
-    for entry in entries if entries is not None else read_inbox(store, since, source=source):
+    for entry in entries if entries is not None else store.inbox.read_inbox(since, source=source):
         # Stored events were valid when they came; the stage catalogue may have changed since.
         result = validate_event(entry.body, stages, now=datetime.now(UTC))
-        outcome = apply_event(result.event, store).value if result.event is not None else "invalid"
+        outcome = apply_event(result.event, store, stages).value if result.event is not None else "invalid"
         summary.outcomes[outcome] += 1
         if progress is not None:
             progress(outcome)
     return summary
 
 
-__all__ = ["Answer", "EventsContext", "Outcome", "ReplaySummary", "receive_events", "replay_events"]
+__all__ = [
+    "Answer",
+    "EventStores",
+    "EventsContext",
+    "Outcome",
+    "ReplaySummary",
+    "inbox_event",
+    "receive_events",
+    "replay_events",
+]

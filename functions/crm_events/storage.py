@@ -1,17 +1,14 @@
-"""The DynamoDB store behind the events function and the replay command: the CRM, plan and events tables."""
+"""The stores behind the events function and the replay command: the CRM, events and plan tables."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from crm_events.inbox import EVENTS
-from shared.crm_entities import CRM, PLAN, DynamoEntityStore
-
-if TYPE_CHECKING:
-    from shared.settings import HubSettings
+from crm_events.apply import EventStores
 
 
-def dynamo_store(settings: HubSettings) -> DynamoEntityStore:
-    return DynamoEntityStore(
-        {CRM: settings.crm_table, PLAN: settings.plan_table, EVENTS: settings.events_table}
-    )
+def dynamo_stores() -> EventStores:
+    """On DynamoDB (table names from settings, fixed when the store modules are first imported)."""
+    from shared.store.crm import DynamoCrmStore
+    from shared.store.events import DynamoEventsStore
+    from shared.store.plan import DynamoPlanStore
+
+    return EventStores(crm=DynamoCrmStore(), inbox=DynamoEventsStore(), plan=DynamoPlanStore())

@@ -17,9 +17,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from leads_webhook.intake import LeadServices, accept_submission
+from leads_webhook.routing import RepWorkload
 from leads_webhook.trade_show import ImportRow, parse_trade_show_csv
 from shared.leads import email_key
-from shared.routing import RepWorkload
 
 IMPORT_PREFIX = "imports/leads/"
 RESULTS_SUFFIX = ".results.csv"

@@ -3,7 +3,7 @@
 `receive_lead_post` is the whole of `POST /leads` apart from the HTTP event (413, 415, 401, 429, 422, 202);
 `accept_submission` is the part every path shares: form posts, trade-show rows and quarantine releases.
 Storage, the rate limit and the rotation are behind small interfaces (`LeadRepository`, `RateLimiter`,
-`shared.routing.RotationRepository`), implemented on DynamoDB in `leads_webhook.storage` and by fakes in
+`leads_webhook.routing.RotationRepository`), implemented on DynamoDB in `leads_webhook.storage` and by fakes in
 the unit tests.
 
 Exactly once: each submission has an id derived from what was sent (source, body, UTC day; or the sender's
@@ -31,17 +31,17 @@ from leads_webhook.records import (
     new_lead,
     submission_record,
 )
+from leads_webhook.routing import Assignment, RepDirectory, RepWorkload, RotationRepository, route_lead
 from leads_webhook.spam import classify_spam
-from leads_webhook.web import ACCEPTED_TYPES, parse_post_body
-from shared.leads import (
-    FieldError,
-    LeadsConfig,
+from leads_webhook.submission import (
     LeadSubmission,
     UnsupportedMediaTypeError,
-    email_key,
     normalise_lead,
 )
-from shared.routing import Assignment, RepWorkload, RotationRepository, RoutingConfig, route_lead
+from leads_webhook.web import ACCEPTED_TYPES, parse_post_body
+from shared.config_schemas.leads import LeadsConfig
+from shared.config_schemas.routing import RoutingConfig
+from shared.leads import email_key
 from shared.signing import (
     SIGNATURE_HEADER,
     SOURCE_HEADER,
@@ -51,6 +51,7 @@ from shared.signing import (
     header_value,
     verify_signature,
 )
+from shared.validation import FieldError
 
 WEB_FORM_SOURCE = "web_form"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -116,6 +117,7 @@ class LeadServices:
     rate_limiter: RateLimiter
     leads_config: Callable[[], LeadsConfig]
     routing_config: Callable[[], RoutingConfig]
+    reps: RepDirectory  # the CRM's rep records: email, capacity, out of office
     secrets: SourceSecrets | None = None
     workload: RepWorkload | None = None  # open-lead counts for capacity; the lead repository when None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -218,11 +220,13 @@ def _routed(lead: StoredLead, services: LeadServices, now: datetime) -> tuple[St
     """The lead with its owner and the stored reason (not written yet; the version is the caller's)."""
     routing = services.routing_config()
     workload = services.workload or services.leads
-    assignment = route_lead(lead, routing, rotation=services.rotation, workload=workload, now=now)
+    assignment = route_lead(
+        lead, routing, rotation=services.rotation, workload=workload, reps=services.reps, now=now
+    )
     routed = lead.model_copy(
         update={
             "owner": assignment.owner if assignment.owner_type == "rep" else None,
-            "assignment": stored_reason(assignment, routing, now),
+            "assignment": stored_reason(assignment, now),
             "updated_at": max(now, lead.updated_at),
         }
     )
@@ -251,14 +255,15 @@ def assign_lead(lead: StoredLead, services: LeadServices, *, now: datetime) -> A
     raise LeadWriteConflictError(f"lead {lead.lead_id}: could not store the assignment")
 
 
-def stored_reason(assignment: Assignment, routing: RoutingConfig, now: datetime) -> dict[str, Any]:
-    """What the lead keeps of its assignment: the explanation, a sentence, and who to tell."""
+def stored_reason(assignment: Assignment, now: datetime) -> dict[str, Any]:
+    """What the lead keeps of its assignment: the explanation, a sentence, and who to tell (the rep record's)."""
     reason = assignment.explanation() | {
         "summary": assignment.describe(), "why": assignment.why(), "at": now.isoformat()
     }  # fmt: skip
-    rep = routing.reps.get(assignment.owner) if assignment.owner_type == "rep" else None
-    if rep is not None:
-        reason |= {"owner_name": rep.name, "owner_email": rep.email}
+    if assignment.owner_name is not None:
+        reason["owner_name"] = assignment.owner_name
+    if assignment.owner_email is not None:
+        reason["owner_email"] = assignment.owner_email
     return reason
 
 

@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.leads import LeadDetails, NormalisedLead, lead_id_for
+from leads_webhook.submission import LeadDetails, NormalisedLead
+from shared.leads import lead_id_for
 
 # A fixed namespace: the same email gives the same lead id in every deployment and in the local hub.
 CONTACT_FIELDS = (
@@ -53,7 +54,7 @@ Outcome = Literal["created", "merged", "quarantined"]
 
 
 class StoredLead(LeadDetails):
-    """A lead as kept in the CRM table (mapped to and from `shared.tables.LeadItem` by the storage)."""
+    """A lead as kept in the CRM table (mapped to and from `shared.store.crm.Lead` by the storage)."""
 
     lead_id: str
     status: str = STATUS_NEW

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from shared.leads import LeadSubmission, SpamSettings, email_key
+from leads_webhook.submission import LeadSubmission
+from shared.config_schemas.leads import SpamSettings
+from shared.leads import email_key
 
 SpamReason = Literal["honeypot", "too_fast", "blocked_domain"]
 

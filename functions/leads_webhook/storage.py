@@ -1,58 +1,41 @@
-"""Leads on DynamoDB: the repository, the rotation counters and the rate-limit windows.
+"""Leads on DynamoDB: the repository, over the CRM store.
 
-Key layout (docs/data-model.md, "## Leads"):
-- lead: CRM table `LEAD#<lead_id>` / `LEAD` (`shared.tables.LeadItem`); gsi1 `OWNER#<rep>` /
-  `OPEN#|CLOSED#<created>#<id>` (a rep's leads, open ones counted by key for the capacity check),
-  `QUEUE#<queue>` (a queue's leads) or `LEADS#QUARANTINE` (the quarantine), sorted by creation time;
-- submission history: CRM table `LEAD#<lead_id>` / `SUBMISSION#<submission_id>` (`LeadSubmissionItem`),
-  written in the same transaction as the lead change, on condition that it is new (exactly once);
-- rotation: state table `ROTATION#<pool>` / `ROTATION`, `count` = the next turn, moved by a conditional write;
-- rate limit: state table `RATE#<key>` / `W#<window index>`, `count` added atomically, expiring by TTL.
+- lead and submission history: ``shared.store.crm`` (keys, items and the lead's one versioned writer,
+  ``CrmStore.update_lead``, which also keeps the lead's gsi1 keys in step: owner ``OPEN#``/``CLOSED#``,
+  queue, quarantine); ``StoreLeadRepository`` maps the intake's ``StoredLead`` to and from it and writes
+  only the attributes the intake owns, so what other functions keep on the same item (MailChimp sync
+  state, an external CRM's status) is never overwritten;
 
-Writes to a lead are UpdateItem of the attributes the intake owns, guarded by `version`, so what other
-functions keep on the same item (MailChimp sync state, territory) is never overwritten.
+Rotation turns and rate-limit windows live in the state table: ``shared.store.state.DynamoStateStore``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from pynamodb.attributes import ListAttribute, MapAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
-
 from leads_webhook.intake import WriteResult
-from leads_webhook.records import CONTACT_FIELDS, FILL_FIELDS, OPEN_STATUSES, StoredLead, SubmissionRecord
-from shared.tables import CrmItem, LeadItem, StateItem
+from leads_webhook.records import (
+    CONTACT_FIELDS,
+    FILL_FIELDS,
+    OPEN_STATUSES,
+    STATUS_QUARANTINED,
+    StoredLead,
+    SubmissionRecord,
+)
+from shared.store import crm
+from shared.store.errors import Conflict, NotFound
 
-QUARANTINE_INDEX_KEY = "LEADS#QUARANTINE"
-_CONDITION_FAILED = "ConditionalCheckFailed"
-
-
-class LeadSubmissionItem(CrmItem, discriminator="LEAD_SUBMISSION"):
-    """One submission in a lead's history: `LEAD#<lead_id>` / `SUBMISSION#<submission_id>`."""
-
-    lead_id = UnicodeAttribute()
-    submission_id = UnicodeAttribute()
-    received_at = UTCDateTimeAttribute()
-    source = UnicodeAttribute()
-    outcome = UnicodeAttribute()
-    campaign = UnicodeAttribute(null=True)
-    utm_source = UnicodeAttribute(null=True)
-    utm_medium = UnicodeAttribute(null=True)
-    utm_campaign = UnicodeAttribute(null=True)
-    quarantine_reasons = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[var-annotated]
-    fields = MapAttribute(null=True)  # type: ignore[var-annotated]
-
-
-def lead_key(lead_id: str) -> tuple[str, str]:
-    return f"LEAD#{lead_id}", "LEAD"
+# What the intake writes on a lead (by ``shared.store.crm.Lead`` field name); nothing else.
+INTAKE_FIELDS = (
+    *CONTACT_FIELDS, *FILL_FIELDS, "email", "marketing_opt_in", "status", "source", "owner", "quarantined",
+    "quarantine_reasons", "assignment", "segments", "created_at", "updated_at",
+)  # fmt: skip
 
 
 def _plain(value: Any) -> Any:
-    """DynamoDB-friendly: money as decimal text (as LeadItem keeps it), no floats."""
+    """DynamoDB-friendly: money as decimal text (as the lead item keeps it), no floats."""
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, float):
@@ -64,153 +47,52 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _raw(value: Any) -> Any:
-    """A raw MapAttribute's content as plain Python (numbers as int where whole)."""
-    if isinstance(value, MapAttribute):
-        value = value.as_dict()
-    if isinstance(value, dict):
-        return {k: _raw(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_raw(v) for v in value]
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else value
-    return value
-
-
-def _index_key(lead: StoredLead) -> tuple[str | None, str | None]:
-    order = f"{lead.created_at.isoformat()}#{lead.lead_id}"
-    if lead.quarantined:
-        return QUARANTINE_INDEX_KEY, order
-    if lead.owner is not None:
-        # Open leads sort under OPEN#, so the capacity check counts them by key, never reading closed ones.
-        state = "OPEN" if lead.status in OPEN_STATUSES else "CLOSED"
-        return f"OWNER#{lead.owner}", f"{state}#{order}"
-    if lead.queue is not None:
-        return f"QUEUE#{lead.queue}", order
-    return None, None
-
-
-def _lead_values(lead: StoredLead) -> dict[str, Any]:
-    """Every attribute the intake owns on a lead item, by LeadItem attribute name."""
-    gsi1pk, gsi1sk = _index_key(lead)
-    values: dict[str, Any] = {name: getattr(lead, name) for name in (*CONTACT_FIELDS, *FILL_FIELDS)}
-    values.update(
-        lead_id=lead.lead_id,
-        email=lead.email,
-        annual_revenue=None if lead.annual_revenue is None else str(lead.annual_revenue),
-        marketing_opt_in=lead.marketing_opt_in,
-        status=lead.status,
-        source=lead.source,
-        owner=lead.owner,
-        quarantined=lead.quarantined,
-        quarantine_reason=",".join(lead.quarantine_reasons) or None,
-        assignment=_plain(lead.assignment) if lead.assignment else None,
-        segments=lead.segments or None,
-        created_at=lead.created_at,
-        updated_at=lead.updated_at,
-        version=lead.version,
-        gsi1pk=gsi1pk,
-        gsi1sk=gsi1sk,
-    )
+def _values(lead: StoredLead) -> dict[str, Any]:
+    values = {name: getattr(lead, name) for name in INTAKE_FIELDS}
+    values["assignment"] = _plain(lead.assignment) if lead.assignment else None
+    values["segments"] = lead.segments or None
     return values
 
 
-def _to_item(lead: StoredLead) -> LeadItem:
-    pk, sk = lead_key(lead.lead_id)
-    return LeadItem(pk, sk, **{k: v for k, v in _lead_values(lead).items() if v is not None})
+def _closed(status: str) -> bool:
+    """Whether a status the intake sets takes the lead out of its owner's open leads."""
+    return status not in (*OPEN_STATUSES, STATUS_QUARANTINED)
 
 
-def _update_actions(lead: StoredLead, previous: StoredLead | None = None) -> list[Any]:
-    """SET/REMOVE for every owned attribute, or only for those that differ from `previous` (smaller writes)."""
-    before = _lead_values(previous) if previous is not None else {}
-    actions = []
-    for name, value in _lead_values(lead).items():
-        if previous is not None and name not in ("version", "updated_at") and before.get(name) == value:
-            continue
-        attribute = getattr(LeadItem, name)
-        actions.append(attribute.remove() if value is None else attribute.set(value))
-    return actions
+def _to_record(lead: StoredLead) -> crm.Lead:
+    return crm.Lead(lead_id=lead.lead_id, version=lead.version, closed=_closed(lead.status), **_values(lead))
 
 
-def _from_item(item: LeadItem) -> StoredLead:
-    data = {name: getattr(item, name) for name in (*CONTACT_FIELDS, *FILL_FIELDS)}
+def _from_record(lead: crm.Lead) -> StoredLead:
+    now = datetime.now(UTC)
+    data = lead.model_dump(include=set(StoredLead.model_fields) - {"created_at", "updated_at"})
     data.update(
-        lead_id=item.lead_id,
-        email=item.email,
-        employees=None if item.employees is None else int(item.employees),
-        annual_revenue=None if item.annual_revenue is None else Decimal(item.annual_revenue),
-        marketing_opt_in=item.marketing_opt_in,
-        status=item.status,
-        source=item.source,
-        owner=item.owner,
-        territory_id=item.territory_id,
-        quarantined=bool(item.quarantined),
-        quarantine_reasons=tuple(r for r in (item.quarantine_reason or "").split(",") if r),
-        assignment=_raw(item.assignment) if item.assignment is not None else None,
-        created_at=item.created_at or item.updated_at or datetime.now(UTC),
-        updated_at=item.updated_at or item.created_at or datetime.now(UTC),
-        version=int(item.version or 0),
+        created_at=lead.created_at or lead.updated_at or now,
+        updated_at=lead.updated_at or lead.created_at or now,
     )
     return StoredLead.model_validate(data)
 
 
-def _submission_item(submission: SubmissionRecord) -> LeadSubmissionItem:
-    return LeadSubmissionItem(
-        f"LEAD#{submission.lead_id}",
-        f"SUBMISSION#{submission.submission_id}",
-        lead_id=submission.lead_id,
-        submission_id=submission.submission_id,
-        received_at=submission.received_at,
-        source=submission.source,
-        outcome=submission.outcome,
-        campaign=submission.campaign,
-        utm_source=submission.utm_source,
-        utm_medium=submission.utm_medium,
-        utm_campaign=submission.utm_campaign,
-        quarantine_reasons=list(submission.quarantine_reasons) or None,
-        fields=_plain(submission.fields),
-        updated_at=submission.received_at,
-    )
+def _submission(submission: SubmissionRecord) -> crm.LeadSubmission:
+    return crm.LeadSubmission.model_validate({**submission.model_dump(), "fields": _plain(submission.fields)})
 
 
-def _from_submission(item: LeadSubmissionItem) -> SubmissionRecord:
-    return SubmissionRecord(
-        submission_id=item.submission_id,
-        lead_id=item.lead_id,
-        received_at=item.received_at,
-        source=item.source,
-        outcome=item.outcome,  # type: ignore[arg-type]
-        campaign=item.campaign,
-        utm_source=item.utm_source,
-        utm_medium=item.utm_medium,
-        utm_campaign=item.utm_campaign,
-        quarantine_reasons=tuple(item.quarantine_reasons or ()),
-        fields=_raw(item.fields) if item.fields is not None else {},
-    )
+def _from_submission(submission: crm.LeadSubmission) -> SubmissionRecord:
+    return SubmissionRecord.model_validate(submission.model_dump())
 
 
-def _cancel_codes(exc: TransactWriteError) -> list[str | None]:
-    return [reason.code if reason else None for reason in (exc.cancellation_reasons or [])]
+class StoreLeadRepository:
+    """`LeadRepository` on the CRM store."""
 
-
-def _is_condition_failure(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
-
-
-class DynamoLeadRepository:
-    """`LeadRepository` on the CRM table."""
+    def __init__(self, store: crm.CrmStore | None = None) -> None:
+        self.store: crm.CrmStore = store if store is not None else crm.DynamoCrmStore()
 
     def create(self, lead: StoredLead, submission: SubmissionRecord) -> WriteResult:
         try:
-            with TransactWrite(connection=LeadItem._get_connection().connection) as transaction:
-                transaction.save(_to_item(lead), condition=LeadItem.pk.does_not_exist())
-                transaction.save(
-                    _submission_item(submission), condition=LeadSubmissionItem.pk.does_not_exist()
-                )
-        except TransactWriteError as exc:
-            codes = _cancel_codes(exc)  # in the order saved: the lead, then the submission
-            if len(codes) > 1 and codes[1] == _CONDITION_FAILED:
-                return WriteResult.SUBMISSION_EXISTS
+            self.store.create_lead(_to_record(lead), _submission(submission))
+        except crm.SubmissionExists:
+            return WriteResult.SUBMISSION_EXISTS
+        except Conflict:
             return WriteResult.LEAD_EXISTS  # or a transaction conflict: the caller reads and retries
         return WriteResult.DONE
 
@@ -222,110 +104,56 @@ class DynamoLeadRepository:
         submission: SubmissionRecord | None = None,
         previous: StoredLead | None = None,
     ) -> WriteResult:
-        pk, sk = lead_key(lead.lead_id)
-        condition = LeadItem.pk.exists() & (LeadItem.version == expected_version)
-        if submission is None:
-            try:
-                LeadItem(pk, sk).update(actions=_update_actions(lead, previous), condition=condition)
-            except UpdateError as exc:
-                if _is_condition_failure(exc):
-                    return WriteResult.VERSION_CONFLICT
-                raise
-            return WriteResult.DONE
+        values = _values(lead)
+        before = _values(previous) if previous is not None else {}
+        # Only what changed (smaller writes), and always the time of the change.
+        changes = {k: v for k, v in values.items() if previous is None or k == "updated_at" or before[k] != v}
+        if "status" in changes:  # whoever changes the status keeps the lead's place in the open leads in step
+            changes["closed"] = _closed(lead.status)
         try:
-            with TransactWrite(connection=LeadItem._get_connection().connection) as transaction:
-                transaction.update(
-                    LeadItem(pk, sk), actions=_update_actions(lead, previous), condition=condition
-                )
-                transaction.save(
-                    _submission_item(submission), condition=LeadSubmissionItem.pk.does_not_exist()
-                )
-        except TransactWriteError as exc:
-            # pynamodb sends puts before updates: the submission's reason comes first here.
-            codes = _cancel_codes(exc)
-            if codes and codes[0] == _CONDITION_FAILED:
-                return WriteResult.SUBMISSION_EXISTS
+            self.store.update_lead(
+                lead.lead_id,
+                changes,
+                expected_version=expected_version,
+                submission=_submission(submission) if submission is not None else None,
+            )
+        except crm.SubmissionExists:
+            return WriteResult.SUBMISSION_EXISTS
+        except (Conflict, NotFound):
             return WriteResult.VERSION_CONFLICT
         return WriteResult.DONE
 
     def add_submission(self, submission: SubmissionRecord) -> WriteResult:
         try:
-            _submission_item(submission).save(condition=LeadSubmissionItem.pk.does_not_exist())
-        except PutError as exc:
-            if _is_condition_failure(exc):
-                return WriteResult.SUBMISSION_EXISTS
-            raise
+            self.store.add_lead_submission(_submission(submission))
+        except crm.SubmissionExists:
+            return WriteResult.SUBMISSION_EXISTS
         return WriteResult.DONE
 
     def get(self, lead_id: str) -> StoredLead | None:
-        try:
-            return _from_item(LeadItem.get(*lead_key(lead_id), consistent_read=True))
-        except DoesNotExist:
-            return None
+        lead = self.store.get_lead(lead_id)
+        return _from_record(lead) if lead is not None else None
 
     def get_submission(self, lead_id: str, submission_id: str) -> SubmissionRecord | None:
-        try:
-            item = LeadSubmissionItem.get(
-                f"LEAD#{lead_id}", f"SUBMISSION#{submission_id}", consistent_read=True
-            )
-        except DoesNotExist:
-            return None
-        return _from_submission(item)
+        found = self.store.get_lead_submission(lead_id, submission_id)
+        return _from_submission(found) if found is not None else None
 
     def history(self, lead_id: str) -> list[SubmissionRecord]:
-        items = CrmItem.query(f"LEAD#{lead_id}", CrmItem.sk.startswith("SUBMISSION#"))
-        found = [_from_submission(i) for i in items if isinstance(i, LeadSubmissionItem)]
-        return sorted(found, key=lambda s: (s.received_at, s.submission_id))
+        return [_from_submission(s) for s in self.store.lead_submissions(lead_id)]
 
     def quarantined(self, limit: int = 100) -> list[StoredLead]:
-        items = LeadItem.by_gsi1.query(QUARANTINE_INDEX_KEY, limit=limit)
-        return [_from_item(i) for i in items if isinstance(i, LeadItem)]
+        return [_from_record(x) for x in self.store.quarantined_leads(limit)]
 
     def recent(self, limit: int = 100) -> list[StoredLead]:
         """The newest leads out of quarantine (the what-if command's `--last N`); an operator's scan."""
-        found = [_from_item(i) for i in LeadItem.scan() if isinstance(i, LeadItem) and not i.quarantined]
-        found.sort(key=lambda x: x.created_at, reverse=True)
-        return found[:limit]
+        return [_from_record(x) for x in self.store.recent_leads(limit)]
 
     def open_leads(self, rep_id: str) -> int:
-        return int(LeadItem.by_gsi1.count(f"OWNER#{rep_id}", LeadItem.gsi1sk.startswith("OPEN#")))
+        return self.store.open_lead_count(rep_id)
 
 
-class DynamoRotationRepository:
-    """`RotationRepository` on the state table: one counter per pool, moved by conditional writes."""
+class DynamoLeadRepository(StoreLeadRepository):
+    """`LeadRepository` on the CRM table."""
 
-    @staticmethod
-    def _key(pool_id: str) -> tuple[str, str]:
-        return f"ROTATION#{pool_id}", "ROTATION"
-
-    def current_turn(self, pool_id: str) -> int:
-        try:
-            return int(StateItem.get(*self._key(pool_id), consistent_read=True).count or 0)
-        except DoesNotExist:
-            return 0
-
-    def advance(self, pool_id: str, expected: int, new: int) -> bool:
-        condition = StateItem.count == expected
-        if expected == 0:
-            condition = condition | StateItem.pk.does_not_exist()
-        try:
-            StateItem(*self._key(pool_id)).update(
-                actions=[StateItem.count.set(new), StateItem.updated_at.set(datetime.now(UTC))],
-                condition=condition,
-            )
-        except UpdateError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
-
-
-class DynamoRateLimiter:
-    """`RateLimiter` on the state table: a fixed window per key, counted atomically, gone by TTL."""
-
-    def allow(self, key: str, *, limit: int, window_seconds: int, now: datetime) -> bool:
-        window = int(now.timestamp()) // window_seconds
-        expires = datetime.fromtimestamp((window + 1) * window_seconds, UTC) + timedelta(minutes=5)
-        item = StateItem(f"RATE#{key}", f"W#{window}")
-        item.update(actions=[StateItem.count.add(1), StateItem.expires_at.set(expires)])
-        return int(item.count or 0) <= limit
+    def __init__(self) -> None:
+        super().__init__(crm.DynamoCrmStore())

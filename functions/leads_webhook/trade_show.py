@@ -1,6 +1,6 @@
 """Trade-show lists: a CSV whose headers people wrote ("E-mail", "Company Name", ...), row by row.
 
-Each row goes through the same validation as the public form (`shared.leads.parse_lead_fields`). Row numbers
+Each row goes through the same validation as the public form (`leads_webhook.submission.parse_lead_fields`). Row numbers
 count the header as row 1, as a spreadsheet shows them. The file's name is the campaign of every row that
 names none.
 """
@@ -12,7 +12,8 @@ import io
 import re
 from dataclasses import dataclass, field
 
-from shared.leads import FieldError, LeadParseResult, parse_lead_fields
+from leads_webhook.submission import LeadParseResult, parse_lead_fields
+from shared.validation import FieldError
 
 # Canonical field -> the headers that mean it, compared without case, spaces or punctuation.
 HEADER_SYNONYMS: dict[str, tuple[str, ...]] = {

@@ -23,18 +23,18 @@ from urllib.parse import parse_qsl
 
 from pydantic import BaseModel
 
-from shared.api_models import Answers, FieldErrors, json_answer, no_body, text_answer
-from shared.leads import (
+from leads_webhook.submission import (
     FORM_TYPES,
-    FieldError,
     LeadParseResult,
-    LeadsConfig,
     LeadSubmission,
     media_type,
     parse_lead_body,
     parse_lead_fields,
 )
+from shared.api_models import Answers, FieldErrors, json_answer, no_body, text_answer
+from shared.config_schemas.leads import LeadsConfig
 from shared.origins import MAX_RETURN_URL, CorsSettings
+from shared.validation import FieldError
 
 MULTIPART_TYPES = ("multipart/form-data",)
 RETURN_URL_FIELD = "return_url"
@@ -107,7 +107,7 @@ def form_fields(body: bytes, content_type: str | None) -> dict[str, str] | None:
 
 
 def parse_post_body(body: bytes, content_type: str | None) -> LeadParseResult:
-    """`shared.leads.parse_lead_body`, plus multipart forms (only an unsupported media type raises)."""
+    """`leads_webhook.submission.parse_lead_body`, plus multipart forms (only an unsupported media type raises)."""
     if media_type(content_type) in MULTIPART_TYPES:
         try:
             return parse_lead_fields(decode_multipart(body, content_type or ""))
@@ -240,7 +240,7 @@ class LeadReceived(BaseModel):
 
 
 def lead_form_schema() -> dict[str, Any]:
-    """The fields `POST /leads` reads (`shared.leads.LeadSubmission`), plus the form's `return_url`."""
+    """The fields `POST /leads` reads (`leads_webhook.submission.LeadSubmission`), plus the form's `return_url`."""
     schema = LeadSubmission.model_json_schema(mode="validation")
     schema["title"] = "LeadForm"
     schema["properties"][RETURN_URL_FIELD] = {

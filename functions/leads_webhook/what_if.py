@@ -13,16 +13,20 @@ from datetime import datetime
 from leads_webhook.imports import CountingWorkload
 from leads_webhook.intake import LeadRepository
 from leads_webhook.records import StoredLead, lead_id_for
-from leads_webhook.trade_show import parse_trade_show_csv
-from shared.leads import LeadsConfig, email_key, normalise_lead
-from shared.routing import (
+from leads_webhook.routing import (
     Assignment,
     PreviewRotationRepository,
+    RepDirectory,
     RotationRepository,
-    RoutingConfig,
     RoutingFacts,
     route_lead,
 )
+from leads_webhook.submission import normalise_lead
+from leads_webhook.trade_show import parse_trade_show_csv
+from shared.config_schemas.leads import LeadsConfig
+from shared.config_schemas.routing import RoutingConfig, load_routing_config
+from shared.leads import email_key
+from shared.validation import ConfigDocumentError
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ def preview_routes(
     current: RoutingConfig,
     rotation: RotationRepository,
     leads_repo: LeadRepository,
+    reps: RepDirectory,
     now: datetime,
 ) -> list[WhatIfRow]:
     """Each (label, lead, where it went or None) routed under `candidate` (and `current` when it has no past)."""
@@ -68,16 +73,30 @@ def preview_routes(
     current_load = CountingWorkload(leads_repo)
     rows: list[WhatIfRow] = []
     for label, lead, went in leads:
-        would = route_lead(lead, candidate, rotation=candidate_rotation, workload=candidate_load, now=now)
+        would = route_lead(
+            lead, candidate, rotation=candidate_rotation, workload=candidate_load, reps=reps, now=now
+        )
         if would.owner_type == "rep":
             candidate_load.note_assigned(would.owner)
         if went is None:
-            was = route_lead(lead, current, rotation=current_rotation, workload=current_load, now=now)
+            was = route_lead(
+                lead, current, rotation=current_rotation, workload=current_load, reps=reps, now=now
+            )
             if was.owner_type == "rep":
                 current_load.note_assigned(was.owner)
             went = f"{_where(was)} (current rules)"
         rows.append(WhatIfRow(label, went, _where(would), would))
     return rows
+
+
+def load_candidate(text: bytes, leads_config: LeadsConfig, reps: RepDirectory) -> RoutingConfig:
+    """A candidate routing.yaml checked as an upload is: fields and bands, then its reps against the CRM's."""
+    candidate = load_routing_config(text, leads_config)
+    known = reps.get_reps(candidate.rep_ids())
+    problems = candidate.reference_errors(known.keys())
+    if problems:
+        raise ConfigDocumentError("routing.yaml", problems)
+    return candidate
 
 
 def leads_from_csv(

@@ -45,8 +45,9 @@ def receive_webhook(
             200, note=f"{event.type} from {event.source or 'unknown source'}: nothing to change"
         )
     found = repository.find_by_email(change.email)
-    if found is None:
+    if not found:
         return WebhookResult(200, note="no such contact")
-    key, _ = found
-    applied = repository.apply_change(key, change, now or datetime.now(UTC))
-    return WebhookResult(200, applied=applied, note=event.type if applied else "stale or unchanged")
+    # The same person may be a lead and a CRM contact: the change reaches each of them.
+    at = now or datetime.now(UTC)
+    applied = [repository.apply_change(key, change, at) for key, _ in found]
+    return WebhookResult(200, applied=any(applied), note=event.type if any(applied) else "stale or unchanged")

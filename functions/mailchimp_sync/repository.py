@@ -1,30 +1,33 @@
 """Contacts as the MailChimp sync reads and writes them, behind a small interface.
 
-Key layout and access patterns (docs/data-model.md, "## MailChimp"):
-- the lead item ``LEAD#<lead_id>`` / ``LEAD`` carries the sync state in its ``mailchimp`` map
-  (``state``, ``member_status``, ``reason``, ``last_error``, ``last_error_at``, ``synced_at``,
-  ``updated_at``, and ``status_at`` = when MailChimp last changed the person's status);
+People MailChimp knows are leads (``LEAD``) and CRM contacts (``CONTACT``), read and written through
+``shared.store.crm`` (docs/data-model.md, "## MailChimp"):
+- the sync state is the ``mailchimp`` map on the person's item (``state``, ``member_status``,
+  ``reason``, ``last_error``, ``last_error_at``, ``synced_at``, ``updated_at``, and ``status_at`` =
+  when MailChimp last changed the person's status): ``CrmStore.record_sync_state``, which never
+  moves ``version``, so it never collides with the intake's or the events' versioned writes;
 - ``marketing_status`` (top level) is what MailChimp's webhooks said: ``unsubscribed`` and
   ``cleaned`` stop every later sync;
-- a webhook finds the lead by email through the deterministic lead id (``lead_id_for``);
-- the backfill scans leads with ``marketing_opt_in`` true, resuming after a lead's key.
-
-Sync-state writes touch only ``mailchimp.*`` (never ``version``), so they never collide with the
-intake's versioned writes. Webhook writes to intake-owned fields (names, email, opt-in) move
-``version`` on by one, so an intake write racing them retries instead of overwriting them.
+- a webhook finds the people with an address: the lead through the deterministic lead id
+  (``lead_id_for``), CRM contacts through ``CrmStore.contacts_by_email``; a change reaches each;
+- webhook writes go through the person's versioned writer (``CrmStore.update_lead`` /
+  ``update_contact``), so an intake write racing them retries instead of overwriting them;
+- the backfill scans leads with ``marketing_opt_in`` true, resuming after a lead (``opted_in_leads``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Protocol
 
 from mailchimp_sync.models import MailchimpContact, SyncOutcome
 from mailchimp_sync.webhook import ContactChange
+from shared.store import crm
+from shared.store.errors import Conflict, NotFound
+
+ContactKey = crm.ContactRef
+MAX_CHANGE_TRIES = 5
 
 # the fields of a lead that MailChimp sees: a change to none of them needs no sync
 SYNC_FIELDS = (
@@ -46,26 +49,14 @@ SYNCED_ENTITIES = frozenset({"LEAD", "CONTACT"})
 MEMBER_STATUSES = frozenset({"subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived"})
 
 
-@dataclass(frozen=True)
-class ContactKey:
-    pk: str
-    sk: str
-
-    def cursor(self) -> str:
-        return json.dumps({"pk": self.pk, "sk": self.sk}, separators=(",", ":"))
-
-    @classmethod
-    def from_cursor(cls, cursor: str) -> ContactKey:
-        data = json.loads(cursor)
-        return cls(str(data["pk"]), str(data["sk"]))
-
-
 class ContactRepository(Protocol):
     def record_outcome(
         self, key: ContactKey, outcome: SyncOutcome, at: datetime, *, state_exists: bool | None = None
     ) -> None: ...
 
-    def find_by_email(self, email: str) -> tuple[ContactKey, dict[str, Any]] | None: ...
+    def find_by_email(self, email: str) -> list[tuple[ContactKey, dict[str, Any]]]:
+        """Everyone with this address: the lead, and CRM contacts."""
+        ...
 
     def apply_change(self, key: ContactKey, change: ContactChange, at: datetime) -> bool: ...
 
@@ -135,7 +126,9 @@ def needs_sync(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> 
 
 
 def key_of(image: Mapping[str, Any]) -> ContactKey:
-    return ContactKey(str(image["pk"]), str(image["sk"]))
+    if image.get("entity") == crm.CONTACT:
+        return ContactKey(crm.CONTACT, str(image["contact_id"]))
+    return ContactKey(crm.LEAD, str(image["lead_id"]))
 
 
 def outcome_values(outcome: SyncOutcome, at: datetime) -> dict[str, Any]:
@@ -152,14 +145,7 @@ def outcome_values(outcome: SyncOutcome, at: datetime) -> dict[str, Any]:
     return values
 
 
-def _stored_time(value: datetime) -> str:
-    """A time as the table's pynamodb ``UTCDateTimeAttribute`` keeps it."""
-    from pynamodb.attributes import UTCDateTimeAttribute
-
-    return str(UTCDateTimeAttribute().serialize(value))
-
-
-# ------------------------------------------------------------------ DynamoDB
+# ------------------------------------------------------------------ the CRM store
 
 
 def _lead_id_for(email: str) -> str:
@@ -168,198 +154,73 @@ def _lead_id_for(email: str) -> str:
     return lead_id_for(email_key(email))
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+def _image(person: crm.Lead | crm.Contact) -> dict[str, Any]:
+    """A person as the sync reads CRM items (the shape of a stream image)."""
+    entity = crm.LEAD if isinstance(person, crm.Lead) else crm.CONTACT
+    return {**person.model_dump(), "entity": entity}
 
 
-class DynamoContactRepository:
-    """`ContactRepository` on the CRM table (low-level client: nested map updates, conditions)."""
+class StoreContactRepository:
+    """`ContactRepository` on the CRM store."""
 
-    def __init__(self, table_name: str | None = None) -> None:
-        from shared.settings import get_settings
+    def __init__(self, store: crm.CrmStore | None = None) -> None:
+        self.store: crm.CrmStore = store if store is not None else crm.DynamoCrmStore()
 
-        self.table_name = table_name or get_settings().crm_table
+    def _person(self, key: ContactKey) -> crm.Lead | crm.Contact | None:
+        return self.store.get_lead(key.id) if key.kind == crm.LEAD else self.store.get_contact(key.id)
 
-    @staticmethod
-    def _client() -> Any:
-        from shared.aws import client
-
-        return client("dynamodb")
-
-    @staticmethod
-    def _serialize(value: Any) -> Any:
-        from boto3.dynamodb.types import TypeSerializer
-
-        if isinstance(value, float):
-            value = Decimal(str(value))
-        return TypeSerializer().serialize(value)
-
-    def _update_map(
-        self,
-        key: ContactKey,
-        values: Mapping[str, Any],
-        *,
-        top: Mapping[str, Any] | None = None,
-        bump_version: bool = False,
-        condition: str | None = None,
-        condition_values: Mapping[str, Any] | None = None,
-        map_exists: bool | None = None,
-    ) -> bool:
-        """Set ``mailchimp.<k>`` for ``values`` (None removes) and top-level ``top`` attributes.
-
-        The nested update needs the map to exist; when it does not, the whole map is written
-        instead (on condition that it still does not exist), so nothing else in it is lost;
-        ``map_exists=False`` (known from the stream image) tries that first. Returns False when the item is gone or ``condition`` does not hold."""
-        from botocore.exceptions import ClientError
-
-        names: dict[str, str] = {"#m": "mailchimp"}
-        expr_values: dict[str, Any] = {}
-        top_sets: list[str] = []
-        for i, (name, value) in enumerate((top or {}).items()):
-            names[f"#t{i}"] = name
-            expr_values[f":t{i}"] = self._serialize(value)
-            top_sets.append(f"#t{i} = :t{i}")
-        adds = []
-        if bump_version:
-            names["#version"] = "version"
-            expr_values[":one"] = self._serialize(1)
-            adds.append("#version :one")
-        for name, value in (condition_values or {}).items():
-            expr_values[name] = self._serialize(value)
-        base_condition = "attribute_exists(pk)" + (f" AND ({condition})" if condition else "")
-
-        nested_sets, removes = list(top_sets), []
-        nested_names = dict(names)
-        nested_values = dict(expr_values)
-        for i, (name, value) in enumerate(values.items()):
-            nested_names[f"#k{i}"] = name
-            if value is None:
-                removes.append(f"#m.#k{i}")
-            else:
-                nested_values[f":v{i}"] = self._serialize(value)
-                nested_sets.append(f"#m.#k{i} = :v{i}")
-        whole_values = dict(expr_values)
-        whole_values[":map"] = self._serialize({k: v for k, v in values.items() if v is not None})
-        attempts = [
-            (nested_sets, removes, nested_names, nested_values, "attribute_exists(#m)"),
-            ([*top_sets, "#m = :map"], [], names, whole_values, "attribute_not_exists(#m)"),
-        ]
-        if map_exists is False:
-            attempts.reverse()
-        for _ in range(3):  # the map may appear between the two attempts
-            for sets, rem, attr_names, attr_values, map_condition in attempts:
-                expression = ""
-                if sets:
-                    expression += "SET " + ", ".join(sets)
-                if rem:
-                    expression += " REMOVE " + ", ".join(rem)
-                if adds:
-                    expression += " ADD " + ", ".join(adds)
-                request: dict[str, Any] = {
-                    "TableName": self.table_name,
-                    "Key": {"pk": {"S": key.pk}, "sk": {"S": key.sk}},
-                    "UpdateExpression": expression.strip(),
-                    "ConditionExpression": f"{base_condition} AND {map_condition}",
-                    "ExpressionAttributeNames": attr_names,
-                }
-                if attr_values:
-                    request["ExpressionAttributeValues"] = attr_values
-                try:
-                    self._client().update_item(**request)
-                except ClientError as err:
-                    if err.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                        raise
-                    continue
-                return True
-            if not self._exists(key, condition, condition_values):
-                return False
-        return False
-
-    def _exists(
-        self, key: ContactKey, condition: str | None, condition_values: Mapping[str, Any] | None
-    ) -> bool:
-        item = self._get(key)
-        if item is None:
-            return False
-        if condition and condition_values and ":version" in condition_values:
-            return item.get("version") == condition_values[":version"]
-        return True
-
-    def _get(self, key: ContactKey) -> dict[str, Any] | None:
-        from boto3.dynamodb.types import TypeDeserializer
-
-        answer = self._client().get_item(
-            TableName=self.table_name, Key={"pk": {"S": key.pk}, "sk": {"S": key.sk}}, ConsistentRead=True
-        )
-        if "Item" not in answer:
-            return None
-        deserialize = TypeDeserializer().deserialize
-        return {k: deserialize(v) for k, v in answer["Item"].items()}
-
-    # --- the interface ---------------------------------------------------------------------
     def record_outcome(
         self, key: ContactKey, outcome: SyncOutcome, at: datetime, *, state_exists: bool | None = None
     ) -> None:
-        self._update_map(key, outcome_values(outcome, at), map_exists=state_exists)
+        self.store.record_sync_state(key, outcome_values(outcome, at), map_exists=state_exists)
 
-    def find_by_email(self, email: str) -> tuple[ContactKey, dict[str, Any]] | None:
-        key = ContactKey(f"LEAD#{_lead_id_for(email)}", "LEAD")
-        item = self._get(key)
-        return (key, _plain(item)) if item else None
+    def find_by_email(self, email: str) -> list[tuple[ContactKey, dict[str, Any]]]:
+        found: list[tuple[ContactKey, dict[str, Any]]] = []
+        lead = self.store.get_lead(_lead_id_for(email))
+        if lead is not None:
+            found.append((ContactKey(crm.LEAD, lead.lead_id), _image(lead)))
+        for contact in self.store.contacts_by_email(email):
+            found.append((ContactKey(crm.CONTACT, contact.contact_id), _image(contact)))
+        return found
 
     def apply_change(self, key: ContactKey, change: ContactChange, at: datetime) -> bool:
-        """Apply a webhook's change; False when the lead is gone or the change is stale."""
-        for _ in range(5):
-            item = self._get(key)
-            if item is None:
+        """Apply a webhook's change; False when the person is gone or the change is stale."""
+        for _ in range(MAX_CHANGE_TRIES):
+            person = self._person(key)
+            if person is None:
                 return False
-            plan = plan_change(_plain(item), change, at)
+            plan = plan_change(_image(person), change, at)
             if plan is None:
                 return False
             top, mailchimp_values = plan
-            version = item.get("version", Decimal(0))
-            done = self._update_map(
-                key,
-                mailchimp_values,
-                top=top,
-                bump_version=True,
-                condition="#version = :version" if "version" in item else "attribute_not_exists(#version)",
-                condition_values={":version": version} if "version" in item else {},
-            )
-            if done:
-                return True
+            changes = {**top, **{f"mailchimp.{k}": v for k, v in mailchimp_values.items()}}
+            try:
+                if isinstance(person, crm.Lead):
+                    self.store.update_lead(
+                        person.lead_id, changes, expected_version=person.version, current=person
+                    )
+                else:
+                    self.store.update_contact(person.contact_id, changes, expected_version=person.version)
+            except NotFound:
+                return False
+            except Conflict:
+                continue  # changed meanwhile: read again
+            return True
         return False
 
     def eligible_after(self, cursor: str | None) -> Iterator[tuple[str, MailchimpContact]]:
-        """Leads that opted in, in scan order, starting after ``cursor`` (a lead's key)."""
-        from boto3.dynamodb.types import TypeDeserializer
+        """Leads that opted in, in scan order, starting after ``cursor`` (a lead's position)."""
+        for position, lead in self.store.opted_in_leads(cursor):
+            contact = contact_from_image(_image(lead))
+            if contact is not None:
+                yield position, contact
 
-        deserialize = TypeDeserializer().deserialize
-        start = ContactKey.from_cursor(cursor) if cursor else None
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "FilterExpression": "#e = :lead AND #o = :yes",
-            "ExpressionAttributeNames": {"#e": "entity", "#o": "marketing_opt_in"},
-            "ExpressionAttributeValues": {":lead": {"S": "LEAD"}, ":yes": {"BOOL": True}},
-        }
-        if start:
-            request["ExclusiveStartKey"] = {"pk": {"S": start.pk}, "sk": {"S": start.sk}}
-        while True:
-            page = self._client().scan(**request)
-            for raw in page.get("Items", []):
-                item = _plain({k: deserialize(v) for k, v in raw.items()})
-                contact = contact_from_image(item)
-                if contact is not None:
-                    yield key_of(item).cursor(), contact
-            if "LastEvaluatedKey" not in page:
-                return
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+class DynamoContactRepository(StoreContactRepository):
+    """`ContactRepository` on the CRM table."""
+
+    def __init__(self) -> None:
+        super().__init__(crm.DynamoCrmStore())
 
 
 def plan_change(
@@ -392,6 +253,6 @@ def plan_change(
     if not top:
         return None
     updated = _time(item.get("updated_at"))
-    top["updated_at"] = _stored_time(max(at, updated) if updated else at)
+    top["updated_at"] = max(at, updated) if updated else at
     values["webhook_at"] = at.isoformat()
     return top, values

@@ -1,6 +1,6 @@
 """What a contact looks like in MailChimp: merge fields and segment tags. Pure functions.
 
-The employee and revenue bands are the lead's own (``shared.leads.LeadsConfig``, stored on the
+The employee and revenue bands are the lead's own (``shared.config_schemas.leads.LeadsConfig``, stored on the
 lead); this module only names them as MailChimp tags."""
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from pos_ingest.customers import is_unmatched
 from pos_ingest.validate import ZERO, AcceptedBatch, PosLine
+from shared.store.pos import is_unmatched
 
 Key = tuple[str, str, str, str]  # account, period ("2026-Q1"), currency, part
 

@@ -14,17 +14,26 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pos_ingest import wiring
 from pos_ingest.service import ObjectRef, ingest_pos_object
 from shared.observability import logger, metrics, tracer
+from shared.store.errors import StoreError
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def _run(ref: ObjectRef, context: LambdaContext, expected_slice: int | None = None) -> dict[str, Any]:
-    run = ingest_pos_object(
-        ref,
-        wiring.collaborators(),
-        should_stop=wiring.time_budget(context.get_remaining_time_in_millis),
-        expected_slice=expected_slice,
-    )
+    try:
+        run = ingest_pos_object(
+            ref,
+            wiring.collaborators(context.get_remaining_time_in_millis),
+            should_stop=wiring.time_budget(context.get_remaining_time_in_millis),
+            expected_slice=expected_slice,
+        )
+    except StoreError as error:
+        # The run record is left as it was: a retry (S3's asynchronous retry, or the queue message
+        # coming back as a failed batch item) carries on where the last good write stopped.
+        logger.warning("storage refused or busy: the file will be retried",
+                       extra={"key": ref.key, "error": f"{type(error).__name__}: {error}"})  # fmt: skip
+        metrics.add_metric(name="PosStoreRetry", unit="Count", value=1)
+        raise
     if run is None:
         logger.info("nothing to do: already counted", extra={"key": ref.key, "version": ref.identity})
         return {"key": ref.key, "status": "duplicate"}

@@ -19,7 +19,6 @@ from datetime import date
 from decimal import Decimal
 from typing import IO, Any
 
-from pos_ingest.customers import AccountMatcher
 from pos_ingest.layout import Layout
 from pos_ingest.profile import DistributorProfile
 from pos_ingest.reader import Position, open_source
@@ -32,6 +31,7 @@ from pos_ingest.validate import (
     SellThroughValidator,
     ValidatorState,
 )
+from shared.accounts import AccountMatcher
 
 BATCH_SIZE = 1024
 

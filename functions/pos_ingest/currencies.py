@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from functools import cache
+from shared.config_schemas.distributors import is_known_currency
 
 SYMBOLS = {"$": "USD", "US$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "CHF": "CHF", "C$": "CAD"}
-
-
-@cache
-def iso_codes() -> frozenset[str]:
-    import pycountry
-
-    return frozenset(c.alpha_3 for c in pycountry.currencies)
-
-
-def is_known_currency(code: str) -> bool:
-    return code in iso_codes()
 
 
 def canonical_currency(raw: str, default: str) -> str | None:

@@ -6,24 +6,6 @@ import re
 import unicodedata
 from typing import Final
 
-SELL_THROUGH_FIELDS: Final = (
-    "invoice_date",
-    "invoice_number",
-    "line",
-    "part_number",
-    "quantity",
-    "unit_price",
-    "extended_amount",
-    "currency",
-    "end_customer",
-    "end_customer_country",
-    "end_customer_state",
-    "end_customer_postal_code",
-)
-SELL_THROUGH_REQUIRED: Final = ("invoice_date", "invoice_number", "part_number", "quantity", "end_customer")
-INVENTORY_FIELDS: Final = ("as_of_date", "part_number", "on_hand", "on_order")
-INVENTORY_REQUIRED: Final = ("part_number", "on_hand")
-
 # Normalised header text (see normalise_header) -> canonical field. Order within a field is priority.
 SYNONYMS: Final[dict[str, tuple[str, ...]]] = {
     "invoice_date": (

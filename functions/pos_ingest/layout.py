@@ -7,15 +7,15 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pos_ingest.fields import (
+from pos_ingest.fields import normalise_header, synonyms_for
+from shared.config_schemas.distributors import (
+    DEFAULT_DATE_FORMATS,
     INVENTORY_FIELDS,
     INVENTORY_REQUIRED,
     SELL_THROUGH_FIELDS,
     SELL_THROUGH_REQUIRED,
-    normalise_header,
-    synonyms_for,
+    DistributorProfile,
 )
-from pos_ingest.profile import DEFAULT_DATE_FORMATS, DistributorProfile
 
 DELIMITERS = (",", ";", "\t", "|")
 HEADER_SEARCH_ROWS = 30

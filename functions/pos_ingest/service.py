@@ -1,9 +1,13 @@
-"""Ingest one POS object from S3: the run record, the ledger, rejects, inventory, alert, continuation.
+"""Ingest one POS object from S3: the run record, the ledger, rejects, inventory, continuation.
 
 ``ingest_pos_object`` is what the handler calls for an S3 event and for a continuation message.
 It reads the object as a stream, hands accepted lines to the ledger batch by batch, and stops when
 the time budget runs low: the checkpoint goes into the run record and a continuation message
 carries on in a fresh invocation, from the byte offset (CSV) or row (XLSX) where it stopped.
+
+The channel manager's email about rejected rows is not sent from here: the finished run record
+(counts, ``rejects_key``, a sample of rejected rows with their reasons, or the error) goes to the
+alerts function on the POS table's stream, which sends it.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ from datetime import UTC, date, datetime
 from typing import IO, Any, Protocol
 
 from pos_ingest.core import Checkpoint, ingest_file
-from pos_ingest.customers import AccountMatcher
 from pos_ingest.layout import LayoutError
 from pos_ingest.profile import DistributorProfile
 from pos_ingest.rejects import RejectsWriter
-from pos_ingest.storage import PosStore, RunRecord, now_iso
-from pos_ingest.validate import AcceptedBatch, InventoryLine, PosLine, Reject
+from pos_ingest.validate import AcceptedBatch, InventoryLine, Reject
+from shared.accounts import AccountMatcher
+from shared.store.items import now_text as now_iso
+from shared.store.pos import REJECT_SAMPLE_SIZE, LedgerLine, PosStore, RunRecord
 
 SELL_THROUGH_PREFIX = "pos/"
 INVENTORY_PREFIX = "inventory/"
@@ -57,15 +62,10 @@ class ObjectReader(Protocol):
     def delete(self, bucket: str, keys: list[str]) -> None: ...
 
 
-class Notifier(Protocol):
-    def rejects_found(self, run: RunRecord, sample: list[Reject]) -> None: ...
-
-
 @dataclass
 class Collaborators:
     store: PosStore
     objects: ObjectReader
-    notifier: Notifier
     load_profile: Callable[[str, str], DistributorProfile]
     load_accounts: Callable[[], AccountMatcher]
     continue_later: Callable[[ObjectRef, int], None]
@@ -106,8 +106,7 @@ def ingest_pos_object(
     rejects_buffer = tempfile.SpooledTemporaryFile(max_size=1 << 20, mode="w+b")  # noqa: SIM115 - closed below
     rejects_text = io.TextIOWrapper(rejects_buffer, encoding="utf-8", newline="")
     writer: RejectsWriter | None = None
-    sample: list[Reject] = []
-    repeats: list[PosLine] = []
+    repeats: list[LedgerLine] = []
 
     def on_rejects(rejects: list[Reject]) -> None:
         nonlocal writer
@@ -116,13 +115,18 @@ def ingest_pos_object(
                 rejects_text, header, write_header=previous_slice == 0 or not run.rejects_key
             )
         writer.write(rejects)
-        sample.extend(rejects[: max(0, 20 - len(sample))])
+        room = max(0, REJECT_SAMPLE_SIZE - len(run.reject_sample))
+        run.reject_sample.extend({"row": r.row, "reason": r.reason} for r in rejects[:room])
 
     def on_accepted(batch: AcceptedBatch) -> None:
-        outcome = store.apply_lines(ref.distributor, run.run_id, batch.lines_with_cells())
+        pairs = batch.lines_with_cells()
+        outcome = store.apply_lines(ref.distributor, run.run_id, [line for line, _cells in pairs])
         if outcome.repeats:
-            repeats.extend(outcome.repeated_lines)
-            on_rejects(outcome.repeats)
+            cells = {line.row: row_cells for line, row_cells in pairs}
+            repeats.extend(repeat.line for repeat in outcome.repeats)
+            on_rejects(
+                [_repeat_reject(r.line, cells.get(r.line.row, []), r.earlier_row) for r in outcome.repeats]
+            )
 
     def on_inventory(lines: list[InventoryLine]) -> None:
         store.put_inventory(ref.distributor, run.run_id, lines)
@@ -148,8 +152,7 @@ def ingest_pos_object(
     except LayoutError as error:
         rejects_text.close()
         run.status, run.error, run.finished_at = "failed", str(error), now_iso()
-        store.save_run(run, expected_slice=previous_slice)
-        deps.notifier.rejects_found(run, [])
+        store.save_run(run, expected_slice=previous_slice)  # the stream tells the channel manager
         return run
     finally:
         stream.close()
@@ -175,9 +178,7 @@ def ingest_pos_object(
             run.rejects_key = _join_parts(ref, run.slice, deps.objects)
         run.status, run.finished_at, run.checkpoint = "done", now_iso(), None
         if not store.save_run(run, expected_slice=previous_slice):
-            return None  # another invocation finished it: it sent the alert
-        if run.rejected:
-            deps.notifier.rejects_found(run, sample)
+            return None  # another invocation finished it
         return run
     assert outcome.checkpoint is not None
     outcome.checkpoint.counts = counts
@@ -185,6 +186,12 @@ def ingest_pos_object(
     if store.save_run(run, expected_slice=previous_slice):
         deps.continue_later(ref, run.slice)
     return run
+
+
+def _repeat_reject(line: LedgerLine, cells: list[str], earlier_row: int) -> Reject:
+    return Reject(line.row, cells, (
+        f"line repeated within the file (invoice {line.invoice_number} line {line.line} "
+        f"came earlier, at row {earlier_row})"))  # fmt: skip
 
 
 def _part_key(ref: ObjectRef, slice_number: int) -> str:
@@ -251,26 +258,3 @@ class S3Objects:
             client("s3").delete_objects(
                 Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True}
             )
-
-
-class EmailNotifier:
-    """Tells the channel manager which rows of a file were refused, and why."""
-
-    def rejects_found(self, run: RunRecord, sample: list[Reject]) -> None:
-        from shared.email import Email, send_email
-        from shared.settings import get_settings
-
-        if run.status == "failed":
-            subject = f"POS file refused: {run.key}"
-            text = f"The file {run.key} from {run.distributor} could not be read: {run.error}\n"
-        else:
-            subject = f"POS file {run.key}: {run.rejected} of {run.rows_total} rows rejected"
-            lines = [f"  row {r.row}: {r.reason}" for r in sample]
-            more = run.rejected - len(sample)
-            text = (
-                f"Distributor {run.distributor}, file {run.key} (version {run.version}).\n"
-                f"Rows: {run.rows_total}; accepted {run.accepted}; rejected {run.rejected}.\n"
-                f"Every rejected row with its reason: s3 object {run.rejects_key}\n\n" + "\n".join(lines)
-                + (f"\n  ... and {more} more" if more > 0 else "") + "\n"
-            )  # fmt: skip
-        send_email(Email(to=get_settings().channel_manager_email, subject=subject, text=text))

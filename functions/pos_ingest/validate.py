@@ -21,10 +21,11 @@ from operator import contains, itemgetter, methodcaller, mul, ne, sub
 from typing import Any, NamedTuple
 
 from pos_ingest.currencies import canonical_currency
-from pos_ingest.customers import AccountMatcher, normalise_name, unmatched_key
 from pos_ingest.layout import Layout
 from pos_ingest.profile import DistributorProfile
 from pos_ingest.reader import Batch
+from shared.accounts import AccountMatcher, normalise_name
+from shared.store.pos import unmatched_account
 
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
@@ -360,7 +361,7 @@ class SellThroughValidator(_CellRules):
         cached = self._accounts.get(raw, _MISS)
         if cached is _MISS:
             normalised = normalise_name(raw)
-            cached = (self.matcher.match(normalised) or unmatched_key(normalised)) if normalised else None
+            cached = (self.matcher.match(normalised) or unmatched_account(normalised)) if normalised else None
             if len(self._accounts) > 100_000:
                 self._accounts.clear()
             self._accounts[raw] = cached

@@ -1,21 +1,18 @@
 """The POS function's collaborators on AWS: profiles from the config store, accounts from the CRM
-table, the object store, the channel-manager email, and continuation through the queue."""
+table, the POS store, the object store, and continuation through the queue."""
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
 
-from pos_ingest.customers import AccountMatcher, AccountRef
 from pos_ingest.profile import DistributorProfile, default_profile
-from pos_ingest.service import Collaborators, EmailNotifier, ObjectRef, S3Objects
-from pos_ingest.storage import DynamoPosStore
+from pos_ingest.service import Collaborators, ObjectRef, S3Objects
+from shared.accounts import forget_accounts, load_account_matcher
+from shared.store.pos import DynamoPosStore
 
-ACCOUNTS_TTL_SECONDS = 300
-_accounts_cache: dict[str, Any] = {"at": 0.0, "matcher": None}
+__all__ = ["collaborators", "forget_accounts", "store", "time_budget"]
 
 
 def load_profile(distributor: str, kind: str) -> DistributorProfile:
@@ -38,46 +35,6 @@ def load_profile(distributor: str, kind: str) -> DistributorProfile:
     return default_profile(distributor, kind)  # type: ignore[arg-type]
 
 
-def load_accounts() -> AccountMatcher:
-    """Accounts (name and aliases) from the CRM table's ``ACCOUNTS`` index, cached for a few minutes."""
-    if (
-        _accounts_cache["matcher"] is not None
-        and time.monotonic() - _accounts_cache["at"] < ACCOUNTS_TTL_SECONDS
-    ):
-        return _accounts_cache["matcher"]  # type: ignore[no-any-return]
-    matcher = AccountMatcher(list(account_refs()))
-    _accounts_cache.update(at=time.monotonic(), matcher=matcher)
-    return matcher
-
-
-def account_refs() -> Any:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    from shared.aws import client
-    from shared.settings import get_settings
-
-    deserialise = TypeDeserializer().deserialize
-    kwargs: dict[str, Any] = {
-        "TableName": get_settings().crm_table,
-        "IndexName": "gsi1",
-        "KeyConditionExpression": "gsi1pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": "ACCOUNTS"}},
-    }
-    while True:
-        answer = client("dynamodb").query(**kwargs)
-        for raw in answer.get("Items", []):
-            item = {k: deserialise(v) for k, v in raw.items()}
-            if item.get("account_id") and item.get("name"):
-                yield AccountRef(item["account_id"], item["name"], tuple(item.get("aliases") or ()))
-        if "LastEvaluatedKey" not in answer:
-            return
-        kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-
-
-def forget_accounts() -> None:
-    _accounts_cache.update(at=0.0, matcher=None)
-
-
 def continue_later(ref: ObjectRef, slice_number: int) -> None:
     """A continuation message: a fresh invocation picks the file up where this one stopped."""
     from shared.aws import client
@@ -97,19 +54,16 @@ def continue_later(ref: ObjectRef, slice_number: int) -> None:
 
 @lru_cache(maxsize=1)
 def store() -> DynamoPosStore:
-    from shared.settings import get_settings
-
-    settings = get_settings()
-    return DynamoPosStore(settings.pos_table, settings.plan_table)
+    return DynamoPosStore()
 
 
-def collaborators() -> Collaborators:
+def collaborators(remaining_ms: Callable[[], int] | None = None) -> Collaborators:
+    """What one invocation needs; ``remaining_ms`` (the invocation's clock) bounds storage retries."""
     return Collaborators(
-        store=store(),
+        store=store().bounded_by(remaining_ms) if remaining_ms is not None else store(),
         objects=S3Objects(),
-        notifier=EmailNotifier(),
         load_profile=load_profile,
-        load_accounts=load_accounts,
+        load_accounts=load_account_matcher,
         continue_later=continue_later,
     )
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from reports_api.api_models import OpportunityView
+from reports_api.stores import crm_store
 from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
-from shared.crm_entities import CRM, OPPORTUNITY, DynamoEntityStore, get_entity, stage_history
+from shared.store.common import format_time
+from shared.store.crm import Opportunity
 
 router = APIGatewayHttpRouter()
 
@@ -21,22 +23,19 @@ _FIELDS = (
 )  # fmt: skip
 
 
-@lru_cache(maxsize=1)
-def _store() -> DynamoEntityStore:
-    from shared.settings import get_settings
-
-    return DynamoEntityStore({CRM: get_settings().crm_table})
-
-
 def _json(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
     return value
 
 
-def opportunity_view(item: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
+def opportunity_view(opportunity: Opportunity, history: list[dict[str, Any]]) -> dict[str, Any]:
     """The opportunity as the read API shows it (money as exact decimal text when fractional)."""
-    view = {name: _json(item.get(name)) for name in _FIELDS}
+    view = {name: _json(getattr(opportunity, name)) for name in _FIELDS}
     view["stage_history"] = history
     return view
 
@@ -52,9 +51,9 @@ def opportunity_view(item: dict[str, Any], history: list[dict[str, Any]]) -> dic
     },
 )
 def get_opportunity(opportunity_id: str) -> Response[Any]:
-    store = _store()
-    item = get_entity(store, OPPORTUNITY, opportunity_id)
-    if item is None:
+    store = crm_store()
+    opportunity = store.get_opportunity(opportunity_id)
+    if opportunity is None:
         return Response(404, "application/json", {"message": f"no opportunity {opportunity_id}"})
-    history = [change.as_dict() for change in stage_history(store, opportunity_id)]
-    return Response(200, "application/json", opportunity_view(item, history))
+    history = [change.as_dict() for change in store.stage_history(opportunity_id)]
+    return Response(200, "application/json", opportunity_view(opportunity, history))

@@ -1,7 +1,10 @@
-"""GET /pos/runs, /pos/inventory, /pos/unmatched: what POS ingestion counted, kept and could not match."""
+"""GET /pos/runs, /pos/inventory, /pos/unmatched: what POS ingestion counted, kept and could not match,
+read through the POS store (``shared.store.pos``)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+from functools import lru_cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -10,12 +13,72 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from reports_api.api_models import PosInventory, PosRunView, PosUnmatched
 from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
+from shared.store.pos import DynamoPosStore, PosStore
 
 router = APIGatewayHttpRouter()
 
 
+@lru_cache(maxsize=1)
+def pos_store() -> PosStore:
+    return DynamoPosStore()
+
+
 def _bad(message: str, status: int = 400) -> Response[Any]:
     return Response(status, "application/json", {"message": message})
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def pos_runs(store: PosStore, key: str) -> dict[str, Any] | None:
+    """The run record of the newest version of ``key``, with the earlier versions' records listed."""
+    runs = store.runs_of_key(key)
+    if not runs:
+        return None
+    latest = runs[0].view()
+    latest["versions"] = [run.view() for run in runs]
+    return latest
+
+
+def pos_inventory(store: PosStore, distributor: str) -> dict[str, Any]:
+    """The latest snapshot per part of one distributor, with each part's as-of date."""
+    parts = [
+        {
+            "part_number": part.part_number,
+            "as_of_date": part.as_of_date,
+            "on_hand": _text(part.on_hand),
+            "on_order": _text(part.on_order),
+            "run_id": part.run_id,
+        }
+        for part in store.inventory_of(distributor)
+    ]
+    return {"distributor": distributor, "parts": sorted(parts, key=lambda p: p["part_number"])}
+
+
+def pos_unmatched(store: PosStore, limit: int = 3) -> dict[str, Any]:
+    """End customers no account matched, with their sell-through and the closest accounts (suggestions
+    only: nothing is applied)."""
+    from shared.accounts import load_account_matcher
+
+    matcher = load_account_matcher()
+    out = []
+    for customer in store.unmatched_customers():
+        amounts = {currency: str(amount) for currency, amount in customer.amounts.items() if amount}
+        if not amounts and not customer.line_count:
+            continue  # every line of this name was restated away
+        name = customer.end_customer or customer.normalised_name
+        out.append(
+            {
+                "end_customer": name,
+                "normalised_name": customer.normalised_name,
+                "amounts": amounts,
+                "lines": customer.line_count,
+                "distributors": customer.distributors,
+                "suggestions": [s.__dict__ for s in matcher.suggest(name, limit=limit)],
+            }
+        )
+    return {"unmatched": sorted(out, key=lambda u: u["normalised_name"])}
 
 
 @router.get(
@@ -30,11 +93,9 @@ def _bad(message: str, status: int = 400) -> Response[Any]:
     },
 )
 def get_pos_runs(key: Annotated[str | None, Query(description="the file's S3 key")] = None) -> Response[Any]:
-    from pos_ingest import queries, wiring
-
     if not key:
         return _bad("query parameter key is required")
-    found = queries.pos_runs(wiring.store(), key)
+    found = pos_runs(pos_store(), key)
     if found is None:
         return _bad(f"no run for {key}", 404)
     return Response(200, "application/json", found)
@@ -53,11 +114,9 @@ def get_pos_runs(key: Annotated[str | None, Query(description="the file's S3 key
 def get_pos_inventory(
     distributor: Annotated[str | None, Query(description="the distributor's id")] = None,
 ) -> Response[Any]:
-    from pos_ingest import queries, wiring
-
     if not distributor:
         return _bad("query parameter distributor is required")
-    return Response(200, "application/json", queries.pos_inventory(wiring.store(), distributor))
+    return Response(200, "application/json", pos_inventory(pos_store(), distributor))
 
 
 @router.get(
@@ -67,6 +126,4 @@ def get_pos_inventory(
     responses={200: json_answer(PosUnmatched, "The unmatched end customers"), 401: UNAUTHORIZED},
 )
 def get_pos_unmatched() -> Response[Any]:
-    from pos_ingest import queries, wiring
-
-    return Response(200, "application/json", queries.pos_unmatched(wiring.store(), wiring.load_accounts()))
+    return Response(200, "application/json", pos_unmatched(pos_store()))

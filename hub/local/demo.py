@@ -1,4 +1,4 @@
-"""Loads the demo data set (``demo/demo.yaml``) into the CRM table."""
+"""Loads the demo data set (``demo/demo.yaml``) into the CRM table: the rep records routing reads, too."""
 
 from __future__ import annotations
 
@@ -12,26 +12,17 @@ DEMO_PATH = Path(__file__).resolve().parents[2] / "demo" / "demo.yaml"
 
 
 def load_demo(path: Path = DEMO_PATH) -> dict[str, int]:
-    from shared.tables import AccountItem, RepItem, TerritoryItem
+    """Territories, reps and accounts through the CRM store, as of now and older than any event after."""
+    from shared.store import crm
+    from shared.store.common import Version
 
     data: dict[str, list[dict[str, Any]]] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    now = datetime.now(UTC)
-    stamp = now.isoformat()
-    with TerritoryItem.batch_write() as batch:
-        for t in data.get("territories", []):
-            batch.save(TerritoryItem(pk=f"TERRITORY#{t['id']}", sk="TERRITORY", territory_id=t["id"], name=t["name"],
-                                     parent_id=t.get("parent_id"), owner=t.get("owner"), occurred_at=stamp,
-                                     gsi1pk="TERRITORIES", gsi1sk=t["id"], updated_at=now))  # fmt: skip
-    with RepItem.batch_write() as batch:
-        for r in data.get("reps", []):
-            batch.save(RepItem(pk=f"REP#{r['id']}", sk="REP", rep_id=r["id"], name=r["name"], email=r["email"],
-                               manager_id=r.get("manager_id"), territory_id=r.get("territory_id"),
-                               capacity=r.get("capacity"), occurred_at=stamp, gsi1pk="REPS", gsi1sk=r["id"],
-                               updated_at=now))  # fmt: skip
-    with AccountItem.batch_write() as batch:
-        for a in data.get("accounts", []):
-            batch.save(AccountItem(pk=f"ACCOUNT#{a['id']}", sk="ACCOUNT", account_id=a["id"], name=a["name"],
-                                   territory_id=a.get("territory_id"), owner=a.get("owner"),
-                                   key_account=bool(a.get("key_account")), aliases=a.get("aliases", []),
-                                   occurred_at=stamp, gsi1pk="ACCOUNTS", gsi1sk=a["id"], updated_at=now))  # fmt: skip
+    store = crm.DynamoCrmStore()
+    loaded = Version(datetime.now(UTC), "")  # no event id: any event at the same time is newer
+    for t in data.get("territories", []):
+        store.upsert_territory(crm.Territory.model_validate({**t, "territory_id": t["id"]}), loaded)
+    for r in data.get("reps", []):
+        store.upsert_rep(crm.Rep.model_validate({**r, "rep_id": r["id"]}), loaded)
+    for a in data.get("accounts", []):
+        store.upsert_account(crm.Account.model_validate({**a, "account_id": a["id"]}), loaded)
     return {kind: len(items) for kind, items in data.items()}

@@ -147,6 +147,16 @@ def send_email_message(form: dict[str, list[str]], message_id: str) -> dict[str,
     }
 
 
+def outbox_json(outbox: Outbox, query: str) -> tuple[int, dict[str, str], bytes]:
+    """``/_hub/outbox.json?to=&last=``: the messages, oldest first."""
+    params = parse_qs(query)
+    to = params["to"][0] if params.get("to") else None
+    last_text = (params.get("last") or [""])[0]
+    last = int(last_text) if last_text.isdigit() else None
+    body = json.dumps({"messages": outbox.messages(to=to, last=last)}).encode()
+    return 200, {"content-type": "application/json", "cache-control": "no-store"}, body
+
+
 class OutboxRecorder:
     """A WSGI layer in front of the embedded AWS that keeps each email SES accepted in the outbox."""
 
@@ -162,8 +172,6 @@ class OutboxRecorder:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/_hub/outbox.json" and environ.get("REQUEST_METHOD") == "GET":
             # Read at the embedded AWS's address too (``hub.local.inspect`` knows only that one).
-            from hub.local.pages import outbox_json
-
             code, headers, answer = outbox_json(self.outbox, environ.get("QUERY_STRING", ""))
             start_response(f"{code} OK", list(headers.items()))
             return [answer]

@@ -11,7 +11,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-from hub.local.outbox import Outbox
+from hub.local.outbox import Outbox, outbox_json
 
 Reply = tuple[int, dict[str, str], bytes]
 
@@ -108,15 +108,6 @@ def outbox_message(outbox: Outbox, message_id: str, view: str) -> Reply:
         f"<pre>{html.escape(message['body'] or '')}</pre>"
     )
     return 200, PAGE_HEADERS, _page(message["subject"] or "Email", content)
-
-
-def outbox_json(outbox: Outbox, query: str) -> Reply:
-    params = parse_qs(query)
-    to = params["to"][0] if params.get("to") else None
-    last_text = (params.get("last") or [""])[0]
-    last = int(last_text) if last_text.isdigit() else None
-    body = json.dumps({"messages": outbox.messages(to=to, last=last)}).encode()
-    return 200, {"content-type": "application/json", "cache-control": "no-store"}, body
 
 
 def serve_outbox(outbox: Outbox, path: str, query: str) -> Reply | None:

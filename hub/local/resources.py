@@ -5,26 +5,34 @@ Used by the local hub against the moto server and by the handler tests under ``m
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hub.local.template import HubTemplate
 
+REGION = "us-east-1"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+
+def base_environment(aws_endpoint_url: str) -> dict[str, str]:
+    """What Lambda's environment would give a function, pointed at the embedded AWS."""
+    return {
+        "AWS_ENDPOINT_URL": aws_endpoint_url,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "hub-local",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "HUB_CONFIG_DIR": str(CONFIG_DIR),
+    }
+
 
 def create_resources(template: HubTemplate, clients: Any) -> dict[str, dict[str, str]]:
     """Create everything; ``clients(service)`` builds a boto3 client. Returns the physical map."""
-    ddb = clients("dynamodb")
-    ttl = template.ttl_attributes()
-    for lid, args in template.table_definitions().items():
-        ddb.create_table(**args)
-        described = ddb.describe_table(TableName=args["TableName"])["Table"]
-        template.physical[lid] = {"Ref": args["TableName"], "Arn": described["TableArn"]}
-        if described.get("LatestStreamArn"):
-            template.physical[lid]["StreamArn"] = described["LatestStreamArn"]
-        if lid in ttl:
-            ddb.update_time_to_live(
-                TableName=args["TableName"],
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl[lid]},
-            )
+    create_tables(template, clients("dynamodb"))
     s3 = clients("s3")
     for lid in template.of_type("AWS::S3::Bucket"):
         name = template.bucket_name(lid)
@@ -40,6 +48,25 @@ def create_resources(template: HubTemplate, clients: Any) -> dict[str, dict[str,
         template.physical[lid] = {"Ref": url, "Arn": arn, "QueueName": name}
     clients("ses").verify_email_identity(EmailAddress=template.parameters["SenderEmail"])
     return template.physical
+
+
+def create_tables(template: HubTemplate, ddb: Any) -> None:
+    """Create the template's DynamoDB tables (indexes, streams, TTL) with the client ``ddb``.
+
+    Also used alone against DynamoDB Local, which serves DynamoDB only.
+    """
+    ttl = template.ttl_attributes()
+    for lid, args in template.table_definitions().items():
+        ddb.create_table(**args)
+        described = ddb.describe_table(TableName=args["TableName"])["Table"]
+        template.physical[lid] = {"Ref": args["TableName"], "Arn": described["TableArn"]}
+        if described.get("LatestStreamArn"):
+            template.physical[lid]["StreamArn"] = described["LatestStreamArn"]
+        if lid in ttl:
+            ddb.update_time_to_live(
+                TableName=args["TableName"],
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl[lid]},
+            )
 
 
 def hub_environment(template: HubTemplate) -> dict[str, str]:

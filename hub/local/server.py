@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hub.local.resources import REGION, base_environment, create_resources, hub_environment
 from hub.local.template import HubTemplate
 
 ROOT = Path(__file__).resolve().parents[2]
-REGION = "us-east-1"
 
 
 def free_port(preferred: int) -> int:
@@ -38,22 +38,6 @@ def free_port(preferred: int) -> int:
                 continue
             return int(probe.getsockname()[1])
     raise RuntimeError("no free port on 127.0.0.1")
-
-
-def base_environment(aws_endpoint_url: str) -> dict[str, str]:
-    """What Lambda's environment would give a function, pointed at the embedded AWS."""
-    return {
-        "AWS_ENDPOINT_URL": aws_endpoint_url,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_SERVICE_NAME": "hub-local",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "HUB_CONFIG_DIR": str(ROOT / "config"),
-    }
 
 
 @dataclass
@@ -106,8 +90,6 @@ class LocalHub:
 
         def clients(service: str) -> Any:
             return boto3.client(service, region_name=REGION, endpoint_url=aws_url, config=config)
-
-        from hub.local.resources import create_resources, hub_environment
 
         create_resources(self.template, clients)
         if restoring:
@@ -204,10 +186,12 @@ class LocalHub:
         api.start()
         self._stoppers.append(api.stop)
 
-        self._load_configuration(s3, bucket)
         from hub.local.demo import load_demo
 
-        loaded = load_demo() if not restoring else {}  # kept data already holds it (and what changed since)
+        # The demo's rep records first: the validator checks routing.yaml's rep ids against them.
+        # Kept data already holds them (and whatever changed since): the demo loads on a fresh start only.
+        loaded = load_demo() if not restoring else {}
+        self._load_configuration(s3, bucket)
 
         self.info = {
             "api_url": api.url,

@@ -5,6 +5,8 @@
   the caller reads again and decides.
 - ``Throttled``: the table or the network is busy or unavailable; the whole call may be retried
   later (HTTP 503 with ``Retry-After``, a failed batch item for a stream or a queue).
+- ``StoreError`` itself: DynamoDB refused the request as sent (an item over 400 KB, another
+  validation error): retrying the same call cannot succeed.
 
 ``translated()`` turns pynamodb's and botocore's exceptions into these, so no other module needs
 to know them.
@@ -33,6 +35,9 @@ class Throttled(StoreError):
 
 
 _CONDITION_CODES = {"ConditionalCheckFailedException", "TransactionConflictException"}
+# Refusals of the request as sent: retrying it unchanged cannot succeed.
+_REFUSAL_CODES = {"ValidationException", "SerializationException", "ItemCollectionSizeLimitExceededException"}
+_REFUSAL_REASONS = ("ValidationError", "ItemCollectionSizeLimitExceeded")
 
 
 def _code(exc: BaseException) -> str:
@@ -57,8 +62,12 @@ def classify(exc: BaseException) -> StoreError:
         reasons = str(getattr(exc, "cancellation_reasons", "") or exc)
         if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
             return Conflict(reasons)
+        if any(reason in reasons for reason in _REFUSAL_REASONS):
+            return StoreError(reasons)
     if type(exc).__name__ == "DoesNotExist":
         return NotFound(str(exc))
+    if code in _REFUSAL_CODES:
+        return StoreError(f"{type(exc).__name__}: {exc}")
     return Throttled(f"{type(exc).__name__}: {exc}")
 
 

@@ -31,12 +31,13 @@ def test_every_shipped_configuration_document_is_accepted(local_hub, aws_clients
     ddb = aws_clients("dynamodb")
 
     # Then the validator accepted each one and put it in force under config-good/
+    from shared.store.state import config_status_key
+
     def statuses():
         found = {}
         for name in names:
-            item = ddb.get_item(
-                TableName=table, Key={"pk": {"S": f"CONFIG#{name}"}, "sk": {"S": "STATUS"}}
-            ).get("Item")
+            pk, sk = config_status_key(name)
+            item = ddb.get_item(TableName=table, Key={"pk": {"S": pk}, "sk": {"S": sk}}).get("Item")
             if item is None:
                 return None
             found[name] = item["data"]["M"]["status"]["S"]
@@ -58,11 +59,13 @@ def test_a_refused_configuration_keeps_the_last_good_one(local_hub, aws_clients,
         Body=b"rules: [{id: 1, target: {}}]\nfallback: 7\n",
     )
     ddb = aws_clients("dynamodb")
+    from shared.store.state import config_status_key
+
+    pk, sk = config_status_key("routing.yaml")
 
     def refused():
         item = ddb.get_item(
-            TableName=local_hub["tables"]["StateTable"],
-            Key={"pk": {"S": "CONFIG#routing.yaml"}, "sk": {"S": "STATUS"}},
+            TableName=local_hub["tables"]["StateTable"], Key={"pk": {"S": pk}, "sk": {"S": sk}}
         )["Item"]
         return item["data"]["M"] if item["data"]["M"]["status"]["S"] == "refused" else None
 

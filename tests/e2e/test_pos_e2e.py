@@ -58,9 +58,12 @@ def test_a_dropped_file_shows_its_run_rejects_and_actuals(local_hub, wait_for, a
     rejects = s3.get_object(Bucket=local_hub["bucket"], Key=record["rejects_key"])["Body"].read().decode()
     assert "zehn" in rejects and "not a number" in rejects
     # the actuals are where the plan rollup reads them
+    from shared.store.plan import actual_key
+
     dynamodb = aws_clients("dynamodb")
+    pk, sk = actual_key("A-ACME", 2026, 4, "USD")
     item = dynamodb.get_item(TableName=local_hub["tables"]["PlanTable"],
-                             Key={"pk": {"S": "ACTUAL#ACCOUNT#A-ACME"}, "sk": {"S": "2026#Q4#USD"}})["Item"]  # fmt: skip
+                             Key={"pk": {"S": pk}, "sk": {"S": sk}})["Item"]  # fmt: skip
     assert Decimal(item["amount"]["N"]) >= Decimal("55.00")
     assert item["entity"]["S"] == "ACTUAL"
     # the unknown end customer is listed as unmatched

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -13,6 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.signing import sign
+from shared.store import crm
+from shared.store.plan import plan_figure_key
 from tests.helpers import http_event
 
 SOURCE = "crm-test"
@@ -97,9 +100,9 @@ def test_a_signed_batch_lands_in_the_inbox_and_the_crm(aws, events_api):
     # Then all are accepted and stored where readers look
     assert status == 200, answer
     assert answer["accepted"] == 4
-    assert get(aws, "CrmTable", "ACCOUNT#acc-1", "ACCOUNT")["aliases"] == ["TRU"]
-    assert get(aws, "CrmTable", "OPPORTUNITY#opp-1", "OPPORTUNITY")["stage"] == "Qualifying Needs"
-    assert get(aws, "PlanTable", "PLAN#TERRITORY#T-NEW", "2026#Q4")["entity"] == "PLAN"
+    assert get(aws, "CrmTable", *crm.account_key("acc-1"))["aliases"] == ["TRU"]
+    assert get(aws, "CrmTable", *crm.opportunity_key("opp-1"))["stage"] == "Qualifying Needs"
+    assert get(aws, "PlanTable", *plan_figure_key("territory", "T-NEW", 2026, 4))["entity"] == "PLAN"
     # And the inbox keeps each for at least 72 hours
     inbox = items(aws, "EventsTable")
     assert len(inbox) == 4
@@ -114,14 +117,14 @@ def test_pynamodb_models_read_what_events_wrote(aws, events_api):
         body_of(ev("rep.upserted", rep, "r1"), ev("account.upserted", {"id": "a", "name": "A"}, "a1"))
     )
     assert status == 200
-    # When read through shared.tables / Then the shapes fit
-    from shared.tables import AccountItem, RepItem
+    # When read through the store's models / Then the shapes fit
+    from shared.store.crm import AccountItem, RepItem
 
-    item = RepItem.get("REP#rep-x", "REP")
+    item = RepItem.get(*crm.rep_key("rep-x"))
     assert item.manager_id == "rep-maria"
     assert item.quota.as_dict() == {"default": 1000}
     assert item.out_of_office.as_dict()["periods"] == [{"start": "2026-12-20", "end": "2027-01-02"}]
-    assert AccountItem.get("ACCOUNT#a", "ACCOUNT").name == "A"
+    assert AccountItem.get(*crm.account_key("a")).name == "A"
 
 
 def test_an_event_updates_a_demo_entity_written_without_versions(aws, demo_data, events_api):
@@ -129,7 +132,7 @@ def test_an_event_updates_a_demo_entity_written_without_versions(aws, demo_data,
         body_of(ev("account.upserted", {"id": "A-ACME", "name": "Acme Robotics"}, "x1"))
     )
     assert answer["results"][0]["outcome"] == "applied"
-    assert get(aws, "CrmTable", "ACCOUNT#A-ACME", "ACCOUNT")["name"] == "Acme Robotics"
+    assert get(aws, "CrmTable", *crm.account_key("A-ACME"))["name"] == "Acme Robotics"
 
 
 def test_reverse_order_ends_in_the_newest_state(aws, events_api):
@@ -140,13 +143,11 @@ def test_reverse_order_ends_in_the_newest_state(aws, events_api):
     ]
     for event in reversed(events):
         assert events_api(body_of(event))[0] == 200
-    item = get(aws, "CrmTable", "OPPORTUNITY#opp-1", "OPPORTUNITY")
+    item = get(aws, "CrmTable", *crm.opportunity_key("opp-1"))
     assert (item["stage"], item["last_event_id"]) == ("Job Won", "e3")
     from crm_events import app
 
-    from shared.crm_entities import stage_history
-
-    history = [(c.from_stage, c.to_stage) for c in stage_history(app.events_context().store, "opp-1")]
+    history = [(c.from_stage, c.to_stage) for c in app.events_context().store.crm.stage_history("opp-1")]
     assert history == [
         (None, "Qualifying Needs"),
         ("Qualifying Needs", "Sales Presentation"),
@@ -175,7 +176,7 @@ def test_a_replayed_signed_request_has_one_effect(aws, events_api):
     assert events_api(raw, headers)[1]["results"][0]["status"] == "duplicate"
     assert len(items(aws, "EventsTable")) == 1
     assert (
-        len([i for i in items(aws, "CrmTable") if i["pk"] == "OPPORTUNITY#opp-1"]) == 2
+        len([i for i in items(aws, "CrmTable") if i["pk"] == crm.opportunity_key("opp-1")[0]]) == 2
     )  # the opportunity and one observation
 
 
@@ -259,7 +260,7 @@ bodies = st.one_of(
 def test_no_signed_body_gives_a_5xx_and_nothing_invalid_is_stored(aws, events_api, body):
     from crm_events.models import validate_event
 
-    from shared.stages import load_stages_file
+    from shared.config_schemas.stages import load_stages_file
 
     status, _ = events_api(body)
     assert status < 500
@@ -298,7 +299,7 @@ def test_hub_events_replay_restores_a_lost_entity_and_changes_nothing_else(aws, 
         body_of(opp("e1", -30, "Qualifying Needs"), ev("territory.upserted", {"id": "T9", "name": "N"}, "e2"))
     )
     table = boto3.resource("dynamodb", region_name="us-east-1").Table(aws.table_name("CrmTable"))
-    table.delete_item(Key={"pk": "OPPORTUNITY#opp-1", "sk": "OPPORTUNITY"})
+    table.delete_item(Key=dict(zip(("pk", "sk"), crm.opportunity_key("opp-1"), strict=True)))
     # When the operator replays the last hour
     from hub.cli import main
 
@@ -307,14 +308,14 @@ def test_hub_events_replay_restores_a_lost_entity_and_changes_nothing_else(aws, 
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0
     assert summary["outcomes"] == {"applied": 1, "duplicate": 1}
-    assert get(aws, "CrmTable", "OPPORTUNITY#opp-1", "OPPORTUNITY")["stage"] == "Qualifying Needs"
+    assert get(aws, "CrmTable", *crm.opportunity_key("opp-1"))["stage"] == "Qualifying Needs"
 
 
 def test_lead_status_changes_apply_in_order_to_the_intakes_lead(aws, events_api):
     # Given a lead the intake stored
-    from shared.tables import LeadItem
+    from shared.store.crm import LeadItem
 
-    LeadItem(pk="LEAD#L1", sk="LEAD", lead_id="L1", email="l1@example.com", status="New", version=3).save()
+    LeadItem(*crm.lead_key("L1"), lead_id="L1", email="l1@example.com", status="New", version=3).save()
 
     def status(event_id: str, offset_s: int, value: str) -> dict[str, Any]:
         return ev(
@@ -332,8 +333,43 @@ def test_lead_status_changes_apply_in_order_to_the_intakes_lead(aws, events_api)
     )
     # Then the newer holds, in the catalogue's spelling, the intake's version moved on, and nothing else changed
     assert [r["outcome"] for r in answer["results"]] == ["applied", "stale", "missing"]
-    lead = LeadItem.get("LEAD#L1", "LEAD")
+    lead = LeadItem.get(*crm.lead_key("L1"))
     assert (lead.status, lead.version, lead.email) == ("Qualified Lead", 4, "l1@example.com")
-    assert get(aws, "CrmTable", "LEAD#L404", "LEAD") is None
+    assert get(aws, "CrmTable", *crm.lead_key("L404")) is None
     # And the same change again is a duplicate
     assert events_api(body_of(newer))[1]["results"][0]["outcome"] == "duplicate"
+
+
+def test_a_lead_closed_by_an_external_crm_leaves_its_owners_open_leads(aws, events_api):
+    # Given two open leads of one rep, stored by the intake's writer
+    store = crm.DynamoCrmStore()
+    for lead_id in ("L1", "L2"):
+        lead = crm.Lead(lead_id=lead_id, email=f"{lead_id}@example.com", owner="rep-1",
+                        created_at=datetime.now(UTC), updated_at=datetime.now(UTC))  # fmt: skip
+        submission = crm.LeadSubmission(submission_id="s", lead_id=lead_id, received_at=datetime.now(UTC),
+                                        source="web_form", outcome="created")  # fmt: skip
+        store.create_lead(lead, submission)
+    assert store.open_lead_count("rep-1") == 2
+    # When the CRM marks one Lost and converts the other
+    _, answer = events_api(
+        body_of(
+            ev("lead.status_changed", {"lead_id": "L1", "status": "Lost"}, "c1", -5),
+            ev("lead.converted", {"lead_id": "L2", "account_id": "acc-1"}, "c2", -5),
+        )
+    )
+    assert [r["outcome"] for r in answer["results"]] == ["applied", "applied"]
+    # Then neither counts against the rep's capacity any more
+    assert store.open_lead_count("rep-1") == 0
+    assert {x.status for x in store.leads_of_owner("rep-1")} == {"Lost", "Converted"}
+
+
+def test_an_order_keeps_its_opportunity_on_dynamodb(aws, events_api):
+    order = {"id": "o-9", "account_id": "acc-1", "opportunity_id": "opp-1", "amount": "99.95", "currency": "EUR",
+             "booked_at": now_iso(-60)}  # fmt: skip
+    assert events_api(body_of(ev("order.booked", order, "o1")))[0] == 200
+    stored = get(aws, "CrmTable", *crm.order_key("o-9"))
+    assert (stored["opportunity_id"], stored["amount"], stored["currency"]) == (
+        "opp-1",
+        Decimal("99.95"),
+        "EUR",
+    )

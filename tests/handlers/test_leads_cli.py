@@ -11,10 +11,6 @@ import pytest
 from tests.handlers.test_leads_webhook import leads_hub, post  # noqa: F401 - the fixture
 
 CANDIDATE = """
-reps:
-  rep-ana: {name: Ana Souza, email: ana.souza@example.com}
-  rep-mei: {name: Mei Chen, email: mei.chen@example.com}
-  rep-queue: {name: Inside Sales Queue, email: inside.sales@example.com}
 rules:
   - {id: all-us-to-mei, when: {country: US}, rep: rep-mei}
 fallback: {rep: rep-queue}
@@ -91,3 +87,14 @@ def test_routing_test_refuses_a_bad_candidate_naming_the_field(hub, leads_hub, t
     err = capsys.readouterr().err
     assert "rules.0.when.employee_band: unknown band 'huge'" in err
     assert "fallback: the fallback needs a rep or a queue" in err
+
+
+def test_routing_test_refuses_a_rep_the_crm_does_not_know(hub, leads_hub, tmp_path, capsys):
+    (tmp_path / "ghost.yaml").write_text(
+        "rules: [{id: x, when: {country: US}, rep: rep-ghost}]\nfallback: {queue: q}\n"
+    )
+    assert hub(["routing", "test", "--rules", "ghost.yaml"]) == 2
+    assert (
+        "rules.0.rep: unknown rep 'rep-ghost' (no rep record of this id in the CRM)"
+        in capsys.readouterr().err
+    )

@@ -27,13 +27,17 @@ def atomic_moto(monkeypatch):
 
 @pytest.fixture
 def storage(aws, atomic_moto):
-    from leads_webhook.storage import DynamoLeadRepository, DynamoRateLimiter, DynamoRotationRepository
+    from leads_webhook.storage import DynamoLeadRepository
 
-    return DynamoLeadRepository(), DynamoRotationRepository(), DynamoRateLimiter()
+    from shared.store.state import DynamoStateStore
+
+    return DynamoLeadRepository(), DynamoStateStore(), DynamoStateStore()
 
 
 def normalised(**fields):
-    from shared.leads import default_leads_config, normalise_lead, parse_lead_fields
+    from leads_webhook.submission import normalise_lead, parse_lead_fields
+
+    from shared.config_schemas.leads import default_leads_config
 
     return normalise_lead(
         parse_lead_fields({"email": "ann@example.com", **fields}).submission, default_leads_config()
@@ -73,20 +77,20 @@ def test_update_leaves_other_functions_attributes_alone(storage):
     from leads_webhook.intake import WriteResult
     from leads_webhook.records import new_lead, submission_record
 
-    from shared.tables import LeadItem
+    from shared.store.crm import LeadItem, lead_key
 
     leads, _, _ = storage
     lead = new_lead(normalised(), source="web_form", at=NOW, quarantine=())
     sub = submission_record(normalised(), lead_id=lead.lead_id, source="web_form", at=NOW, outcome="created",
                             quarantine=(), submission_id="s1")  # fmt: skip
     leads.create(lead, sub)
-    item = LeadItem.get(f"LEAD#{lead.lead_id}", "LEAD")
+    item = LeadItem.get(*lead_key(lead.lead_id))
     item.update(actions=[LeadItem.mailchimp.set({"state": "synced"})])
     routed = lead.model_copy(
         update={"owner": "alice", "assignment": {"reason": "rule", "turn": 3}, "version": 1}
     )
     assert leads.update(routed, expected_version=0) is WriteResult.DONE
-    item = LeadItem.get(f"LEAD#{lead.lead_id}", "LEAD")
+    item = LeadItem.get(*lead_key(lead.lead_id))
     assert item.mailchimp.as_dict() == {"state": "synced"}
     assert (item.owner, item.gsi1pk) == ("alice", "OWNER#alice")
     assert leads.get(lead.lead_id).assignment == {"reason": "rule", "turn": 3}
@@ -118,23 +122,26 @@ def test_rotation_counter_is_a_compare_and_set(storage):
 
 
 def test_rate_limit_window_counts_across_callers(storage):
-    from shared.tables import StateItem
+    from shared.store.state import StateItem, rate_windows_pk
 
     _, _, limiter = storage
     allowed = [limiter.allow("ip#1", limit=3, window_seconds=60, now=NOW) for _ in range(4)]
     assert allowed == [True, True, True, False]
     assert limiter.allow("ip#1", limit=3, window_seconds=60, now=NOW + timedelta(seconds=60))
-    item = next(iter(StateItem.query("RATE#ip#1")))
+    item = next(iter(StateItem.query(rate_windows_pk("ip#1"))))
     assert item.expires_at > NOW
 
 
 def test_concurrent_rotation_on_dynamodb_hands_out_each_turn_once(storage):
-    from shared.routing import FixedWorkload, RoutingConfig, route_lead
+    from leads_webhook.routing import FixedWorkload, route_lead
+
+    from shared.config_schemas.routing import RoutingConfig
+    from tests.unit.leads.leads_fakes import InMemoryReps, crm_rep
 
     _, rotation, _ = storage
+    reps = InMemoryReps(crm_rep("a"), crm_rep("b"))
     config = RoutingConfig.model_validate(
-        {"reps": {r: {"name": r, "email": f"{r}@x.com"} for r in ("a", "b")},
-         "pools": {"p": {"members": [{"rep": "a", "weight": 2}, {"rep": "b"}]}},
+        {"pools": {"p": {"members": [{"rep": "a", "weight": 2}, {"rep": "b"}]}},
          "rules": [{"id": "all", "when": {"country": "US"}, "pool": "p"}], "fallback": {"queue": "q"}}
     )  # fmt: skip
 
@@ -147,7 +154,9 @@ def test_concurrent_rotation_on_dynamodb_hands_out_each_turn_once(storage):
     def work():
         for _ in range(10):
             turns.append(
-                route_lead(Lead(), config, rotation=rotation, workload=FixedWorkload(), now=NOW).turn
+                route_lead(
+                    Lead(), config, rotation=rotation, workload=FixedWorkload(), reps=reps, now=NOW
+                ).turn
             )
 
     threads = [threading.Thread(target=work) for _ in range(5)]

@@ -12,15 +12,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import http_event, s3_event
+from tests.helpers import http_event, lead_keys, s3_event
 
 SOURCE, SECRETS = "landing-co", ["new-secret", "old-secret"]
 _ips = itertools.count(1)
 
 
 @pytest.fixture
-def leads_hub(aws, monkeypatch):
-    """The template's tables in moto, requests applied atomically, a signing source, fresh services."""
+def leads_hub(aws, demo_data, monkeypatch):
+    """The template's tables in moto with the demo's CRM records (the reps routing reads), requests applied
+    atomically, a signing source, fresh services."""
     from leads_webhook.wiring import deployed_services
     from moto.core.botocore_stubber import BotocoreStubber
 
@@ -50,13 +51,22 @@ def post(lambda_context, body, *, content_type="application/json", headers=None,
     return answer["statusCode"], json.loads(answer["body"] or "{}"), answer.get("headers", {})
 
 
+DEMO_ENTITIES = {
+    "TERRITORY",
+    "REP",
+    "ACCOUNT",
+}  # loaded by the fixture (demo_data); the intake never writes them
+
+
 def crm_items(aws):
-    return boto3.resource("dynamodb").Table(aws.table_name("CrmTable")).scan()["Items"]
+    """What the requests stored in the CRM table: every item but the demo's territories, reps and accounts."""
+    items = boto3.resource("dynamodb").Table(aws.table_name("CrmTable")).scan()["Items"]
+    return [i for i in items if i.get("entity") not in DEMO_ENTITIES]
 
 
 def lead_item(aws, lead_id):
     table = boto3.resource("dynamodb").Table(aws.table_name("CrmTable"))
-    return table.get_item(Key={"pk": f"LEAD#{lead_id}", "sk": "LEAD"}).get("Item")
+    return table.get_item(Key=lead_keys(lead_id)).get("Item")
 
 
 def test_202_stores_routes_and_explains(leads_hub, lambda_context):
@@ -125,7 +135,9 @@ def test_429_per_client_in_a_window_kept_in_dynamodb_with_the_configured_limit(l
     assert 1 <= int(answers[3][2]["Retry-After"]) <= 60
     assert other[0] == 202
     windows = boto3.resource("dynamodb").Table(leads_hub.table_name("StateTable")).scan()["Items"]
-    rate = [w for w in windows if w["pk"] == "RATE#leads#192.0.2.50"]
+    from shared.store.state import rate_windows_pk
+
+    rate = [w for w in windows if w["pk"] == rate_windows_pk("leads#192.0.2.50")]
     assert rate[0]["count"] == 4 and rate[0]["expires_at"] > time.time()
 
 
@@ -179,8 +191,11 @@ def test_the_same_request_delivered_twice_has_one_effect(leads_hub, lambda_conte
     assert first[1] == second[1]
     items = crm_items(leads_hub)
     assert len([i for i in items if i["entity"] == "LEAD_SUBMISSION"]) == 1
+    from shared.store.state import rotation_key
+
+    pk, sk = rotation_key("americas-enterprise")
     state = boto3.resource("dynamodb").Table(leads_hub.table_name("StateTable")).get_item(
-        Key={"pk": "ROTATION#americas-enterprise", "sk": "ROTATION"})["Item"]  # fmt: skip
+        Key={"pk": pk, "sk": sk})["Item"]  # fmt: skip
     assert state["count"] == 1
 
 

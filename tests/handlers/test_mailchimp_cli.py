@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from hub.fake_mailchimp import FakeMailchimp
+from tests.helpers import lead_keys
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def put_leads(table: Any, count: int, opt_in: bool = True, prefix: str = "p") ->
             lead_id = lead_id_for(email)
             batch.put_item(
                 Item={
-                    "pk": f"LEAD#{lead_id}", "sk": "LEAD", "entity": "LEAD", "lead_id": lead_id,
+                    **lead_keys(lead_id), "entity": "LEAD", "lead_id": lead_id,
                     "email": email, "first_name": f"P{i}", "employee_band": "10-49",
                     "marketing_opt_in": opt_in, "quarantined": False, "version": 1,
                 }

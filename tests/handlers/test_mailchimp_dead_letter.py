@@ -13,6 +13,7 @@ import pytest
 from hub.fake_mailchimp import FakeMailchimp
 from hub.local.runtime import LocalContext
 from hub.local.streams import MappingPump
+from tests.helpers import lead_keys
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def test_a_change_mailchimp_keeps_failing_is_retried_then_dead_lettered(aws, fak
     table = boto3.resource("dynamodb").Table(aws.table_name("CrmTable"))
     for email in ("ok@example.com", "down@example.com"):
         table.put_item(
-            Item={"pk": f"LEAD#{email}", "sk": "LEAD", "entity": "LEAD", "lead_id": email, "email": email,
+            Item={**lead_keys(email), "entity": "LEAD", "lead_id": email, "email": email,
                   "marketing_opt_in": True, "quarantined": False}
         )  # fmt: skip
 
@@ -86,6 +87,6 @@ def test_a_change_mailchimp_keeps_failing_is_retried_then_dead_lettered(aws, fak
     dead = json.loads(messages[0]["Body"])
     assert dead["requestContext"]["condition"] == "RetryAttemptsExhausted"
     assert dead["DDBStreamBatchInfo"]["batchSize"] == 1
-    state = table.get_item(Key={"pk": "LEAD#down@example.com", "sk": "LEAD"})["Item"]["mailchimp"]
+    state = table.get_item(Key=lead_keys("down@example.com"))["Item"]["mailchimp"]
     assert state["state"] == "failed"
     assert "503" in state["last_error"]

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from hub.fake_mailchimp import FakeMailchimp
-from tests.helpers import http_event, stream_event
+from tests.helpers import http_event, lead_keys, stream_event
 
 TOKEN = "hook-token-123"
 EMAIL = "ada@example.com"
@@ -61,8 +61,7 @@ def lead_id(email: str = EMAIL) -> str:
 
 def lead(email: str = EMAIL, **fields: Any) -> dict[str, Any]:
     item = {
-        "pk": f"LEAD#{lead_id(email)}",
-        "sk": "LEAD",
+        **lead_keys(lead_id(email)),
         "entity": "LEAD",
         "lead_id": lead_id(email),
         "email": email,
@@ -82,7 +81,7 @@ def lead(email: str = EMAIL, **fields: Any) -> dict[str, Any]:
 
 
 def stored(table: Any, email: str = EMAIL) -> dict[str, Any]:
-    return table.get_item(Key={"pk": f"LEAD#{lead_id(email)}", "sk": "LEAD"}, ConsistentRead=True)["Item"]
+    return table.get_item(Key=lead_keys(lead_id(email)), ConsistentRead=True)["Item"]
 
 
 def change(table: Any, handler: Callable, old: dict[str, Any] | None, **fields: Any) -> tuple[dict, dict]:
@@ -299,3 +298,35 @@ def test_an_event_of_another_audience_changes_nothing(table, handler):
     answer = webhook(handler, type="unsubscribe", **{"data[email]": EMAIL, "data[list_id]": "another-list"})
     assert answer["statusCode"] == 200
     assert stored(table) == before
+
+
+def test_an_unsubscribe_reaches_a_crm_contact_too(table, handler):
+    from datetime import UTC, datetime
+
+    from shared.store import crm
+    from shared.store.common import Version
+
+    # Given a CRM contact (from an external CRM) and a lead of the same person, and a contact alone
+    store = crm.DynamoCrmStore()
+    at = Version(datetime(2026, 11, 22, 9, tzinfo=UTC), "c1")
+    store.upsert_contact(
+        crm.Contact(contact_id="c-1", account_id="acc-1", email=EMAIL, marketing_opt_in=True), at
+    )
+    store.upsert_contact(crm.Contact(contact_id="c-2", email="grace@example.com", marketing_opt_in=True), at)
+    table.put_item(Item=lead())
+    # When MailChimp says each unsubscribed
+    for email in (EMAIL, "grace@example.com"):
+        answer = webhook(
+            handler, type="unsubscribe", fired_at="2026-11-23 07:00:00", **{"data[email]": email}
+        )
+        assert json.loads(answer["body"])["applied"] is True
+    # Then every record of each person stops being marketed to
+    for contact_id in ("c-1", "c-2"):
+        contact = store.get_contact(contact_id)
+        assert (contact.marketing_status, contact.marketing_opt_in) == ("unsubscribed", False)
+        assert contact.mailchimp["member_status"] == "unsubscribed"
+    assert stored(table)["marketing_status"] == "unsubscribed"
+    # And the CRM's next description of the contact does not bring the consent back
+    later = Version(datetime(2026, 11, 24, 9, tzinfo=UTC), "c3")
+    store.upsert_contact(crm.Contact(contact_id="c-2", email="grace@example.com", first_name="Grace"), later)
+    assert store.get_contact("c-2").marketing_status == "unsubscribed"

@@ -1,12 +1,14 @@
-"""POS ingestion under moto: S3 events in, run records, rejects, ledger, actuals, inventory, alerts,
-continuation through the queue, and the read routes."""
+"""POS ingestion under moto: S3 events in, run records, rejects, ledger, actuals, inventory, alerts
+(the run record on the POS table's stream, delivered to the alerts function as the template maps it),
+continuation through the queue, storage retries, and the read routes."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -30,21 +32,56 @@ def hub(aws: Any) -> Iterator[dict[str, Any]]:
 
     s3 = boto3.client("s3", region_name="us-east-1")
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    crm = aws.table_name("CrmTable")
+    from datetime import UTC, datetime
+
+    from shared.store import crm
+    from shared.store.common import Version
+
+    accounts = crm.DynamoCrmStore()
     for account_id, name, aliases in [
-        ("acct-acme", "Acme Corporation", ["Acme Widgets"]),
-        ("acct-globex", "Globex", []),
+        ("acct-acme", "Acme Corporation", ("Acme Widgets",)),
+        ("acct-globex", "Globex", ()),
     ]:
-        dynamodb.put_item(TableName=crm, Item={
-            "pk": {"S": f"ACCOUNT#{account_id}"}, "sk": {"S": "ACCOUNT"}, "entity": {"S": "ACCOUNT"},
-            "gsi1pk": {"S": "ACCOUNTS"}, "gsi1sk": {"S": account_id}, "account_id": {"S": account_id},
-            "name": {"S": name}, **({"aliases": {"L": [{"S": a} for a in aliases]}} if aliases else {}),
-        })  # fmt: skip
+        account = crm.Account(account_id=account_id, name=name, aliases=aliases)
+        accounts.upsert_account(account, Version(datetime.now(UTC), "setup"))
     wiring.forget_accounts()
     wiring.store.cache_clear()
-    yield {"s3": s3, "dynamodb": dynamodb, "bucket": aws.bucket_name(), "aws": aws}
+    yield {
+        "s3": s3,
+        "dynamodb": dynamodb,
+        "bucket": aws.bucket_name(),
+        "aws": aws,
+        "alerts": alerts_pump(aws),
+    }
     wiring.forget_accounts()
     wiring.store.cache_clear()
+
+
+class AlertsRuntime:
+    """The alerts function, invoked the way the stream pump invokes functions."""
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        from alerts.app import handler
+
+        from hub.local.runtime import LocalContext
+
+        return handler(event, LocalContext(logical_id, timeout_seconds=60))
+
+
+def alerts_pump(aws: Any) -> Any:
+    """The template's mapping of the POS table's stream to the alerts function, opened now."""
+    from hub.local.streams import MappingPump
+
+    mapping = next(
+        m for m in aws.stream_mappings() if m.table == "PosTable" and m.function == "AlertsFunction"
+    )
+    pump = MappingPump(
+        mapping, aws.physical["PosTable"]["StreamArn"], boto3.client("dynamodbstreams", region_name="us-east-1"),
+        boto3.client("sqs", region_name="us-east-1"), aws.physical["StreamDeadLetterQueue"]["Ref"],
+        AlertsRuntime(), "us-east-1", retry_delay=0,
+    )  # fmt: skip
+    pump.start_position()
+    return pump
 
 
 def put_and_ingest(hub: dict[str, Any], key: str, body: bytes, context: Any) -> dict[str, Any]:
@@ -55,15 +92,27 @@ def put_and_ingest(hub: dict[str, Any], key: str, body: bytes, context: Any) -> 
 
 
 def actual(hub: dict[str, Any], account: str, sk: str) -> Decimal | None:
-    from pos_ingest.wiring import store
+    """An account-quarter's actuals (``2026#Q4#USD``) or one breakdown of them (``...#PART#<part>``),
+    read through the plan store."""
+    from shared.store.plan import DynamoPlanStore
 
-    found = [i for i in store().actuals(account, sk) if i["sk"] == sk]
-    return Decimal(found[0]["amount"]) if found else None
+    year, quarter, currency, *breakdown = sk.split("#", 3)
+    store = DynamoPlanStore()
+    if not breakdown:
+        found = [a.amount for a in store.actuals_of_account(account, int(year), int(quarter[1:]))
+                 if a.currency == currency]  # fmt: skip
+    else:
+        dimension, value = breakdown[0].split("#", 1)
+        found = [b.amount for b in store.actual_breakdown(account, int(year), int(quarter[1:]), currency)
+                 if (b.dimension, b.value) == ({"DIST": "distributor", "PART": "part"}[dimension], value)]  # fmt: skip
+    return found[0] if found else None
 
 
-def sent_emails() -> list[Any]:
+def sent_emails(hub: dict[str, Any]) -> list[Any]:
+    """What SES sent, once the POS table's stream has reached the alerts function."""
     from moto.backends import get_backend
 
+    hub["alerts"].poll()
     return list(get_backend("ses")["123456789012"]["us-east-1"].sent_messages)
 
 
@@ -111,7 +160,7 @@ def test_a_file_is_counted_once_rejects_are_written_and_the_channel_manager_told
     assert actual(hub, "acct-acme", "2026#Q4#USD#DIST#northwind") == Decimal("17.00")
     assert actual(hub, "acct-acme", "2026#Q4#USD#PART#NE555") == Decimal("5.00")
     # the channel manager is told once
-    emails = sent_emails()
+    emails = sent_emails(hub)
     assert len(emails) == 1 and "1 of 4 rows rejected" in emails[0].subject
     # the unknown customer is listed, unmatched, never applied
     unmatched = get("/pos/unmatched")["body"]["unmatched"]
@@ -194,7 +243,7 @@ def test_a_forced_checkpoint_continues_through_the_queue_with_the_same_totals(
     assert len(reasons) == 2 and any("repeated within the file" in r for r in reasons)
     leftovers = hub["s3"].list_objects_v2(Bucket=hub["bucket"], Prefix="rejects/").get("Contents", [])
     assert [o["Key"] for o in leftovers] == [record["rejects_key"]]  # the slices' parts are gone
-    assert len(sent_emails()) == 1
+    assert len(sent_emails(hub)) == 1
 
 
 def test_inventory_keeps_the_latest_snapshot_per_part(hub: dict, lambda_context: Any) -> None:
@@ -263,3 +312,90 @@ def test_a_workbook_from_s3_is_spooled_and_read(hub: dict, lambda_context: Any) 
     record = get("/pos/runs?key=pos/northwind/october.xlsx")["body"]
     assert (record["rows_total"], record["accepted"], record["footer"]) == (3, 2, 1)
     assert record["amount_accepted"] == {"USD": "1.80"}
+
+
+# ---------------------------------------------------------------- storage retries (UnprocessedKeys)
+def starve_batch_gets(calls: int | None) -> tuple[dict[str, int], Callable[[], None]]:
+    """DynamoDB answering BatchGetItem with every key unprocessed, the first ``calls`` times (None: always),
+    through botocore's event hooks on the functions' DynamoDB client."""
+    from shared.aws import client
+
+    seen = {"calls": 0, "starved": 0}
+    requested: dict[str, Any] = {}
+
+    def remember(params: dict[str, Any], **_: Any) -> None:
+        requested["items"] = params["RequestItems"]
+
+    def starve(parsed: dict[str, Any], **_: Any) -> None:
+        seen["calls"] += 1
+        if calls is None or seen["starved"] < calls:
+            seen["starved"] += 1
+            parsed["Responses"] = {table: [] for table in requested["items"]}
+            parsed["UnprocessedKeys"] = requested["items"]
+
+    events = client("dynamodb").meta.events
+    events.register("provide-client-params.dynamodb.BatchGetItem", remember)
+    events.register("after-call.dynamodb.BatchGetItem", starve)
+    return seen, lambda: events.unregister("after-call.dynamodb.BatchGetItem", starve)
+
+
+def test_unprocessed_keys_are_retried_with_backoff_until_the_file_is_counted(
+    hub: dict, lambda_context: Any
+) -> None:
+    # Given DynamoDB leaving every ledger key unprocessed nine times in a row
+    seen, _stop = starve_batch_gets(9)
+    # When a file arrives
+    started = time.monotonic()
+    answer = put_and_ingest(hub, "pos/northwind/busy.csv", csv_body([
+        ["10/01/2026", "U-1", "1", "LM358", "100", "0.12", "12.00", "Acme Corporation"],
+    ]), lambda_context)  # fmt: skip
+    # Then it was read again after backing off, and counted once
+    assert answer["files"][0]["status"] == "done"
+    assert seen["calls"] == 10 and seen["starved"] == 9
+    assert time.monotonic() - started < 20
+    assert actual(hub, "acct-acme", "2026#Q4#USD") == Decimal("12.00")
+
+
+def test_unprocessed_keys_are_retried_only_while_the_invocation_has_time(hub: dict) -> None:
+    from pos_ingest.app import handler
+
+    from hub.local.runtime import LocalContext
+    from shared.store.errors import Throttled
+
+    # Given DynamoDB never processing the ledger's keys, and an invocation with 7 seconds left
+    seen, stop = starve_batch_gets(None)
+    body = csv_body([["10/01/2026", "U-2", "1", "LM358", "100", "0.12", "12.00", "Acme Corporation"]])
+    put = hub["s3"].put_object(Bucket=hub["bucket"], Key="pos/northwind/stuck.csv", Body=body)
+    event = s3_event(hub["bucket"], "pos/northwind/stuck.csv", etag=put["ETag"], size=len(body))
+    context = LocalContext("pos", timeout_seconds=7)
+    # When the file arrives
+    with pytest.raises(Throttled):
+        handler(event, context)
+    # Then the invocation gave up with time to spare (kept for the rest of its work), after backing off
+    assert context.get_remaining_time_in_millis() > 3_000
+    assert seen["starved"] > 3
+    # And a retry of the same event, once DynamoDB answers again, counts the file once
+    stop()
+    answer = handler(event, LocalContext("pos", timeout_seconds=30))
+    assert answer["files"][0]["status"] == "done"
+    assert actual(hub, "acct-acme", "2026#Q4#USD") == Decimal("12.00")
+
+
+def test_a_busy_table_answers_503_with_retry_after(hub: dict) -> None:
+    from botocore.exceptions import ClientError
+    from reports_api.app import handler
+
+    from hub.local.runtime import LocalContext
+    from shared.aws import client
+
+    # Given the POS table refusing reads (throttled beyond the client's own retries)
+    def throttled(**_: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "busy"}}, "Query"
+        )
+
+    client("dynamodb").meta.events.register("before-call.dynamodb.Query", throttled)
+    # When a read route is asked
+    answer = handler(http_event("GET", "/pos/unmatched", authorized=True), LocalContext("reports", 30))
+    # Then it answers 503 with when to try again
+    assert answer["statusCode"] == 503 and answer["headers"]["Retry-After"] == "2"

@@ -6,7 +6,7 @@ import json
 
 import boto3
 
-from tests.helpers import http_event, stream_event
+from tests.helpers import http_event, lead_keys, stream_event
 
 
 def _emails() -> list[dict]:
@@ -20,7 +20,7 @@ def test_alert_for_an_assigned_lead_is_sent_once_and_escaped(aws, demo_data, lam
     from alerts.app import handler
 
     lead = {
-        "pk": "LEAD#L1", "sk": "LEAD", "entity": "LEAD", "lead_id": "L1", "email": "eve@example.com",
+        **lead_keys("L1"), "entity": "LEAD", "lead_id": "L1", "email": "eve@example.com",
         "first_name": "<script>alert(1)</script>", "company": "Evil\r\nBcc: victim@example.com",
         "owner": "rep-sam", "quarantined": False,
     }  # fmt: skip
@@ -46,8 +46,7 @@ def test_a_poison_record_fails_alone(aws, demo_data, lambda_context):
 
     def lead(n: int, owner: str) -> dict:
         return {
-            "pk": f"LEAD#L{n}",
-            "sk": "LEAD",
+            **lead_keys(f"L{n}"),
             "entity": "LEAD",
             "lead_id": f"L{n}",
             "email": f"p{n}@example.com",
@@ -79,21 +78,20 @@ def test_unchanged_owner_and_quarantined_leads_alert_nobody(aws, demo_data, lamb
     from alerts.app import handler
 
     old = {
-        "pk": "LEAD#L9",
-        "sk": "LEAD",
+        **lead_keys("L9"),
         "entity": "LEAD",
         "lead_id": "L9",
         "email": "a@example.com",
         "owner": "rep-sam",
     }
     new = {**old, "phone": "+15551234567"}
-    quarantined = {**old, "pk": "LEAD#L10", "lead_id": "L10", "quarantined": True}
+    quarantined = {**old, **lead_keys("L10"), "lead_id": "L10", "quarantined": True}
     handler(stream_event([("MODIFY", new, old), ("INSERT", quarantined, None)]), lambda_context)
     assert _emails() == []
 
 
-def test_post_lead_stores_it_with_an_owner(aws, lambda_context):
-    # Given a minimal lead form post
+def test_post_lead_stores_it_with_an_owner(aws, demo_data, lambda_context):
+    # Given the CRM's reps and a minimal lead form post
     from leads_webhook.app import handler
 
     event = http_event("POST", "/leads", json.dumps({"email": "Jane.Doe@Example.com", "first_name": "Jane"}))
@@ -105,9 +103,7 @@ def test_post_lead_stores_it_with_an_owner(aws, lambda_context):
     assert answer["statusCode"] == 202
     lead_id = json.loads(answer["body"])["lead_id"]
     item = (
-        boto3.resource("dynamodb")
-        .Table(aws.table_name("CrmTable"))
-        .get_item(Key={"pk": f"LEAD#{lead_id}", "sk": "LEAD"})["Item"]
+        boto3.resource("dynamodb").Table(aws.table_name("CrmTable")).get_item(Key=lead_keys(lead_id))["Item"]
     )
     assert item["email"] == "jane.doe@example.com"
     assert item["owner"]
@@ -118,7 +114,7 @@ def test_a_routing_rep_unknown_to_the_crm_is_told_at_the_assignment_address(aws,
     from alerts.app import handler
 
     lead = {
-        "pk": "LEAD#L7", "sk": "LEAD", "entity": "LEAD", "lead_id": "L7", "email": "buyer@example.com",
+        **lead_keys("L7"), "entity": "LEAD", "lead_id": "L7", "email": "buyer@example.com",
         "owner": "rep-new", "assignment": {"owner_email": "new.rep@example.com", "summary": "rule emea-auto matched industry automotive"},
     }  # fmt: skip
 

@@ -15,7 +15,7 @@ from crm_events.models import (
     validate_event,
 )
 
-from shared.stages import load_stages_file
+from shared.config_schemas.stages import load_stages_file
 
 STAGES = load_stages_file()
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ from crm_events.models import EVENT_TYPES, BodyError, parse_events, validate_eve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.stages import load_stages_file
+from shared.config_schemas.stages import load_stages_file
 
 STAGES = load_stages_file()
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

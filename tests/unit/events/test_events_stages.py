@@ -1,8 +1,8 @@
-"""The stage catalogue (config/stages.yaml, shared/stages.py)."""
+"""The stage catalogue (config/stages.yaml, shared/config_schemas/stages.py)."""
 
 import pytest
 
-from shared.stages import StagesConfigError, load_stages_file, parse_stages
+from shared.config_schemas.stages import StagesConfigError, load_stages_file, parse_stages
 
 SEED_LEAD_STATUSES = [
     "New",

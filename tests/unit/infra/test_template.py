@@ -57,7 +57,7 @@ def test_translates_offline_into_every_function_and_trigger():
         assert props["Runtime"] == "python3.12"
         assert props["Architectures"] == ["arm64"]
         assert props["Layers"] == [{"Ref": next(iter(resources_of("AWS::Lambda::LayerVersion")))}]
-    assert len(resources_of("AWS::Lambda::EventSourceMapping")) == 4  # 3 streams + the POS continuation queue
+    assert len(resources_of("AWS::Lambda::EventSourceMapping")) == 5  # 4 streams + the POS continuation queue
     assert len(resources_of("AWS::Events::Rule")) == 2
 
 
@@ -90,7 +90,7 @@ def test_email_sending_is_scoped_to_the_sending_identity():
 def test_every_stream_mapping_handles_failure():
     mappings = [m["Properties"] for m in resources_of("AWS::Lambda::EventSourceMapping").values()]
     streams = [m for m in mappings if "StreamArn" in str(m["EventSourceArn"])]
-    assert len(streams) == 3
+    assert len(streams) == 4  # CRM -> alerts, CRM -> mailchimp_sync, plan -> plan_rollup, POS runs -> alerts
     for mapping in streams:
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert mapping["BisectBatchOnFunctionError"] is True
@@ -108,7 +108,7 @@ def test_tables_are_recoverable_and_encrypted():
         props = table["Properties"]
         assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], table_id
         assert props["SSESpecification"]["SSEEnabled"], table_id
-    for streamed in ("CrmTable", "PlanTable"):
+    for streamed in ("CrmTable", "PlanTable", "PosTable"):
         assert tables[streamed]["Properties"]["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     for expiring in ("CrmTable", "EventsTable", "StateTable", "IdempotencyTable"):
         assert tables[expiring]["Properties"]["TimeToLiveSpecification"]["Enabled"]

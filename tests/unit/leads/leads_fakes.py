@@ -1,17 +1,19 @@
-"""In-memory stand-ins for the leads storage and the rate limit (thread-safe, like the real ones)."""
+"""In-memory stand-ins for the leads storage, the rate limit and the CRM's rep records (thread-safe, like the real ones)."""
 
 from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from leads_webhook.intake import LeadServices, WriteResult
 from leads_webhook.records import OPEN_STATUSES, StoredLead, SubmissionRecord
+from leads_webhook.routing import InMemoryRotationRepository
 
-from shared.leads import LeadsConfig, default_leads_config
-from shared.routing import InMemoryRotationRepository, RoutingConfig
+from shared.config_schemas.leads import LeadsConfig, default_leads_config
+from shared.config_schemas.routing import RoutingConfig
 from shared.signing import StaticSourceSecrets
+from shared.store.crm import AwayPeriod, Rep
 
 
 class InMemoryLeadRepository:
@@ -99,10 +101,34 @@ class Clock:
         return self.now
 
 
+ALWAYS = ((date.min, date.max),)  # out of office on every day
+
+
+def crm_rep(rep_id: str, *, out_of_office: tuple[tuple[date, date], ...] = (), **fields) -> Rep:
+    """A CRM rep record (what routing reads: email, capacity, out-of-office periods)."""
+    away = tuple(AwayPeriod(start=start, end=end) for start, end in out_of_office)
+    data = {"rep_id": rep_id, "name": rep_id.title(), "email": f"{rep_id}@example.com", **fields}
+    return Rep(**data, out_of_office=away)
+
+
+class InMemoryReps:
+    """The CRM's rep records, in a dict, counting batch reads (`CrmStore.get_reps`'s semantics)."""
+
+    def __init__(self, *reps: Rep) -> None:
+        self.reps = {r.rep_id: r for r in reps}
+        self.reads = 0
+
+    def get_reps(self, rep_ids):
+        self.reads += 1
+        return {i: self.reps[i] for i in rep_ids if i in self.reps}
+
+    def with_reps(self, *reps: Rep) -> InMemoryReps:
+        return InMemoryReps(*self.reps.values(), *reps)
+
+
+REPS = InMemoryReps(*(crm_rep(name) for name in ("alice", "bob", "erin")))
+
 ROUTING = {
-    "reps": {
-        name: {"name": name.title(), "email": f"{name}@example.com"} for name in ("alice", "bob", "erin")
-    },
     "pools": {"p": {"members": [{"rep": "alice", "weight": 1}, {"rep": "bob", "weight": 1}]}},
     "rules": [
         {"id": "de", "when": {"country": "DE"}, "rep": "erin"},
@@ -113,7 +139,11 @@ ROUTING = {
 
 
 def services(
-    *, routing: dict | None = None, leads_config: LeadsConfig | None = None, secrets: dict | None = None
+    *,
+    routing: dict | None = None,
+    reps: InMemoryReps | None = None,
+    leads_config: LeadsConfig | None = None,
+    secrets: dict | None = None,
 ) -> LeadServices:
     routing_config = RoutingConfig.model_validate(routing or ROUTING)
     config = leads_config or default_leads_config()
@@ -123,6 +153,7 @@ def services(
         rate_limiter=InMemoryRateLimiter(),
         leads_config=lambda: config,
         routing_config=lambda: routing_config,
+        reps=reps or REPS,
         secrets=StaticSourceSecrets(secrets or {"landing-co": ["s3cret-new", "s3cret-old"]}),
         clock=Clock(),
     )

@@ -2,7 +2,8 @@
 
 import pytest
 
-from shared.leads import DEFAULT_LEADS_CONFIG_PATH, ConfigDocumentError, load_leads_config
+from shared.config_schemas.leads import DEFAULT_LEADS_CONFIG_PATH, load_leads_config
+from shared.validation import ConfigDocumentError
 
 
 def test_shipped_leads_config_validates():

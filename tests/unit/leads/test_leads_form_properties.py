@@ -5,8 +5,7 @@ from urllib.parse import urlencode
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from shared.leads import FIELD_LIMITS, LeadSubmission, parse_lead_body
+from leads_webhook.submission import FIELD_LIMITS, LeadSubmission, parse_lead_body
 
 FIELDS = [*LeadSubmission.model_fields]
 JSON_VALUES = st.recursive(

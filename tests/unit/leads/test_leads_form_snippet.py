@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from leads_webhook.intake import LeadPost, receive_lead_post
 
 from hub.form_snippet import form_snippet, return_url_problem
-from shared.leads import default_leads_config
+from shared.config_schemas.leads import default_leads_config
 from tests.unit.leads.leads_fakes import services
 
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from leads_webhook.intake import LeadPost, accept_submission, receive_lead_post, release_from_quarantine
 from leads_webhook.records import lead_id_for
+from leads_webhook.submission import parse_lead_fields
 
-from shared.leads import parse_lead_fields
 from shared.signing import sign
 from tests.unit.leads.leads_fakes import services
 

@@ -3,21 +3,23 @@
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
-
-from shared.leads import ConfigDocumentError, default_leads_config
-from shared.routing import (
+import yaml
+from leads_webhook.routing import (
     FixedWorkload,
     InMemoryRotationRepository,
     PreviewRotationRepository,
     RotationConflictError,
-    RoutingConfig,
-    load_routing_config,
     route_lead,
     weighted_order,
 )
+
+from shared.config_schemas.leads import default_leads_config
+from shared.config_schemas.routing import RoutingConfig, load_routing_config
+from shared.validation import ConfigDocumentError
+from tests.unit.leads.leads_fakes import ALWAYS, InMemoryReps, crm_rep
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -34,12 +36,11 @@ class Lead:
     campaign: str | None = None
 
 
+REPS = InMemoryReps(*(crm_rep(name) for name in ("alice", "bob", "carol", "dan", "erin")))
+
+
 def config(**overrides) -> RoutingConfig:
     data = {
-        "reps": {
-            name: {"name": name.title(), "email": f"{name}@example.com"}
-            for name in ("alice", "bob", "carol", "dan", "erin")
-        },
         "pools": {"p": {"members": [{"rep": "alice", "weight": 3}, {"rep": "bob", "weight": 1}]}},
         "rules": [
             {"id": "de", "when": {"country": "DE"}, "rep": "erin"},
@@ -51,12 +52,13 @@ def config(**overrides) -> RoutingConfig:
     return RoutingConfig.model_validate(data)
 
 
-def route(lead, cfg=None, *, rotation=None, workload=None):
+def route(lead, cfg=None, *, rotation=None, workload=None, reps=None):
     return route_lead(
         lead,
         cfg or config(),
         rotation=rotation or InMemoryRotationRepository(),
         workload=workload or FixedWorkload(),
+        reps=reps or REPS,
         now=NOW,
     )
 
@@ -111,9 +113,9 @@ def test_nothing_matches_goes_to_the_fallback_queue():
 
 
 def test_fallback_rep_or_queue_when_the_rep_is_away():
-    reps = config().reps | {"bob": {"name": "Bob", "email": "bob@example.com", "out_of_office": True}}
-    cfg = config(reps=reps, fallback={"rep": "bob", "queue": "unassigned"})
-    assignment = route(Lead(), cfg)
+    reps = REPS.with_reps(crm_rep("bob", out_of_office=ALWAYS))
+    cfg = config(fallback={"rep": "bob", "queue": "unassigned"})
+    assignment = route(Lead(), cfg, reps=reps)
     assert (assignment.owner_type, assignment.owner) == ("queue", "unassigned")
     assert assignment.explanation()["skipped"] == [{"rep": "bob", "why": "out_of_office", "rule": None}]
     assert route(Lead(), config(fallback={"rep": "carol"})).owner == "carol"
@@ -161,50 +163,98 @@ def test_weights_are_honoured_over_1000_leads_within_2_percent():
 
 
 def test_out_of_office_and_at_capacity_reps_are_skipped_in_a_pool():
-    reps = config().reps | {
-        "alice": {
-            "name": "A",
-            "email": "a@example.com",
-            "away": [{"start": "2026-11-20", "end": "2026-11-30"}],
-        },
-        "bob": {"name": "B", "email": "b@example.com", "capacity": 5},
-        "carol": {"name": "C", "email": "c@example.com"},
-    }
+    reps = REPS.with_reps(
+        crm_rep("alice", out_of_office=((date(2026, 11, 20), date(2026, 11, 30)),)),
+        crm_rep("bob", capacity=5),
+        crm_rep("carol"),
+    )
     pools = {"p": {"members": [{"rep": "alice", "weight": 2}, {"rep": "bob"}, {"rep": "carol"}]}}
-    cfg = config(reps=reps, pools=pools)
+    cfg = config(pools=pools)
     lead = Lead(country="US", employee_band="1000+")
     rot = InMemoryRotationRepository()
     # When alice is away and bob holds 5 open leads of a capacity of 5
-    assignment = route(lead, cfg, workload=FixedWorkload({"bob": 5}), rotation=rot)
+    assignment = route(lead, cfg, workload=FixedWorkload({"bob": 5}), rotation=rot, reps=reps)
     # Then carol takes it, and the explanation names who was skipped and why
     assert assignment.owner == "carol"
     skipped = {s["rep"]: s["why"] for s in assignment.explanation()["skipped"]}
     assert skipped == {"alice": "out_of_office", "bob": "at_capacity"}
     # Bob below capacity takes turns again
     more = Counter(
-        route(lead, cfg, workload=FixedWorkload({"bob": 4}), rotation=rot).owner for _ in range(40)
+        route(lead, cfg, workload=FixedWorkload({"bob": 4}), rotation=rot, reps=reps).owner for _ in range(40)
     )
     assert set(more) == {"bob", "carol"}
 
 
 def test_a_pool_with_nobody_available_falls_through_to_later_rules_then_fallback():
-    reps = config().reps | {
-        name: {"name": name, "email": f"{name}@x.com", "out_of_office": True} for name in ("alice", "bob")
-    }
-    cfg = config(
-        reps=reps, rules=[*config().rules, {"id": "any-us", "when": {"country": "US"}, "rep": "dan"}]
-    )
+    reps = REPS.with_reps(*(crm_rep(name, out_of_office=ALWAYS) for name in ("alice", "bob")))
+    cfg = config(rules=[*config().rules, {"id": "any-us", "when": {"country": "US"}, "rep": "dan"}])
     rotation = InMemoryRotationRepository()
-    assignment = route(Lead(country="US", employee_band="1000+"), cfg, rotation=rotation)
+    assignment = route(Lead(country="US", employee_band="1000+"), cfg, rotation=rotation, reps=reps)
     assert (assignment.owner, assignment.rule_id) == ("dan", "any-us")
     assert rotation.turns == {}  # no turn consumed
 
 
 def test_a_rep_rule_with_the_rep_away_is_passed_over():
-    reps = config().reps | {"erin": {"name": "E", "email": "e@x.com", "out_of_office": True}}
-    assignment = route(Lead(country="DE"), config(reps=reps))
+    reps = REPS.with_reps(crm_rep("erin", out_of_office=ALWAYS))
+    assignment = route(Lead(country="DE"), config(), reps=reps)
     assert assignment.reason == "fallback"
     assert assignment.skipped[0].rule == "de"
+
+
+def test_availability_and_capacity_come_from_the_crm_rep_records_read_once():
+    # Given erin's CRM record says she is away today, and the rules' reps are all CRM records
+    reps = REPS.with_reps(crm_rep("erin", out_of_office=((date(2026, 11, 23), date(2026, 11, 23)),)))
+    cfg = config(fallback={"rep": "dan", "queue": "unassigned"})
+    # When a DE lead is routed
+    assignment = route(Lead(country="DE"), cfg, reps=reps)
+    # Then erin is skipped for the fallback rep, whose name and address are the record's; one batch read
+    assert (assignment.owner, assignment.reason) == ("dan", "fallback")
+    assert [s.as_dict() for s in assignment.skipped] == [
+        {"rep": "erin", "why": "out_of_office", "rule": "de"}
+    ]
+    assert (assignment.owner_name, assignment.owner_email) == ("Dan", "dan@example.com")
+    assert reps.reads == 1
+    # And the next day she takes it
+    back = route_lead(Lead(country="DE"), cfg, rotation=InMemoryRotationRepository(), workload=FixedWorkload(),
+                      reps=reps, now=datetime(2026, 11, 24, 9, 0, tzinfo=UTC))  # fmt: skip
+    assert back.owner == "erin"
+
+
+def test_a_rep_without_a_crm_record_is_skipped_and_says_so():
+    # Given routing names carol, whose CRM record is gone since the document was accepted
+    reps = InMemoryReps(*(r for r in REPS.reps.values() if r.rep_id != "carol"))
+    cfg = config(rules=[{"id": "r", "when": {"country": "FR"}, "rep": "carol"}])
+    assignment = route(Lead(country="FR"), cfg, reps=reps)
+    assert (assignment.owner_type, assignment.owner) == ("queue", "unassigned")
+    assert assignment.explanation()["skipped"] == [{"rep": "carol", "why": "no_rep_record", "rule": "r"}]
+
+
+def test_unknown_rep_ids_are_refused_when_validated_with_the_crms_reps():
+    # Given the CRM knows alice and bob only
+    text = "fallback: {rep: alice}\nrules: [{id: r, when: {country: US}, rep: zed}]\n" + (
+        "pools: {p: {members: [{rep: bob}, {rep: yan}]}}"
+    )
+    # When the document is validated with those ids (load_routing_config, or the model as the validator does)
+    with pytest.raises(ConfigDocumentError) as caught:
+        load_routing_config(text, rep_ids={"alice", "bob"})
+    # Then each unknown rep is named with the reason
+    errors = {e.field: e.message for e in caught.value.errors}
+    assert errors == {
+        "rules.0.rep": "unknown rep 'zed' (no rep record of this id in the CRM)",
+        "pools.p.members.1.rep": "unknown rep 'yan' (no rep record of this id in the CRM)",
+    }
+    with pytest.raises(ValueError, match=r"rules\.0\.rep: unknown rep 'zed'"):
+        RoutingConfig.model_validate(yaml.safe_load(text), context={"rep_ids": {"alice", "bob"}})
+    # And without the CRM's ids (loading the last good document) only the document itself is checked
+    assert RoutingConfig.model_validate(yaml.safe_load(text)).rep_ids() == ["zed", "bob", "yan", "alice"]
+
+
+def test_a_reps_section_is_refused_saying_where_reps_live():
+    with pytest.raises(ConfigDocumentError) as caught:
+        load_routing_config("fallback: {queue: q}\nreps: {a: {name: A, email: a@x.com}}\n")
+    (error,) = caught.value.errors
+    assert error.field == "reps"
+    assert "reps are the CRM's records" in error.message
 
 
 def test_concurrent_routing_hands_out_each_turn_once():
@@ -250,8 +300,10 @@ def test_preview_rotation_reads_but_never_writes_the_real_counters():
 def test_shipped_routing_config_validates_against_shipped_bands():
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[3] / "config" / "routing.yaml").read_text()
-    cfg = load_routing_config(text, default_leads_config())
+    root = Path(__file__).resolve().parents[3]
+    text = (root / "config" / "routing.yaml").read_text()
+    demo_reps = {r["id"] for r in yaml.safe_load((root / "demo" / "demo.yaml").read_text())["reps"]}
+    cfg = load_routing_config(text, default_leads_config(), rep_ids=demo_reps)
     assert cfg.rules
 
 
@@ -296,8 +348,7 @@ def test_shipped_routing_config_validates_against_shipped_bands():
         ("fallback: {}", "fallback", "rep or a queue"),
         ("fallback: {queue: q}\npools: {p: {members: []}}", "pools.p.members", "at least 1"),
         (
-            "fallback: {queue: q}\nreps: {a: {name: A, email: a@x.com}}\n"
-            "pools: {p: {members: [{rep: a, weight: 0}]}}",
+            "fallback: {queue: q}\npools: {p: {members: [{rep: a, weight: 0}]}}",
             "pools.p.members.0.weight",
             "greater than or equal",
         ),
@@ -307,7 +358,7 @@ def test_shipped_routing_config_validates_against_shipped_bands():
 )
 def test_bad_routing_file_is_refused_naming_field_and_reason(text, field, fragment):
     with pytest.raises(ConfigDocumentError) as caught:
-        load_routing_config(text, default_leads_config())
+        load_routing_config(text, default_leads_config(), rep_ids={"a"})
     errors = {e.field: e.message for e in caught.value.errors}
     assert field in errors, errors
     assert fragment in errors[field]

@@ -3,8 +3,9 @@
 from datetime import UTC, datetime, timedelta
 
 from leads_webhook.spam import classify_spam
+from leads_webhook.submission import parse_lead_fields
 
-from shared.leads import SpamSettings, parse_lead_fields
+from shared.config_schemas.leads import SpamSettings
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 SETTINGS = SpamSettings(min_fill_seconds=3, blocked_domains=["Mailinator.com"])

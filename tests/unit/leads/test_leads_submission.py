@@ -3,16 +3,15 @@
 from decimal import Decimal
 
 import pytest
-
-from shared.leads import (
+from leads_webhook.submission import (
     FIELD_LIMITS,
-    LeadsConfig,
     UnsupportedMediaTypeError,
-    default_leads_config,
     normalise_lead,
     parse_lead_body,
     parse_lead_fields,
 )
+
+from shared.config_schemas.leads import LeadsConfig, default_leads_config
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"

@@ -9,8 +9,9 @@ from leads_webhook.intake import LeadPost, receive_lead_post
 from leads_webhook.web import decode_multipart, preflight, shape_answer
 from pydantic import ValidationError
 
-from shared.leads import ConfigDocumentError, default_leads_config, load_leads_config
+from shared.config_schemas.leads import default_leads_config, load_leads_config
 from shared.origins import CorsSettings
+from shared.validation import ConfigDocumentError
 from tests.unit.leads.leads_fakes import services
 
 CORS = default_leads_config().cors

@@ -8,10 +8,12 @@ from mailchimp_sync.repository import contact_from_image, needs_sync, plan_chang
 from mailchimp_sync.stream import StreamChange, plan_batch
 from mailchimp_sync.webhook import ContactChange
 
+from tests.helpers import lead_keys
+
 
 def lead(n: int = 1, **fields):
     item = {
-        "pk": f"LEAD#L{n}", "sk": "LEAD", "entity": "LEAD", "lead_id": f"L{n}", "email": f"p{n}@example.com",
+        **lead_keys(f"L{n}"), "entity": "LEAD", "lead_id": f"L{n}", "email": f"p{n}@example.com",
         "first_name": "Ada", "marketing_opt_in": True, "employee_band": "10-49", "version": 1,
     }  # fmt: skip
     item.update(fields)

@@ -11,9 +11,10 @@ from typing import Any
 
 from pos_ingest.aggregate import ActualsAggregator
 from pos_ingest.core import Checkpoint, SliceOutcome, ingest_file
-from pos_ingest.customers import AccountMatcher, AccountRef
 from pos_ingest.profile import DistributorProfile, default_profile
 from pos_ingest.validate import InventoryLine, PosLine, Reject
+
+from shared.accounts import AccountMatcher, AccountRef
 
 TODAY = date(2026, 11, 23)
 ACCOUNTS = AccountMatcher(

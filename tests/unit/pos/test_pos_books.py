@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 from pos_ingest.aggregate import ActualsAggregator, InMemoryLedger
-from pos_ingest.customers import AccountMatcher, AccountRef, normalise_name
 from pos_ingest.rejects import RejectsWriter, neutralise
 from pos_ingest.validate import Reject
 
+from shared.accounts import AccountMatcher, AccountRef, normalise_name
 from tests.unit.pos.pos_files import Run, csv_bytes, ingest
 
 HEADER = ["Invoice Date", "Invoice #", "Line", "MPN", "Qty", "Unit Price", "Ext Resale", "End Customer"]

@@ -1,12 +1,18 @@
 """End-customer names: normalisation and matching to accounts (exact on normalised name or alias;
-fuzzy scores only as suggestions, never applied)."""
+fuzzy scores only as suggestions, never applied).
+
+Used by ``pos_ingest`` (matching sell-through to accounts) and ``reports_api`` (suggestions for the
+unmatched end customers); the accounts come from the CRM table (``load_account_matcher``).
+"""
 
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 LEGAL_SUFFIXES = frozenset(
     [
@@ -59,7 +65,8 @@ LEGAL_SUFFIXES = frozenset(
     ]
 )
 _PUNCT = re.compile(r"[^0-9a-z]+")
-UNMATCHED = "unmatched:"
+ACCOUNTS_TTL_SECONDS = 300
+_matcher_cache: dict[str, Any] = {"at": 0.0, "matcher": None}
 
 
 def normalise_name(name: str) -> str:
@@ -77,14 +84,6 @@ def normalise_name(name: str) -> str:
     while len(kept) > 1 and (kept[-1] in LEGAL_SUFFIXES or (kept[-1] == "and" and len(kept) < len(tokens))):
         kept.pop()
     return " ".join(kept)
-
-
-def unmatched_key(normalised: str) -> str:
-    return UNMATCHED + normalised
-
-
-def is_unmatched(account: str) -> bool:
-    return account.startswith(UNMATCHED)
 
 
 @dataclass(frozen=True)
@@ -139,3 +138,29 @@ class AccountMatcher:
                 best[account_id] = score
         ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:limit]
         return [Suggestion(a, self._names[a], round(s, 1)) for a, s in ranked]
+
+
+def account_refs() -> Iterator[AccountRef]:
+    """Every account with its name and aliases, from the CRM store's account list (``list_accounts``)."""
+    from shared.store.crm import DynamoCrmStore
+
+    for account in DynamoCrmStore().list_accounts():
+        if account.account_id and account.name:
+            yield AccountRef(account.account_id, account.name, tuple(account.aliases))
+
+
+def load_account_matcher() -> AccountMatcher:
+    """The accounts as a matcher, cached for a few minutes per process."""
+    if (
+        _matcher_cache["matcher"] is not None
+        and time.monotonic() - _matcher_cache["at"] < ACCOUNTS_TTL_SECONDS
+    ):
+        return _matcher_cache["matcher"]  # type: ignore[no-any-return]
+    matcher = AccountMatcher(list(account_refs()))
+    _matcher_cache.update(at=time.monotonic(), matcher=matcher)
+    return matcher
+
+
+def forget_accounts() -> None:
+    """Drop the cached matcher (tests, and after accounts changed)."""
+    _matcher_cache.update(at=0.0, matcher=None)

@@ -24,7 +24,7 @@ from pydantic import (
 StageName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
 Outcome = Literal["open", "hold", "won", "lost"]
 
-DEFAULT_STAGES_PATH = Path(__file__).resolve().parent.parent / "config" / "stages.yaml"
+DEFAULT_STAGES_PATH = Path(__file__).resolve().parents[2] / "config" / "stages.yaml"
 
 
 def _key(name: str) -> str:

@@ -1,0 +1,1962 @@
+"""The CRM table: leads and their submissions, reps, territories, accounts, contacts, opportunities
+(and their stage observations), escalations, samples, activities and orders.
+
+The only place a CRM key is spelled (the ``*_key`` functions and the gsi1 keys below). Items are
+typed pynamodb models; callers get plain records (frozen pydantic models) and never see a model.
+``CrmStore`` is the protocol of the access patterns the functions use (``docs/data-model.md``
+names the method for each pattern); ``DynamoCrmStore`` serves it from DynamoDB, ``InMemoryCrmStore``
+from a dict, with the same semantics: both run the same logic (``_CrmLogic``) over a small backend of
+primitive operations (get, conditional put, conditional update, a two-item transaction, queries),
+so conditions, versions and index keys are computed once.
+
+Writers:
+- the LEAD item has one versioned writer, ``update_lead`` (intake, crm_events' status changes,
+  MailChimp's unsubscribe / profile / email change), which also keeps the lead's gsi1 keys in step
+  with what it changes (owner, status, quarantine, queue); ``create_lead`` makes it. The MailChimp
+  sync state (``mailchimp.*`` only, never ``version``) is kept by ``record_sync_state``;
+- entities from external CRMs are written by ``upsert_*`` / ``log_activity`` / ``book_order`` only
+  when the event is newer than what is stored (``Version``), returning an ``Outcome``;
+- a CONTACT has the events' writer and MailChimp's versioned ``update_contact``.
+
+Errors: ``shared.store.errors`` (``NotFound``, ``Conflict``, ``Throttled``); ``LeadExists`` and
+``SubmissionExists`` are the two ``Conflict``s the intake tells apart.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Final, Literal, Protocol, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pynamodb.attributes import (
+    BooleanAttribute,
+    DiscriminatorAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.expressions.condition import Condition
+from pynamodb.models import Model
+
+from shared.settings import get_settings
+from shared.store.common import (
+    DateTextAttribute,
+    DecimalAttribute,
+    DecimalMapAttribute,
+    Outcome,
+    UtcTextAttribute,
+    Version,
+    format_time,
+    outcome_against,
+    parse_time,
+    plain,
+    storable,
+)
+from shared.store.errors import Conflict, NotFound, translated
+from shared.store.items import Gsi1
+
+_settings = get_settings()
+
+
+class LeadExists(Conflict):
+    """``create_lead``: the person already has a lead."""
+
+
+class SubmissionExists(Conflict):
+    """This very submission was recorded before (a repeat delivery)."""
+
+
+# ====================================================================== keys
+Key = tuple[str, str]
+
+LEAD: Final = "LEAD"
+CONTACT: Final = "CONTACT"
+OPPORTUNITY = "OPPORTUNITY"
+OPEN_PREFIX = "OPEN#"
+CLOSED_PREFIX = "CLOSED#"
+QUARANTINE_INDEX = "LEADS#QUARANTINE"
+REPS_INDEX = "REPS"
+TERRITORIES_INDEX = "TERRITORIES"
+ACCOUNTS_INDEX = "ACCOUNTS"
+ESCALATIONS_INDEX = "ESCALATIONS"
+SAMPLES_INDEX = "SAMPLES"
+OPEN_ESCALATION_STATUSES = ("open", "in_progress")
+_HIGHEST = "\uffff"  # sorts after every key character: the upper end of a prefix range
+
+
+def lead_key(lead_id: str) -> Key:
+    return f"LEAD#{lead_id}", "LEAD"
+
+
+def lead_submission_key(lead_id: str, submission_id: str) -> Key:
+    return f"LEAD#{lead_id}", f"SUBMISSION#{submission_id}"
+
+
+def _lead_status_partition(lead_id: str) -> str:
+    return f"LEAD_STATUS#{lead_id}"
+
+
+def lead_status_key(lead_id: str, version: Version) -> Key:
+    """One status change of a lead, in its own partition (sorted by time)."""
+    return _lead_status_partition(lead_id), f"{version.stamp}#{version.event_id}"
+
+
+def rep_key(rep_id: str) -> Key:
+    return f"REP#{rep_id}", "REP"
+
+
+def territory_key(territory_id: str) -> Key:
+    return f"TERRITORY#{territory_id}", "TERRITORY"
+
+
+def account_key(account_id: str) -> Key:
+    return f"ACCOUNT#{account_id}", "ACCOUNT"
+
+
+def contact_key(contact_id: str) -> Key:
+    return f"CONTACT#{contact_id}", "CONTACT"
+
+
+def contact_email_key(email: str, contact_id: str) -> Key:
+    """A pointer from an email address to a contact (MailChimp's webhooks name people by email)."""
+    return f"CONTACT_EMAIL#{email.strip().lower()}", f"CONTACT#{contact_id}"
+
+
+def opportunity_key(opportunity_id: str) -> Key:
+    return f"OPPORTUNITY#{opportunity_id}", "OPPORTUNITY"
+
+
+STAGE_PREFIX = "STAGE#"
+
+
+def stage_observation_key(opportunity_id: str, version: Version) -> Key:
+    """One stage observation of an opportunity, in its partition, sorted by time."""
+    return opportunity_key(opportunity_id)[0], f"{STAGE_PREFIX}{version.stamp}#{version.event_id}"
+
+
+def escalation_key(escalation_id: str) -> Key:
+    return f"ESCALATION#{escalation_id}", "ESCALATION"
+
+
+def sample_key(sample_id: str) -> Key:
+    return f"SAMPLE#{sample_id}", "SAMPLE"
+
+
+def activity_key(activity_id: str) -> Key:
+    return f"ACTIVITY#{activity_id}", "ACTIVITY"
+
+
+def order_key(order_id: str) -> Key:
+    return f"ORDER#{order_id}", "ORDER"
+
+
+# gsi1
+def owner_index(rep_id: str) -> str:
+    return f"OWNER#{rep_id}"
+
+
+def queue_index(queue: str) -> str:
+    return f"QUEUE#{queue}"
+
+
+def account_children_index(account_id: str) -> str:
+    """An account's contacts (``CONTACT#<id>``) and opportunities (``OPPORTUNITY#<id>``)."""
+    return f"ACCOUNT#{account_id}"
+
+
+def rep_activities_index(rep_id: str) -> str:
+    return f"REP#{rep_id}#ACTIVITIES"
+
+
+def orders_index(year: int) -> str:
+    return f"ORDERS#{year:04d}"
+
+
+def _child_sort(kind: str, entity_id: str) -> str:
+    return f"{kind}#{entity_id}"
+
+
+# ====================================================================== item models
+class CrmItem(Model):
+    """Every item of the CRM table; ``entity`` says which kind (stream filters read it)."""
+
+    class Meta:
+        table_name = _settings.crm_table
+        region = _settings.region
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)  # pynamodb's format
+    expires_at = TTLAttribute(null=True)
+    entity = DiscriminatorAttribute(attr_name="entity")
+    by_gsi1 = Gsi1()
+
+
+class EventItem(CrmItem):
+    """An item written from events: the version of the event that wrote it, and its source."""
+
+    occurred_at = UnicodeAttribute(null=True)  # as stored (fixed-width UTC; other text from the demo)
+    last_event_id = UnicodeAttribute(null=True)
+    source = UnicodeAttribute(null=True)
+
+
+class LeadItem(CrmItem, discriminator="LEAD"):
+    """A lead: ``LEAD#<lead_id>`` / ``LEAD``. gsi1: owner (OPEN#/CLOSED#), queue, or the quarantine."""
+
+    lead_id = UnicodeAttribute()
+    email = UnicodeAttribute()
+    first_name = UnicodeAttribute(null=True)
+    last_name = UnicodeAttribute(null=True)
+    company = UnicodeAttribute(null=True)
+    title = UnicodeAttribute(null=True)
+    phone = UnicodeAttribute(null=True)
+    phone_raw = UnicodeAttribute(null=True)
+    country = UnicodeAttribute(null=True)
+    state = UnicodeAttribute(null=True)
+    postal_code = UnicodeAttribute(null=True)
+    employees = NumberAttribute(null=True)
+    employee_band = UnicodeAttribute(null=True)
+    annual_revenue = UnicodeAttribute(null=True)  # decimal text: exact, never a float
+    revenue_band = UnicodeAttribute(null=True)
+    industry = UnicodeAttribute(null=True)
+    product_interest = UnicodeAttribute(null=True)
+    campaign = UnicodeAttribute(null=True)
+    utm_source = UnicodeAttribute(null=True)
+    utm_medium = UnicodeAttribute(null=True)
+    utm_campaign = UnicodeAttribute(null=True)
+    message = UnicodeAttribute(null=True)
+    marketing_opt_in = BooleanAttribute(null=True)
+    marketing_status = UnicodeAttribute(null=True)
+    owner = UnicodeAttribute(null=True)
+    territory_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(default="New")
+    closed = BooleanAttribute(null=True)  # a closed outcome (lost, won): out of the owner's open leads
+    status_reason = UnicodeAttribute(null=True)
+    status_occurred_at = UnicodeAttribute(null=True)
+    status_event_id = UnicodeAttribute(null=True)
+    converted_account_id = UnicodeAttribute(null=True)
+    converted_contact_id = UnicodeAttribute(null=True)
+    source = UnicodeAttribute(null=True)
+    quarantined = BooleanAttribute(default=False)
+    quarantine_reason = UnicodeAttribute(null=True)  # comma-separated
+    assignment = MapAttribute(null=True)  # type: ignore[var-annotated]
+    segments = MapAttribute(null=True)  # type: ignore[var-annotated]
+    mailchimp = MapAttribute(null=True)  # type: ignore[var-annotated]
+    created_at = UTCDateTimeAttribute(null=True)
+    version = NumberAttribute(default=0)
+
+
+class LeadSubmissionItem(CrmItem, discriminator="LEAD_SUBMISSION"):
+    """One submission in a lead's history: ``LEAD#<lead_id>`` / ``SUBMISSION#<submission_id>``."""
+
+    lead_id = UnicodeAttribute()
+    submission_id = UnicodeAttribute()
+    received_at = UTCDateTimeAttribute()
+    source = UnicodeAttribute()
+    outcome = UnicodeAttribute()
+    campaign = UnicodeAttribute(null=True)
+    utm_source = UnicodeAttribute(null=True)
+    utm_medium = UnicodeAttribute(null=True)
+    utm_campaign = UnicodeAttribute(null=True)
+    quarantine_reasons = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[var-annotated]
+    fields = MapAttribute(null=True)  # type: ignore[var-annotated]
+
+
+class LeadStatusItem(CrmItem, discriminator="LEAD_STATUS"):
+    """One status change of a lead from an external CRM (write-once): ``LEAD_STATUS#<id>`` / ``<at>#<event>``."""
+
+    lead_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    at = UnicodeAttribute()
+    event_id = UnicodeAttribute()
+    source = UnicodeAttribute(null=True)
+    status_reason = UnicodeAttribute(null=True)
+    converted_account_id = UnicodeAttribute(null=True)
+    converted_contact_id = UnicodeAttribute(null=True)
+
+
+class _Map(MapAttribute):  # type: ignore[type-arg]
+    """A typed map whose ``as_dict`` also turns maps inside lists into dicts."""
+
+    def as_dict(self) -> dict[str, Any]:
+        def unwrap(value: Any) -> Any:
+            if isinstance(value, MapAttribute):
+                return value.as_dict()
+            if isinstance(value, list):
+                return [unwrap(v) for v in value]
+            return value
+
+        return {key: unwrap(value) for key, value in self.attribute_values.items()}
+
+
+class PeriodMap(_Map):
+    start = UnicodeAttribute()  # ISO date, inclusive
+    end = UnicodeAttribute()  # ISO date, inclusive
+
+
+class OutOfOfficeMap(_Map):
+    periods = ListAttribute(of=PeriodMap, default=list)  # type: ignore[var-annotated]
+
+
+class RepItem(EventItem, discriminator="REP"):
+    """A sales rep: ``REP#<rep_id>`` / ``REP``; gsi1 ``REPS`` / ``<rep_id>``. The one rep registry."""
+
+    rep_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    email = UnicodeAttribute(null=True)
+    manager_id = UnicodeAttribute(null=True)
+    territory_id = UnicodeAttribute(null=True)
+    capacity = NumberAttribute(null=True)
+    timezone = UnicodeAttribute(null=True)  # IANA name
+    out_of_office = OutOfOfficeMap(null=True)
+    quota = DecimalMapAttribute(null=True)  # {"default": n} or {"2026-Q4": n, ...}
+    activity_points_quota = NumberAttribute(null=True)
+
+
+class TerritoryItem(EventItem, discriminator="TERRITORY"):
+    """A territory: ``TERRITORY#<id>`` / ``TERRITORY``; gsi1 ``TERRITORIES`` / ``<id>``."""
+
+    territory_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    parent_id = UnicodeAttribute(null=True)
+    owner = UnicodeAttribute(null=True)
+
+
+class AccountItem(EventItem, discriminator="ACCOUNT"):
+    """An account: ``ACCOUNT#<id>`` / ``ACCOUNT``; gsi1 ``ACCOUNTS`` / ``<id>``."""
+
+    account_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    territory_id = UnicodeAttribute(null=True)
+    owner = UnicodeAttribute(null=True)
+    key_account = BooleanAttribute(default=False)
+    aliases = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[var-annotated]
+    name_key = UnicodeAttribute(null=True)
+    alias_keys = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[var-annotated]
+
+
+class ContactItem(EventItem, discriminator="CONTACT"):
+    """A contact: ``CONTACT#<id>`` / ``CONTACT``; gsi1 ``ACCOUNT#<account_id>`` / ``CONTACT#<id>``."""
+
+    contact_id = UnicodeAttribute()
+    account_id = UnicodeAttribute(null=True)
+    first_name = UnicodeAttribute(null=True)
+    last_name = UnicodeAttribute(null=True)
+    email = UnicodeAttribute(null=True)
+    phone = UnicodeAttribute(null=True)
+    title = UnicodeAttribute(null=True)
+    company = UnicodeAttribute(null=True)
+    country = UnicodeAttribute(null=True)
+    marketing_opt_in = BooleanAttribute(null=True)
+    marketing_status = UnicodeAttribute(null=True)  # MailChimp's: unsubscribed / cleaned / subscribed
+    mailchimp = MapAttribute(null=True)  # type: ignore[var-annotated]
+    version = NumberAttribute(default=0)
+
+
+class ContactEmailItem(CrmItem, discriminator="CONTACT_EMAIL"):
+    """``CONTACT_EMAIL#<email>`` / ``CONTACT#<id>``: who has this address (checked against the contact)."""
+
+    contact_id = UnicodeAttribute()
+
+
+class OpportunityItem(EventItem, discriminator="OPPORTUNITY"):
+    """An opportunity: ``OPPORTUNITY#<id>`` / ``OPPORTUNITY``; gsi1 ``ACCOUNT#<account_id>`` / ``OPPORTUNITY#<id>``."""
+
+    opportunity_id = UnicodeAttribute()
+    account_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    owner = UnicodeAttribute(null=True)
+    stage = UnicodeAttribute()
+    probability = NumberAttribute(null=True)
+    amount = DecimalAttribute(null=True)
+    close_date = DateTextAttribute(null=True)
+    next_step = UnicodeAttribute(null=True)
+    next_step_date = DateTextAttribute(null=True)
+    last_activity_at = UtcTextAttribute(null=True)
+    stage_entered_at = UnicodeAttribute(null=True)
+    previous_stage = UnicodeAttribute(null=True)
+    version = NumberAttribute(default=0)
+
+
+class OpportunityStageItem(CrmItem, discriminator="OPPORTUNITY_STAGE"):
+    """One stage observation (write-once): ``OPPORTUNITY#<id>`` / ``STAGE#<occurred_at>#<event_id>``."""
+
+    opportunity_id = UnicodeAttribute()
+    stage = UnicodeAttribute()
+    probability = NumberAttribute(null=True)
+    at = UnicodeAttribute()
+    event_id = UnicodeAttribute()
+
+
+class EscalationItem(EventItem, discriminator="ESCALATION"):
+    """An escalation: ``ESCALATION#<id>`` / ``ESCALATION``; gsi1 ``ESCALATIONS`` / ``<status>#<due>#<id>``.
+
+    ``<due>`` is ``due_at``, or, when there is none, ``opened_at`` (when the hub first saw the
+    escalation): an escalation without a due time is due from its opening."""
+
+    escalation_id = UnicodeAttribute()
+    account_id = UnicodeAttribute()
+    title = UnicodeAttribute()
+    severity = UnicodeAttribute()
+    status = UnicodeAttribute()
+    assignee = UnicodeAttribute(null=True)
+    due_at = UtcTextAttribute(null=True)
+    opened_at = UtcTextAttribute(null=True)
+    version = NumberAttribute(default=0)
+
+
+class SampleItem(EventItem, discriminator="SAMPLE"):
+    """A sample: ``SAMPLE#<id>`` / ``SAMPLE``; gsi1 ``SAMPLES`` / ``<follow_up_at>#<id>`` (only with a follow-up)."""
+
+    sample_id = UnicodeAttribute()
+    account_id = UnicodeAttribute()
+    opportunity_id = UnicodeAttribute(null=True)
+    part_number = UnicodeAttribute()
+    quantity = NumberAttribute()
+    shipped_at = UtcTextAttribute(null=True)
+    follow_up_at = UtcTextAttribute(null=True)
+
+
+class ActivityItem(EventItem, discriminator="ACTIVITY"):
+    """An activity: ``ACTIVITY#<id>`` / ``ACTIVITY``; gsi1 ``REP#<rep_id>#ACTIVITIES`` / ``<at>#<id>``."""
+
+    activity_id = UnicodeAttribute()
+    rep_id = UnicodeAttribute()
+    type = UnicodeAttribute()
+    points = NumberAttribute(default=0)
+    at = UtcTextAttribute()
+    opportunity_id = UnicodeAttribute(null=True)
+
+
+class OrderItem(EventItem, discriminator="ORDER"):
+    """An order: ``ORDER#<id>`` / ``ORDER``; gsi1 ``ORDERS#<yyyy>`` / ``<booked_at>#<id>``."""
+
+    order_id = UnicodeAttribute()
+    account_id = UnicodeAttribute()
+    opportunity_id = UnicodeAttribute(null=True)
+    amount = DecimalAttribute()
+    currency = UnicodeAttribute(default="USD")
+    booked_at = UtcTextAttribute()
+
+
+# ====================================================================== records (what callers get)
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Lead(Record):
+    """A lead as stored. ``quarantine_reasons`` is kept as comma-separated text on the item."""
+
+    lead_id: str
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    title: str | None = None
+    phone: str | None = None
+    phone_raw: str | None = None
+    country: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    employees: int | None = None
+    employee_band: str | None = None
+    annual_revenue: Decimal | None = None
+    revenue_band: str | None = None
+    industry: str | None = None
+    product_interest: str | None = None
+    campaign: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    message: str | None = None
+    marketing_opt_in: bool | None = None
+    marketing_status: str | None = None
+    owner: str | None = None
+    territory_id: str | None = None
+    status: str = "New"
+    closed: bool = False
+    status_reason: str | None = None
+    status_occurred_at: str | None = None
+    status_event_id: str | None = None
+    converted_account_id: str | None = None
+    converted_contact_id: str | None = None
+    source: str | None = None
+    quarantined: bool = False
+    quarantine_reasons: tuple[str, ...] = ()
+    assignment: dict[str, Any] | None = None
+    segments: dict[str, Any] | None = None
+    mailchimp: dict[str, Any] | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 0
+
+    @property
+    def queue(self) -> str | None:
+        """The queue holding the lead when no rep could take it (``owner`` is then empty)."""
+        if self.assignment and self.assignment.get("owner_type") == "queue":
+            return str(self.assignment.get("owner"))
+        return None
+
+    @property
+    def status_version(self) -> Version | None:
+        """The version of the external CRM's last status change, if any."""
+        if self.status_occurred_at is None:
+            return None
+        return Version.of(self.status_occurred_at, self.status_event_id)
+
+
+LEAD_FIELDS = frozenset(Lead.model_fields)
+# What callers may change with ``update_lead`` (the id and the version are the store's).
+_LEAD_UNCHANGEABLE = frozenset({"lead_id", "version"})
+# What MailChimp may change on a CRM contact with ``update_contact`` (besides ``mailchimp.<k>``).
+_CONTACT_CHANGEABLE = frozenset(
+    {"first_name", "last_name", "email", "phone", "company", "country", "title", "marketing_opt_in",
+     "marketing_status", "updated_at"}
+)  # fmt: skip
+
+
+class LeadSubmission(Record):
+    """One submission in a lead's history."""
+
+    submission_id: str
+    lead_id: str
+    received_at: datetime
+    source: str
+    outcome: str
+    campaign: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    quarantine_reasons: tuple[str, ...] = ()
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class LeadStatusChange(Record):
+    """One status change of a lead, as an external CRM sent it."""
+
+    lead_id: str
+    status: str
+    at: datetime
+    event_id: str
+    source: str | None = None
+    status_reason: str | None = None
+    converted_account_id: str | None = None
+    converted_contact_id: str | None = None
+
+
+class Entity(Record):
+    """What every entity from external CRMs carries: the event that last wrote it."""
+
+    occurred_at: datetime | None = None
+    last_event_id: str | None = None
+    source: str | None = None
+
+
+class AwayPeriod(Record):
+    """Dates a rep is away, inclusive."""
+
+    start: date
+    end: date
+
+    def covers(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+
+def _check_timezone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r} (an IANA name, like Europe/Berlin)") from exc
+    return value
+
+
+class Rep(Entity):
+    rep_id: str
+    name: str
+    email: str | None = None
+    manager_id: str | None = None
+    territory_id: str | None = None
+    capacity: int | None = None
+    timezone: str | None = None
+    quota: dict[str, Decimal] = Field(default_factory=dict)  # {"default": n} or {"2026-Q4": n, ...}
+    activity_points_quota: int | None = None
+    out_of_office: tuple[AwayPeriod, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        return _check_timezone(value)
+
+    def away_on(self, day: date) -> bool:
+        return any(period.covers(day) for period in self.out_of_office)
+
+    def quota_for(self, year: int, quarter: int) -> Decimal | None:
+        return self.quota.get(f"{year:04d}-Q{quarter}", self.quota.get("default"))
+
+
+class Territory(Entity):
+    territory_id: str
+    name: str
+    parent_id: str | None = None
+    owner: str | None = None
+
+
+class Account(Entity):
+    account_id: str
+    name: str
+    territory_id: str | None = None
+    owner: str | None = None
+    key_account: bool = False
+    aliases: tuple[str, ...] = ()
+    name_key: str | None = None  # normalise_name(name): derived by the store
+    alias_keys: tuple[str, ...] = ()
+
+
+class Contact(Entity):
+    contact_id: str
+    account_id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    title: str | None = None
+    company: str | None = None
+    country: str | None = None
+    marketing_opt_in: bool | None = None
+    marketing_status: str | None = None
+    mailchimp: dict[str, Any] | None = None
+    version: int = 0
+
+
+class Opportunity(Entity):
+    opportunity_id: str
+    account_id: str
+    name: str
+    owner: str | None = None
+    stage: str
+    probability: int | None = None
+    amount: Decimal | None = None
+    close_date: date | None = None
+    next_step: str | None = None
+    next_step_date: date | None = None
+    last_activity_at: datetime | None = None
+    stage_entered_at: str | None = None  # derived by the store: when the current stage began
+    previous_stage: str | None = None  # derived by the store
+
+
+@dataclass(frozen=True)
+class StageChange:
+    """One step of an opportunity's stage history."""
+
+    from_stage: str | None
+    to_stage: str
+    at: datetime
+    event_id: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"from_stage": self.from_stage, "to_stage": self.to_stage, "at": format_time(self.at)}
+
+
+class StageObservation(Record):
+    opportunity_id: str
+    stage: str
+    probability: int | None = None
+
+
+class Escalation(Entity):
+    escalation_id: str
+    account_id: str
+    title: str
+    severity: str
+    status: str
+    assignee: str | None = None
+    due_at: datetime | None = None
+    opened_at: datetime | None = None  # derived by the store: when the hub first saw it
+
+    @property
+    def due(self) -> datetime | None:
+        """When it is due: ``due_at``, else from its opening (``opened_at``)."""
+        return self.due_at or self.opened_at
+
+
+class Sample(Entity):
+    sample_id: str
+    account_id: str
+    opportunity_id: str | None = None
+    part_number: str
+    quantity: int
+    shipped_at: datetime | None = None
+    follow_up_at: datetime | None = None
+
+
+class Activity(Entity):
+    activity_id: str
+    rep_id: str
+    type: str
+    points: int = 0
+    at: datetime
+    opportunity_id: str | None = None
+
+
+class Order(Entity):
+    order_id: str
+    account_id: str
+    opportunity_id: str | None = None
+    amount: Decimal
+    currency: str = "USD"
+    booked_at: datetime
+
+
+@dataclass(frozen=True)
+class ContactRef:
+    """A person MailChimp knows: a lead or a CRM contact, by id."""
+
+    kind: Literal["LEAD", "CONTACT"]
+    id: str
+
+
+def normalise_name(name: str) -> str:
+    """Company names as compared for matching: case, accents, punctuation and spacing folded."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii").casefold()
+    kept = "".join(c if c.isalnum() else " " for c in folded)
+    return " ".join(kept.split())
+
+
+# ====================================================================== the protocol
+class CrmStore(Protocol):
+    """The access patterns of the CRM table (``docs/data-model.md`` names the method for each)."""
+
+    # --- leads (intake, crm_events, MailChimp, reports)
+    def get_lead(self, lead_id: str) -> Lead | None:
+        """A lead by id (consistent read)."""
+        ...
+
+    def create_lead(self, lead: Lead, submission: LeadSubmission) -> Lead:
+        """A new lead with its first submission, together; ``LeadExists`` / ``SubmissionExists``."""
+        ...
+
+    def update_lead(
+        self,
+        lead_id: str,
+        changes: Mapping[str, Any],
+        *,
+        expected_version: int,
+        submission: LeadSubmission | None = None,
+        current: Lead | None = None,
+    ) -> Lead:
+        """The one writer of a lead: set ``changes`` (``Lead`` field names; ``None`` removes;
+        ``"mailchimp.<k>"`` sets one key of the sync map) if the lead's version is still
+        ``expected_version``; the version moves on by one, gsi1 keys follow owner, status, quarantine
+        and queue. ``current`` (the lead as read at that version) saves a read. Raises ``NotFound``,
+        ``Conflict`` (version moved), ``SubmissionExists`` (with ``submission``: already recorded)."""
+        ...
+
+    def add_lead_submission(self, submission: LeadSubmission) -> None:
+        """A submission kept without changing the lead; ``SubmissionExists`` when recorded before."""
+        ...
+
+    def get_lead_submission(self, lead_id: str, submission_id: str) -> LeadSubmission | None: ...
+
+    def lead_submissions(self, lead_id: str) -> list[LeadSubmission]:
+        """A lead's submission history, oldest first."""
+        ...
+
+    def quarantined_leads(self, limit: int = 100) -> list[Lead]:
+        """The quarantine, oldest first."""
+        ...
+
+    def recent_leads(self, limit: int = 100) -> list[Lead]:
+        """The newest leads out of quarantine, newest first (an operator's scan)."""
+        ...
+
+    def open_lead_count(self, rep_id: str) -> int:
+        """How many open leads a rep owns (routing's capacity check)."""
+        ...
+
+    def leads_of_owner(self, rep_id: str, *, open_only: bool = False) -> list[Lead]:
+        """A rep's leads, newest first (open ones only when asked)."""
+        ...
+
+    def add_lead_status(self, change: LeadStatusChange) -> bool:
+        """Keep one status change in the lead's status history (write-once); True when new."""
+        ...
+
+    def lead_status_history(self, lead_id: str) -> list[LeadStatusChange]:
+        """A lead's status changes from external CRMs, in time order."""
+        ...
+
+    def opted_in_leads(self, after: str | None = None) -> Iterator[tuple[str, Lead]]:
+        """Every lead with ``marketing_opt_in``, each with the cursor to resume after it (a scan)."""
+        ...
+
+    def record_sync_state(
+        self, ref: ContactRef, values: Mapping[str, Any], *, map_exists: bool | None = None
+    ) -> bool:
+        """Set ``mailchimp.<k>`` (None removes) on a lead or contact, never ``version``; False when gone."""
+        ...
+
+    # --- reps, territories, accounts
+    def get_rep(self, rep_id: str) -> Rep | None: ...
+
+    def list_reps(self) -> list[Rep]: ...
+
+    def get_reps(self, rep_ids: Iterable[str]) -> dict[str, Rep]:
+        """The reps of these ids that exist, by id (one batch read)."""
+        ...
+
+    def get_territory(self, territory_id: str) -> Territory | None: ...
+
+    def list_territories(self) -> list[Territory]: ...
+
+    def get_account(self, account_id: str) -> Account | None: ...
+
+    def list_accounts(self) -> list[Account]:
+        """Every account, with its aliases and matching keys (POS matching)."""
+        ...
+
+    # --- contacts
+    def get_contact(self, contact_id: str) -> Contact | None: ...
+
+    def contacts_of_account(self, account_id: str) -> list[Contact]: ...
+
+    def contacts_by_email(self, email: str) -> list[Contact]:
+        """The contacts whose current email is this address."""
+        ...
+
+    def update_contact(
+        self, contact_id: str, changes: Mapping[str, Any], *, expected_version: int
+    ) -> Contact:
+        """MailChimp's writer of a contact: like ``update_lead`` (``marketing_status``, names, ``mailchimp.<k>``)."""
+        ...
+
+    # --- opportunities, escalations, samples, activities, orders
+    def get_opportunity(self, opportunity_id: str) -> Opportunity | None: ...
+
+    def list_opportunities_of_account(self, account_id: str) -> list[Opportunity]: ...
+
+    def stage_history(self, opportunity_id: str) -> list[StageChange]:
+        """The stage changes in time order, derived from the observations when read."""
+        ...
+
+    def get_escalation(self, escalation_id: str) -> Escalation | None: ...
+
+    def open_escalations_due(self, before: datetime) -> list[Escalation]:
+        """Open and in-progress escalations due at or before ``before`` (no ``due_at``: due from
+        opening), most overdue first."""
+        ...
+
+    def get_sample(self, sample_id: str) -> Sample | None: ...
+
+    def samples_due(self, before: datetime) -> list[Sample]:
+        """Samples whose follow-up is at or before ``before``, earliest first (none without a follow-up)."""
+        ...
+
+    def activities_of_rep(self, rep_id: str, start: datetime, end: datetime) -> list[Activity]:
+        """A rep's activities with ``start <= at < end``, in time order."""
+        ...
+
+    def orders_of_year(self, year: int) -> list[Order]:
+        """Orders booked in a (UTC) year, in time order."""
+        ...
+
+    # --- writes from events (each only if newer than what is stored)
+    def upsert_territory(self, territory: Territory, version: Version) -> Outcome: ...
+
+    def upsert_rep(self, rep: Rep, version: Version) -> Outcome: ...
+
+    def upsert_account(self, account: Account, version: Version) -> Outcome: ...
+
+    def upsert_contact(self, contact: Contact, version: Version) -> Outcome:
+        """Keeps what MailChimp said (``marketing_status``, ``mailchimp``) across the CRM's updates."""
+        ...
+
+    def upsert_opportunity(self, opportunity: Opportunity, version: Version) -> Outcome:
+        """Also keeps the stage observation (write-once, whatever the order of delivery)."""
+        ...
+
+    def upsert_escalation(self, escalation: Escalation, version: Version) -> Outcome: ...
+
+    def upsert_sample(self, sample: Sample, version: Version) -> Outcome: ...
+
+    def log_activity(self, activity: Activity, version: Version) -> Outcome: ...
+
+    def book_order(self, order: Order, version: Version) -> Outcome: ...
+
+
+# ====================================================================== conditions
+@dataclass(frozen=True)
+class _Absent:
+    """The item does not exist."""
+
+    def dynamo(self, model: type[CrmItem]) -> Condition:
+        return model.pk.does_not_exist()
+
+    def holds(self, stored: dict[str, Any] | None) -> bool:
+        return stored is None
+
+
+@dataclass(frozen=True)
+class _OlderThan:
+    """Absent, or written by an older event: ``(occurred_at, last_event_id) < version``."""
+
+    version: Version
+
+    def dynamo(self, model: type[CrmItem]) -> Condition:
+        stamp, event_id = self.version.stamp, self.version.event_id
+        return (
+            model.pk.does_not_exist()
+            | (EventItem.occurred_at < stamp)
+            | ((EventItem.occurred_at == stamp) & (EventItem.last_event_id < event_id))
+        )
+
+    def holds(self, stored: dict[str, Any] | None) -> bool:
+        if stored is None:
+            return True
+        at, event = _raw_text(stored, "occurred_at"), _raw_text(stored, "last_event_id")
+        stamp = self.version.stamp
+        if at is None:
+            return False
+        return at < stamp or (at == stamp and event is not None and event < self.version.event_id)
+
+
+@dataclass(frozen=True)
+class _VersionIs:
+    """Exists with this ``version`` (0 also matches an item without one)."""
+
+    version: int
+    mailchimp_map: bool | None = None  # also require the sync map to exist (True) / not exist (False)
+
+    def dynamo(self, model: type[CrmItem]) -> Condition:
+        attribute = model.version  # type: ignore[attr-defined]
+        matches = attribute == self.version
+        if self.version == 0:
+            matches = matches | attribute.does_not_exist()
+        return model.pk.exists() & matches & _map_condition(model, self.mailchimp_map)
+
+    def holds(self, stored: dict[str, Any] | None) -> bool:
+        if stored is None:
+            return False
+        number = stored.get("version", {}).get("N")
+        if (Decimal(number) if number is not None else Decimal(0)) != self.version:
+            return False
+        return self.mailchimp_map is None or ("mailchimp" in stored) == self.mailchimp_map
+
+
+@dataclass(frozen=True)
+class _Exists:
+    """The item exists (and its sync map does, or does not)."""
+
+    mailchimp_map: bool | None = None
+
+    def dynamo(self, model: type[CrmItem]) -> Condition:
+        return model.pk.exists() & _map_condition(model, self.mailchimp_map)
+
+    def holds(self, stored: dict[str, Any] | None) -> bool:
+        if stored is None:
+            return False
+        return self.mailchimp_map is None or ("mailchimp" in stored) == self.mailchimp_map
+
+
+def _map_condition(model: type[CrmItem], exists: bool | None) -> Condition:
+    if exists is None:
+        return model.pk.exists()
+    mailchimp = model.mailchimp  # type: ignore[attr-defined]
+    return mailchimp.exists() if exists else mailchimp.does_not_exist()
+
+
+_Cond = _Absent | _OlderThan | _VersionIs | _Exists
+
+
+def _raw_text(stored: dict[str, Any], name: str) -> str | None:
+    value = stored.get(name)
+    return value.get("S") if isinstance(value, dict) else None
+
+
+@dataclass
+class _Update:
+    """SET / REMOVE of attributes (``"mailchimp.<k>"`` for one key of the sync map) on one item."""
+
+    model: type[CrmItem]
+    key: Key
+    sets: dict[str, Any]
+    removes: list[str]
+    condition: _Cond
+
+
+M = TypeVar("M", bound=CrmItem)
+
+
+# ====================================================================== backends
+class _Backend(Protocol):
+    def get(self, model: type[M], key: Key) -> M | None: ...
+
+    def put(self, item: CrmItem, condition: _Cond | None) -> bool:
+        """False when the condition does not hold."""
+        ...
+
+    def update(self, update: _Update) -> bool: ...
+
+    def transact(self, puts: list[tuple[CrmItem, _Cond]], updates: list[_Update]) -> set[str]:
+        """All or nothing; empty when done, else the refused conditions (``"put:<i>"``, ``"update:<i>"``;
+        ``"conflict"`` for a transaction conflict)."""
+        ...
+
+    def query(self, pk: str, sk_prefix: str = "") -> Iterator[CrmItem]: ...
+
+    def query_index(
+        self,
+        gsi1pk: str,
+        *,
+        low: str | None = None,
+        high: str | None = None,
+        prefix: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CrmItem]:
+        """Items on gsi1 under ``gsi1pk`` in ``gsi1sk`` order: ``low <= gsi1sk <= high``, or a prefix."""
+        ...
+
+    def count_index(self, gsi1pk: str, prefix: str) -> int: ...
+
+    def scan_leads(self, *, opted_in: bool, after: Key | None) -> Iterator[LeadItem]: ...
+
+    def batch_get(self, model: type[M], keys: list[Key]) -> list[M]: ...
+
+
+def _path(model: type[CrmItem], name: str) -> Any:
+    """An attribute, or one key of a map attribute (``"mailchimp.state"``), for an update action."""
+    if "." in name:
+        top, sub = name.split(".", 1)
+        return getattr(model, top)[sub]
+    return getattr(model, name)
+
+
+class _DynamoBackend:
+    """pynamodb for every item, condition and transaction."""
+
+    def get(self, model: type[M], key: Key) -> M | None:
+        with translated():
+            try:
+                return model.get(*key, consistent_read=True)
+            except model.DoesNotExist:
+                return None
+
+    def put(self, item: CrmItem, condition: _Cond | None) -> bool:
+        try:
+            with translated():
+                item.save(condition=condition.dynamo(type(item)) if condition is not None else None)
+        except Conflict:
+            return False
+        return True
+
+    @staticmethod
+    def _actions(update: _Update) -> list[Any]:
+        sets = [_path(update.model, name).set(value) for name, value in update.sets.items()]
+        return sets + [_path(update.model, name).remove() for name in update.removes]
+
+    def update(self, update: _Update) -> bool:
+        try:
+            with translated():
+                update.model(*update.key).update(
+                    actions=self._actions(update), condition=update.condition.dynamo(update.model)
+                )
+        except Conflict:
+            return False
+        return True
+
+    def transact(self, puts: list[tuple[CrmItem, _Cond]], updates: list[_Update]) -> set[str]:
+        from pynamodb.exceptions import TransactWriteError
+        from pynamodb.transactions import TransactWrite
+
+        try:
+            connection = CrmItem._get_connection().connection
+            with translated(), TransactWrite(connection=connection) as transaction:
+                for item, condition in puts:
+                    transaction.save(item, condition=condition.dynamo(type(item)))
+                for update in updates:
+                    transaction.update(
+                        update.model(*update.key),
+                        actions=self._actions(update),
+                        condition=update.condition.dynamo(update.model),
+                    )
+        except Conflict as exc:
+            cause = exc.__cause__
+            reasons = cause.cancellation_reasons if isinstance(cause, TransactWriteError) else None
+            # pynamodb sends the puts, then the updates: the reasons come in that order.
+            codes = [reason.code if reason else None for reason in (reasons or [])]
+            refused = {
+                f"put:{index}" if index < len(puts) else f"update:{index - len(puts)}"
+                for index, code in enumerate(codes)
+                if code == "ConditionalCheckFailed"
+            }
+            return refused or {"conflict"}  # a transaction conflict: the caller reads again
+        return set()
+
+    def query(self, pk: str, sk_prefix: str = "") -> Iterator[CrmItem]:
+        condition = CrmItem.sk.startswith(sk_prefix) if sk_prefix else None
+        with translated():
+            yield from CrmItem.query(pk, condition, consistent_read=True)  # type: ignore[misc]
+
+    def query_index(
+        self, gsi1pk: str, *, low: str | None = None, high: str | None = None, prefix: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CrmItem]:  # fmt: skip
+        condition = _range_condition(low, high, prefix)
+        with translated():
+            yield from CrmItem.by_gsi1.query(gsi1pk, condition, limit=limit)  # type: ignore[misc]
+
+    def count_index(self, gsi1pk: str, prefix: str) -> int:
+        with translated():
+            return int(CrmItem.by_gsi1.count(gsi1pk, CrmItem.gsi1sk.startswith(prefix)))
+
+    def scan_leads(self, *, opted_in: bool, after: Key | None) -> Iterator[LeadItem]:
+        condition = (LeadItem.marketing_opt_in == True) if opted_in else None  # noqa: E712
+        start = {"pk": {"S": after[0]}, "sk": {"S": after[1]}} if after else None
+        with translated():
+            for item in LeadItem.scan(condition, last_evaluated_key=start):
+                if isinstance(item, LeadItem):
+                    yield item
+
+    def batch_get(self, model: type[M], keys: list[Key]) -> list[M]:
+        if not keys:
+            return []
+        with translated():
+            return list(model.batch_get(keys))
+
+
+def _range_condition(low: str | None, high: str | None, prefix: str | None) -> Condition | None:
+    attribute = CrmItem.gsi1sk
+    if prefix is not None:
+        return attribute.startswith(prefix)
+    if low is not None and high is not None:
+        return attribute.between(low, high)
+    if low is not None:
+        return attribute >= low
+    if high is not None:
+        return attribute <= high
+    return None
+
+
+class _MemoryBackend:
+    """A dict of serialized items (as DynamoDB keeps them), with the same conditions."""
+
+    def __init__(self) -> None:
+        self.items: dict[Key, dict[str, Any]] = {}
+        self.lock = threading.RLock()
+        self.writes = 0
+
+    @staticmethod
+    def _key_of(item: CrmItem) -> Key:
+        return str(item.pk), str(item.sk)
+
+    @staticmethod
+    def _load(raw: dict[str, Any]) -> CrmItem:
+        return CrmItem.from_raw_data(json.loads(json.dumps(raw)))
+
+    def get(self, model: type[M], key: Key) -> M | None:
+        with self.lock:
+            raw = self.items.get(key)
+        if raw is None:
+            return None
+        item = self._load(raw)
+        return item if isinstance(item, model) else None
+
+    def put(self, item: CrmItem, condition: _Cond | None) -> bool:
+        with self.lock:
+            key = self._key_of(item)
+            if condition is not None and not condition.holds(self.items.get(key)):
+                return False
+            self.items[key] = item.serialize()
+            self.writes += 1
+            return True
+
+    def _apply(self, update: _Update) -> dict[str, Any]:
+        raw = self.items.get(update.key)
+        item: Any = self._load(raw) if raw is not None else update.model(*update.key)
+        changes = [(name, value) for name, value in update.sets.items()] + [(n, None) for n in update.removes]
+        for name, value in changes:
+            if "." in name:
+                top, sub = name.split(".", 1)
+                current = getattr(item, top)
+                mapping = current.as_dict() if isinstance(current, MapAttribute) else dict(current or {})
+                if value is None:
+                    mapping.pop(sub, None)
+                else:
+                    mapping[sub] = value
+                setattr(item, top, mapping)
+            else:
+                setattr(item, name, value)
+        return dict(item.serialize(null_check=False))
+
+    def update(self, update: _Update) -> bool:
+        with self.lock:
+            if not update.condition.holds(self.items.get(update.key)):
+                return False
+            self.items[update.key] = self._apply(update)
+            self.writes += 1
+            return True
+
+    def transact(self, puts: list[tuple[CrmItem, _Cond]], updates: list[_Update]) -> set[str]:
+        with self.lock:
+            refused = {
+                f"put:{index}"
+                for index, (item, condition) in enumerate(puts)
+                if not condition.holds(self.items.get(self._key_of(item)))
+            } | {
+                f"update:{index}"
+                for index, update in enumerate(updates)
+                if not update.condition.holds(self.items.get(update.key))
+            }
+            if refused:
+                return refused
+            for item, _ in puts:
+                self.items[self._key_of(item)] = item.serialize()
+            for update in updates:
+                self.items[update.key] = self._apply(update)
+            self.writes += len(puts) + len(updates)
+            return set()
+
+    def _all(self) -> list[CrmItem]:
+        with self.lock:
+            raws = list(self.items.values())
+        return [self._load(raw) for raw in raws]
+
+    def query(self, pk: str, sk_prefix: str = "") -> Iterator[CrmItem]:
+        found = [i for i in self._all() if i.pk == pk and str(i.sk).startswith(sk_prefix)]
+        yield from sorted(found, key=lambda i: str(i.sk))
+
+    def query_index(
+        self, gsi1pk: str, *, low: str | None = None, high: str | None = None, prefix: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CrmItem]:  # fmt: skip
+        def within(sort: str) -> bool:
+            if prefix is not None:
+                return sort.startswith(prefix)
+            return (low is None or sort >= low) and (high is None or sort <= high)
+
+        found = [i for i in self._all() if i.gsi1pk == gsi1pk and i.gsi1sk is not None and within(i.gsi1sk)]
+        found.sort(key=lambda i: str(i.gsi1sk))
+        yield from found[:limit] if limit is not None else found
+
+    def count_index(self, gsi1pk: str, prefix: str) -> int:
+        return sum(1 for _ in self.query_index(gsi1pk, prefix=prefix))
+
+    def scan_leads(self, *, opted_in: bool, after: Key | None) -> Iterator[LeadItem]:
+        leads = sorted((i for i in self._all() if isinstance(i, LeadItem)), key=self._key_of)
+        for item in leads:
+            if after is not None and self._key_of(item) <= after:
+                continue
+            if opted_in and item.marketing_opt_in is not True:
+                continue
+            yield item
+
+    def batch_get(self, model: type[M], keys: list[Key]) -> list[M]:
+        return [found for key in keys if (found := self.get(model, key)) is not None]
+
+
+# ====================================================================== mapping
+def _map(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return plain(value) if isinstance(value, MapAttribute | dict) else None
+
+
+_LEAD_TEXT_FIELDS = (
+    "first_name", "last_name", "company", "title", "phone", "phone_raw", "country", "state", "postal_code",
+    "employee_band", "revenue_band", "industry", "product_interest", "campaign", "utm_source", "utm_medium",
+    "utm_campaign", "message", "marketing_status", "owner", "territory_id", "status_reason",
+    "status_occurred_at", "status_event_id", "converted_account_id", "converted_contact_id", "source",
+)  # fmt: skip
+_LEAD_CONVERTED = ("quarantine_reasons", "annual_revenue", "closed", "assignment", "segments", "mailchimp")
+
+
+def _lead_from_item(item: LeadItem) -> Lead:
+    return Lead(
+        lead_id=item.lead_id,
+        email=item.email,
+        **{name: getattr(item, name) for name in _LEAD_TEXT_FIELDS},
+        employees=None if item.employees is None else int(item.employees),
+        annual_revenue=None if item.annual_revenue is None else Decimal(item.annual_revenue),
+        marketing_opt_in=item.marketing_opt_in,
+        status=item.status or "New",
+        closed=bool(item.closed),
+        quarantined=bool(item.quarantined),
+        quarantine_reasons=tuple(r for r in (item.quarantine_reason or "").split(",") if r),
+        assignment=_map(item.assignment),
+        segments=_map(item.segments),
+        mailchimp=_map(item.mailchimp),
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        version=int(item.version or 0),
+    )
+
+
+def _lead_attribute(name: str, value: Any) -> tuple[str, Any]:
+    """A ``Lead`` field as the item keeps it: (attribute name, value)."""
+    if name == "quarantine_reasons":
+        return "quarantine_reason", ",".join(value) or None
+    if name == "annual_revenue":
+        return name, None if value is None else str(value)
+    if name == "closed":
+        return name, True if value else None
+    if name in ("assignment", "segments", "mailchimp"):
+        return name, storable(dict(value)) if value else None
+    return name, value
+
+
+def lead_index(lead: Lead) -> tuple[str | None, str | None]:
+    """The lead's gsi1 keys: the quarantine, its owner (``OPEN#`` until a closed outcome), or its queue."""
+    created = lead.created_at or lead.updated_at
+    order = f"{created.isoformat() if created else ''}#{lead.lead_id}"
+    if lead.quarantined:
+        return QUARANTINE_INDEX, order
+    if lead.owner is not None:
+        # Open leads sort under OPEN#, so the capacity check counts them by key, never reading closed ones.
+        return owner_index(lead.owner), (CLOSED_PREFIX if lead.closed else OPEN_PREFIX) + order
+    if lead.queue is not None:
+        return queue_index(lead.queue), order
+    return None, None
+
+
+def _lead_item(lead: Lead) -> LeadItem:
+    gsi1pk, gsi1sk = lead_index(lead)
+    values: dict[str, Any] = {name: getattr(lead, name) for name in LEAD_FIELDS - set(_LEAD_CONVERTED)}
+    for name in _LEAD_CONVERTED:
+        attribute, value = _lead_attribute(name, getattr(lead, name))
+        values[attribute] = value
+    values.update(gsi1pk=gsi1pk, gsi1sk=gsi1sk)
+    return LeadItem(*lead_key(lead.lead_id), **{k: v for k, v in values.items() if v is not None})
+
+
+def _submission_item(submission: LeadSubmission) -> LeadSubmissionItem:
+    return LeadSubmissionItem(
+        *lead_submission_key(submission.lead_id, submission.submission_id),
+        **{k: v for k, v in submission if k != "quarantine_reasons" and k != "fields" and v is not None},
+        quarantine_reasons=list(submission.quarantine_reasons) or None,
+        fields=storable(submission.fields) or None,
+        updated_at=submission.received_at,
+    )
+
+
+def _submission_from_item(item: LeadSubmissionItem) -> LeadSubmission:
+    return LeadSubmission.model_validate(
+        {
+            **{name: getattr(item, name) for name in LeadSubmission.model_fields},
+            "quarantine_reasons": tuple(item.quarantine_reasons or ()),
+            "fields": _map(item.fields) or {},
+        }
+    )
+
+
+_META = frozenset({"occurred_at", "last_event_id", "source", "version", "updated_at"})
+
+
+def _entity_values(item: EventItem) -> dict[str, Any]:
+    occurred = item.occurred_at
+    return {
+        "occurred_at": parse_time(occurred) if occurred else None,
+        "last_event_id": item.last_event_id,
+        "source": item.source,
+    }
+
+
+def _item_fields(item: CrmItem, record: type[Record]) -> dict[str, Any]:
+    """The record's fields the item has, as plain values, with the version of the event that wrote it."""
+    attributes = type(item).get_attributes()
+    values: dict[str, Any] = {}
+    for name in record.model_fields:
+        if name in attributes and name not in _META:
+            value = getattr(item, name)
+            values[name] = plain(value) if isinstance(value, MapAttribute) else value
+    if isinstance(item, EventItem):
+        values.update(_entity_values(item))
+    if "version" in record.model_fields:
+        values["version"] = int(getattr(item, "version", 0) or 0)
+    return values
+
+
+def _rep_from_item(item: RepItem) -> Rep:
+    periods = item.out_of_office.periods if item.out_of_office is not None else []
+    quota = dict(item.quota or {})
+    fields = _item_fields(item, Rep) | {"quota": quota, "out_of_office": ()}
+    fields["out_of_office"] = tuple(AwayPeriod(start=p.start, end=p.end) for p in periods or [])
+    return Rep.model_validate(fields)
+
+
+def _record_fields(
+    record: Record, model: type[CrmItem], *, derived: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The item attributes a record gives (none of the store's own: versions, derived fields)."""
+    attributes = model.get_attributes()
+    return {
+        name: list(value) if isinstance(value, tuple) else value
+        for name, value in record
+        if name in attributes and name not in _META and name not in derived and value is not None
+    }
+
+
+_RECORDS: dict[type[CrmItem], type[Record]] = {}
+
+
+def _from_item(item: CrmItem) -> Any:
+    """The record of an entity item."""
+    if isinstance(item, RepItem):
+        return _rep_from_item(item)
+    record = _RECORDS[type(item)]
+    return record.model_validate(_item_fields(item, record))
+
+
+def _stamp(item: EventItem, version: Version, source: str | None) -> None:
+    item.occurred_at = version.stamp
+    item.last_event_id = version.event_id
+    item.source = source
+    item.updated_at = datetime.now(UTC)
+
+
+def _by_creation(lead: Lead) -> datetime:
+    return lead.created_at or lead.updated_at or datetime.min.replace(tzinfo=UTC)
+
+
+# ====================================================================== the logic, over a backend
+class _CrmLogic:
+    """Every ``CrmStore`` method, over a backend of primitive operations."""
+
+    _backend: _Backend
+    MAX_TRIES: ClassVar[int] = 8
+
+    # ------------------------------------------------------------ leads
+    def get_lead(self, lead_id: str) -> Lead | None:
+        item = self._backend.get(LeadItem, lead_key(lead_id))
+        return _lead_from_item(item) if item is not None else None
+
+    def create_lead(self, lead: Lead, submission: LeadSubmission) -> Lead:
+        puts: list[tuple[CrmItem, _Cond]] = [
+            (_lead_item(lead), _Absent()),
+            (_submission_item(submission), _Absent()),
+        ]
+        refused = self._backend.transact(puts, [])
+        if "put:1" in refused:
+            raise SubmissionExists(f"submission {submission.submission_id} of lead {lead.lead_id}")
+        if refused:
+            raise LeadExists(f"lead {lead.lead_id} exists")
+        return lead
+
+    def update_lead(
+        self,
+        lead_id: str,
+        changes: Mapping[str, Any],
+        *,
+        expected_version: int,
+        submission: LeadSubmission | None = None,
+        current: Lead | None = None,
+    ) -> Lead:
+        if current is None or current.version != expected_version or current.lead_id != lead_id:
+            current = self.get_lead(lead_id)
+        if current is None:
+            raise NotFound(f"no lead {lead_id}")
+        if current.version != expected_version:
+            raise Conflict(f"lead {lead_id} is at version {current.version}, not {expected_version}")
+        top = {k: v for k, v in changes.items() if "." not in k}
+        nested = {k.split(".", 1)[1]: v for k, v in changes.items() if k.startswith("mailchimp.")}
+        refused = (set(top) - LEAD_FIELDS) | (set(top) & _LEAD_UNCHANGEABLE)
+        if refused or len(nested) + len(top) != len(changes):
+            raise ValueError(f"not lead attributes one may change: {sorted(changes)}")
+        now = top.get("updated_at") or datetime.now(UTC)
+        new = current.model_copy(update={**top, "version": expected_version + 1, "updated_at": now})
+        if nested:
+            new = new.model_copy(update={"mailchimp": {**(current.mailchimp or {}), **nested}})
+        sets: dict[str, Any] = {}
+        removes: list[str] = []
+
+        def change(attribute: str, value: Any) -> None:
+            if value is None:
+                removes.append(attribute)
+            else:
+                sets[attribute] = value
+
+        for name in {*top, "updated_at"}:
+            attribute, value = _lead_attribute(name, getattr(new, name))
+            if name == "updated_at" or value != _lead_attribute(name, getattr(current, name))[1]:
+                change(attribute, value)
+        # Whoever changes owner, status, quarantine or queue moves the lead in the index with it.
+        for attribute, value, before in zip(
+            ("gsi1pk", "gsi1sk"), lead_index(new), lead_index(current), strict=True
+        ):
+            if value != before:
+                change(attribute, value)
+        map_exists: bool | None = None
+        if nested:
+            map_exists = current.mailchimp is not None
+            if map_exists:
+                for name, value in nested.items():
+                    change(f"mailchimp.{name}", storable(value))
+            else:
+                sets["mailchimp"] = storable(nested)
+        sets["version"] = expected_version + 1
+        update = _Update(LeadItem, lead_key(lead_id), sets, removes, _VersionIs(expected_version, map_exists))
+        if submission is None:
+            if not self._backend.update(update):
+                raise Conflict(f"lead {lead_id} changed since version {expected_version}")
+            return new
+        refused_at = self._backend.transact([(_submission_item(submission), _Absent())], [update])
+        if "put:0" in refused_at:
+            raise SubmissionExists(f"submission {submission.submission_id} of lead {lead_id}")
+        if refused_at:
+            raise Conflict(f"lead {lead_id} changed since version {expected_version}")
+        return new
+
+    def add_lead_submission(self, submission: LeadSubmission) -> None:
+        if not self._backend.put(_submission_item(submission), _Absent()):
+            raise SubmissionExists(f"submission {submission.submission_id} of lead {submission.lead_id}")
+
+    def get_lead_submission(self, lead_id: str, submission_id: str) -> LeadSubmission | None:
+        item = self._backend.get(LeadSubmissionItem, lead_submission_key(lead_id, submission_id))
+        return _submission_from_item(item) if item is not None else None
+
+    def lead_submissions(self, lead_id: str) -> list[LeadSubmission]:
+        pk, sk = lead_submission_key(lead_id, "")
+        items = self._backend.query(pk, sk)
+        found = [_submission_from_item(i) for i in items if isinstance(i, LeadSubmissionItem)]
+        return sorted(found, key=lambda s: (s.received_at, s.submission_id))
+
+    def quarantined_leads(self, limit: int = 100) -> list[Lead]:
+        items = self._backend.query_index(QUARANTINE_INDEX, limit=limit)
+        return [_lead_from_item(i) for i in items if isinstance(i, LeadItem)]
+
+    def recent_leads(self, limit: int = 100) -> list[Lead]:
+        items = self._backend.scan_leads(opted_in=False, after=None)
+        found = [_lead_from_item(i) for i in items if not i.quarantined]
+        return sorted(found, key=_by_creation, reverse=True)[:limit]
+
+    def open_lead_count(self, rep_id: str) -> int:
+        return self._backend.count_index(owner_index(rep_id), OPEN_PREFIX)
+
+    def leads_of_owner(self, rep_id: str, *, open_only: bool = False) -> list[Lead]:
+        items = self._backend.query_index(owner_index(rep_id), prefix=OPEN_PREFIX if open_only else None)
+        return sorted(
+            (_lead_from_item(i) for i in items if isinstance(i, LeadItem)), key=_by_creation, reverse=True
+        )
+
+    def add_lead_status(self, change: LeadStatusChange) -> bool:
+        version = Version(change.at, change.event_id)
+        item = LeadStatusItem(
+            *lead_status_key(change.lead_id, version),
+            **{k: v for k, v in change if k != "at" and v is not None},
+            at=version.stamp,
+            updated_at=datetime.now(UTC),
+        )
+        return self._backend.put(item, _Absent())
+
+    def lead_status_history(self, lead_id: str) -> list[LeadStatusChange]:
+        items = self._backend.query(_lead_status_partition(lead_id))
+        return [
+            LeadStatusChange.model_validate(
+                {**{name: getattr(i, name) for name in LeadStatusChange.model_fields}, "at": parse_time(i.at)}
+            )
+            for i in items
+            if isinstance(i, LeadStatusItem)
+        ]
+
+    def opted_in_leads(self, after: str | None = None) -> Iterator[tuple[str, Lead]]:
+        start: Key | None = None
+        if after:
+            data = json.loads(after)
+            start = (str(data["pk"]), str(data["sk"]))
+        for item in self._backend.scan_leads(opted_in=True, after=start):
+            cursor = json.dumps({"pk": item.pk, "sk": item.sk}, separators=(",", ":"))
+            yield cursor, _lead_from_item(item)
+
+    def record_sync_state(
+        self, ref: ContactRef, values: Mapping[str, Any], *, map_exists: bool | None = None
+    ) -> bool:
+        model: type[CrmItem] = LeadItem if ref.kind == LEAD else ContactItem
+        key = lead_key(ref.id) if ref.kind == LEAD else contact_key(ref.id)
+        nested = _Update(
+            model,
+            key,
+            {f"mailchimp.{k}": storable(v) for k, v in values.items() if v is not None},
+            [f"mailchimp.{k}" for k, v in values.items() if v is None],
+            _Exists(mailchimp_map=True),
+        )
+        whole = _Update(model, key, {"mailchimp": storable(dict(values))}, [], _Exists(mailchimp_map=False))
+        attempts = [whole, nested] if map_exists is False else [nested, whole]
+        for _ in range(3):  # the map may appear between the two attempts
+            for attempt in attempts:
+                if self._backend.update(attempt):
+                    return True
+            if self._backend.get(model, key) is None:
+                return False
+        return False
+
+    # ------------------------------------------------------------ reps, territories, accounts
+    def _get(self, model: type[M], key: Key) -> Any:
+        item = self._backend.get(model, key)
+        return _from_item(item) if item is not None else None
+
+    def _listed(self, gsi1pk: str, model: type[CrmItem], prefix: str | None = None) -> list[Any]:
+        return [
+            _from_item(i) for i in self._backend.query_index(gsi1pk, prefix=prefix) if isinstance(i, model)
+        ]
+
+    def get_rep(self, rep_id: str) -> Rep | None:
+        return self._get(RepItem, rep_key(rep_id))  # type: ignore[no-any-return]
+
+    def list_reps(self) -> list[Rep]:
+        return self._listed(REPS_INDEX, RepItem)
+
+    def get_reps(self, rep_ids: Iterable[str]) -> dict[str, Rep]:
+        keys = [rep_key(i) for i in dict.fromkeys(rep_ids)]
+        return {item.rep_id: _rep_from_item(item) for item in self._backend.batch_get(RepItem, keys)}
+
+    def get_territory(self, territory_id: str) -> Territory | None:
+        return self._get(TerritoryItem, territory_key(territory_id))  # type: ignore[no-any-return]
+
+    def list_territories(self) -> list[Territory]:
+        return self._listed(TERRITORIES_INDEX, TerritoryItem)
+
+    def get_account(self, account_id: str) -> Account | None:
+        return self._get(AccountItem, account_key(account_id))  # type: ignore[no-any-return]
+
+    def list_accounts(self) -> list[Account]:
+        return self._listed(ACCOUNTS_INDEX, AccountItem)
+
+    # ------------------------------------------------------------ contacts
+    def get_contact(self, contact_id: str) -> Contact | None:
+        return self._get(ContactItem, contact_key(contact_id))  # type: ignore[no-any-return]
+
+    def contacts_of_account(self, account_id: str) -> list[Contact]:
+        return self._listed(account_children_index(account_id), ContactItem, prefix=_child_sort(CONTACT, ""))
+
+    def contacts_by_email(self, email: str) -> list[Contact]:
+        pk, _ = contact_email_key(email, "")
+        found = []
+        for pointer in self._backend.query(pk):
+            if not isinstance(pointer, ContactEmailItem):
+                continue
+            contact = self.get_contact(pointer.contact_id)
+            if contact is not None and (contact.email or "").strip().lower() == email.strip().lower():
+                found.append(contact)
+        return found
+
+    def update_contact(
+        self, contact_id: str, changes: Mapping[str, Any], *, expected_version: int
+    ) -> Contact:
+        current = self.get_contact(contact_id)
+        if current is None:
+            raise NotFound(f"no contact {contact_id}")
+        if current.version != expected_version:
+            raise Conflict(f"contact {contact_id} is at version {current.version}, not {expected_version}")
+        top = {k: v for k, v in changes.items() if "." not in k}
+        nested = {k.split(".", 1)[1]: v for k, v in changes.items() if k.startswith("mailchimp.")}
+        if set(top) - _CONTACT_CHANGEABLE or len(nested) + len(top) != len(changes):
+            raise ValueError(f"not contact attributes MailChimp may change: {sorted(changes)}")
+        sets: dict[str, Any] = {k: v for k, v in top.items() if v is not None}
+        sets.setdefault("updated_at", datetime.now(UTC))
+        removes = [k for k, v in top.items() if v is None]
+        map_exists: bool | None = None
+        if nested:
+            map_exists = current.mailchimp is not None
+            if map_exists:
+                sets.update({f"mailchimp.{k}": storable(v) for k, v in nested.items() if v is not None})
+                removes += [f"mailchimp.{k}" for k, v in nested.items() if v is None]
+            else:
+                sets["mailchimp"] = storable(nested)
+        sets["version"] = expected_version + 1
+        condition = _VersionIs(expected_version, map_exists)
+        if not self._backend.update(_Update(ContactItem, contact_key(contact_id), sets, removes, condition)):
+            raise Conflict(f"contact {contact_id} changed since version {expected_version}")
+        if top.get("email"):
+            pointer = ContactEmailItem(*contact_email_key(top["email"], contact_id), contact_id=contact_id)
+            self._backend.put(pointer, None)
+        updated = self.get_contact(contact_id)
+        if updated is None:
+            raise NotFound(f"no contact {contact_id}")
+        return updated
+
+    # ------------------------------------------------------------ opportunities and the rest
+    def get_opportunity(self, opportunity_id: str) -> Opportunity | None:
+        return self._get(OpportunityItem, opportunity_key(opportunity_id))  # type: ignore[no-any-return]
+
+    def list_opportunities_of_account(self, account_id: str) -> list[Opportunity]:
+        prefix = _child_sort(OPPORTUNITY, "")
+        return self._listed(account_children_index(account_id), OpportunityItem, prefix=prefix)
+
+    def stage_history(self, opportunity_id: str) -> list[StageChange]:
+        changes: list[StageChange] = []
+        last: str | None = None
+        for observation in self._backend.query(opportunity_key(opportunity_id)[0], STAGE_PREFIX):
+            if not isinstance(observation, OpportunityStageItem) or observation.stage == last:
+                continue
+            changes.append(
+                StageChange(last, observation.stage, parse_time(observation.at), observation.event_id)
+            )
+            last = observation.stage
+        return changes
+
+    def get_escalation(self, escalation_id: str) -> Escalation | None:
+        return self._get(EscalationItem, escalation_key(escalation_id))  # type: ignore[no-any-return]
+
+    def open_escalations_due(self, before: datetime) -> list[Escalation]:
+        found: list[Escalation] = []
+        for status in OPEN_ESCALATION_STATUSES:
+            low, high = f"{status}#", f"{status}#{format_time(before)}#{_HIGHEST}"
+            items = self._backend.query_index(ESCALATIONS_INDEX, low=low, high=high)
+            found += [_from_item(i) for i in items if isinstance(i, EscalationItem)]
+        return sorted(found, key=lambda e: (e.due or before, e.escalation_id))
+
+    def get_sample(self, sample_id: str) -> Sample | None:
+        return self._get(SampleItem, sample_key(sample_id))  # type: ignore[no-any-return]
+
+    def samples_due(self, before: datetime) -> list[Sample]:
+        items = self._backend.query_index(SAMPLES_INDEX, high=f"{format_time(before)}#{_HIGHEST}")
+        return [_from_item(i) for i in items if isinstance(i, SampleItem)]
+
+    def activities_of_rep(self, rep_id: str, start: datetime, end: datetime) -> list[Activity]:
+        low, high = format_time(start), format_time(end)
+        items = self._backend.query_index(rep_activities_index(rep_id), low=low, high=high)
+        activities = [_from_item(i) for i in items if isinstance(i, ActivityItem)]
+        return [a for a in activities if start <= a.at < end]
+
+    def orders_of_year(self, year: int) -> list[Order]:
+        return self._listed(orders_index(year), OrderItem)
+
+    # ------------------------------------------------------------ writes from events
+    def _upsert(self, item: EventItem, version: Version) -> Outcome:
+        """One conditional put: only over an item written by an older event (or none)."""
+        for _ in range(self.MAX_TRIES):
+            if self._backend.put(item, _OlderThan(version)):
+                return Outcome.APPLIED
+            stored = self._backend.get(type(item), (str(item.pk), str(item.sk)))
+            if stored is not None:
+                stored_version = Version.of(stored.occurred_at, stored.last_event_id)
+                return outcome_against(stored_version, version) or Outcome.STALE
+        raise Conflict(f"{item.pk} kept changing under {self.MAX_TRIES} attempts")
+
+    def _upsert_merged(self, item: EventItem, version: Version, merge: Callable[[Any, Any], None]) -> Outcome:
+        """Read, derive from what is stored (``merge(previous, item)``), put on the version read."""
+        for _ in range(self.MAX_TRIES):
+            previous = self._backend.get(type(item), (str(item.pk), str(item.sk)))
+            if previous is not None:
+                refused = outcome_against(Version.of(previous.occurred_at, previous.last_event_id), version)
+                if refused is not None:
+                    return refused
+            merge(previous, item)
+            read = None if previous is None else int(getattr(previous, "version", 0) or 0)
+            item.version = (read or 0) + 1  # type: ignore[attr-defined]
+            if self._backend.put(item, _Absent() if read is None else _VersionIs(read)):
+                return Outcome.APPLIED
+        raise Conflict(f"{item.pk} kept changing under {self.MAX_TRIES} attempts")
+
+    def upsert_territory(self, territory: Territory, version: Version) -> Outcome:
+        item = TerritoryItem(
+            *territory_key(territory.territory_id),
+            **_record_fields(territory, TerritoryItem),
+            gsi1pk=TERRITORIES_INDEX,
+            gsi1sk=territory.territory_id,
+        )
+        _stamp(item, version, territory.source)
+        return self._upsert(item, version)
+
+    def upsert_rep(self, rep: Rep, version: Version) -> Outcome:
+        item = RepItem(
+            *rep_key(rep.rep_id),
+            **_record_fields(rep, RepItem, derived=frozenset({"quota", "out_of_office"})),
+            quota=dict(rep.quota) or None,
+            out_of_office=OutOfOfficeMap(
+                periods=[
+                    PeriodMap(start=p.start.isoformat(), end=p.end.isoformat()) for p in rep.out_of_office
+                ]
+            ),
+            gsi1pk=REPS_INDEX,
+            gsi1sk=rep.rep_id,
+        )
+        _stamp(item, version, rep.source)
+        return self._upsert(item, version)
+
+    def upsert_account(self, account: Account, version: Version) -> Outcome:
+        item = AccountItem(
+            *account_key(account.account_id),
+            **_record_fields(account, AccountItem, derived=frozenset({"name_key", "alias_keys"})),
+            name_key=normalise_name(account.name),
+            alias_keys=sorted({normalise_name(a) for a in account.aliases} - {""}),
+            gsi1pk=ACCOUNTS_INDEX,
+            gsi1sk=account.account_id,
+        )
+        _stamp(item, version, account.source)
+        return self._upsert(item, version)
+
+    def upsert_contact(self, contact: Contact, version: Version) -> Outcome:
+        marketing = frozenset({"marketing_status", "mailchimp"})  # MailChimp's, never the CRM's
+        item = ContactItem(
+            *contact_key(contact.contact_id), **_record_fields(contact, ContactItem, derived=marketing)
+        )
+        if contact.account_id:
+            item.gsi1pk = account_children_index(contact.account_id)
+            item.gsi1sk = _child_sort(CONTACT, contact.contact_id)
+        _stamp(item, version, contact.source)
+
+        def keep_marketing(previous: ContactItem | None, new: ContactItem) -> None:
+            # What MailChimp said about the person outlives the CRM's next description of them.
+            if previous is not None:
+                new.marketing_status = previous.marketing_status
+                new.mailchimp = previous.mailchimp
+                if new.marketing_opt_in is None:
+                    new.marketing_opt_in = previous.marketing_opt_in
+
+        outcome = self._upsert_merged(item, version, keep_marketing)
+        if outcome is Outcome.APPLIED and contact.email:
+            pointer = ContactEmailItem(
+                *contact_email_key(contact.email, contact.contact_id), contact_id=contact.contact_id
+            )
+            self._backend.put(pointer, None)
+        return outcome
+
+    def upsert_opportunity(self, opportunity: Opportunity, version: Version) -> Outcome:
+        observation = OpportunityStageItem(
+            *stage_observation_key(opportunity.opportunity_id, version),
+            opportunity_id=opportunity.opportunity_id,
+            stage=opportunity.stage,
+            probability=opportunity.probability,
+            at=version.stamp,
+            event_id=version.event_id,
+            updated_at=datetime.now(UTC),
+        )
+        self._backend.put(observation, _Absent())  # joins the history whatever the order of delivery
+        derived = frozenset({"stage_entered_at", "previous_stage"})
+        item = OpportunityItem(
+            *opportunity_key(opportunity.opportunity_id),
+            **_record_fields(opportunity, OpportunityItem, derived=derived),
+            gsi1pk=account_children_index(opportunity.account_id),
+            gsi1sk=_child_sort("OPPORTUNITY", opportunity.opportunity_id),
+        )
+        _stamp(item, version, opportunity.source)
+
+        def carry_stage(previous: OpportunityItem | None, new: OpportunityItem) -> None:
+            """When the stage changes, what it was and since when the new one holds."""
+            if previous is not None and previous.stage == new.stage:
+                new.stage_entered_at = previous.stage_entered_at or new.occurred_at
+                new.previous_stage = previous.previous_stage
+            else:
+                new.stage_entered_at = new.occurred_at
+                new.previous_stage = previous.stage if previous is not None else None
+
+        return self._upsert_merged(item, version, carry_stage)
+
+    def upsert_escalation(self, escalation: Escalation, version: Version) -> Outcome:
+        item = EscalationItem(
+            *escalation_key(escalation.escalation_id),
+            **_record_fields(escalation, EscalationItem, derived=frozenset({"opened_at"})),
+        )
+        _stamp(item, version, escalation.source)
+
+        def opened(previous: EscalationItem | None, new: EscalationItem) -> None:
+            # An escalation without a due time is due from its opening: the first event the hub saw.
+            if previous is not None:
+                new.opened_at = previous.opened_at or min(
+                    version.occurred_at, _when(previous.occurred_at, version)
+                )
+            else:
+                new.opened_at = version.occurred_at
+            due = new.due_at or new.opened_at
+            new.gsi1pk = ESCALATIONS_INDEX
+            new.gsi1sk = f"{new.status}#{format_time(due)}#{new.escalation_id}"
+
+        return self._upsert_merged(item, version, opened)
+
+    def upsert_sample(self, sample: Sample, version: Version) -> Outcome:
+        item = SampleItem(*sample_key(sample.sample_id), **_record_fields(sample, SampleItem))
+        if sample.follow_up_at is not None:  # sparse: only samples with a follow-up are ever due
+            item.gsi1pk = SAMPLES_INDEX
+            item.gsi1sk = f"{format_time(sample.follow_up_at)}#{sample.sample_id}"
+        _stamp(item, version, sample.source)
+        return self._upsert(item, version)
+
+    def log_activity(self, activity: Activity, version: Version) -> Outcome:
+        item = ActivityItem(
+            *activity_key(activity.activity_id),
+            **_record_fields(activity, ActivityItem),
+            gsi1pk=rep_activities_index(activity.rep_id),
+            gsi1sk=f"{format_time(activity.at)}#{activity.activity_id}",
+        )
+        _stamp(item, version, activity.source)
+        return self._upsert(item, version)
+
+    def book_order(self, order: Order, version: Version) -> Outcome:
+        booked = order.booked_at.astimezone(UTC)
+        item = OrderItem(
+            *order_key(order.order_id),
+            **_record_fields(order, OrderItem),
+            gsi1pk=orders_index(booked.year),
+            gsi1sk=f"{format_time(booked)}#{order.order_id}",
+        )
+        _stamp(item, version, order.source)
+        return self._upsert(item, version)
+
+
+def _when(stored: str | None, version: Version) -> datetime:
+    return parse_time(stored) if stored else version.occurred_at
+
+
+class DynamoCrmStore(_CrmLogic):
+    """``CrmStore`` on the CRM table (the table name comes from settings when this module is imported)."""
+
+    def __init__(self) -> None:
+        self._backend = _DynamoBackend()
+
+
+class InMemoryCrmStore(_CrmLogic):
+    """``CrmStore`` in a dict, with DynamoDB's conditions (unit tests, what-ifs)."""
+
+    def __init__(self) -> None:
+        self._memory = _MemoryBackend()
+        self._backend = self._memory
+
+    @property
+    def writes(self) -> int:
+        """How many items were written (a refused condition writes nothing)."""
+        return self._memory.writes
+
+    @property
+    def items(self) -> dict[Key, dict[str, Any]]:
+        """Every stored item, as DynamoDB JSON, by key (tests)."""
+        return self._memory.items
+
+    def raw(self, key: Key) -> dict[str, Any] | None:
+        """One stored item as plain Python (numbers as Decimal; None for its model's absent attributes),
+        or None when there is no such item (tests)."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        stored = self._memory.items.get(key)
+        if stored is None:
+            return None
+        deserialize = TypeDeserializer().deserialize
+        model = type(self._memory._load(stored))
+        absent = dict.fromkeys(model.get_attributes())  # None where the item has no value, as a model reads
+        return absent | {name: deserialize(value) for name, value in stored.items()}
+
+
+_RECORDS.update(
+    {
+        TerritoryItem: Territory,
+        AccountItem: Account,
+        ContactItem: Contact,
+        OpportunityItem: Opportunity,
+        EscalationItem: Escalation,
+        SampleItem: Sample,
+        ActivityItem: Activity,
+        OrderItem: Order,
+    }
+)

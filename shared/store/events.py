@@ -1,0 +1,185 @@
+"""The events table: the inbox of every accepted event from external CRMs, kept for replay.
+
+One item per (source, event_id): ``EVENT#<source>#<event_id>`` / ``EVENT`` (a redelivery rewrites
+it). On gsi1 the items are bucketed by the hour they were received (``INBOX#<yyyy-mm-ddThh>`` /
+``<received_at>#<source>#<event_id>``), so a replay since a time reads only the hours since then,
+in the order they came. ``expires_at`` (TTL) keeps each one at least ``MIN_RETENTION_HOURS``.
+
+``EventsStore`` is the protocol; ``DynamoEventsStore`` (pynamodb) and ``InMemoryEventsStore`` serve it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from pynamodb.attributes import DiscriminatorAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.models import Model
+
+from shared.settings import get_settings
+from shared.store.common import format_time
+from shared.store.errors import translated
+from shared.store.items import Gsi1
+
+_settings = get_settings()
+MIN_RETENTION_HOURS = 72
+
+
+# ====================================================================== keys
+def inbox_key(source: str, event_id: str) -> tuple[str, str]:
+    return f"EVENT#{source}#{event_id}", "EVENT"
+
+
+def inbox_hour_index(moment: datetime) -> str:
+    """The gsi1 bucket of the hour an event was received."""
+    return "INBOX#" + moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
+
+
+# ====================================================================== item models
+class EventsItem(Model):
+    class Meta:
+        table_name = _settings.events_table
+        region = _settings.region
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+    entity = DiscriminatorAttribute(attr_name="entity")
+    by_gsi1 = Gsi1()
+
+
+class InboxEventItem(EventsItem, discriminator="INBOX_EVENT"):
+    """One accepted event: its canonical JSON (``body``), when it came, when it may go (TTL)."""
+
+    event_id = UnicodeAttribute()
+    source = UnicodeAttribute()
+    type = UnicodeAttribute()
+    occurred_at = UnicodeAttribute()  # fixed-width UTC text
+    received_at = UnicodeAttribute()  # fixed-width UTC text
+    body = UnicodeAttribute()
+
+
+# ====================================================================== records
+@dataclass(frozen=True)
+class InboxEvent:
+    """A validated event to keep: who sent it, its id and type, when it happened, its JSON."""
+
+    source: str
+    event_id: str
+    type: str
+    occurred_at: datetime
+    body_json: str
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """One stored event, as read back for a replay."""
+
+    source: str
+    event_id: str
+    received_at: str
+    body: dict[str, Any]
+
+
+class EventsStore(Protocol):
+    def keep_events(
+        self, events: Iterable[InboxEvent], *, received_at: datetime, retention_hours: int = 96
+    ) -> None:
+        """Keep validated events in the inbox (batched). A redelivery is written again, which moves its
+        retention on; whether it had an effect is the apply's to say, not the inbox's."""
+        ...
+
+    def read_inbox(
+        self, since: datetime, *, until: datetime | None = None, source: str | None = None
+    ) -> Iterator[InboxEntry]:
+        """The events received since ``since`` (optionally of one source), oldest first."""
+        ...
+
+
+def _item(event: InboxEvent, received_at: datetime, retention_hours: int) -> InboxEventItem:
+    hours = max(retention_hours, MIN_RETENTION_HOURS)
+    received = format_time(received_at)
+    return InboxEventItem(
+        *inbox_key(event.source, event.event_id),
+        event_id=event.event_id,
+        source=event.source,
+        type=event.type,
+        occurred_at=format_time(event.occurred_at),
+        received_at=received,
+        body=event.body_json,
+        expires_at=received_at + timedelta(hours=hours),
+        gsi1pk=inbox_hour_index(received_at),
+        gsi1sk=f"{received}#{event.source}#{event.event_id}",
+    )
+
+
+def _hours(since: datetime, until: datetime | None) -> Iterator[datetime]:
+    end = (until or datetime.now(UTC)).astimezone(UTC)
+    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    while hour <= end:
+        yield hour
+        hour += timedelta(hours=1)
+
+
+def _entry(item: InboxEventItem) -> InboxEntry:
+    return InboxEntry(item.source, item.event_id, item.received_at, json.loads(item.body))
+
+
+class DynamoEventsStore:
+    """``EventsStore`` on the events table (pynamodb)."""
+
+    def keep_events(
+        self, events: Iterable[InboxEvent], *, received_at: datetime, retention_hours: int = 96
+    ) -> None:
+        unique = {(e.source, e.event_id): e for e in events}  # a batch may not repeat a key
+        if not unique:
+            return
+        with translated(), InboxEventItem.batch_write() as batch:
+            for event in unique.values():
+                batch.save(_item(event, received_at, retention_hours))
+
+    def read_inbox(
+        self, since: datetime, *, until: datetime | None = None, source: str | None = None
+    ) -> Iterator[InboxEntry]:
+        start = format_time(since)
+        for hour in _hours(since, until):
+            with translated():
+                items = list(EventsItem.by_gsi1.query(inbox_hour_index(hour), EventsItem.gsi1sk >= start))
+            for item in items:
+                if isinstance(item, InboxEventItem) and (source is None or item.source == source):
+                    yield _entry(item)
+
+
+class InMemoryEventsStore:
+    """``EventsStore`` in a dict (unit tests)."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], InboxEventItem] = {}
+        self._lock = threading.Lock()
+
+    def keep_events(
+        self, events: Iterable[InboxEvent], *, received_at: datetime, retention_hours: int = 96
+    ) -> None:
+        with self._lock:
+            for event in events:
+                item = _item(event, received_at, retention_hours)
+                self.items[(str(item.pk), str(item.sk))] = item
+
+    def read_inbox(
+        self, since: datetime, *, until: datetime | None = None, source: str | None = None
+    ) -> Iterator[InboxEntry]:
+        start = format_time(since)
+        with self._lock:
+            items = list(self.items.values())
+        for hour in _hours(since, until):
+            bucket = inbox_hour_index(hour)
+            found = [i for i in items if i.gsi1pk == bucket and str(i.gsi1sk) >= start]
+            for item in sorted(found, key=lambda i: str(i.gsi1sk)):
+                if source is None or item.source == source:
+                    yield _entry(item)

@@ -1,0 +1,842 @@
+"""The POS table: run records, the line ledger, unmatched end customers, inventory.
+
+Key patterns (the only place they are spelled; ``docs/data-model.md`` names the method of each
+access pattern):
+
+- the run record of one object version: ``RUN#<s3 key>`` / ``VERSION#<version id, else ETag>``,
+  entity ``POS_RUN``; gsi1 ``RUNS#<distributor>`` / ``<started_at>#<s3 key>``. Created once, moved on
+  only by the invocation holding the expected ``slice``; its ``checkpoint`` carries a file too big
+  for one invocation. The table's stream brings finished runs to the alerts function (the channel
+  manager's email), so the record carries what that email says (counts, ``rejects_key``,
+  ``reject_sample``, ``error``);
+- a sell-through line by restatement key: ``LINE#<distributor>#<invoice>`` / ``LINE#<line>``;
+- an unmatched end customer: ``UNMATCHED`` / ``NAME#<normalised name>``, ``amount_<CUR>`` per currency;
+- a distributor's latest inventory per part: ``INVENTORY#<distributor>`` / ``PART#<part>``.
+
+The line ledger is what makes counting exact. Every accepted line is kept under its restatement
+key with the run that wrote it. A line is written together with the changes it makes to the totals
+(actuals in the plan table, ``shared.store.plan``; unmatched customers here), in one transaction,
+conditioned on the ledger entry being exactly as read: so a later file that restates a line moves
+the totals by the difference, an object delivered twice (same run) changes nothing, and a line
+repeated within one file is caught even when the two copies fall in different invocations.
+
+``DynamoPosStore`` serves it with pynamodb; ``InMemoryPosStore`` has the same semantics.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from typing import Any, Protocol
+
+from pynamodb.attributes import (
+    DiscriminatorAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+)
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from shared.settings import get_settings
+from shared.store.errors import Conflict, Throttled, classify, translated
+from shared.store.items import DecimalAttribute, Gsi1, now_text
+from shared.store.plan import (
+    ActualDelta,
+    InMemoryPlanStore,
+    actual_write,
+    distributor_breakdown,
+    part_breakdown,
+)
+
+_settings = get_settings()
+ZERO = Decimal(0)
+
+LINES_PER_TRANSACTION = 40  # a group whose writes exceed DynamoDB's 100 per transaction is halved
+MAX_TRANSACTION_ITEMS = 100
+LEDGER_TRIES = 4
+REJECT_SAMPLE_SIZE = 20  # rejected rows (row, reason) kept on the run record for the email
+
+
+# ------------------------------------------------------------------ keys
+def run_key(object_key: str, version: str) -> tuple[str, str]:
+    return f"RUN#{object_key}", f"VERSION#{version}"
+
+
+_RUN_VERSION_PREFIX = run_key("", "")[1]
+
+
+def distributor_runs_index(distributor: str, started_at: str, object_key: str) -> tuple[str, str]:
+    return distributor_runs_pk(distributor), f"{started_at}#{object_key}"
+
+
+def distributor_runs_pk(distributor: str) -> str:
+    return f"RUNS#{distributor}"
+
+
+def line_key(distributor: str, invoice: str, line: str) -> tuple[str, str]:
+    return f"LINE#{distributor}#{invoice}", f"LINE#{line}"
+
+
+UNMATCHED_PK = "UNMATCHED"
+
+
+def unmatched_key(normalised: str) -> tuple[str, str]:
+    return UNMATCHED_PK, f"NAME#{normalised}"
+
+
+def inventory_key(distributor: str, part: str) -> tuple[str, str]:
+    return f"INVENTORY#{distributor}", f"PART#{part}"
+
+
+def unmatched_amount_attribute(currency: str) -> str:
+    return f"amount_{currency}"
+
+
+# An accepted line's ``account`` is an account id, or this prefix and the end customer's normalised
+# name when no account matched: such lines count towards the unmatched customer, not towards actuals.
+_UNMATCHED_ACCOUNT = "unmatched:"
+
+
+def unmatched_account(normalised_name: str) -> str:
+    return _UNMATCHED_ACCOUNT + normalised_name
+
+
+def is_unmatched(account: str) -> bool:
+    return account.startswith(_UNMATCHED_ACCOUNT)
+
+
+def unmatched_name(account: str) -> str:
+    return account[len(_UNMATCHED_ACCOUNT) :]
+
+
+# ------------------------------------------------------------------ what callers pass and get
+class LedgerLine(Protocol):
+    """An accepted sell-through line (``pos_ingest.validate.PosLine`` is one)."""
+
+    @property
+    def row(self) -> int: ...
+    @property
+    def invoice_number(self) -> str: ...
+    @property
+    def line(self) -> str: ...
+    @property
+    def invoice_date(self) -> str: ...
+    @property
+    def period(self) -> str: ...  # "2026-Q4"
+    @property
+    def part_number(self) -> str: ...
+    @property
+    def quantity(self) -> Decimal: ...
+    @property
+    def unit_price(self) -> Decimal | None: ...
+    @property
+    def extended_amount(self) -> Decimal: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def end_customer(self) -> str: ...
+    @property
+    def account(self) -> str: ...  # an account id, or unmatched_account(name)
+    @property
+    def country(self) -> str: ...
+
+
+class InventoryEntry(Protocol):
+    """One part of an inventory snapshot (``pos_ingest.validate.InventoryLine`` is one)."""
+
+    @property
+    def row(self) -> int: ...
+    @property
+    def part_number(self) -> str: ...
+    @property
+    def as_of_date(self) -> str: ...
+    @property
+    def on_hand(self) -> Decimal: ...
+    @property
+    def on_order(self) -> Decimal | None: ...
+
+
+@dataclass(frozen=True)
+class StoredLine:
+    """A ledger entry as stored: the line and the run (and row) that wrote it."""
+
+    run_id: str
+    row: int
+    invoice_number: str
+    line: str
+    invoice_date: str
+    period: str
+    part_number: str
+    quantity: Decimal
+    unit_price: Decimal | None
+    extended_amount: Decimal
+    currency: str
+    end_customer: str
+    account: str
+    country: str
+
+
+@dataclass
+class RunRecord:
+    """One object's ingestion: what the run record holds (and GET /pos/runs shows)."""
+
+    key: str
+    version: str
+    distributor: str
+    kind: str
+    status: str = "running"  # running | continuing | done | failed
+    rows_total: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    blank: int = 0
+    footer: int = 0
+    amount_accepted: dict[str, str] = field(default_factory=dict)
+    started_at: str = ""
+    finished_at: str | None = None
+    slice: int = 0
+    rejects_key: str | None = None
+    error: str | None = None
+    checkpoint: str | None = None
+    reject_sample: list[dict[str, Any]] = field(default_factory=list)  # [{"row", "reason"}], at most 20
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.key}@{self.version}"
+
+    def view(self) -> dict[str, Any]:
+        """The record as GET /pos/runs shows it."""
+        data = {k: v for k, v in self.__dict__.items() if k not in ("checkpoint", "reject_sample")}
+        data["run_id"] = self.run_id
+        return data
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A line this very run had written before from another row: the same line twice in one file."""
+
+    line: LedgerLine
+    earlier_row: int
+
+
+@dataclass
+class LedgerOutcome:
+    applied: int = 0  # lines new or restating another file's line
+    restated: int = 0
+    already: int = 0  # lines this very run had written before (a retried slice)
+    repeats: list[Repeat] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class InventoryPart:
+    distributor: str
+    part_number: str
+    as_of_date: str
+    on_hand: Decimal
+    on_order: Decimal | None
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class UnmatchedCustomer:
+    """Sell-through no account matched, per normalised end-customer name."""
+
+    normalised_name: str
+    end_customer: str | None
+    amounts: dict[str, Decimal]  # per currency
+    line_count: int
+    distributors: list[str]
+
+
+# ------------------------------------------------------------------ item models
+class PosTableItem(Model):
+    class Meta:
+        table_name = _settings.pos_table
+        region = _settings.region
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    entity = DiscriminatorAttribute(attr_name="entity")
+    updated_at = UnicodeAttribute(null=True)
+    by_gsi1 = Gsi1()
+
+
+class RejectNote(MapAttribute[str, Any]):
+    row = NumberAttribute()
+    reason = UnicodeAttribute()
+
+
+class PosRunItem(PosTableItem, discriminator="POS_RUN"):
+    key = UnicodeAttribute()
+    version = UnicodeAttribute()
+    distributor = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    status = UnicodeAttribute()
+    rows_total = NumberAttribute(default=0)
+    accepted = NumberAttribute(default=0)
+    rejected = NumberAttribute(default=0)
+    blank = NumberAttribute(default=0)
+    footer = NumberAttribute(default=0)
+    amount_accepted = MapAttribute[str, str](null=True)
+    started_at = UnicodeAttribute(null=True)
+    finished_at = UnicodeAttribute(null=True)
+    slice = NumberAttribute(default=0)
+    rejects_key = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    checkpoint = UnicodeAttribute(null=True)
+    reject_sample = ListAttribute[RejectNote](of=RejectNote, null=True)
+
+
+class PosLineItem(PosTableItem, discriminator="POS_LINE"):
+    distributor = UnicodeAttribute()
+    run_id = UnicodeAttribute()
+    row = NumberAttribute()
+    invoice_number = UnicodeAttribute()
+    line = UnicodeAttribute()
+    invoice_date = UnicodeAttribute()
+    period = UnicodeAttribute()
+    part_number = UnicodeAttribute()
+    quantity = DecimalAttribute()
+    unit_price = UnicodeAttribute(null=True)  # decimal text, as the file gave it
+    amount = DecimalAttribute()
+    currency = UnicodeAttribute()
+    end_customer = UnicodeAttribute(null=True)
+    account = UnicodeAttribute()
+    country = UnicodeAttribute(null=True)
+
+
+class PosInventoryItem(PosTableItem, discriminator="POS_INVENTORY"):
+    distributor = UnicodeAttribute()
+    part_number = UnicodeAttribute()
+    as_of_date = UnicodeAttribute()
+    on_hand = DecimalAttribute()
+    on_order = DecimalAttribute(null=True)
+    run_id = UnicodeAttribute(null=True)
+    row = NumberAttribute(null=True)
+
+
+class PosUnmatchedItem(PosTableItem, discriminator="POS_UNMATCHED"):
+    """Also one ``amount_<CUR>`` number per currency (``unmatched_amount_attribute``)."""
+
+    normalised_name = UnicodeAttribute()
+    end_customer = UnicodeAttribute(null=True)
+    line_count = NumberAttribute(default=0)
+    distributors = UnicodeSetAttribute(null=True)
+
+
+_RUN_FIELDS = [f.name for f in fields(RunRecord)]
+
+
+def _run_item(run: RunRecord) -> PosRunItem:
+    pk, sk = run_key(run.key, run.version)
+    gsi1pk, gsi1sk = distributor_runs_index(run.distributor, run.started_at, run.key)
+    values = {name: getattr(run, name) for name in _RUN_FIELDS}
+    values["reject_sample"] = [RejectNote(row=n["row"], reason=n["reason"]) for n in run.reject_sample]
+    return PosRunItem(pk, sk, gsi1pk=gsi1pk, gsi1sk=gsi1sk, updated_at=now_text(), **values)
+
+
+def _run(item: PosRunItem) -> RunRecord:
+    values: dict[str, Any] = {name: getattr(item, name) for name in _RUN_FIELDS}
+    for name in ("rows_total", "accepted", "rejected", "blank", "footer", "slice"):
+        values[name] = int(values[name] or 0)
+    values["amount_accepted"] = dict(item.amount_accepted.as_dict()) if item.amount_accepted else {}
+    values["reject_sample"] = [{"row": int(n.row), "reason": n.reason} for n in item.reject_sample or []]
+    return RunRecord(**values)
+
+
+def _stored_line(item: PosLineItem) -> StoredLine:
+    return StoredLine(
+        item.run_id, int(item.row), item.invoice_number, item.line, item.invoice_date, item.period,
+        item.part_number, item.quantity, Decimal(item.unit_price) if item.unit_price else None, item.amount,
+        item.currency, item.end_customer or "", item.account, item.country or "",
+    )  # fmt: skip
+
+
+def _line_item(distributor: str, run_id: str, line: LedgerLine, stamp: str) -> PosLineItem:
+    pk, sk = line_key(distributor, line.invoice_number, line.line)
+    return PosLineItem(
+        pk, sk, distributor=distributor, run_id=run_id, row=line.row, invoice_number=line.invoice_number,
+        line=line.line, invoice_date=line.invoice_date, period=line.period, part_number=line.part_number,
+        quantity=line.quantity, unit_price=str(line.unit_price) if line.unit_price is not None else None,
+        amount=line.extended_amount, currency=line.currency, end_customer=line.end_customer or None,
+        account=line.account, country=line.country or None, updated_at=stamp,
+    )  # fmt: skip
+
+
+def _as_stored(run_id: str, line: LedgerLine) -> StoredLine:
+    return StoredLine(
+        run_id, line.row, line.invoice_number, line.line, line.invoice_date, line.period, line.part_number,
+        line.quantity, line.unit_price, line.extended_amount, line.currency, line.end_customer, line.account,
+        line.country,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------ the ledger's arithmetic
+@dataclass
+class UnmatchedDelta:
+    normalised_name: str
+    currency: str
+    amount: Decimal = ZERO
+    lines: int = 0
+    customers: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _GroupPlan:
+    """What one group of lines writes: line puts (with the entry read), and the totals' changes."""
+
+    puts: list[tuple[LedgerLine, StoredLine | None]] = field(default_factory=list)
+    actuals: dict[tuple[str, int, int, str, str], list[Decimal]] = field(default_factory=dict)
+    unmatched: dict[tuple[str, str], UnmatchedDelta] = field(default_factory=dict)
+    outcome: LedgerOutcome = field(default_factory=LedgerOutcome)
+
+    def writes(self) -> int:
+        return len(self.puts) + len(self.actual_deltas()) + len(self.unmatched)
+
+    def add(self, distributor: str, line: LedgerLine | StoredLine, sign: int) -> None:
+        amount, quantity = sign * line.extended_amount, sign * line.quantity
+        if is_unmatched(line.account):
+            name = unmatched_name(line.account)
+            slot = self.unmatched.setdefault((name, line.currency), UnmatchedDelta(name, line.currency))
+            slot.amount += amount
+            slot.lines += sign
+            slot.customers.add(line.end_customer)
+            return
+        year, quarter = line.period.split("-Q")
+        for breakdown in ("", distributor_breakdown(distributor), part_breakdown(line.part_number)):
+            key = (line.account, int(year), int(quarter), line.currency, breakdown)
+            totals = self.actuals.setdefault(key, [ZERO, ZERO])
+            totals[0] += amount
+            totals[1] += quantity
+
+    def actual_deltas(self) -> list[ActualDelta]:
+        return [
+            ActualDelta(account, year, quarter, currency, amount, quantity, breakdown)
+            for (account, year, quarter, currency, breakdown), (amount, quantity) in self.actuals.items()
+            if amount or quantity
+        ]
+
+
+def _plan_group(
+    distributor: str, run_id: str, lines: Sequence[LedgerLine], current: dict[tuple[str, str], StoredLine]
+) -> _GroupPlan:
+    plan = _GroupPlan()
+    for line in lines:
+        previous = current.get(line_key(distributor, line.invoice_number, line.line))
+        if previous is not None and previous.run_id == run_id:
+            if previous.row == line.row:
+                plan.outcome.already += 1
+            else:
+                plan.outcome.repeats.append(Repeat(line, previous.row))
+            continue
+        plan.puts.append((line, previous))
+        plan.add(distributor, line, 1)
+        if previous is not None:
+            plan.add(distributor, previous, -1)
+            plan.outcome.restated += 1
+        plan.outcome.applied += 1
+    return plan
+
+
+def _merge(total: LedgerOutcome, group: LedgerOutcome) -> None:
+    total.applied += group.applied
+    total.restated += group.restated
+    total.already += group.already
+    total.repeats.extend(group.repeats)
+
+
+# ------------------------------------------------------------------ the protocol
+class PosStore(Protocol):
+    """The POS table's access patterns (and the actuals the ledger moves in the plan table)."""
+
+    def get_run(self, object_key: str, version: str) -> RunRecord | None: ...
+
+    def runs_of_key(self, object_key: str) -> list[RunRecord]:
+        """Every version's run record of an S3 key, newest first."""
+        ...
+
+    def runs_of_distributor(self, distributor: str) -> list[RunRecord]:
+        """A distributor's runs, newest first."""
+        ...
+
+    def create_run(self, run: RunRecord) -> RunRecord | None:
+        """Store a new run record; None when this object version already has one."""
+        ...
+
+    def save_run(self, run: RunRecord, *, expected_slice: int) -> bool:
+        """Write the run's progress if no other invocation moved it on (``slice`` unchanged, not done)."""
+        ...
+
+    def apply_lines(self, distributor: str, run_id: str, lines: Sequence[LedgerLine]) -> LedgerOutcome:
+        """Count accepted lines into the ledger, the actuals and the unmatched customers."""
+        ...
+
+    def put_inventory(
+        self, distributor: str, run_id: str, lines: Iterable[InventoryEntry]
+    ) -> tuple[int, int]:
+        """Latest snapshot per part: an older as-of date never overwrites a newer one. (written, stale)"""
+        ...
+
+    def inventory_of(self, distributor: str) -> list[InventoryPart]:
+        """A distributor's latest inventory, by part number."""
+        ...
+
+    def unmatched_customers(self) -> list[UnmatchedCustomer]:
+        """Every end customer no account matched, by normalised name."""
+        ...
+
+
+# ------------------------------------------------------------------ DynamoDB
+BACKOFF_BASE_SECONDS = 0.02
+BACKOFF_CAP_SECONDS = 1.0
+UNPROCESSED_TRIES = 12  # when no clock bounds the retries
+TIME_RESERVE_MS = 5_000  # kept for writing the batch in hand and the checkpoint
+
+
+class DynamoPosStore:
+    """``PosStore`` on the POS table, actuals in the plan table (pynamodb).
+
+    ``remaining_ms`` (the invocation's ``get_remaining_time_in_millis``) bounds the retries of keys
+    DynamoDB leaves unprocessed; ``bounded_by`` gives the store of one invocation."""
+
+    def __init__(
+        self,
+        remaining_ms: Callable[[], int] | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float, float], float] = random.uniform,
+    ) -> None:
+        self.remaining_ms = remaining_ms
+        self.sleep = sleep
+        self.jitter = jitter
+
+    def bounded_by(self, remaining_ms: Callable[[], int]) -> DynamoPosStore:
+        return DynamoPosStore(remaining_ms, sleep=self.sleep, jitter=self.jitter)
+
+    # ---- runs --------------------------------------------------------------------------------------
+    def get_run(self, object_key: str, version: str) -> RunRecord | None:
+        with translated():
+            try:
+                item = PosRunItem.get(*run_key(object_key, version), consistent_read=True)
+            except DoesNotExist:
+                return None
+        return _run(item)
+
+    def runs_of_key(self, object_key: str) -> list[RunRecord]:
+        pk = run_key(object_key, "")[0]
+        with translated():
+            items = list(
+                PosTableItem.query(pk, PosTableItem.sk.startswith(_RUN_VERSION_PREFIX), consistent_read=True)
+            )
+        runs = [_run(i) for i in items if isinstance(i, PosRunItem)]
+        return sorted(runs, key=lambda r: r.started_at, reverse=True)
+
+    def runs_of_distributor(self, distributor: str) -> list[RunRecord]:
+        with translated():
+            items = list(
+                PosTableItem.by_gsi1.query(distributor_runs_pk(distributor), scan_index_forward=False)
+            )
+        return [_run(i) for i in items if isinstance(i, PosRunItem)]
+
+    def create_run(self, run: RunRecord) -> RunRecord | None:
+        with translated():
+            try:
+                _run_item(run).save(condition=PosRunItem.pk.does_not_exist())
+            except PutError as exc:
+                if exc.cause_response_code == "ConditionalCheckFailedException":
+                    return None
+                raise
+        return run
+
+    def save_run(self, run: RunRecord, *, expected_slice: int) -> bool:
+        with translated():
+            try:
+                _run_item(run).save(
+                    condition=(PosRunItem.slice == expected_slice) & (PosRunItem.status != "done")
+                )
+            except PutError as exc:
+                if exc.cause_response_code == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
+
+    # ---- the line ledger ---------------------------------------------------------------------------
+    def apply_lines(self, distributor: str, run_id: str, lines: Sequence[LedgerLine]) -> LedgerOutcome:
+        outcome = LedgerOutcome()
+        for start in range(0, len(lines), LINES_PER_TRANSACTION):
+            self._apply_group(distributor, run_id, lines[start : start + LINES_PER_TRANSACTION], outcome)
+        return outcome
+
+    def _apply_group(
+        self, distributor: str, run_id: str, lines: Sequence[LedgerLine], outcome: LedgerOutcome
+    ) -> None:
+        for _attempt in range(LEDGER_TRIES):
+            current = self._lines_as_stored(distributor, lines)
+            plan = _plan_group(distributor, run_id, lines, current)
+            if plan.writes() > MAX_TRANSACTION_ITEMS and len(lines) > 1:
+                half = len(lines) // 2  # lines and their totals stay in one transaction: fewer lines
+                self._apply_group(distributor, run_id, lines[:half], outcome)
+                self._apply_group(distributor, run_id, lines[half:], outcome)
+                return
+            try:
+                if plan.puts:
+                    self._write(distributor, run_id, plan)
+            except TransactWriteError as exc:
+                if exc.cause_response_code != "TransactionCanceledException":
+                    raise classify(exc) from exc
+                continue  # a concurrent writer changed a line: read again
+            _merge(outcome, plan.outcome)
+            return
+        raise Conflict("ledger lines kept changing under concurrent writers")
+
+    def _write(self, distributor: str, run_id: str, plan: _GroupPlan) -> None:
+        stamp = now_text()
+        with TransactWrite(connection=PosTableItem._get_connection().connection) as tx:
+            for line, previous in plan.puts:
+                item = _line_item(distributor, run_id, line, stamp)
+                if previous is None:
+                    tx.save(item, condition=PosLineItem.pk.does_not_exist())
+                else:
+                    tx.save(
+                        item,
+                        condition=(PosLineItem.run_id == previous.run_id) & (PosLineItem.row == previous.row),
+                    )
+            for delta in plan.actual_deltas():
+                target, actions = actual_write(delta, stamp)
+                tx.update(target, actions=actions)
+            for change in plan.unmatched.values():
+                target, actions = _unmatched_write(distributor, change, stamp)
+                tx.update(target, actions=actions)
+
+    def _lines_as_stored(
+        self, distributor: str, lines: Sequence[LedgerLine]
+    ) -> dict[tuple[str, str], StoredLine]:
+        keys = [line_key(distributor, line.invoice_number, line.line) for line in lines]
+        found = {}
+        for item in self._batch_get(keys):
+            if isinstance(item, PosLineItem):
+                found[(item.pk, item.sk)] = _stored_line(item)
+        return found
+
+    def _batch_get(self, keys: list[tuple[str, str]]) -> Iterator[PosTableItem]:
+        """Consistent BatchGetItem, retrying unprocessed keys with exponential backoff and full jitter,
+        for as long as the invocation's remaining time allows (else ``Throttled``)."""
+        # Low-level client: pynamodb's batch_get retries UnprocessedKeys at once and without end.
+        from shared.aws import client
+
+        table = PosTableItem.Meta.table_name
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 100):
+            request: dict[str, Any] = {
+                table: {
+                    "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in unique[start : start + 100]],
+                    "ConsistentRead": True,
+                }
+            }
+            attempt = 0
+            while request:
+                with translated():
+                    answer = client("dynamodb").batch_get_item(RequestItems=request)
+                for raw in answer.get("Responses", {}).get(table, []):
+                    yield PosTableItem.from_raw_data(raw)
+                request = answer.get("UnprocessedKeys") or {}
+                if request:
+                    self._back_off(attempt, len(request[table]["Keys"]))
+                    attempt += 1
+
+    def _back_off(self, attempt: int, left: int) -> None:
+        delay = self.jitter(0.0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+        if self.remaining_ms is None:
+            if attempt + 1 >= UNPROCESSED_TRIES:
+                raise Throttled(f"BatchGetItem left {left} keys unprocessed after {attempt + 1} tries")
+        elif self.remaining_ms() - delay * 1000 < TIME_RESERVE_MS:
+            raise Throttled(
+                f"BatchGetItem left {left} keys unprocessed after {attempt + 1} tries; "
+                "no time left in this invocation to retry"
+            )
+        self.sleep(delay)
+
+    # ---- inventory ---------------------------------------------------------------------------------
+    def put_inventory(
+        self, distributor: str, run_id: str, lines: Iterable[InventoryEntry]
+    ) -> tuple[int, int]:
+        written = stale = 0
+        stamp = now_text()
+        for line in lines:
+            pk, sk = inventory_key(distributor, line.part_number)
+            item = PosInventoryItem(
+                pk, sk, distributor=distributor, part_number=line.part_number, as_of_date=line.as_of_date,
+                on_hand=line.on_hand, on_order=line.on_order, run_id=run_id, row=line.row, updated_at=stamp,
+            )  # fmt: skip
+            newer = PosInventoryItem.pk.does_not_exist() | (PosInventoryItem.as_of_date <= line.as_of_date)
+            with translated():
+                try:
+                    item.save(condition=newer)
+                    written += 1
+                except PutError as exc:
+                    if exc.cause_response_code != "ConditionalCheckFailedException":
+                        raise
+                    stale += 1
+        return written, stale
+
+    # ---- reads -------------------------------------------------------------------------------------
+    def inventory_of(self, distributor: str) -> list[InventoryPart]:
+        pk, prefix = inventory_key(distributor, "")
+        with translated():
+            items = list(PosTableItem.query(pk, PosTableItem.sk.startswith(prefix), consistent_read=True))
+        return [
+            InventoryPart(i.distributor, i.part_number, i.as_of_date, i.on_hand, i.on_order, i.run_id)
+            for i in items
+            if isinstance(i, PosInventoryItem)
+        ]
+
+    def unmatched_customers(self) -> list[UnmatchedCustomer]:
+        # Low-level client: ``amount_<CUR>`` is one attribute per currency, and pynamodb models load
+        # only the attributes they declare.
+        from boto3.dynamodb.types import TypeDeserializer
+
+        from shared.aws import client
+
+        deserialise = TypeDeserializer().deserialize
+        pk, prefix = unmatched_key("")
+        kwargs: dict[str, Any] = {
+            "TableName": PosTableItem.Meta.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :sk)",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, ":sk": {"S": prefix}},
+            "ConsistentRead": True,
+        }
+        found = []
+        while True:
+            with translated():
+                answer = client("dynamodb").query(**kwargs)
+            for raw in answer.get("Items", []):
+                item = {k: deserialise(v) for k, v in raw.items()}
+                found.append(_unmatched(item))
+            if "LastEvaluatedKey" not in answer:
+                return found
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+def _unmatched(item: dict[str, Any]) -> UnmatchedCustomer:
+    prefix = unmatched_amount_attribute("")
+    amounts = {k.removeprefix(prefix): Decimal(v) for k, v in item.items() if k.startswith(prefix)}
+    return UnmatchedCustomer(
+        item["normalised_name"], item.get("end_customer"), amounts, int(item.get("line_count", 0)),
+        sorted(item.get("distributors") or ()),
+    )  # fmt: skip
+
+
+def _unmatched_write(distributor: str, change: UnmatchedDelta, stamp: str) -> tuple[Model, list[Action]]:
+    amount = DecimalAttribute(attr_name=unmatched_amount_attribute(change.currency))
+    actions: list[Action] = [
+        amount.add(change.amount),
+        PosUnmatchedItem.line_count.add(change.lines),
+        PosUnmatchedItem.distributors.add({distributor}),
+        PosUnmatchedItem.entity.set(PosUnmatchedItem),
+        PosUnmatchedItem.normalised_name.set(change.normalised_name),
+        PosUnmatchedItem.updated_at.set(stamp),
+    ]
+    customers = sorted(c for c in change.customers if c)
+    if customers:
+        actions.append(PosUnmatchedItem.end_customer.set(customers[0]))
+    return PosUnmatchedItem(*unmatched_key(change.normalised_name)), actions
+
+
+# ------------------------------------------------------------------ in memory
+class InMemoryPosStore:
+    """``PosStore`` in dicts, with the same ledger, condition and ordering semantics; actuals go to
+    an ``InMemoryPlanStore`` (``self.plan``)."""
+
+    def __init__(self, plan: InMemoryPlanStore | None = None) -> None:
+        self.plan = plan or InMemoryPlanStore()
+        self.runs: dict[tuple[str, str], RunRecord] = {}
+        self.lines: dict[tuple[str, str], StoredLine] = {}
+        self.unmatched: dict[str, UnmatchedCustomer] = {}
+        self.inventory: dict[tuple[str, str], InventoryPart] = {}
+
+    def get_run(self, object_key: str, version: str) -> RunRecord | None:
+        found = self.runs.get(run_key(object_key, version))
+        return copy.deepcopy(found) if found is not None else None
+
+    def runs_of_key(self, object_key: str) -> list[RunRecord]:
+        found = [copy.deepcopy(r) for r in self.runs.values() if r.key == object_key]
+        return sorted(found, key=lambda r: r.started_at, reverse=True)
+
+    def runs_of_distributor(self, distributor: str) -> list[RunRecord]:
+        found = [copy.deepcopy(r) for r in self.runs.values() if r.distributor == distributor]
+        return sorted(found, key=lambda r: (r.started_at, r.key), reverse=True)
+
+    def create_run(self, run: RunRecord) -> RunRecord | None:
+        key = run_key(run.key, run.version)
+        if key in self.runs:
+            return None
+        self.runs[key] = copy.deepcopy(run)
+        return run
+
+    def save_run(self, run: RunRecord, *, expected_slice: int) -> bool:
+        key = run_key(run.key, run.version)
+        stored = self.runs.get(key)
+        if stored is None or stored.slice != expected_slice or stored.status == "done":
+            return False
+        self.runs[key] = copy.deepcopy(run)
+        return True
+
+    def apply_lines(self, distributor: str, run_id: str, lines: Sequence[LedgerLine]) -> LedgerOutcome:
+        outcome = LedgerOutcome()
+        for start in range(0, len(lines), LINES_PER_TRANSACTION):
+            group = lines[start : start + LINES_PER_TRANSACTION]
+            plan = _plan_group(distributor, run_id, group, self.lines)
+            for line, _previous in plan.puts:
+                self.lines[line_key(distributor, line.invoice_number, line.line)] = _as_stored(run_id, line)
+            self.plan.add_actuals(plan.actual_deltas())
+            for change in plan.unmatched.values():
+                self._add_unmatched(distributor, change)
+            _merge(outcome, plan.outcome)
+        return outcome
+
+    def _add_unmatched(self, distributor: str, change: UnmatchedDelta) -> None:
+        current = self.unmatched.get(change.normalised_name) or UnmatchedCustomer(
+            change.normalised_name, None, {}, 0, []
+        )
+        amounts = dict(current.amounts)
+        amounts[change.currency] = amounts.get(change.currency, ZERO) + change.amount
+        customers = sorted(c for c in change.customers if c)
+        self.unmatched[change.normalised_name] = UnmatchedCustomer(
+            change.normalised_name,
+            customers[0] if customers else current.end_customer,
+            amounts,
+            current.line_count + change.lines,
+            sorted({*current.distributors, distributor}),
+        )
+
+    def put_inventory(
+        self, distributor: str, run_id: str, lines: Iterable[InventoryEntry]
+    ) -> tuple[int, int]:
+        written = stale = 0
+        for line in lines:
+            key = inventory_key(distributor, line.part_number)
+            stored = self.inventory.get(key)
+            if stored is not None and stored.as_of_date > line.as_of_date:
+                stale += 1
+                continue
+            self.inventory[key] = InventoryPart(
+                distributor, line.part_number, line.as_of_date, line.on_hand, line.on_order, run_id
+            )
+            written += 1
+        return written, stale
+
+    def inventory_of(self, distributor: str) -> list[InventoryPart]:
+        return [p for k, p in sorted(self.inventory.items()) if p.distributor == distributor]
+
+    def unmatched_customers(self) -> list[UnmatchedCustomer]:
+        return [self.unmatched[name] for name in sorted(self.unmatched)]

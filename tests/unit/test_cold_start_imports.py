@@ -1,0 +1,48 @@
+"""Cold start: importing a packaged handler loads none of the heavy modules a request may never need.
+
+Each handler named in the template is imported in a fresh interpreter, as Lambda's init does, and
+the test fails when the X-Ray SDK is loaded at import (the Tracer is built on the first traced
+call: ``shared.observability.LazyTracer``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hub.local.template import HubTemplate
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("aws_xray_sdk",)
+HANDLERS = sorted({spec.module for spec in HubTemplate().functions().values()})
+
+PROBE = """
+import json, sys, importlib
+importlib.import_module(sys.argv[1])
+print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in sys.argv[2].split(','))))
+"""
+
+
+@pytest.mark.parametrize("module", HANDLERS)
+def test_handler_import_loads_no_heavy_module(module: str) -> None:
+    # Given a fresh interpreter with the function's environment (tracing on, as in Lambda)
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'functions'}",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "LAMBDA_TASK_ROOT": str(ROOT / "functions"),
+        "POWERTOOLS_TRACE_DISABLED": "false",
+    }
+    # When the handler's module is imported
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, module, ",".join(HEAVY)],
+        capture_output=True, text=True, env=env, check=True, cwd=ROOT,
+    )  # fmt: skip
+    # Then none of the heavy modules is loaded
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
