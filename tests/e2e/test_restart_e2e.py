@@ -74,6 +74,7 @@ def _run(hub: dict[str, Any], key: str) -> Any:
     return answer if status == 200 and answer.get("status") == "done" else None
 
 
+@pytest.mark.timeout(1200)  # four starts of the hub, on a machine that may be busy
 def test_leads_events_a_pos_run_and_the_outbox_survive_a_restart_and_a_kill(tmp_path, wait_for):
     home = tmp_path / "home"
     home.mkdir()
