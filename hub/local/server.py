@@ -252,10 +252,12 @@ Try it:
   curl -s -X POST {api_url}/leads -H 'content-type: application/json' \\
        -d '{{"email": "jane@example.com", "first_name": "Jane", "company": "Acme"}}'
   curl -s {api_url}/leads/<lead_id> -H "authorization: Bearer $(python3 -c 'import json;print(json.load(open(".hub/local.json"))["api_token"])')"
-  hub emails            # what the hub has emailed
+  hub emails            # what the hub has emailed (as pages: {api_url}/_hub/outbox)
+  hub leads form-snippet  # the HTML form for a landing page
+  API docs   {api_url}/_hub/docs
   hub tick alerts-sweep # run a schedule now
 
-Ctrl-C stops the hub.
+Ctrl-C stops the hub; its data stays in {home}/.hub/data (`hub local --fresh` starts empty).
 """
 
 
