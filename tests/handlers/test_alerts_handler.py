@@ -208,10 +208,7 @@ def test_a_pos_file_with_rejects_tells_the_channel_manager(alerts):
     assert alerts(event) == {"batchItemFailures": []}
     alerts(event)
     [(to, subject)] = sent_to()
-    assert (
-        to == "channel@example.com"
-        and subject == "POS file pos/D-1/nov.csv: 3 of 120 rows rejected"
-    )
+    assert to == "channel@example.com" and subject == "POS file pos/D-1/nov.csv: 3 of 120 rows rejected"
     assert "rejects/pos/D-1/nov.csv" in emails()[0].body
 
 
