@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from shared.signing import sign
-from tests.helpers import http_event, stream_event
+from shared.store.crm import opportunity_key
+from tests.helpers import http_event, lead_keys, stream_event
 
 SOURCE = "crm-alerts-test"
 SECRET = "whsec_alerts_handler"
@@ -192,7 +193,7 @@ def test_a_lead_assigned_and_reassigned_tells_each_owner(alerts, aws, crm_stream
     assert len(first_owner) == 1 and emails()[0].subject.startswith("New prospect assigned: Pat")
     # An operator moves the lead to Ana (a MODIFY with both images)
     boto3.client("dynamodb", region_name="us-east-1").update_item(
-        TableName=aws.table_name("CrmTable"), Key={"pk": {"S": f"LEAD#{lead_id}"}, "sk": {"S": "LEAD"}},
+        TableName=aws.table_name("CrmTable"), Key={k: {"S": v} for k, v in lead_keys(lead_id).items()},
         UpdateExpression="SET #o = :o ADD version :one", ExpressionAttributeNames={"#o": "owner"},
         ExpressionAttributeValues={":o": {"S": "rep-ana"}, ":one": {"N": "1"}},
     )  # fmt: skip
@@ -276,7 +277,7 @@ def test_get_alerts_lists_what_was_sent(alerts, post_events, crm_stream, lambda_
         "sam.carter@example.com",
         "sent",
     )
-    assert alert["message_id"] and alert["entity"] == "OPPORTUNITY#opp-7"
+    assert alert["message_id"] and alert["entity"] == opportunity_key("opp-7")[0]
     everyone = json.loads(reports(http_event("GET", "/alerts", authorized=True), lambda_context)["body"])
     assert everyone["count"] == 2
     bad = reports(http_event("GET", "/alerts?since=yesterday-ish", authorized=True), lambda_context)
