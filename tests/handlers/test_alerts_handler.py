@@ -181,6 +181,35 @@ def test_escalations_tell_each_new_assignee(alerts, post_events, crm_stream):
     ]
 
 
+def test_a_resolved_escalation_tells_the_account_owner_and_the_contact_who_raised_it(
+    alerts, post_events, crm_stream
+):
+    # Given a customer contact who raised an escalation on Acme (Sam owns the account)
+    post_events(("contact.upserted", {"id": "C-ACME-1", "account_id": "A-ACME", "first_name": "Lee",
+                                      "last_name": "Park", "email": "lee.park@acme.example"}))  # fmt: skip
+    esc = {"id": "esc-2", "account_id": "A-ACME", "title": "Wrong reel size", "severity": "medium",
+           "assignee": "rep-ana", "contact_id": "C-ACME-1"}  # fmt: skip
+    post_events(("escalation.upserted", {**esc, "status": "in_progress"}))
+    alerts(crm_stream())
+    # When it is resolved, with the resolution
+    post_events(
+        (
+            "escalation.upserted",
+            {**esc, "status": "resolved", "resolution": "Reels of 2,500 ship from Monday"},
+        )
+    )
+    event = crm_stream()
+    alerts(event)
+    alerts(event)
+    # Then the account owner and the contact are told once each, with the resolution
+    assert sent_to()[1:] == [
+        ("sam.carter@example.com", "Escalation resolved: Wrong reel size"),
+        ("lee.park@acme.example", "Your request has been resolved: Wrong reel size"),
+    ]
+    assert all("Reels of 2,500 ship from Monday" in m.body for m in emails()[1:])
+    assert "rep-ana" not in emails()[2].body  # the customer sees the outcome, not our internals
+
+
 def test_a_lead_assigned_and_reassigned_tells_each_owner(alerts, aws, crm_stream, lambda_context):
     from leads_webhook.app import handler as leads
 
