@@ -18,7 +18,7 @@ from hub.local_state import local_info
 
 # Modules that add sub-commands: each has ``register(subparsers) -> None``; the parser they
 # add calls ``set_defaults(func=...)`` with a function taking the parsed arguments.
-COMMAND_MODULES = ("hub.leads_cli", "hub.mailchimp_cli", "hub.events_cli")
+COMMAND_MODULES = ("hub.leads_cli", "hub.mailchimp_cli", "hub.events_cli", "hub.plan_cli", "hub.alerts_cli")
 
 
 def _cmd_local(args: argparse.Namespace) -> int:

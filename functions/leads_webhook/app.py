@@ -23,9 +23,19 @@ from leads_webhook.web import (
 from leads_webhook.wiring import deployed_services
 from shared.api_models import answer_bad_parameters_with_400
 from shared.observability import logger, metrics, tracer
+from shared.store.errors import StoreError
 
 app = APIGatewayHttpResolver(enable_validation=True)  # the routes' declared models: docs/openapi.json
 answer_bad_parameters_with_400(app)
+
+
+@app.exception_handler(StoreError)
+def storage_failed(error: StoreError) -> Response[Any]:
+    """The table is busy or unreachable: the sender retries (MailChimp and browsers alike)."""
+    logger.warning("storage failed", extra={"error": str(error)})
+    return Response(503, "application/json", {"message": "storage is busy; try again shortly"},
+                    headers={"Retry-After": "5"})  # fmt: skip
+
 
 _OUTCOME_METRICS = {"created": "LeadsCreated", "merged": "LeadsMerged", "quarantined": "LeadsQuarantined"}
 

@@ -27,12 +27,23 @@ from mailchimp_sync.stream import BatchPlan, StreamChange, plan_batch, run_plan,
 from shared.api_models import answer_bad_parameters_with_400, json_answer, text_answer
 from shared.observability import logger, metrics, tracer
 from shared.settings import get_settings
+from shared.store.errors import StoreError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 app = APIGatewayHttpResolver(enable_validation=True)  # the routes' declared models: docs/openapi.json
 answer_bad_parameters_with_400(app)
+
+
+@app.exception_handler(StoreError)
+def storage_failed(error: StoreError) -> Response[Any]:
+    """The table is busy or unreachable: the sender retries (MailChimp and browsers alike)."""
+    logger.warning("storage failed", extra={"error": str(error)})
+    return Response(503, "application/json", {"message": "storage is busy; try again shortly"},
+                    headers={"Retry-After": "5"})  # fmt: skip
+
+
 # MailChimp's webhook posts are a few hundred bytes of form fields; anything far larger is not MailChimp.
 MAX_WEBHOOK_BYTES = 64 * 1024
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)

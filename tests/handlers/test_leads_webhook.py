@@ -331,6 +331,19 @@ def test_get_lead_shows_owner_reason_segments_and_history(leads_hub, lambda_cont
     assert view["queue"] is None and view["quarantine_reasons"] == []
 
 
+def test_a_busy_table_is_503_with_retry_after(leads_hub, lambda_context, monkeypatch):
+    from shared.store import crm
+    from shared.store.errors import Throttled
+
+    def busy(self, lead_id):
+        raise Throttled("ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(crm.DynamoCrmStore, "get_lead", busy)  # the table refuses, as under load
+    status, body, headers = post(lambda_context, {"email": "busy@example.com", "first_name": "Bea"})
+    assert (status, headers.get("Retry-After")) == (503, "5")
+    assert "try again" in body["message"]
+
+
 # ------------------------------------------------------------------ browsers: CORS, multipart, return URLs
 
 
