@@ -116,3 +116,36 @@ class UnmatchedCustomer(OpenModel):
 
 class PosUnmatched(OpenModel):
     unmatched: list[UnmatchedCustomer]
+
+
+class AlertView(OpenModel):
+    """One recorded alert: what, to whom, about what, and what became of it."""
+
+    key: str
+    kind: str
+    entity: str
+    recipient: str
+    created_at: str
+    status: str  # pending, held, sent, digested
+    role: str | None = None
+    recipient_name: str | None = None
+    timezone: str | None = None
+    urgent: bool = False
+    due_at: str | None = None
+    attempts: int = 1
+    sent_at: str | None = None
+    message_id: str | None = None
+    fallback_reason: str | None = None
+    hold_reason: str | None = None
+    digest_key: str | None = None
+    subject: str | None = None
+
+
+class AlertsAnswer(OpenModel):
+    """``GET /alerts``: the alerts recorded since a time, oldest first (at most 1,000)."""
+
+    recipient: str | None = None
+    since: str
+    count: int
+    truncated: bool
+    alerts: list[AlertView]
