@@ -10,8 +10,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from reports_api.api_models import AlertsAnswer
-from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
+from reports_api.api_models import AlertsView
+from shared.api_models import JWT_SECURITY, STORE_BUSY, UNAUTHORIZED, Message, json_answer
 
 router = APIGatewayHttpRouter()
 
@@ -33,41 +33,46 @@ def parse_since(text: str | None, now: datetime) -> datetime:
 
 @router.get(
     "/alerts",
-    summary="The alerts the hub recorded since a time: sent, held, digested, fallen back",
+    summary="The alerts recorded (sent, held, digested, fallen back), oldest first",
     security=JWT_SECURITY,
     responses={
-        200: json_answer(AlertsAnswer, "The alerts, oldest first"),
-        400: json_answer(Message, "A since the route cannot read, or more than 92 days back"),
+        200: json_answer(AlertsView, "The alerts"),
+        400: json_answer(Message, "A since that is not a time or is too far back"),
         401: UNAUTHORIZED,
+        503: STORE_BUSY,
     },
 )
 def get_alerts(
-    recipient: Annotated[str | None, Query(description="only the alerts to this address")] = None,
-    since: Annotated[
-        str | None, Query(description="an ISO time, or 90m / 24h / 7d ago (default 24h)")
+    # Declared for the contract; read from the event below.
+    recipient_query: Annotated[
+        str | None, Query(alias="recipient", description="only the alerts to this address")
+    ] = None,
+    since_query: Annotated[
+        str | None, Query(alias="since", description="an ISO time, or 90m / 24h / 7d ago (default 24h)")
     ] = None,
 ) -> Response[Any]:
     from reports_api.stores import crm_store
     from shared.store.common import format_time
 
+    event = router.current_event
     now = datetime.now(UTC)
     try:
-        moment = parse_since(since, now)
+        since = parse_since(event.get_query_string_value("since"), now)
     except ValueError:
         return Response(400, "application/json", {"message": "since: an ISO time, or 90m / 24h / 7d"})
-    if now - moment > timedelta(days=92):
+    if now - since > timedelta(days=92):
         return Response(400, "application/json", {"message": "since: at most 92 days back"})
-    recipient = (recipient or "").strip().lower()
+    recipient = (event.get_query_string_value("recipient") or "").strip().lower()
     store = crm_store()
     if recipient:
-        records = store.alerts_to(recipient, format_time(moment), limit=MAX_ALERTS)
+        records = store.alerts_to(recipient, format_time(since), limit=MAX_ALERTS)
     else:
         records = store.list_alerts(
-            format_time(moment), format_time(now + timedelta(seconds=1)), limit=MAX_ALERTS
+            format_time(since), format_time(now + timedelta(seconds=1)), limit=MAX_ALERTS
         )
     body = {
         "recipient": recipient or None,
-        "since": format_time(moment),
+        "since": format_time(since),
         "count": len(records),
         "truncated": len(records) >= MAX_ALERTS,
         "alerts": [record.view() for record in records],
