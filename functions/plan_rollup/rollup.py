@@ -175,9 +175,20 @@ class RecomputeResult:
         return self
 
 
-def compute_cell(store: RollupStore, node: PlanNode, period: Period, ctx: RollupContext) -> RollupCell | None:
-    """One cell from the node's own figures and its children's stored cells."""
+def compute_cell(
+    store: RollupStore,
+    node: PlanNode,
+    period: Period,
+    ctx: RollupContext,
+    *,
+    pos_history: Mapping[Period, set[str]] | None = None,
+    children: list[PlanNode] | None = None,
+) -> RollupCell | None:
+    """One cell from the node's own figures and its children's stored cells (``pos_history`` and
+    ``children`` when the caller has read them already, for several quarters)."""
     ref = node.ref
+    if ref.type == ACCOUNT and pos_history is None:
+        pos_history = store.pos_history(ref.id)
     cell = own_cell(
         node,
         period,
@@ -185,9 +196,10 @@ def compute_cell(store: RollupStore, node: PlanNode, period: Period, ctx: Rollup
         plan=store.plan_figure(ref, period),
         orders=store.orders_of(ref, period) if ref.type != TERRITORY else (),
         pos=store.pos_of(ref.id, period) if ref.type == ACCOUNT else (),
-        pos_history=store.pos_history(ref.id) if ref.type == ACCOUNT else None,
+        pos_history=pos_history,
     )
-    children = store.child_nodes(ref)
+    if children is None:
+        children = store.child_nodes(ref)
     for child_cell in store.get_cells([c.ref for c in children], period).values():
         absorb(cell, ref.type, child_cell)
     return finish(cell)
@@ -230,8 +242,10 @@ def recompute_upwards(
                     result.cells.add((ref, period))
             break
         changed: set[Period] = set()
+        history = store.pos_history(ref.id) if ref.type == ACCOUNT else None
+        children = store.child_nodes(ref)
         for period in sorted(pending):
-            cell = compute_cell(store, node, period, ctx)
+            cell = compute_cell(store, node, period, ctx, pos_history=history, children=children)
             stored = store.get_cell(ref, period)
             if cell == stored:
                 result.unchanged += 1
