@@ -27,6 +27,7 @@ from shared.store.plan import (
     OPPORTUNITY,
     TERRITORY,
     ZERO,
+    NodeFigures,
     NodeRef,
     OrderFigure,
     Period,
@@ -176,32 +177,24 @@ class RecomputeResult:
 
 
 def compute_cell(
-    store: RollupStore,
     node: PlanNode,
     period: Period,
     ctx: RollupContext,
-    *,
-    pos_history: Mapping[Period, set[str]] | None = None,
-    children: list[PlanNode] | None = None,
+    figures: NodeFigures,
+    child_cells: Iterable[RollupCell],
 ) -> RollupCell | None:
-    """One cell from the node's own figures and its children's stored cells (``pos_history`` and
-    ``children`` when the caller has read them already, for several quarters)."""
-    ref = node.ref
-    if ref.type == ACCOUNT and pos_history is None:
-        pos_history = store.pos_history(ref.id)
+    """One cell from the node's own figures (read once for all its quarters) and its children's cells."""
     cell = own_cell(
         node,
         period,
         ctx,
-        plan=store.plan_figure(ref, period),
-        orders=store.orders_of(ref, period) if ref.type != TERRITORY else (),
-        pos=store.pos_of(ref.id, period) if ref.type == ACCOUNT else (),
-        pos_history=pos_history,
+        plan=figures.plans.get(period),
+        orders=figures.orders.get(period, ()) if node.ref.type != TERRITORY else (),
+        pos=figures.pos.get(period, ()) if node.ref.type == ACCOUNT else (),
+        pos_history=figures.pos_history() if node.ref.type == ACCOUNT else None,
     )
-    if children is None:
-        children = store.child_nodes(ref)
-    for child_cell in store.get_cells([c.ref for c in children], period).values():
-        absorb(cell, ref.type, child_cell)
+    for child_cell in child_cells:
+        absorb(cell, node.ref.type, child_cell)
     return finish(cell)
 
 
@@ -242,11 +235,12 @@ def recompute_upwards(
                     result.cells.add((ref, period))
             break
         changed: set[Period] = set()
-        history = store.pos_history(ref.id) if ref.type == ACCOUNT else None
-        children = store.child_nodes(ref)
+        figures = store.node_figures(ref)  # one read per source for all the quarters
+        stored_cells = store.cells_of(ref)
+        children = [c.ref for c in store.child_nodes(ref)]
         for period in sorted(pending):
-            cell = compute_cell(store, node, period, ctx, pos_history=history, children=children)
-            stored = store.get_cell(ref, period)
+            cell = compute_cell(node, period, ctx, figures, store.get_cells(children, period).values())
+            stored = stored_cells.get(period)
             if cell == stored:
                 result.unchanged += 1
                 continue
