@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from hub.local.outbox import Outbox
 from hub.local.runtime import FunctionRuntime
 from hub.local.template import Route
 
@@ -96,10 +97,18 @@ def to_http(result: Any) -> tuple[int, dict[str, str], bytes]:
 class LocalApi:
     """Serves the template's routes on 127.0.0.1 until stopped."""
 
-    def __init__(self, routes: list[Route], runtime: FunctionRuntime, api_token: str, port: int = 0) -> None:
+    def __init__(
+        self,
+        routes: list[Route],
+        runtime: FunctionRuntime,
+        api_token: str,
+        port: int = 0,
+        outbox: Outbox | None = None,
+    ) -> None:
         self.routes = routes
         self.runtime = runtime
         self.api_token = api_token
+        self.outbox = outbox
         # Operator controls of the local hub itself (``hub tick NAME``), behind the api token.
         self.control: dict[str, Any] = {}
         api = self
@@ -152,6 +161,10 @@ class LocalApi:
                 request, 413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}'
             )
         body = request.rfile.read(length) if length else b""
+        if path.startswith("/_hub/") and method in ("GET", "HEAD"):
+            page = self._page(path, urlsplit(request.path).query)
+            if page is not None:
+                return self._reply(request, *page)
         if path.startswith("/_hub/"):
             return self._control(request, method, path, headers)
         for route in self.routes:
@@ -177,6 +190,18 @@ class LocalApi:
             status, out_headers, raw = to_http(result)
             return self._reply(request, status, out_headers, raw)
         return self._reply(request, 404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
+
+    def _page(self, path: str, query: str) -> tuple[int, dict[str, str], bytes] | None:
+        """The local hub's own pages (same-origin only: they never carry CORS headers)."""
+        if self.outbox is not None and path.startswith("/_hub/outbox"):
+            from hub.local.pages import serve_outbox
+
+            return serve_outbox(self.outbox, path, query)
+        if path.startswith(("/_hub/docs", "/_hub/openapi.json")):
+            from hub.local.pages import serve_docs
+
+            return serve_docs(path, self.url)
+        return None
 
     def _control(
         self, request: BaseHTTPRequestHandler, method: str, path: str, headers: dict[str, str]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
@@ -45,9 +46,15 @@ class LocalHub:
     api_port: int = 8787
     aws_port: int = 4599
     quiet: bool = False
+    fresh: bool = False  # start without what an earlier run kept in .hub/data
     template: HubTemplate = field(default_factory=HubTemplate)
     info: dict[str, Any] = field(default_factory=dict)
     _stoppers: list[Any] = field(default_factory=list)
+
+    @property
+    def data_dir(self) -> Path:
+        """What the local hub keeps between runs (``hub local --fresh`` starts without it)."""
+        return self.home / ".hub" / "data"
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -60,9 +67,29 @@ class LocalHub:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the embedded AWS's access log
         warnings.filterwarnings("ignore", message="No application metrics to publish")
-        embedded = EmbeddedAws(free_port(self.aws_port))
+        from hub.local.outbox import Outbox
+
+        if self.fresh:  # hub local --fresh
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        from hub.local.journal import Journal
+
+        self.outbox = Outbox(self.data_dir / "outbox.sqlite")
+        self._stoppers.append(self.outbox.close)
+        journal = Journal(self.data_dir / "aws-journal.jsonl")
+        restoring = journal.path.is_file() and journal.path.stat().st_size > 0
+        engine = self._start_dynamodb_local()  # launched first: the JVM starts while the rest does
+        tables_kept = engine is not None and engine.kept_tables
+        restoring = restoring or tables_kept
+        embedded = EmbeddedAws(
+            free_port(self.aws_port),
+            outbox=self.outbox,
+            journal=journal,
+            dynamodb_port=engine.port if engine is not None else None,
+        )
         embedded.start()
         self._stoppers.append(embedded.stop)
+        if engine is not None:
+            engine.wait_ready()
         aws_url = embedded.url
         os.environ.update(base_environment(aws_url))
 
@@ -75,12 +102,31 @@ class LocalHub:
             return boto3.client(service, region_name=REGION, endpoint_url=aws_url, config=config)
 
         create_resources(self.template, clients)
+        if restoring:
+            started = time.monotonic()
+            # DynamoDB Local keeps its own tables: DynamoDB writes journalled by a hub on moto's DynamoDB
+            # are replayed into it once (when it starts without tables), then left out of the journal.
+            keep_dynamodb = engine is None or not tables_kept
+            replayed = journal.replay(embedded.inner, dynamodb=keep_dynamodb)
+            if engine is not None:
+                journal.drop_dynamodb()
+            self.say(
+                f"Restored {replayed} changes from {journal.path} in {time.monotonic() - started:.1f} s."
+            )
+        journal.start()  # from here on, every change is journalled as it completes
+        self._stoppers.append(journal.stop)
+        self.restored = restoring
         os.environ.update(hub_environment(self.template))
         os.environ["POWERTOOLS_SERVICE_NAME"] = "hub-local"
         bucket = self.template.bucket_name()
 
         extra = self._start_fakes()
         os.environ.update(extra.pop("environment", {}))
+        # Settings read before this (the command line imports store modules that read them when
+        # imported) would miss the local hub's environment, the fake MailChimp's key above all.
+        from shared.settings import get_settings
+
+        get_settings.cache_clear()
 
         from hub.local.api import LocalApi
         from hub.local.drop import DropFolder
@@ -131,12 +177,12 @@ class LocalHub:
                 runtime,
                 REGION,
             )
-            pump.start_position()
+            pump.start_position(latest=restoring)  # replayed changes were processed in the earlier run
             stream_pumps.append(pump)
         self.stream_pumps = stream_pumps
 
         drop_dir = self.home / "drop"
-        drop = DropFolder(drop_dir, s3, bucket)
+        drop = DropFolder(drop_dir, s3, bucket, state=self.data_dir / "drop-uploaded.json")
         drop.prepare(
             sorted({t.prefix.rstrip("/") for t in self.template.s3_triggers() if t.prefix != "config/"})
         )
@@ -153,7 +199,9 @@ class LocalHub:
             self._stoppers.append(poller.stop)
 
         api_token = secrets.token_urlsafe(24)
-        api = LocalApi(self.template.routes(), runtime, api_token, port=free_port(self.api_port))
+        api = LocalApi(
+            self.template.routes(), runtime, api_token, port=free_port(self.api_port), outbox=self.outbox
+        )
         api.control["tick"] = self.scheduler.tick
         api.start()
         self._stoppers.append(api.stop)
@@ -161,7 +209,8 @@ class LocalHub:
         from hub.local.demo import load_demo
 
         # The demo's rep records first: the validator checks routing.yaml's rep ids against them.
-        loaded = load_demo()
+        # Kept data already holds them (and whatever changed since): the demo loads on a fresh start only.
+        loaded = load_demo() if not restoring else {}
         self._load_configuration(s3, bucket)
 
         self.info = {
@@ -186,6 +235,26 @@ class LocalHub:
         target.with_suffix(".tmp").write_text(json.dumps(self.info, indent=2), encoding="utf-8")
         target.with_suffix(".tmp").replace(target)
         return self.info
+
+    def _start_dynamodb_local(self) -> Any:
+        """DynamoDB Local for the hub's tables, launched (not yet answering); None: moto's DynamoDB."""
+        from hub.local.dynamodb_local import DynamoDBLocalProcess, unavailable
+
+        db_dir = self.data_dir / "dynamodb"
+        reason = unavailable()
+        if reason is not None:
+            kept = (
+                " (the tables DynamoDB Local kept in .hub/data/dynamodb are not visible)"
+                if any(db_dir.glob("*.db"))
+                else ""
+            )
+            self.say(f"DynamoDB: moto's in-memory engine, slower on big imports: {reason}{kept}.")
+            return None
+        engine = DynamoDBLocalProcess(db_dir)
+        engine.launch()
+        self._stoppers.append(engine.stop)
+        self.dynamodb_engine = engine
+        return engine
 
     def _start_fakes(self) -> dict[str, Any]:
         """Local stand-ins for outside services (see ``hub.local.fakes``)."""
@@ -223,15 +292,17 @@ Try it:
   curl -s -X POST {api_url}/leads -H 'content-type: application/json' \\
        -d '{{"email": "jane@example.com", "first_name": "Jane", "company": "Acme"}}'
   curl -s {api_url}/leads/<lead_id> -H "authorization: Bearer $(python3 -c 'import json;print(json.load(open(".hub/local.json"))["api_token"])')"
-  hub emails            # what the hub has emailed
+  hub emails            # what the hub has emailed (as pages: {api_url}/_hub/outbox)
+  hub leads form-snippet  # the HTML form for a landing page
+  API docs   {api_url}/_hub/docs
   hub tick alerts-sweep # run a schedule now
 
-Ctrl-C stops the hub.
+Ctrl-C stops the hub; its data stays in {home}/.hub/data (`hub local --fresh` starts empty).
 """
 
 
-def run_local(home: Path, api_port: int, aws_port: int) -> int:
-    hub = LocalHub(home=home, api_port=api_port, aws_port=aws_port)
+def run_local(home: Path, api_port: int, aws_port: int, fresh: bool = False) -> int:
+    hub = LocalHub(home=home, api_port=api_port, aws_port=aws_port, fresh=fresh)
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:

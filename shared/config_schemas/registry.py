@@ -11,6 +11,7 @@ import fnmatch
 
 from pydantic import BaseModel
 
+from shared.config_schemas.alerts import AlertsConfig
 from shared.config_schemas.distributors import DistributorProfile
 from shared.config_schemas.fx import FxConfig
 from shared.config_schemas.leads import LeadsConfig
@@ -23,6 +24,7 @@ CONFIG_MODELS: dict[str, type[BaseModel]] = {
     "leads.yaml": LeadsConfig,
     "stages.yaml": StageCatalog,
     "fx.yaml": FxConfig,
+    "alerts.yaml": AlertsConfig,
     "distributors/*.yaml": DistributorProfile,
 }
 
