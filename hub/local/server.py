@@ -178,6 +178,8 @@ class LocalHub:
 
         drop_dir = self.home / "drop"
         drop = DropFolder(drop_dir, s3, bucket, state=self.data_dir / "drop-uploaded.json")
+        if self.fresh:
+            drop.adopt_existing()
         drop.prepare(
             sorted({t.prefix.rstrip("/") for t in self.template.s3_triggers() if t.prefix != "config/"})
         )
