@@ -50,12 +50,14 @@ def create_resources(template: HubTemplate, clients: Any) -> dict[str, dict[str,
     return template.physical
 
 
-def create_tables(template: HubTemplate, ddb: Any) -> None:
+def create_tables(template: HubTemplate, ddb: Any, *, ttl: bool = True) -> None:
     """Create the template's DynamoDB tables (indexes, streams, TTL) with the client ``ddb``.
 
-    Also used alone against DynamoDB Local, which serves DynamoDB only.
+    Also used alone against DynamoDB Local, which serves DynamoDB only (``ttl=False`` there: it
+    deletes expired items within seconds, where DynamoDB takes up to days, and tests write items
+    dated in the past).
     """
-    ttl = template.ttl_attributes()
+    ttl_attributes = template.ttl_attributes() if ttl else {}
     for lid, args in template.table_definitions().items():
         try:
             ddb.create_table(**args)
@@ -65,12 +67,12 @@ def create_tables(template: HubTemplate, ddb: Any) -> None:
         template.physical[lid] = {"Ref": args["TableName"], "Arn": described["TableArn"]}
         if described.get("LatestStreamArn"):
             template.physical[lid]["StreamArn"] = described["LatestStreamArn"]
-        if lid in ttl:
+        if lid in ttl_attributes:
             current = ddb.describe_time_to_live(TableName=args["TableName"])["TimeToLiveDescription"]
             if current.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
                 ddb.update_time_to_live(
                     TableName=args["TableName"],
-                    TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl[lid]},
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attributes[lid]},
                 )
 
 

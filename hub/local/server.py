@@ -122,6 +122,11 @@ class LocalHub:
 
         extra = self._start_fakes()
         os.environ.update(extra.pop("environment", {}))
+        # Settings read before this (the command line imports store modules that read them when
+        # imported) would miss the local hub's environment, the fake MailChimp's key above all.
+        from shared.settings import get_settings
+
+        get_settings.cache_clear()
 
         from hub.local.api import LocalApi
         from hub.local.drop import DropFolder
