@@ -92,6 +92,11 @@ class LocalHub:
             engine.wait_ready()
         aws_url = embedded.url
         os.environ.update(base_environment(aws_url))
+        if engine is not None:
+            # The functions the hub runs in its own process talk to DynamoDB Local directly (botocore's
+            # per-service endpoint settings): one hop less for every call. Others use the one endpoint.
+            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = engine.endpoint
+            os.environ["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = engine.endpoint
 
         import boto3
         from botocore.config import Config
