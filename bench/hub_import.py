@@ -63,6 +63,11 @@ def main() -> int:
     parser.add_argument("--moto", action="store_true", help="the hub on moto's DynamoDB")
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # a terminated bench still stops the hub it started (the finally below)
+
+    signal.signal(signal.SIGTERM, interrupted)
     home = Path(tempfile.mkdtemp(prefix="hub-import-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "HUB_"))}
     if args.moto:
