@@ -57,32 +57,56 @@ def _clean(text: str) -> str:
     return text.replace(_FIELD, " ").replace(_RECORD, " ") if (_FIELD in text or _RECORD in text) else text
 
 
+class _ShardOf(dict[str, int]):
+    """Ledger shard by invoice number, remembered (an invoice's lines come together)."""
+
+    def __missing__(self, invoice: str) -> int:
+        if len(self) > 200_000:
+            self.clear()
+        shard = self[invoice] = ledger_shard_of(invoice)
+        return shard
+
+
 class StagedLines:
     """The accepted lines of one slice, as compact text per ledger shard."""
 
     def __init__(self) -> None:
         self.shards: dict[int, list[str]] = {}
         self.count = 0
+        self._shard_of = _ShardOf()
 
     def add(self, batch: AcceptedBatch) -> None:
-        shards = self.shards
-        shard_of: dict[str, int] = {}
-        for line in batch.lines():
-            shard = shard_of.get(line.invoice_number)
-            if shard is None:
-                shard = shard_of[line.invoice_number] = ledger_shard_of(line.invoice_number)
-            record = _FIELD.join(
-                map(_clean, (
-                    line.invoice_number, line.line, str(line.row), str(line.extended_amount), str(line.quantity),
-                    line.account, line.period, line.currency, line.part_number, line.end_customer,
-                ))
+        for c in batch.column_sets:  # column-wise: no line object per row
+            customers = list(map(str.strip, c.batch.column(c.extra[3])))
+            self._add(
+                c.inv, c.line, c.numbers, c.ext, c.qty, c.account, c.periods, c.currency, c.part, customers
+            )
+        if batch.singles:
+            s = batch.singles
+            self._add(
+                [x.invoice_number for x in s], [x.line for x in s], [x.row for x in s],
+                [x.extended_amount for x in s], [x.quantity for x in s], [x.account for x in s],
+                [x.period for x in s], [x.currency for x in s], [x.part_number for x in s],
+                [x.end_customer for x in s],
             )  # fmt: skip
+        self.count += len(batch)
+
+    def _add(self, invoices: list[str], *columns: list[Any]) -> None:
+        lines, rows, amounts, quantities, rest = columns[0], columns[1], columns[2], columns[3], columns[4:]
+        fields = list(
+            zip(invoices, lines, map(str, rows), map(str, amounts), map(str, quantities), *rest, strict=True)
+        )
+        texts = list(map(_FIELD.join, fields))
+        joined = "".join(texts)
+        if _RECORD in joined or joined.count(_FIELD) != 9 * len(texts):  # a separator inside a cell
+            texts = [_FIELD.join(map(_clean, f)) for f in fields]
+        shards = self.shards
+        for shard, text in zip(map(self._shard_of.__getitem__, invoices), texts, strict=True):
             bucket = shards.get(shard)
             if bucket is None:
-                shards[shard] = [record]
+                shards[shard] = [text]
             else:
-                bucket.append(record)
-        self.count += len(batch)
+                bucket.append(text)
 
     def body(self, shard: int) -> bytes:
         return gzip.compress(_RECORD.join(self.shards.get(shard, [])).encode(), compresslevel=3)

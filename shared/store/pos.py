@@ -755,6 +755,8 @@ class DynamoPosStore:
     def commit_run(self, plan: CommitPlan, run: RunRecord, *, expected_slice: int) -> bool:
         writes = plan.writes()
         chunks = plan.chunk_count()
+        if run.applied >= chunks:
+            return False  # every chunk was applied already: the run is done
         connection = PosTableItem._get_connection().connection
         for number in range(run.applied, chunks):
             stamp = now_text()
@@ -1085,6 +1087,8 @@ class InMemoryPosStore:
         stored = self.runs.get(run_key(run.key, run.version))
         head = self.heads.get(plan.distributor)
         if stored is None or stored.slice != expected_slice or stored.status == "done":
+            return False
+        if run.applied >= plan.chunk_count():
             return False
         if head is None or head.version != plan.head_version or head.lock_run != plan.run_id:
             return False

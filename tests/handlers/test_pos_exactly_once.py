@@ -27,6 +27,15 @@ def hub(aws: Any) -> Iterator[dict[str, Any]]:
     yield from pos_world(aws)
 
 
+@pytest.fixture
+def lambda_context() -> Any:
+    """A context with the POS function's 15 minutes: on a busy machine a 30-second one would end its
+    slices early, and these tests are about what is counted, not when a slice stops."""
+    from hub.local.runtime import LocalContext
+
+    return LocalContext(function_name="pos-ingest", timeout_seconds=900)
+
+
 def line(invoice: str, number: int, qty: int, price: str, customer: str = "Acme Corporation",
          part: str = "LM358", day: str = "10/01/2026") -> list[str]:  # fmt: skip
     amount = (Decimal(price) * qty).quantize(Decimal("0.01"))
