@@ -77,9 +77,19 @@ class LocalHub:
         self._stoppers.append(self.outbox.close)
         journal = Journal(self.data_dir / "aws-journal.jsonl")
         restoring = journal.path.is_file() and journal.path.stat().st_size > 0
-        embedded = EmbeddedAws(free_port(self.aws_port), outbox=self.outbox, journal=journal)
+        engine = self._start_dynamodb_local()  # launched first: the JVM starts while the rest does
+        tables_kept = engine is not None and engine.kept_tables
+        restoring = restoring or tables_kept
+        embedded = EmbeddedAws(
+            free_port(self.aws_port),
+            outbox=self.outbox,
+            journal=journal,
+            dynamodb_port=engine.port if engine is not None else None,
+        )
         embedded.start()
         self._stoppers.append(embedded.stop)
+        if engine is not None:
+            engine.wait_ready()
         aws_url = embedded.url
         os.environ.update(base_environment(aws_url))
 
@@ -94,7 +104,12 @@ class LocalHub:
         create_resources(self.template, clients)
         if restoring:
             started = time.monotonic()
-            replayed = journal.replay(embedded.inner)
+            # DynamoDB Local keeps its own tables: DynamoDB writes journalled by a hub on moto's DynamoDB
+            # are replayed into it once (when it starts without tables), then left out of the journal.
+            keep_dynamodb = engine is None or not tables_kept
+            replayed = journal.replay(embedded.inner, dynamodb=keep_dynamodb)
+            if engine is not None:
+                journal.drop_dynamodb()
             self.say(
                 f"Restored {replayed} changes from {journal.path} in {time.monotonic() - started:.1f} s."
             )
@@ -107,6 +122,11 @@ class LocalHub:
 
         extra = self._start_fakes()
         os.environ.update(extra.pop("environment", {}))
+        # Settings read before this (the command line imports store modules that read them when
+        # imported) would miss the local hub's environment, the fake MailChimp's key above all.
+        from shared.settings import get_settings
+
+        get_settings.cache_clear()
 
         from hub.local.api import LocalApi
         from hub.local.drop import DropFolder
@@ -219,6 +239,26 @@ class LocalHub:
         target.with_suffix(".tmp").write_text(json.dumps(self.info, indent=2), encoding="utf-8")
         target.with_suffix(".tmp").replace(target)
         return self.info
+
+    def _start_dynamodb_local(self) -> Any:
+        """DynamoDB Local for the hub's tables, launched (not yet answering); None: moto's DynamoDB."""
+        from hub.local.dynamodb_local import DynamoDBLocalProcess, unavailable
+
+        db_dir = self.data_dir / "dynamodb"
+        reason = unavailable()
+        if reason is not None:
+            kept = (
+                " (the tables DynamoDB Local kept in .hub/data/dynamodb are not visible)"
+                if any(db_dir.glob("*.db"))
+                else ""
+            )
+            self.say(f"DynamoDB: moto's in-memory engine, slower on big imports: {reason}{kept}.")
+            return None
+        engine = DynamoDBLocalProcess(db_dir)
+        engine.launch()
+        self._stoppers.append(engine.stop)
+        self.dynamodb_engine = engine
+        return engine
 
     def _start_fakes(self) -> dict[str, Any]:
         """Local stand-ins for outside services (see ``hub.local.fakes``)."""
