@@ -161,6 +161,41 @@ def run_child(mode: str, path: Path) -> dict:
     return json.loads(out.stdout)
 
 
+def commit_writes(rows: int) -> dict:
+    """DynamoDB item writes of one run's commit for a bench file of ``rows`` lines (the in-memory store
+    and ledger objects; the DynamoDB store writes the same plan): the plan's writes, the run record
+    (created, finished), the ledger head (locked) and one run-record step per further chunk."""
+    sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
+    from pos_ingest.core import ingest_file
+    from pos_ingest.ledger import StagedLines, plan_commit
+    from pos_ingest.profile import default_profile
+
+    from shared.accounts import AccountMatcher, AccountRef
+    from shared.store.pos import InMemoryPosStore
+
+    matcher = AccountMatcher([AccountRef(f"acct-{i}", f"Customer {i}") for i in range(0, 800, 2)])
+    staged = StagedLines()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "pos.csv"
+        generate(path, rows)
+        with path.open("rb") as handle:
+            ingest_file(handle, default_profile("bench", "sell_through"), file_name=path.name, today=TODAY,
+                        matcher=matcher, on_accepted=staged.add)  # fmt: skip
+    store = InMemoryPosStore()
+    head = store.lock_ledger("bench", "run")
+    assert head is not None
+    work = plan_commit(
+        distributor="bench", run_id="run", token="t", head=head,
+        staged=lambda shard: ["\x1e".join(staged.shards.get(shard, []))], staged_shards=set(staged.shards),
+        previous=None, read_object=lambda key: None, store=store,
+    )  # fmt: skip
+    plan = work.plan
+    writes = plan.size() + 2 + 1 + (plan.chunk_count() - 1)
+    return {"rows": rows, "writes": writes, "per_1000_lines": round(writes * 1000 / rows, 2),
+            "account_quarters": len(plan.totals), "unmatched": len(plan.unmatched),
+            "transactions": plan.chunk_count(), "ledger_objects": len(work.shard_bodies)}  # fmt: skip
+
+
 def figures(rows: list[int], repeat: int = 3, modes: list[str] | None = None, echo: bool = False) -> dict:
     """{"python", "cores", "sizes": {rows: {mode: {"rows_per_s", "ratio", "peak_mib", "imports_mib"}}}}:
     CPU-time rows/s of each mode beside a bare csv.reader loop over the same file, best of ``repeat``."""
@@ -209,10 +244,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per mode and size; the fastest is kept")
     parser.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES))
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON document")
+    parser.add_argument("--writes", action="store_true", help="DynamoDB writes of the commit per file size")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], Path(args.child[1]))
+        return
+    if args.writes:
+        for size in args.rows:
+            print(json.dumps(commit_writes(size)))
         return
     if args.json:
         print(json.dumps(figures(args.rows, args.repeat, args.modes), indent=2))

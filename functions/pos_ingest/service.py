@@ -1,9 +1,12 @@
-"""Ingest one POS object from S3: the run record, the ledger, rejects, inventory, continuation.
+"""Ingest one POS object from S3: the run record, staging, the commit, rejects, inventory, continuation.
 
 ``ingest_pos_object`` is what the handler calls for an S3 event and for a continuation message.
-It reads the object as a stream, hands accepted lines to the ledger batch by batch, and stops when
-the time budget runs low: the checkpoint goes into the run record and a continuation message
-carries on in a fresh invocation, from the byte offset (CSV) or row (XLSX) where it stopped.
+It reads the object as a stream and stages each accepted line (nothing is counted while reading); it
+stops when the time budget runs low: the checkpoint goes into the run record, the staged lines to S3,
+and a continuation message carries on in a fresh invocation, from the byte offset (CSV) or row (XLSX)
+where it stopped. Once the whole file is read, the run's contribution is computed against the ledger
+in one pass (``pos_ingest.ledger``) and committed with the run record (``PosStore.commit_run``).
+A key outside a distributor's folder gets a ``refused`` record; a file that cannot be read, ``failed``.
 
 The channel manager's email about rejected rows is not sent from here: the finished run record
 (counts, ``rejects_key``, a sample of rejected rows with their reasons, or the error) goes to the

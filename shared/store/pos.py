@@ -9,16 +9,23 @@ access pattern):
   for one invocation. The table's stream brings finished runs to the alerts function (the channel
   manager's email), so the record carries what that email says (counts, ``rejects_key``,
   ``reject_sample``, ``error``);
-- a sell-through line by restatement key: ``LINE#<distributor>#<invoice>`` / ``LINE#<line>``;
+- a distributor's ledger head: ``LEDGER#<distributor>`` / ``HEAD``, entity ``POS_LEDGER``: the S3 object
+  holding each shard's line set (``ledger_shard_object``), a version, and the commit lock;
+- S3 keys of the ledger's line sets (``pos-ledger/...``) and of a run's work objects (``pos-work/...``);
+- a sell-through line by restatement key (the earlier per-line ledger, ``apply_lines``):
+  ``LINE#<distributor>#<invoice>`` / ``LINE#<line>``;
 - an unmatched end customer: ``UNMATCHED`` / ``NAME#<normalised name>``, ``amount_<CUR>`` per currency;
 - a distributor's latest inventory per part: ``INVENTORY#<distributor>`` / ``PART#<part>``.
 
-The line ledger is what makes counting exact. Every accepted line is kept under its restatement
-key with the run that wrote it. A line is written together with the changes it makes to the totals
-(actuals in the plan table, ``shared.store.plan``; unmatched customers here), in one transaction,
-conditioned on the ledger entry being exactly as read: so a later file that restates a line moves
-the totals by the difference, an object delivered twice (same run) changes nothing, and a line
-repeated within one file is caught even when the two copies fall in different invocations.
+Counting is exact at the file level (issue 13). ``pos_ingest`` reads a whole file before counting
+anything, then, holding its distributor's ledger lock (``lock_ledger``), computes the run's
+contribution against the ledger (line sets in S3, by shard) and hands it to ``commit_run`` as a
+``CommitPlan``: account-quarter-currency totals by ``ADD``, the distributor's slices with their parts
+written whole (conditioned on their version), unmatched customers by ``ADD``, with the run record
+(``done``) and the ledger head (new shard objects, version + 1, lock released) in the same
+transaction; a plan larger than one transaction goes in chunks, each moving the run record's
+``applied`` on by one, so a retry carries on and nothing is applied twice. DynamoDB writes grow with
+account-quarters, not lines.
 
 ``DynamoPosStore`` serves it with pynamodb; ``InMemoryPosStore`` has the same semantics.
 """
