@@ -158,7 +158,11 @@ class LocalHub:
                 "QueueConfigurations": [{"QueueArn": notify_arn, "Events": ["s3:ObjectCreated:*"]}]
             },
         )
-        s3_pump = S3NotificationPump(s3, sqs, notify_url, self.template.s3_triggers(), runtime)
+        triggers = self.template.s3_triggers()
+        dead_letters = {
+            t.dead_letter: self.template.physical[t.dead_letter]["Ref"] for t in triggers if t.dead_letter
+        }
+        s3_pump = S3NotificationPump(s3, sqs, notify_url, triggers, runtime, dead_letters=dead_letters)
         queue_pumps = [
             QueueMappingPump(
                 m,

@@ -237,6 +237,86 @@ class ActualBreakdownItem(PlanTableItem, discriminator="ACTUAL_BREAKDOWN"):
     breakdown = UnicodeAttribute()
     amount = DecimalAttribute(null=True)
     quantity = DecimalAttribute(null=True)
+    # On a distributor's slice written by a POS commit: that distributor's sales by part, as JSON
+    # ``{part: [amount, quantity]}`` (decimal text), and a version the commit conditions on.
+    parts = UnicodeAttribute(null=True)
+    version = NumberAttribute(null=True)
+
+
+@dataclass(frozen=True)
+class DistributorCell:
+    """One distributor's slice of an account-quarter-currency, with its sales by part: written whole by
+    the POS commit (under the distributor's ledger lock), conditioned on ``version`` as read."""
+
+    account_id: str
+    year: int
+    quarter: int
+    currency: str
+    distributor: str
+    amount: Decimal
+    quantity: Decimal
+    parts: dict[str, tuple[Decimal, Decimal]]
+    version: int = 0  # as read; 0 when there is no item yet
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id, "year": self.year, "quarter": self.quarter,
+            "currency": self.currency, "distributor": self.distributor, "amount": str(self.amount),
+            "quantity": str(self.quantity), "version": self.version,
+            "parts": {p: [str(a), str(q)] for p, (a, q) in self.parts.items()},
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DistributorCell:
+        parts = {p: (Decimal(a), Decimal(q)) for p, (a, q) in data["parts"].items()}
+        return cls(data["account_id"], int(data["year"]), int(data["quarter"]), data["currency"],
+                   data["distributor"], Decimal(data["amount"]), Decimal(data["quantity"]), parts,
+                   int(data["version"]))  # fmt: skip
+
+
+def distributor_cell_item(cell: DistributorCell, stamp: str) -> ActualBreakdownItem:
+    """The item of a distributor's slice as a commit writes it (version moved on by one)."""
+    pk, sk = actual_key(cell.account_id, cell.year, cell.quarter, cell.currency,
+                        distributor_breakdown(cell.distributor))  # fmt: skip
+    parts = {p: [str(a), str(q)] for p, (a, q) in sorted(cell.parts.items())}  # a part back at 0 stays, at 0
+    return ActualBreakdownItem(
+        pk, sk, account_id=cell.account_id, year=cell.year, quarter=cell.quarter, currency=cell.currency,
+        breakdown=distributor_breakdown(cell.distributor), amount=cell.amount, quantity=cell.quantity,
+        parts=json.dumps(parts, separators=(",", ":")), version=cell.version + 1, updated_at=stamp,
+    )  # fmt: skip
+
+
+def distributor_cell(item: ActualBreakdownItem, distributor: str) -> DistributorCell:
+    parts = {p: (Decimal(a), Decimal(q)) for p, (a, q) in json.loads(item.parts or "{}").items()}
+    return DistributorCell(item.account_id, int(item.year), int(item.quarter), item.currency, distributor,
+                           item.amount or ZERO, item.quantity or ZERO, parts, int(item.version or 0))  # fmt: skip
+
+
+def _with_parts(items: list[ActualBreakdownItem]) -> list[ActualBreakdown]:
+    """Breakdown rows: each distributor's slice, then each part summed over the distributors' part maps
+    (and any part item written on its own by ``add_actuals``), in key order."""
+    out: list[ActualBreakdown] = []
+    by_part: dict[str, list[Decimal]] = {}
+    first: ActualBreakdownItem | None = None
+    for item in items:
+        first = first or item
+        dimension, _, value = item.breakdown.partition("#")
+        if dimension == "PART":
+            slot = by_part.setdefault(value, [ZERO, ZERO])
+            slot[0] += item.amount or ZERO
+            slot[1] += item.quantity or ZERO
+            continue
+        out.append(_breakdown(item))
+        for part, (amount, quantity) in json.loads(item.parts or "{}").items():
+            slot = by_part.setdefault(part, [ZERO, ZERO])
+            slot[0] += Decimal(amount)
+            slot[1] += Decimal(quantity)
+    if first is not None:
+        for part in sorted(by_part, key=part_breakdown):
+            amount, quantity = by_part[part]
+            out.append(ActualBreakdown(first.account_id, int(first.year), int(first.quarter), first.currency,
+                                       "part", part, amount, quantity))  # fmt: skip
+    return out
 
 
 # ---- rollup item models (issue 11, branch plan-rollup) ----
@@ -433,7 +513,7 @@ class DynamoPlanStore:
     ) -> list[ActualBreakdown]:
         prefix = actual_key(account_id, year, quarter, currency)[1] + "#"
         items = self._actual_items(account_id, prefix)
-        return [_breakdown(i) for i in items if isinstance(i, ActualBreakdownItem)]
+        return _with_parts([i for i in items if isinstance(i, ActualBreakdownItem)])
 
     # ---- rollups (issue 11): see ``RollupStore`` / ``DynamoRollupStore`` / ``InMemoryRollupStore`` below ----
 
