@@ -75,7 +75,15 @@ def lambda_context() -> Any:
 
 @pytest.fixture
 def demo_data(aws: HubTemplate) -> dict[str, int]:
-    """The demo territories, reps and accounts the local hub loads."""
+    """The demo territories, reps and accounts the local hub loads (the alert sweeps' demo: ``alert_demo``)."""
+    from hub.local.demo import load_demo
+
+    return load_demo(alert_demo=False)
+
+
+@pytest.fixture
+def alert_demo_data(aws: HubTemplate) -> dict[str, int]:
+    """The whole demo set the local hub loads, with what the alert sweeps find on a fresh hub."""
     from hub.local.demo import load_demo
 
     return load_demo()

@@ -11,8 +11,9 @@ import yaml
 DEMO_PATH = Path(__file__).resolve().parents[2] / "demo" / "demo.yaml"
 
 
-def load_demo(path: Path = DEMO_PATH) -> dict[str, int]:
-    """Territories, reps and accounts through the CRM store, as of now and older than any event after."""
+def load_demo(path: Path = DEMO_PATH, *, alert_demo: bool = True) -> dict[str, int]:
+    """Territories, reps and accounts through the CRM store, as of now and older than any event after;
+    with ``alert_demo`` also what the alert sweeps find on a fresh hub (leads, deals, escalations...)."""
     from shared.store import crm
     from shared.store.common import Version
 
@@ -26,7 +27,8 @@ def load_demo(path: Path = DEMO_PATH) -> dict[str, int]:
     for a in data.get("accounts", []):
         store.upsert_account(crm.Account.model_validate({**a, "account_id": a["id"]}), loaded)
     counts = {kind: len(items) for kind, items in data.items() if isinstance(items, list)}
-    counts |= load_alert_demo(store, data.get("alert_demo") or {}, loaded)  # type: ignore[arg-type]
+    if alert_demo:
+        counts |= load_alert_demo(store, data.get("alert_demo") or {}, loaded)  # type: ignore[arg-type]
     return counts
 
 

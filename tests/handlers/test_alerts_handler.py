@@ -91,7 +91,7 @@ def post_events(aws, lambda_context) -> Callable[..., dict[str, Any]]:
 
 
 @pytest.fixture
-def alerts(aws, demo_data, lambda_context) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def alerts(aws, alert_demo_data, lambda_context) -> Callable[[dict[str, Any]], dict[str, Any]]:
     from alerts.app import handler
 
     return lambda event: handler(event, lambda_context)
