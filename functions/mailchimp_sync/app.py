@@ -23,6 +23,7 @@ from mailchimp_sync.gateway import Budget, MailchimpGateway
 from mailchimp_sync.inbound import receive_webhook, token_ok
 from mailchimp_sync.repository import DynamoContactRepository
 from mailchimp_sync.stream import BatchPlan, StreamChange, plan_batch, run_plan, settle_record
+from shared.api_paths import path_value, routable_event
 from shared.observability import logger, metrics, tracer
 from shared.settings import get_settings
 
@@ -67,6 +68,7 @@ def _list_id() -> str | None:
 
 @app.get("/mailchimp/webhook/<token>")
 def check_webhook(token: str) -> Response[Any]:
+    token = path_value(token)
     status = 200 if token_ok(token, _webhook_token()) else 404
     return Response(status, "text/plain", "" if status == 200 else "not found")
 
@@ -74,6 +76,7 @@ def check_webhook(token: str) -> Response[Any]:
 @app.post("/mailchimp/webhook/<token>")
 @tracer.capture_method
 def post_webhook(token: str) -> Response[Any]:
+    token = path_value(token)
     body = app.current_event.decoded_body or ""
     if len(body.encode("utf-8")) > MAX_WEBHOOK_BYTES:
         return Response(413, "text/plain", "payload too large")
@@ -121,5 +124,5 @@ def settle(record: DynamoDBRecord, plan: BatchPlan) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "requestContext" in event:
-        return app.resolve(event, context)
+        return app.resolve(routable_event(event), context)
     return sync_stream_batch(event, context)

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from reports_api.stores import crm_store
+from shared.api_paths import path_value
 from shared.store.common import format_time
 from shared.store.crm import Opportunity
 
@@ -40,6 +41,7 @@ def opportunity_view(opportunity: Opportunity, history: list[dict[str, Any]]) ->
 
 @router.get("/opportunities/<opportunity_id>")
 def get_opportunity(opportunity_id: str) -> Response[Any]:
+    opportunity_id = path_value(opportunity_id)
     store = crm_store()
     opportunity = store.get_opportunity(opportunity_id)
     if opportunity is None:
