@@ -3,7 +3,8 @@
 Starts the moto server on 127.0.0.1 as the embedded AWS, creates the template's resources,
 serves the HTTP API, watches the drop folder, pumps stream records and S3 notifications to
 the functions, runs the schedules, loads the example configuration and the demo data, and
-writes ``.hub/local.json``. Ctrl-C stops it cleanly.
+writes ``.hub/local.json``. Ctrl-C or SIGTERM stops it within 5 s and removes ``local.json``; a
+``local.json`` left by a hub that is gone (killed) is replaced at start.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from typing import Any
 
 from hub.local.resources import REGION, base_environment, create_resources, hub_environment
 from hub.local.template import HubTemplate
+from hub.local_state import process_alive, recorded_pid
 
 ROOT = Path(__file__).resolve().parents[2]
+STOP_SECONDS = 4.0  # SIGTERM or Ctrl-C to exit: within 5 s
 
 
 def free_port(preferred: int) -> int:
@@ -48,6 +51,7 @@ class LocalHub:
     template: HubTemplate = field(default_factory=HubTemplate)
     info: dict[str, Any] = field(default_factory=dict)
     _stoppers: list[Any] = field(default_factory=list)
+    _stop_requests: list[Any] = field(default_factory=list)  # ask background threads to stop, at once
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -151,6 +155,7 @@ class LocalHub:
         for poller in pollers:
             poller.start()
             self._stoppers.append(poller.stop)
+            self._stop_requests.append(poller.request_stop)
 
         api_token = secrets.token_urlsafe(24)
         api = LocalApi(self.template.routes(), runtime, api_token, port=free_port(self.api_port))
@@ -203,13 +208,46 @@ class LocalHub:
                 Bucket=bucket, Key="config/" + path.relative_to(config_dir).as_posix(), Body=path.read_bytes()
             )
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = STOP_SECONDS) -> bool:
+        """Stop everything, last started first, within ``timeout`` seconds in all; False when something
+        was still busy then (a function mid-call): the caller's exit ends it."""
+        deadline = time.monotonic() + timeout
+        for request in self._stop_requests:  # every poller at once, so none waits for another
+            request()
+        finished = True
         for stop in reversed(self._stoppers):
-            try:
-                stop()
-            except Exception as exc:  # keep stopping the rest
-                print(f"while stopping: {exc}", file=sys.stderr)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                finished = False
+                break
+            worker = threading.Thread(target=_stop_quietly, args=(stop,), daemon=True)
+            worker.start()
+            worker.join(remaining)
+            finished = finished and not worker.is_alive()
         self._stoppers.clear()
+        self._stop_requests.clear()
+        return finished
+
+
+def _stop_quietly(stop: Any) -> None:
+    try:
+        stop()
+    except Exception as exc:  # keep stopping the rest
+        print(f"while stopping: {exc}", file=sys.stderr)
+
+
+def state_file(home: Path) -> Path:
+    return home / ".hub" / "local.json"
+
+
+def claim_state_file(home: Path) -> None:
+    """Before starting: a ``local.json`` left by a hub that is gone (killed) is removed, so no command
+    talks to its dead endpoints; one of a hub still running stops this start."""
+    path = state_file(home)
+    pid = recorded_pid(path)
+    if pid is not None and pid != os.getpid() and process_alive(pid):
+        raise SystemExit(f"a local hub is already running here (pid {pid}); stop it first")
+    path.unlink(missing_ok=True)
 
 
 HOWTO = """\
@@ -231,6 +269,7 @@ Ctrl-C stops the hub.
 
 
 def run_local(home: Path, api_port: int, aws_port: int) -> int:
+    claim_state_file(home)
     hub = LocalHub(home=home, api_port=api_port, aws_port=aws_port)
     stopping = threading.Event()
 
@@ -244,10 +283,15 @@ def run_local(home: Path, api_port: int, aws_port: int) -> int:
         info = hub.start()
         print(HOWTO.format(home=home, **info), flush=True)
         print(f"Ready in {time.monotonic() - started:.1f} s.", flush=True)
-        while not stopping.wait(0.5):
+        while not stopping.wait(0.2):
             pass
     finally:
         print("Stopping the hub...", flush=True)
-        hub.stop()
-        (home / ".hub" / "local.json").unlink(missing_ok=True)
+        state_file(home).unlink(missing_ok=True)  # first: no command should reach a hub that is going
+        finished = hub.stop()
+        print("Stopped." if finished else "Stopped (work in flight was cut short).", flush=True)
+    if not finished or any(t.is_alive() and not t.daemon for t in threading.enumerate()[1:]):
+        # A handler still mid-call (a thread the interpreter would wait for): leave now.
+        sys.stderr.flush()
+        os._exit(0)
     return 0
