@@ -18,13 +18,13 @@ from hub.local_state import local_info
 
 # Modules that add sub-commands: each has ``register(subparsers) -> None``; the parser they
 # add calls ``set_defaults(func=...)`` with a function taking the parsed arguments.
-COMMAND_MODULES = ("hub.leads_cli", "hub.mailchimp_cli", "hub.events_cli")
+COMMAND_MODULES = ("hub.leads_cli", "hub.mailchimp_cli", "hub.events_cli", "hub.plan_cli", "hub.alerts_cli")
 
 
 def _cmd_local(args: argparse.Namespace) -> int:
     from hub.local.server import run_local
 
-    return run_local(Path(args.home).resolve(), args.port, args.aws_port)
+    return run_local(Path(args.home).resolve(), args.port, args.aws_port, fresh=args.fresh)
 
 
 def _cmd_tick(args: argparse.Namespace) -> int:
@@ -40,11 +40,29 @@ def _cmd_tick(args: argparse.Namespace) -> int:
 
 
 def _cmd_emails(args: argparse.Namespace) -> int:
+    """The local outbox's last emails (all of them at ``/_hub/outbox`` of the local API, as pages)."""
     from hub.local.inspect import sent_emails
 
-    for message in sent_emails(local_info()["aws_endpoint_url"])[-args.last :]:
+    for message in sent_emails(local_info()["aws_endpoint_url"], to=args.to, last=args.last):
         print(f"To: {', '.join(message['destinations'].get('ToAddresses', []))}")
         print(f"Subject: {message['subject']}\n\n{message['body']}\n{'-' * 60}")
+    return 0
+
+
+def _cmd_openapi(args: argparse.Namespace) -> int:
+    from hub.openapi import OPENAPI_PATH, build_openapi, render, write_openapi
+
+    if args.check:
+        current = OPENAPI_PATH.read_text(encoding="utf-8") if OPENAPI_PATH.is_file() else ""
+        if current != render(build_openapi()):
+            print(
+                f"{OPENAPI_PATH} differs from the routes' declared models: run `hub openapi`", file=sys.stderr
+            )
+            return 1
+        print(f"{OPENAPI_PATH} matches the code")
+        return 0
+    changed = write_openapi()
+    print(f"{OPENAPI_PATH} {'written' if changed else 'unchanged'}")
     return 0
 
 
@@ -58,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument(
         "--aws-port", type=int, default=4599, help="embedded AWS port (another free one if taken)"
     )
+    local.add_argument(
+        "--fresh", action="store_true", help="start empty: forget the data kept in .hub/data by earlier runs"
+    )
     local.set_defaults(func=_cmd_local)
 
     tick = sub.add_parser("tick", help="run a schedule of the running local hub now")
@@ -66,7 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     emails = sub.add_parser("emails", help="show the emails the running local hub has sent")
     emails.add_argument("--last", type=int, default=10)
+    emails.add_argument("--to", help="only the emails sent to this address")
     emails.set_defaults(func=_cmd_emails)
+
+    openapi = sub.add_parser("openapi", help="write docs/openapi.json from the routes' declared models")
+    openapi.add_argument("--check", action="store_true", help="only say whether the file matches the code")
+    openapi.set_defaults(func=_cmd_openapi)
 
     for name in COMMAND_MODULES:
         try:

@@ -79,10 +79,15 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_post(args: argparse.Namespace) -> int:
+    status, text = post_signed(_local(args.home), _read(args.file))
+    print(status, text)
+    return 0 if status < 300 else 1
+
+
+def post_signed(info: dict[str, Any], body: bytes) -> tuple[int, str]:
+    """Sign ``body`` with the local hub's demo source and POST it to its ``/events``: (status, answer)."""
     from shared.signing import SIGNATURE_HEADER, SOURCE_HEADER, sign
 
-    info = _local(args.home)
-    body = _read(args.file)
     request = urllib.request.Request(
         f"{info['api_url']}/events",
         data=body,
@@ -98,8 +103,7 @@ def cmd_post(args: argparse.Namespace) -> int:
             status, text = answer.status, answer.read().decode()
     except urllib.error.HTTPError as exc:
         status, text = exc.code, exc.read().decode()
-    print(status, text)
-    return 0 if status < 300 else 1
+    return status, text
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from hub.local_state import use_local_hub
 
 
 def register(subparsers: Any) -> None:
-    leads = subparsers.add_parser("leads", help="leads: the spam quarantine")
+    leads = subparsers.add_parser("leads", help="leads: the spam quarantine, the landing-page form")
     leads.add_argument("--home", default=".", help="where the local hub's .hub/ lives (default: here)")
     leads_commands = leads.add_subparsers(dest="leads_command", required=True)
     quarantine = leads_commands.add_parser("quarantine", help="submissions held as spam")
@@ -30,6 +30,16 @@ def register(subparsers: Any) -> None:
     release = q_commands.add_parser("release", help="take a lead out of quarantine and route it")
     release.add_argument("lead_id")
     release.set_defaults(func=cmd_quarantine_release)
+    snippet = leads_commands.add_parser(
+        "form-snippet", help="print the HTML lead form to paste into a landing page"
+    )
+    snippet.add_argument(
+        "--source", help="where the form lives (sent as utm_source), e.g. spring-landing-page"
+    )
+    snippet.add_argument("--campaign", help="the campaign the leads belong to")
+    snippet.add_argument("--return-url", help="the thank-you page to send visitors to (an allowed origin)")
+    snippet.add_argument("--api-url", help="the hub's API (default: the running local hub's)")
+    snippet.set_defaults(func=cmd_form_snippet)
 
     routing = subparsers.add_parser("routing", help="lead routing rules")
     routing.add_argument("--home", default=".", help="where the local hub's .hub/ lives (default: here)")
@@ -88,6 +98,26 @@ def cmd_quarantine_release(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"released {args.lead_id}: " + (assignment.describe() if assignment else "already routed"))
+    return 0
+
+
+def cmd_form_snippet(args: argparse.Namespace) -> int:
+    from hub.form_snippet import form_snippet, return_url_problem
+    from shared.config_schemas.leads import default_leads_config
+
+    api_url = args.api_url
+    info_path = Path(args.home).resolve() / ".hub" / "local.json"
+    if api_url is None and info_path.is_file():
+        api_url = json.loads(info_path.read_text(encoding="utf-8"))["api_url"]
+    if api_url is None:
+        api_url = "https://YOUR-API-ID.execute-api.YOUR-REGION.amazonaws.com"
+        print("no running local hub and no --api-url: replace the form's action", file=sys.stderr)
+    print(
+        form_snippet(api_url, source=args.source, campaign=args.campaign, return_url=args.return_url), end=""
+    )
+    problem = return_url_problem(args.return_url, default_leads_config())
+    if problem:
+        print(f"note: {problem}", file=sys.stderr)
     return 0
 
 

@@ -16,7 +16,13 @@ from shared.observability import logger, mask_email
 from shared.settings import get_settings
 
 _ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
-_BREAKS = re.compile(r"[\r\n\u2028\u2029\x00-\x1f]+")
+# Line and paragraph breaks and every other control character (C0, DEL, C1).
+_BREAKS = re.compile(r"[\r\n\u2028\u2029\x00-\x1f\x7f-\x9f\u0085]+")
+# Characters that make text read other than it is: bidi embeddings, overrides and isolates, marks,
+# zero-width spaces and joiners, the word joiner, the byte-order mark.
+_INVISIBLE = re.compile(r"[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# Lone surrogates (a JSON "\\udd00" decodes to one) cannot be encoded as UTF-8 at all.
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 _MAX_SUBJECT = 200
 
 
@@ -32,9 +38,18 @@ class Email:
     html: str | None = None
 
 
+def one_line(value: str, limit: int = 1000) -> str:
+    """A value on one line: breaks and control characters become a space, invisible and
+    direction-changing characters are dropped, runs of spaces are folded, length is bounded."""
+    cleaned = _INVISIBLE.sub("", _BREAKS.sub(" ", _SURROGATES.sub("\ufffd", value)))
+    cleaned = " ".join(cleaned.split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
+
+
 def header_safe(value: str, limit: int = _MAX_SUBJECT) -> str:
-    """A header value on one line: control characters and line breaks become spaces."""
-    return _BREAKS.sub(" ", value).strip()[:limit]
+    """A header value (a subject, a display name) on one line: no breaks, no control, bidi or
+    zero-width characters, at most ``limit`` characters."""
+    return one_line(value, limit)
 
 
 def check_address(address: str) -> str:

@@ -45,6 +45,8 @@ class HubSettings(BaseSettings):
     inbox_retention_hours: int = Field(default=96, ge=72, validation_alias="INBOX_RETENTION_HOURS")
     pos_continuation_queue_url: str = Field(default="", validation_alias="POS_CONTINUATION_QUEUE_URL")
     config_dir: str = Field(default="", validation_alias="HUB_CONFIG_DIR")
+    # Plan figures are in this currency; config/fx.yaml converts the others into it.
+    company_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", validation_alias="COMPANY_CURRENCY")
 
 
 @lru_cache(maxsize=1)

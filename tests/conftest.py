@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# DynamoDB Local and moto as store backends (fixtures, and the one line when Java or npm is missing).
+pytest_plugins = ["tests.ddb_local.plugin"]
 
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)

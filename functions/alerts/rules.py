@@ -1,83 +1,214 @@
-"""Which alerts a CRM change calls for: pure functions over the stream's old and new images."""
+"""Which alerts a stream change calls for: pure functions over the record's old and new images.
+
+Each alert is keyed by the change's version (the lead's ``version``, an entity's ``occurred_at``
+and event id, a POS run's object version), so a stream record delivered twice gives the same
+keys and alerts once. Recipients are roles here; ``alerts.recipients`` resolves them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
+
+from alerts.model import Alert, Target
+from shared.config_schemas.alerts import AlertsConfig
+from shared.config_schemas.stages import StageCatalog
+
+Item = dict[str, Any]
+
+OPEN_ESCALATION = ("open", "in_progress")
+CLOSED_ESCALATION = ("resolved", "closed")
 
 
 @dataclass(frozen=True)
-class AlertNeed:
-    """One alert to send: ``key`` makes it idempotent (the same change never alerts twice)."""
-
-    kind: str
-    key: str
-    recipient_rep: str | None = None
-    recipient_email: str | None = None
-    fallback_email: str | None = None
-    subject_fields: dict[str, Any] = field(default_factory=dict)
-    item: dict[str, Any] = field(default_factory=dict)
+class RuleContext:
+    config: AlertsConfig
+    stages: StageCatalog
+    channel_manager_email: str
 
 
-def alerts_for_change(new: dict[str, Any] | None, old: dict[str, Any] | None) -> list[AlertNeed]:
-    """The alerts that one CRM item change calls for."""
+def targets(kind: str, config: AlertsConfig, *, rep_id: str | None = None, account_id: str | None = None,
+            contact_id: str | None = None, address: str | None = None,
+            channel_manager: str | None = None) -> list[Target]:  # fmt: skip
+    """The configured recipients of ``kind`` as targets (none when the kind is turned off)."""
+    rule = config.recipients.rule(kind)
+    if not rule.enabled:
+        return []
+    found: list[Target] = []
+    for role in rule.to:
+        if role in ("owner", "assignee"):
+            found.append(Target(role, rep_id=rep_id, account_id=account_id, address=address))
+        elif role in ("owner_manager", "assignee_manager"):
+            found.append(Target(role, rep_id=rep_id, account_id=account_id, manager=True))
+        elif role == "account_owner":
+            found.append(Target(role, account_id=account_id))
+        elif role == "contact":
+            if contact_id:  # only where the record names the contact who raised it
+                found.append(Target(role, contact_id=contact_id))
+        elif role == "channel_manager":
+            found.append(Target(role, address=channel_manager))
+        else:  # a fixed address
+            found.append(Target(role, address=role))
+    return found
+
+
+def _alerts(kind: str, entity: str, version: str, found: Iterable[Target], facts: Item) -> list[Alert]:
+    return [Alert(kind, entity, version, target, facts) for target in found]
+
+
+def alerts_for_change(new: Item | None, old: Item | None, ctx: RuleContext) -> list[Alert]:
+    """The alerts that one item change calls for (an INSERT has no old image; a REMOVE no new one)."""
     if not new:
         return []
-    entity = new.get("entity")
     old = old or {}
+    entity = new.get("entity")
     if entity == "LEAD":
-        return _lead_assigned(new, old)
+        return _lead(new, old, ctx)
     if entity == "OPPORTUNITY":
-        return _opportunity_stage_changed(new, old)
+        return _opportunity(new, old, ctx)
     if entity == "ESCALATION":
-        return _escalation_assigned(new, old)
+        return _escalation(new, old, ctx)
+    if entity == "POS_RUN":
+        return _pos_run(new, old, ctx)
     return []
 
 
-def _lead_assigned(new: dict[str, Any], old: dict[str, Any]) -> list[AlertNeed]:
+def _entity_version(item: Item) -> str:
+    return f"{item.get('occurred_at', '')}#{item.get('last_event_id', '')}"
+
+
+# ------------------------------------------------------------------ leads
+_LEAD_FACTS = (
+    "lead_id", "first_name", "last_name", "email", "company", "title", "phone", "country", "state",
+    "employee_band", "revenue_band", "industry", "product_interest", "campaign", "message", "status",
+)  # fmt: skip
+
+
+def _lead(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
     owner = new.get("owner")
     if not owner or new.get("quarantined") or owner == old.get("owner"):
         return []
-    # Routing may name a rep of routing.yaml that the CRM does not hold: the assignment
-    # carries that rep's address, used when the CRM has no record.
-    fallback_email = (new.get("assignment") or {}).get("owner_email")
-    return [
-        AlertNeed(
-            kind="prospect_assigned",
-            key=f"lead-assigned#{new['lead_id']}#{owner}",
-            recipient_rep=str(owner),
-            fallback_email=str(fallback_email) if fallback_email else None,
-            item=new,
-        )
-    ]
+    kind = "lead_reassigned" if old.get("owner") else "lead_assigned"
+    assignment = new.get("assignment") or {}
+    # Routing may name a rep of routing.yaml the CRM does not hold: its address comes with the
+    # assignment and is used (and said) when the CRM has no such rep.
+    hint = assignment.get("owner_email")
+    facts = {k: new.get(k) for k in _LEAD_FACTS if new.get(k) not in (None, "")}
+    facts["why"] = assignment.get("summary") or assignment.get("reason")
+    if old.get("owner"):
+        facts["previous_owner"] = old.get("owner")
+    version = f"v{new.get('version', '')}#{owner}"
+    found = targets(kind, ctx.config, rep_id=str(owner), address=str(hint) if hint else None)
+    return _alerts(kind, f"LEAD#{new.get('lead_id')}", version, found, facts)
 
 
-def _opportunity_stage_changed(new: dict[str, Any], old: dict[str, Any]) -> list[AlertNeed]:
+# ------------------------------------------------------------------ opportunities
+def _opportunity(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
     stage, before = new.get("stage"), old.get("stage")
+    if not stage or (before and str(before).casefold() == str(stage).casefold()):
+        return []
+    kind = notable_kind(str(stage), ctx)
+    if kind is None:
+        return []
+    facts = {
+        "opportunity_id": new.get("opportunity_id"),
+        "name": new.get("name"),
+        "account_id": new.get("account_id"),
+        "old_stage": before or "(new)",
+        "stage": stage,
+        "amount": new.get("amount"),
+        "probability": new.get("probability"),
+        "close_date": new.get("close_date"),
+        "next_step": new.get("next_step"),
+        "next_step_date": new.get("next_step_date"),
+        "owner": new.get("owner"),
+    }
     owner = new.get("owner")
-    if not owner or not stage or stage == before:
-        return []
-    opp_id = new.get("opportunity_id") or new.get("id") or new.get("pk")
-    return [
-        AlertNeed(
-            kind="opportunity_stage_changed",
-            key=f"opp-stage#{opp_id}#{before}#{stage}#{new.get('occurred_at', '')}",
-            recipient_rep=str(owner),
-            item={**new, "old_stage": before},
-        )
-    ]
+    found = targets(kind, ctx.config, rep_id=str(owner) if owner else None, account_id=new.get("account_id"))
+    return _alerts(kind, f"OPPORTUNITY#{new.get('opportunity_id')}", _entity_version(new), found, facts)
 
 
-def _escalation_assigned(new: dict[str, Any], old: dict[str, Any]) -> list[AlertNeed]:
+def notable_kind(stage: str, ctx: RuleContext) -> str | None:
+    """``opportunity_won`` / ``opportunity_lost`` / ``opportunity_stage`` for a notable stage, else None."""
+    notable = ctx.config.notable_stages
+    known = ctx.stages.opportunity_stage(stage)
+    outcome = known.outcome if known is not None else "open"
+    if outcome == "won":
+        return "opportunity_won" if notable.won else None
+    if outcome == "lost":
+        return "opportunity_lost" if notable.lost else None
+    names = {" ".join(s.split()).casefold() for s in notable.stages}
+    spellings = [stage] if known is None else [known.name, *known.aliases]
+    if any(" ".join(s.split()).casefold() in names for s in spellings):
+        return "opportunity_stage"
+    return None
+
+
+# ------------------------------------------------------------------ escalations
+def _escalation(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
+    esc_id = new.get("escalation_id")
+    entity = f"ESCALATION#{esc_id}"
+    status, was = new.get("status"), old.get("status")
+    facts = {
+        "escalation_id": esc_id,
+        "title": new.get("title"),
+        "severity": new.get("severity"),
+        "status": status,
+        "due_at": new.get("due_at"),
+        "account_id": new.get("account_id"),
+        "assignee": new.get("assignee"),
+        "resolution": new.get("resolution"),
+    }
+    found: list[Alert] = []
     assignee = new.get("assignee")
-    if not assignee or assignee == old.get("assignee"):
+    if status in OPEN_ESCALATION and assignee and assignee != old.get("assignee"):
+        facts_assigned = {**facts, "previous_assignee": old.get("assignee")}
+        version = f"{_entity_version(new)}#{assignee}"
+        found += _alerts(
+            "escalation_assigned", entity, version,
+            targets("escalation_assigned", ctx.config, rep_id=str(assignee), account_id=new.get("account_id")),
+            facts_assigned,
+        )  # fmt: skip
+    if status in CLOSED_ESCALATION and was not in CLOSED_ESCALATION:
+        version = f"{_entity_version(new)}#{status}"
+        found += _alerts(
+            "escalation_resolved", entity, version,
+            targets("escalation_resolved", ctx.config, rep_id=assignee, account_id=new.get("account_id")),
+            facts,
+        )  # fmt: skip
+        contact = new.get("contact_id")
+        found += _alerts(
+            "escalation_outcome", entity, version,
+            targets("escalation_outcome", ctx.config, contact_id=str(contact) if contact else None),
+            facts,
+        )  # fmt: skip
+    return found
+
+
+# ------------------------------------------------------------------ POS runs
+def _pos_run(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
+    status = new.get("status")
+    if status not in ("done", "failed") or old.get("status") == status:
         return []
-    esc_id = new.get("escalation_id") or new.get("id") or new.get("pk")
-    return [
-        AlertNeed(
-            kind="escalation_assigned",
-            key=f"escalation#{esc_id}#{assignee}",
-            recipient_rep=str(assignee),
-            item=new,
-        )
-    ]
+    rejected = int(new.get("rejected") or 0)
+    if status == "done" and rejected == 0:
+        return []
+    facts = {
+        "key": new.get("key"),
+        "version": new.get("version"),
+        "distributor": new.get("distributor"),
+        "status": status,
+        "rows_total": int(new.get("rows_total") or 0),
+        "accepted": int(new.get("accepted") or 0),
+        "rejected": rejected,
+        "rejects_key": new.get("rejects_key"),
+        "error": new.get("error"),
+        "reject_sample": [
+            {"row": int(r.get("row") or 0), "reason": str(r.get("reason") or "")}
+            for r in (new.get("reject_sample") or [])[:50]
+            if isinstance(r, dict)
+        ],
+    }
+    found = targets("pos_rejects", ctx.config, channel_manager=ctx.channel_manager_email)
+    return _alerts("pos_rejects", f"RUN#{new.get('key')}", f"{new.get('version')}#{status}", found, facts)

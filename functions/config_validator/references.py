@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from shared.config_schemas.routing import REP_IDS
+from shared.store.crm import DynamoCrmStore
 
 
 class HasRepId(Protocol):
@@ -27,14 +28,6 @@ def validation_context(name: str, reps: RepList | None = None) -> dict[str, Any]
     """The validation context of document `name`: for routing.yaml, the rep ids the CRM knows."""
     if name != "routing.yaml":
         return None
-    source = reps if reps is not None else _CrmReps()
-    return {REP_IDS: frozenset(rep.rep_id for rep in source.list_reps())}
-
-
-class _CrmReps:
-    """The CRM's rep records (``CrmStore.list_reps``)."""
-
-    def list_reps(self) -> Iterable[HasRepId]:
-        from shared.store.crm import DynamoCrmStore
-
-        return DynamoCrmStore().list_reps()
+    if reps is None:
+        reps = DynamoCrmStore()
+    return {REP_IDS: frozenset(rep.rep_id for rep in reps.list_reps())}

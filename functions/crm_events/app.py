@@ -11,11 +11,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from crm_events.api_models import EVENTS_REQUEST, EVENTS_RESPONSES
 from crm_events.service import EventsContext, receive_events
+from shared.api_models import answer_bad_parameters_with_400
 from shared.observability import logger, metrics, tracer
 from shared.store.errors import StoreError
 
-app = APIGatewayHttpResolver()
+app = APIGatewayHttpResolver(enable_validation=True)  # the routes' declared models: docs/openapi.json
+answer_bad_parameters_with_400(app)
 
 
 @lru_cache(maxsize=1)
@@ -42,7 +45,12 @@ def _raw_body() -> bytes:
     return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
 
 
-@app.post("/events")
+@app.post(
+    "/events",
+    summary='Signed events from external CRMs: one event or {"events": [...]} (at most 100)',
+    responses=EVENTS_RESPONSES,
+    openapi_extensions=EVENTS_REQUEST,
+)
 def post_events() -> Response[Any]:
     try:
         answer = receive_events(app.current_event.headers, _raw_body(), events_context())

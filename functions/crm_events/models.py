@@ -170,6 +170,9 @@ class OpportunityData(EventData):
     next_step: Text | None = None
     next_step_date: date | None = None
     last_activity_at: Timestamp | None = None
+    outcome: Literal["open", "hold", "won", "lost"] | None = Field(
+        default=None, description="Derived from the stage catalogue (whatever the sender says)"
+    )
 
     @field_validator("stage")
     @classmethod
@@ -178,10 +181,11 @@ class OpportunityData(EventData):
 
     @model_validator(mode="after")
     def _default_probability(self, info: ValidationInfo) -> OpportunityData:
-        if self.probability is None:
-            stage = _catalog(info).opportunity_stage(self.stage)
-            if stage is not None:
-                object.__setattr__(self, "probability", stage.probability)
+        stage = _catalog(info).opportunity_stage(self.stage)
+        if self.probability is None and stage is not None:
+            object.__setattr__(self, "probability", stage.probability)
+        # The stage's outcome in the catalogue (open, hold, won, lost): the alert sweeps chase open ones.
+        object.__setattr__(self, "outcome", stage.outcome if stage is not None else None)
         return self
 
 
@@ -193,6 +197,8 @@ class EscalationData(EventData):
     status: Literal["open", "in_progress", "resolved", "closed"]
     assignee: Name | None = None
     due_at: Timestamp | None = None
+    resolution: Text | None = None  # what was done: the account owner and the contact are told
+    contact_id: EntityId | None = None  # the customer contact who raised it (told the outcome)
 
 
 class SampleData(EventData):
@@ -203,6 +209,7 @@ class SampleData(EventData):
     quantity: int = Field(ge=1, le=10_000_000)
     shipped_at: Timestamp | None = None
     follow_up_at: Timestamp | None = None
+    status: Literal["shipped", "followed_up", "closed"] | None = None  # followed_up / closed: nothing due
 
 
 class ActivityData(EventData):
@@ -212,6 +219,9 @@ class ActivityData(EventData):
     points: int = Field(default=0, ge=0, le=10_000)
     at: Timestamp
     opportunity_id: EntityId | None = None
+    subject: Text | None = None
+    due_at: Timestamp | None = None  # a scheduled activity (a next step on the calendar) falls due then
+    done: bool | None = None
 
 
 class OrderData(EventData):

@@ -3,26 +3,51 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leads_webhook.intake import LeadPost, receive_lead_post
+from leads_webhook.web import (
+    POST_LEADS_RESPONSES,
+    PREFLIGHT_RESPONSES,
+    post_leads_openapi,
+    preflight,
+    shape_answer,
+)
 from leads_webhook.wiring import deployed_services
+from shared.api_models import answer_bad_parameters_with_400
 from shared.observability import logger, metrics, tracer
+from shared.store.errors import StoreError
 
-app = APIGatewayHttpResolver()
+app = APIGatewayHttpResolver(enable_validation=True)  # the routes' declared models: docs/openapi.json
+answer_bad_parameters_with_400(app)
+
+
+@app.exception_handler(StoreError)
+def storage_failed(error: StoreError) -> Response[Any]:
+    """The table is busy or unreachable: the sender retries (MailChimp and browsers alike)."""
+    logger.warning("storage failed", extra={"error": str(error)})
+    return Response(503, "application/json", {"message": "storage is busy; try again shortly"},
+                    headers={"Retry-After": "5"})  # fmt: skip
+
 
 _OUTCOME_METRICS = {"created": "LeadsCreated", "merged": "LeadsMerged", "quarantined": "LeadsQuarantined"}
 
 
-@app.post("/leads")
+@app.post(
+    "/leads",
+    summary="A lead from a website form (JSON, urlencoded or multipart) or a signed landing-page service",
+    responses=POST_LEADS_RESPONSES,
+    openapi_extensions=post_leads_openapi(),
+)
 @tracer.capture_method
-def post_lead() -> Response[Any]:
+def post_lead():  # unannotated: powertools would read "Response" in the tracer wrapper's globals
     event = app.current_event
     raw = event.get("body") or ""
     body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
@@ -42,7 +67,29 @@ def post_lead() -> Response[Any]:
         )  # fmt: skip
     else:
         metrics.add_metric(name=f"LeadsAnswered{answer.status}", unit=MetricUnit.Count, value=1)
-    return Response(answer.status, "application/json", answer.body, answer.headers or None)
+    web = shape_answer(
+        answer.status, answer.body, answer.headers, request_body=body, request_headers=post.headers,
+        config=deployed_services().leads_config(),
+    )  # fmt: skip
+    if web.note:
+        logger.warning(web.note)
+    return Response(web.status, web.content_type, web.body, web.headers)
+
+
+@app.route(
+    "/leads",
+    method="OPTIONS",
+    summary="CORS preflight of POST /leads (allowed origins only)",
+    responses=PREFLIGHT_RESPONSES,
+)
+def preflight_lead(
+    origin: Annotated[str | None, Header(description="the page's origin")] = None,
+    access_control_request_method: Annotated[str | None, Header(description="POST")] = None,
+    access_control_request_headers: Annotated[str | None, Header(description="e.g. content-type")] = None,
+) -> Response[Any]:
+    """The CORS preflight of a page that posts JSON with fetch(): allowed origins only."""
+    status, headers = preflight(dict(app.current_event.headers), deployed_services().leads_config().cors)
+    return Response(status, "text/plain", "", headers)
 
 
 def handle_imports(event: dict[str, Any]) -> dict[str, Any]:

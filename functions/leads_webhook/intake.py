@@ -37,8 +37,8 @@ from leads_webhook.submission import (
     LeadSubmission,
     UnsupportedMediaTypeError,
     normalise_lead,
-    parse_lead_body,
 )
+from leads_webhook.web import ACCEPTED_TYPES, parse_post_body
 from shared.config_schemas.leads import LeadsConfig
 from shared.config_schemas.routing import RoutingConfig
 from shared.leads import email_key
@@ -361,9 +361,9 @@ def receive_lead_post(post: LeadPost, services: LeadServices) -> Answer:
     if len(post.body) > config.max_body_bytes:
         return _errors(413, [FieldError("body", f"is larger than {config.max_body_bytes} bytes")])
     try:
-        parsed = parse_lead_body(post.body, post.content_type)
+        parsed = parse_post_body(post.body, post.content_type)
     except UnsupportedMediaTypeError as exc:
-        message = f"{exc} is not accepted: send application/json or application/x-www-form-urlencoded"
+        message = f"{exc} is not accepted: send {ACCEPTED_TYPES}"
         return _errors(415, [FieldError("content-type", message)])
     try:
         source = authenticate(post, services, now)

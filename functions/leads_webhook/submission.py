@@ -38,6 +38,8 @@ from shared.validation import FieldError, field_errors
 # The model and its checks are shared with MailChimp's webhooks (``shared.lead_submission``).
 __all__ = [
     "FIELD_LIMITS",
+    "FORM_TYPES",
+    "JSON_TYPES",
     "LeadDetails",
     "LeadParseResult",
     "LeadSubmission",

@@ -72,21 +72,13 @@ class RecheckedReps:
             return self._records
 
 
-class _CrmRepRecords:
-    """The CRM's rep records (``CrmStore.get_reps``: ``shared.store.crm.Rep`` is a ``RepRecord``)."""
-
-    def get_reps(self, rep_ids: Iterable[str]) -> Mapping[str, RepRecord]:
-        from shared.store.crm import DynamoCrmStore
-
-        return DynamoCrmStore().get_reps(rep_ids)
-
-
 @lru_cache(maxsize=1)
 def deployed_services() -> LeadServices:
     """Built once per container, on first use (never at import: moto and the local hub set endpoints first)."""
     from leads_webhook.storage import DynamoLeadRepository
     from shared.settings import get_settings
     from shared.signing import SsmSourceSecrets
+    from shared.store.crm import DynamoCrmStore
     from shared.store.state import DynamoStateStore
 
     state = DynamoStateStore()  # rotation turns and rate-limit windows
@@ -96,6 +88,6 @@ def deployed_services() -> LeadServices:
         rate_limiter=state,
         leads_config=RecheckedConfig("leads.yaml", LeadsConfig),
         routing_config=RecheckedConfig("routing.yaml", RoutingConfig),
-        reps=RecheckedReps(_CrmRepRecords()),
+        reps=RecheckedReps(DynamoCrmStore()),  # the CRM's rep records: shared.store.crm.Rep is a RepRecord
         secrets=SsmSourceSecrets(get_settings().secrets_prefix),
     )

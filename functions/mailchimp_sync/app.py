@@ -18,19 +18,33 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
+from mailchimp_sync.api_models import WEBHOOK_REQUEST, WebhookAnswer
 from mailchimp_sync.config import MailchimpNotConfiguredError, MailchimpSetup, load_setup
 from mailchimp_sync.gateway import Budget, MailchimpGateway
 from mailchimp_sync.inbound import receive_webhook, token_ok
 from mailchimp_sync.repository import DynamoContactRepository
 from mailchimp_sync.stream import BatchPlan, StreamChange, plan_batch, run_plan, settle_record
+from shared.api_models import answer_bad_parameters_with_400, json_answer, text_answer
 from shared.api_paths import path_value, routable_event
 from shared.observability import logger, metrics, tracer
 from shared.settings import get_settings
+from shared.store.errors import StoreError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-app = APIGatewayHttpResolver()
+app = APIGatewayHttpResolver(enable_validation=True)  # the routes' declared models: docs/openapi.json
+answer_bad_parameters_with_400(app)
+
+
+@app.exception_handler(StoreError)
+def storage_failed(error: StoreError) -> Response[Any]:
+    """The table is busy or unreachable: the sender retries (MailChimp and browsers alike)."""
+    logger.warning("storage failed", extra={"error": str(error)})
+    return Response(503, "application/json", {"message": "storage is busy; try again shortly"},
+                    headers={"Retry-After": "5"})  # fmt: skip
+
+
 # MailChimp's webhook posts are a few hundred bytes of form fields; anything far larger is not MailChimp.
 MAX_WEBHOOK_BYTES = 64 * 1024
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
@@ -66,16 +80,30 @@ def _list_id() -> str | None:
         return None
 
 
-@app.get("/mailchimp/webhook/<token>")
+@app.get(
+    "/mailchimp/webhook/<token>",
+    summary="MailChimp's check of the webhook URL",
+    responses={200: text_answer("The token is ours"), 404: text_answer("Any other token")},
+)
 def check_webhook(token: str) -> Response[Any]:
     token = path_value(token)
     status = 200 if token_ok(token, _webhook_token()) else 404
     return Response(status, "text/plain", "" if status == 200 else "not found")
 
 
-@app.post("/mailchimp/webhook/<token>")
+@app.post(
+    "/mailchimp/webhook/<token>",
+    summary="MailChimp's form-encoded events: unsubscribes, cleaned addresses, profile changes",
+    responses={
+        200: json_answer(WebhookAnswer, "Applied, or deliberately ignored (MailChimp does not retry)"),
+        404: json_answer(WebhookAnswer, "Not our token: nothing changes"),
+        413: text_answer("A body over 64 KiB"),
+        422: json_answer(WebhookAnswer, "Data that cannot be used (not an address, fired_at in the future)"),
+    },
+    openapi_extensions=WEBHOOK_REQUEST,
+)
 @tracer.capture_method
-def post_webhook(token: str) -> Response[Any]:
+def post_webhook(token: str):  # unannotated: powertools would read "Response" in the tracer wrapper's globals
     token = path_value(token)
     body = app.current_event.decoded_body or ""
     if len(body.encode("utf-8")) > MAX_WEBHOOK_BYTES:

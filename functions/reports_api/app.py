@@ -8,15 +8,19 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from reports_api import leads_routes, opportunity_routes, pos_routes
+from reports_api import alerts_routes, leads_routes, opportunity_routes, plan_routes, pos_routes
+from shared.api_models import answer_bad_parameters_with_400
 from shared.api_paths import routable_event
 from shared.observability import logger, metrics, tracer
 from shared.store.errors import NotFound, StoreError
 
-app = APIGatewayHttpResolver()
+app = APIGatewayHttpResolver(enable_validation=True)  # the routes' declared models: docs/openapi.json
+answer_bad_parameters_with_400(app)
 app.include_router(leads_routes.router)
 app.include_router(opportunity_routes.router)
 app.include_router(pos_routes.router)
+app.include_router(plan_routes.router)
+app.include_router(alerts_routes.router)
 
 
 @app.exception_handler(StoreError)

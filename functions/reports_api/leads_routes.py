@@ -8,7 +8,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from reports_api.api_models import LeadView
 from reports_api.stores import crm_store
+from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
 from shared.api_paths import path_value
 from shared.store.crm import Lead, LeadSubmission
 
@@ -60,7 +62,16 @@ def submission_view(submission: LeadSubmission) -> dict[str, Any]:
     }
 
 
-@router.get("/leads/<lead_id>")
+@router.get(
+    "/leads/<lead_id>",
+    summary="A lead with its owner, the reason, segments, MailChimp sync state and submission history",
+    security=JWT_SECURITY,
+    responses={
+        200: json_answer(LeadView, "The lead"),
+        401: UNAUTHORIZED,
+        404: json_answer(Message, "No such lead"),
+    },
+)
 def get_lead(lead_id: str) -> Response[Any]:
     lead_id = path_value(lead_id)
     store = crm_store()

@@ -9,7 +9,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from reports_api.api_models import OpportunityView
 from reports_api.stores import crm_store
+from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
 from shared.api_paths import path_value
 from shared.store.common import format_time
 from shared.store.crm import Opportunity
@@ -39,7 +41,16 @@ def opportunity_view(opportunity: Opportunity, history: list[dict[str, Any]]) ->
     return view
 
 
-@router.get("/opportunities/<opportunity_id>")
+@router.get(
+    "/opportunities/<opportunity_id>",
+    summary="An opportunity as external CRMs last described it, with its stage history",
+    security=JWT_SECURITY,
+    responses={
+        200: json_answer(OpportunityView, "The opportunity"),
+        401: UNAUTHORIZED,
+        404: json_answer(Message, "No such opportunity"),
+    },
+)
 def get_opportunity(opportunity_id: str) -> Response[Any]:
     opportunity_id = path_value(opportunity_id)
     store = crm_store()

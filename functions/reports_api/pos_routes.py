@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from reports_api.api_models import PosInventory, PosRunView, PosUnmatched
+from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
 from shared.store.pos import DynamoPosStore, PosStore
 
 router = APIGatewayHttpRouter()
@@ -78,9 +81,18 @@ def pos_unmatched(store: PosStore, limit: int = 3) -> dict[str, Any]:
     return {"unmatched": sorted(out, key=lambda u: u["normalised_name"])}
 
 
-@router.get("/pos/runs")
-def get_pos_runs() -> Response[Any]:
-    key = router.current_event.get_query_string_value("key")
+@router.get(
+    "/pos/runs",
+    summary="The run record of one POS file (rows total, accepted, rejected, status)",
+    security=JWT_SECURITY,
+    responses={
+        200: json_answer(PosRunView, "The newest version's run, with every version's"),
+        400: json_answer(Message, "No key given"),
+        401: UNAUTHORIZED,
+        404: json_answer(Message, "No run for that key"),
+    },
+)
+def get_pos_runs(key: Annotated[str | None, Query(description="the file's S3 key")] = None) -> Response[Any]:
     if not key:
         return _bad("query parameter key is required")
     found = pos_runs(pos_store(), key)
@@ -89,14 +101,29 @@ def get_pos_runs() -> Response[Any]:
     return Response(200, "application/json", found)
 
 
-@router.get("/pos/inventory")
-def get_pos_inventory() -> Response[Any]:
-    distributor = router.current_event.get_query_string_value("distributor")
+@router.get(
+    "/pos/inventory",
+    summary="The latest inventory snapshot per part of one distributor",
+    security=JWT_SECURITY,
+    responses={
+        200: json_answer(PosInventory, "The parts"),
+        400: json_answer(Message, "No distributor given"),
+        401: UNAUTHORIZED,
+    },
+)
+def get_pos_inventory(
+    distributor: Annotated[str | None, Query(description="the distributor's id")] = None,
+) -> Response[Any]:
     if not distributor:
         return _bad("query parameter distributor is required")
     return Response(200, "application/json", pos_inventory(pos_store(), distributor))
 
 
-@router.get("/pos/unmatched")
+@router.get(
+    "/pos/unmatched",
+    summary="End customers no account matched, with their sell-through and suggested accounts",
+    security=JWT_SECURITY,
+    responses={200: json_answer(PosUnmatched, "The unmatched end customers"), 401: UNAUTHORIZED},
+)
 def get_pos_unmatched() -> Response[Any]:
     return Response(200, "application/json", pos_unmatched(pos_store()))

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from waitress import wasyncore
 from waitress.server import create_server
 
+from hub.local.outbox import Outbox
 from hub.local.runtime import FunctionRuntime
 from hub.local.template import Route
 
@@ -136,10 +137,18 @@ class LocalApi:
     chunked request bodies de-chunked, a ``Content-Length`` that is not a number answered 400, a body
     over API Gateway's 10 MiB answered 413, and the body handed over as the bytes that were sent."""
 
-    def __init__(self, routes: list[Route], runtime: FunctionRuntime, api_token: str, port: int = 0) -> None:
+    def __init__(
+        self,
+        routes: list[Route],
+        runtime: FunctionRuntime,
+        api_token: str,
+        port: int = 0,
+        outbox: Outbox | None = None,
+    ) -> None:
         self.routes = routes
         self.runtime = runtime
         self.api_token = api_token
+        self.outbox = outbox
         # Operator controls of the local hub itself (``hub tick NAME``), behind the api token.
         self.control: dict[str, Any] = {}
         logging.getLogger("waitress").setLevel(logging.ERROR)  # no queue-depth chatter
@@ -196,6 +205,10 @@ class LocalApi:
     ) -> Reply:
         """One request: the hub's own controls, else the template's route, else 404."""
         path = urlsplit(raw_uri).path
+        if path.startswith("/_hub/") and method in ("GET", "HEAD"):
+            page = self._page(path, urlsplit(raw_uri).query)
+            if page is not None:
+                return page
         if path.startswith("/_hub/"):
             return self._control(method, path, headers)
         for route in self.routes:
@@ -214,6 +227,18 @@ class LocalApi:
                 return 500, dict(_JSON), b'{"message":"Internal Server Error"}'
             return to_http(result)
         return 404, dict(_JSON), b'{"message":"Not Found"}'
+
+    def _page(self, path: str, query: str) -> tuple[int, dict[str, str], bytes] | None:
+        """The local hub's own pages (same-origin only: they never carry CORS headers)."""
+        if self.outbox is not None and path.startswith("/_hub/outbox"):
+            from hub.local.pages import serve_outbox
+
+            return serve_outbox(self.outbox, path, query)
+        if path.startswith(("/_hub/docs", "/_hub/openapi.json")):
+            from hub.local.pages import serve_docs
+
+            return serve_docs(path, self.url)
+        return None
 
     def _control(self, method: str, path: str, headers: dict[str, str]) -> Reply:
         scheme, _, token = headers.get("authorization", "").partition(" ")

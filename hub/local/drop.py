@@ -3,20 +3,27 @@
 A file is uploaded once it has stopped growing (same size and modification time on two
 looks), and again whenever it changes. The upload is an ordinary S3 put, so the function
 that the template triggers on that prefix receives the S3 event record AWS would send.
+What was uploaded is remembered in ``state`` (in the hub's data folder), so a restarted hub
+does not upload (and process) the same files again.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 
 class DropFolder:
-    def __init__(self, root: Path, s3: Any, bucket: str) -> None:
+    def __init__(self, root: Path, s3: Any, bucket: str, state: Path | None = None) -> None:
         self.root = root
         self.s3 = s3
         self.bucket = bucket
+        self.state = state
         self._seen: dict[Path, tuple[int, int]] = {}
+        if state is not None and state.is_file():
+            kept = json.loads(state.read_text(encoding="utf-8"))
+            self._seen = {root / name: (size, mtime) for name, (size, mtime) in kept.items()}
         self._pending: dict[Path, tuple[int, int]] = {}
         self.uploaded: list[str] = []
 
@@ -43,4 +50,8 @@ class DropFolder:
             self._pending.pop(path, None)
             self.uploaded.append(key)
             done += 1
+        if done and self.state is not None:
+            kept = {p.relative_to(self.root).as_posix(): list(sig) for p, sig in self._seen.items()}
+            self.state.with_suffix(".tmp").write_text(json.dumps(kept), encoding="utf-8")
+            self.state.with_suffix(".tmp").replace(self.state)
         return done

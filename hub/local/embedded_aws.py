@@ -15,6 +15,9 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from hub.local.journal import Journal, JournalRecorder
+from hub.local.outbox import Outbox, OutboxRecorder
+
 
 class AtomicDynamoDB:
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
@@ -29,8 +32,16 @@ class AtomicDynamoDB:
 
 
 class EmbeddedAws:
-    def __init__(self, port: int) -> None:
-        app = AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
+    """moto's server; the journal (inside the DynamoDB lock, so it keeps DynamoDB's order) and the outbox."""
+
+    def __init__(self, port: int, outbox: Outbox | None = None, journal: Journal | None = None) -> None:
+        app: Callable[..., Iterable[bytes]] = DomainDispatcherApplication(create_backend_app)
+        if journal is not None:
+            app = JournalRecorder(app, journal)
+        self.inner: Callable[..., Iterable[bytes]] = AtomicDynamoDB(app)
+        app = self.inner
+        if outbox is not None:
+            app = OutboxRecorder(app, outbox)
         self.server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="embedded-aws", daemon=True)
 

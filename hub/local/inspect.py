@@ -1,22 +1,25 @@
-"""Reading back what the hub did in the embedded AWS: emails sent through SES."""
+"""Reading back what the hub did in the embedded AWS: the emails it sent (the local outbox)."""
 
 from __future__ import annotations
 
 import json
 import urllib.request
 from typing import Any
+from urllib.parse import urlencode
 
 
-def sent_emails(aws_endpoint_url: str) -> list[dict[str, Any]]:
-    """Every email SES accepted, oldest first: source, destinations, subject, body."""
-    with urllib.request.urlopen(f"{aws_endpoint_url}/moto-api/data.json", timeout=10) as answer:
-        data = json.load(answer)
-    return list(data.get("ses", {}).get("Message", []))
+def sent_emails(
+    aws_endpoint_url: str, *, to: str | None = None, last: int | None = None
+) -> list[dict[str, Any]]:
+    """Emails SES accepted, oldest first: id, source, destinations, subject, body (text), html, sent_at.
+
+    Read from the local outbox (``hub.local.outbox``), which indexes them by recipient: one small answer,
+    however much else the embedded AWS holds."""
+    query = {k: v for k, v in (("to", to), ("last", last)) if v is not None}
+    url = f"{aws_endpoint_url}/_hub/outbox.json" + (f"?{urlencode(query)}" if query else "")
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return list(json.load(answer)["messages"])
 
 
 def emails_to(aws_endpoint_url: str, address: str) -> list[dict[str, Any]]:
-    return [
-        m
-        for m in sent_emails(aws_endpoint_url)
-        if address in m.get("destinations", {}).get("ToAddresses", [])
-    ]
+    return sent_emails(aws_endpoint_url, to=address)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
@@ -48,10 +49,16 @@ class LocalHub:
     api_port: int = 8787
     aws_port: int = 4599
     quiet: bool = False
+    fresh: bool = False  # start without what an earlier run kept in .hub/data
     template: HubTemplate = field(default_factory=HubTemplate)
     info: dict[str, Any] = field(default_factory=dict)
     _stoppers: list[Any] = field(default_factory=list)
     _stop_requests: list[Any] = field(default_factory=list)  # ask background threads to stop, at once
+
+    @property
+    def data_dir(self) -> Path:
+        """What the local hub keeps between runs (``hub local --fresh`` starts without it)."""
+        return self.home / ".hub" / "data"
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -64,7 +71,17 @@ class LocalHub:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the embedded AWS's access log
         warnings.filterwarnings("ignore", message="No application metrics to publish")
-        embedded = EmbeddedAws(free_port(self.aws_port))
+        from hub.local.outbox import Outbox
+
+        if self.fresh:  # hub local --fresh
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        from hub.local.journal import Journal
+
+        self.outbox = Outbox(self.data_dir / "outbox.sqlite")
+        self._stoppers.append(self.outbox.close)
+        journal = Journal(self.data_dir / "aws-journal.jsonl")
+        restoring = journal.path.is_file() and journal.path.stat().st_size > 0
+        embedded = EmbeddedAws(free_port(self.aws_port), outbox=self.outbox, journal=journal)
         embedded.start()
         self._stoppers.append(embedded.stop)
         aws_url = embedded.url
@@ -79,6 +96,15 @@ class LocalHub:
             return boto3.client(service, region_name=REGION, endpoint_url=aws_url, config=config)
 
         create_resources(self.template, clients)
+        if restoring:
+            started = time.monotonic()
+            replayed = journal.replay(embedded.inner)
+            self.say(
+                f"Restored {replayed} changes from {journal.path} in {time.monotonic() - started:.1f} s."
+            )
+        journal.start()  # from here on, every change is journalled as it completes
+        self._stoppers.append(journal.stop)
+        self.restored = restoring
         os.environ.update(hub_environment(self.template))
         os.environ["POWERTOOLS_SERVICE_NAME"] = "hub-local"
         bucket = self.template.bucket_name()
@@ -135,12 +161,12 @@ class LocalHub:
                 runtime,
                 REGION,
             )
-            pump.start_position()
+            pump.start_position(latest=restoring)  # replayed changes were processed in the earlier run
             stream_pumps.append(pump)
         self.stream_pumps = stream_pumps
 
         drop_dir = self.home / "drop"
-        drop = DropFolder(drop_dir, s3, bucket)
+        drop = DropFolder(drop_dir, s3, bucket, state=self.data_dir / "drop-uploaded.json")
         drop.prepare(
             sorted({t.prefix.rstrip("/") for t in self.template.s3_triggers() if t.prefix != "config/"})
         )
@@ -158,7 +184,9 @@ class LocalHub:
             self._stop_requests.append(poller.request_stop)
 
         api_token = secrets.token_urlsafe(24)
-        api = LocalApi(self.template.routes(), runtime, api_token, port=free_port(self.api_port))
+        api = LocalApi(
+            self.template.routes(), runtime, api_token, port=free_port(self.api_port), outbox=self.outbox
+        )
         api.control["tick"] = self.scheduler.tick
         api.start()
         self._stoppers.append(api.stop)
@@ -166,7 +194,8 @@ class LocalHub:
         from hub.local.demo import load_demo
 
         # The demo's rep records first: the validator checks routing.yaml's rep ids against them.
-        loaded = load_demo()
+        # Kept data already holds them (and whatever changed since): the demo loads on a fresh start only.
+        loaded = load_demo() if not restoring else {}
         self._load_configuration(s3, bucket)
 
         self.info = {
@@ -261,16 +290,18 @@ Try it:
   curl -s -X POST {api_url}/leads -H 'content-type: application/json' \\
        -d '{{"email": "jane@example.com", "first_name": "Jane", "company": "Acme"}}'
   curl -s {api_url}/leads/<lead_id> -H "authorization: Bearer $(python3 -c 'import json;print(json.load(open(".hub/local.json"))["api_token"])')"
-  hub emails            # what the hub has emailed
+  hub emails            # what the hub has emailed (as pages: {api_url}/_hub/outbox)
+  hub leads form-snippet  # the HTML form for a landing page
+  API docs   {api_url}/_hub/docs
   hub tick alerts-sweep # run a schedule now
 
-Ctrl-C stops the hub.
+Ctrl-C stops the hub; its data stays in {home}/.hub/data (`hub local --fresh` starts empty).
 """
 
 
-def run_local(home: Path, api_port: int, aws_port: int) -> int:
+def run_local(home: Path, api_port: int, aws_port: int, fresh: bool = False) -> int:
     claim_state_file(home)
-    hub = LocalHub(home=home, api_port=api_port, aws_port=aws_port)
+    hub = LocalHub(home=home, api_port=api_port, aws_port=aws_port, fresh=fresh)
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:

@@ -62,9 +62,9 @@ class MappingPump:
         self.delivered = 0
         self.dead_lettered = 0
 
-    def start_position(self) -> None:
-        """Open every shard at the mapping's starting position."""
-        kind = "TRIM_HORIZON" if self.mapping.starting_position == "TRIM_HORIZON" else "LATEST"
+    def start_position(self, *, latest: bool = False) -> None:
+        """Open every shard at the mapping's starting position (at the end with `latest`: after a replay)."""
+        kind = "TRIM_HORIZON" if self.mapping.starting_position == "TRIM_HORIZON" and not latest else "LATEST"
         for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
             self.iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
                 StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=kind

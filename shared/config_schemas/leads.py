@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.origins import CorsSettings
 from shared.validation import validate_yaml_document
 
 
@@ -64,6 +65,8 @@ class LeadsConfig(BaseModel):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     spam: SpamSettings = Field(default_factory=SpamSettings)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=6 * 1024 * 1024)
+    # Origins whose pages may post from a browser, and where a form's return_url may go (shared.origins).
+    cors: CorsSettings = Field(default_factory=CorsSettings)
 
     @field_validator("employee_bands", "revenue_bands")
     @classmethod

@@ -11,7 +11,9 @@ import fnmatch
 
 from pydantic import BaseModel
 
+from shared.config_schemas.alerts import AlertsConfig
 from shared.config_schemas.distributors import DistributorProfile
+from shared.config_schemas.fx import FxConfig
 from shared.config_schemas.leads import LeadsConfig
 from shared.config_schemas.routing import RoutingConfig
 from shared.config_schemas.stages import StageCatalog
@@ -21,6 +23,8 @@ CONFIG_MODELS: dict[str, type[BaseModel]] = {
     "routing.yaml": RoutingConfig,
     "leads.yaml": LeadsConfig,
     "stages.yaml": StageCatalog,
+    "fx.yaml": FxConfig,
+    "alerts.yaml": AlertsConfig,
     "distributors/*.yaml": DistributorProfile,
 }
 

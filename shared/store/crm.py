@@ -29,7 +29,7 @@ import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Final, Literal, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -46,6 +46,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.expressions.condition import Condition
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from shared.leads import email_key, lead_id_for
@@ -93,6 +94,43 @@ ESCALATIONS_INDEX = "ESCALATIONS"
 SAMPLES_INDEX = "SAMPLES"
 OPEN_ESCALATION_STATUSES = ("open", "in_progress")
 _HIGHEST = "\uffff"  # sorts after every key character: the upper end of a prefix range
+
+# ---------------------------------------------------------------------- alerts (issue 10): sweep indexes
+# Sparse: an item carries these only while some sweep may find it due (docs/data-model.md, "Alerts").
+NEXT_STEPS_INDEX = "NEXT_STEPS"  # gsi3: open opportunities by next-step date (none: NO_NEXT_STEP)
+NO_NEXT_STEP = "0000-00-00"
+SAMPLES_DUE_INDEX = "SAMPLES_DUE"  # gsi2: samples by follow-up time while the follow-up is not done
+ACTIVITIES_DUE_INDEX = "ACTIVITIES_DUE"  # gsi2: scheduled activities by due time while not done
+SAMPLE_DONE_STATUSES = ("followed_up", "closed")
+
+
+def open_opportunities_index(stage: str) -> str:
+    """gsi2: an open stage's opportunities by last touch (last activity, else entering the stage)."""
+    return f"OPEN_OPPORTUNITIES#{stage}"
+
+
+# ---------------------------------------------------------------------- alerts (issue 10): alert records
+ALERTS_PENDING_INDEX = "ALERTS#PENDING"  # gsi2: pending and held alerts by due time
+ALERT_OPEN_STATUSES = ("pending", "held")
+
+
+def alert_key(key: str) -> Key:
+    """An alert record: one per alert key (``<kind>|<entity>|<version or period>|<role>``)."""
+    if len(key) > 400:  # a key attribute holds at most 1 KiB (sort) / 2 KiB (partition)
+        import hashlib
+
+        key = key[:300] + "#" + hashlib.sha256(key.encode()).hexdigest()
+    return f"ALERT#{key}", "ALERT"
+
+
+def alerts_to_index(recipient: str) -> str:
+    """gsi1: a recipient's alerts by creation time."""
+    return f"ALERTS_TO#{recipient.lower()}"
+
+
+def alerts_day_index(day: str) -> str:
+    """gsi3: every alert of a day (UTC) by creation time."""
+    return f"ALERTS#{day}"
 
 
 def lead_key(lead_id: str) -> Key:
@@ -198,6 +236,28 @@ def _child_sort(kind: str, entity_id: str) -> str:
 
 
 # ====================================================================== item models
+class Gsi2(GlobalSecondaryIndex[Any]):
+    """Sparse, due-time order: what the alert sweeps read, alerts pending or held."""
+
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class Gsi3(GlobalSecondaryIndex[Any]):
+    """Sparse: open opportunities by next-step date; every alert by day."""
+
+    class Meta:
+        index_name = "gsi3"
+        projection = AllProjection()
+
+    gsi3pk = UnicodeAttribute(hash_key=True)
+    gsi3sk = UnicodeAttribute(range_key=True)
+
+
 class CrmItem(Model):
     """Every item of the CRM table; ``entity`` says which kind (stream filters read it)."""
 
@@ -213,6 +273,13 @@ class CrmItem(Model):
     expires_at = TTLAttribute(null=True)
     entity = DiscriminatorAttribute(attr_name="entity")
     by_gsi1 = Gsi1()
+    # Sparse indexes of the alert sweeps and alert records (see the "alerts" sections below).
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    gsi3pk = UnicodeAttribute(null=True)
+    gsi3sk = UnicodeAttribute(null=True)
+    by_gsi2 = Gsi2()
+    by_gsi3 = Gsi3()
 
 
 class EventItem(CrmItem):
@@ -414,6 +481,7 @@ class OpportunityItem(EventItem, discriminator="OPPORTUNITY"):
     last_activity_at = UtcTextAttribute(null=True)
     stage_entered_at = UnicodeAttribute(null=True)
     previous_stage = UnicodeAttribute(null=True)
+    outcome = UnicodeAttribute(null=True)  # the stage's outcome in the catalogue: open, hold, won, lost
     version = NumberAttribute(default=0)
 
 
@@ -441,6 +509,8 @@ class EscalationItem(EventItem, discriminator="ESCALATION"):
     assignee = UnicodeAttribute(null=True)
     due_at = UtcTextAttribute(null=True)
     opened_at = UtcTextAttribute(null=True)
+    resolution = UnicodeAttribute(null=True)
+    contact_id = UnicodeAttribute(null=True)  # the customer contact who raised it (told the outcome)
     version = NumberAttribute(default=0)
 
 
@@ -454,6 +524,7 @@ class SampleItem(EventItem, discriminator="SAMPLE"):
     quantity = NumberAttribute()
     shipped_at = UtcTextAttribute(null=True)
     follow_up_at = UtcTextAttribute(null=True)
+    status = UnicodeAttribute(null=True)  # shipped, followed_up, closed (followed_up / closed: nothing due)
 
 
 class ActivityItem(EventItem, discriminator="ACTIVITY"):
@@ -465,6 +536,9 @@ class ActivityItem(EventItem, discriminator="ACTIVITY"):
     points = NumberAttribute(default=0)
     at = UtcTextAttribute()
     opportunity_id = UnicodeAttribute(null=True)
+    subject = UnicodeAttribute(null=True)
+    due_at = UtcTextAttribute(null=True)  # a scheduled activity (a next step on the calendar)
+    done = BooleanAttribute(null=True)
 
 
 class OrderItem(EventItem, discriminator="ORDER"):
@@ -476,6 +550,35 @@ class OrderItem(EventItem, discriminator="ORDER"):
     amount = DecimalAttribute()
     currency = UnicodeAttribute(default="USD")
     booked_at = UtcTextAttribute()
+
+
+# ---------------------------------------------------------------------- alerts (issue 10): the record's item
+class AlertItem(CrmItem, discriminator="ALERT"):
+    """An alert: ``ALERT#<alert key>`` / ``ALERT``, claimed before sending, then marked.
+
+    gsi1 ``ALERTS_TO#<recipient>`` / ``<created_at>#<key>``; gsi2 ``ALERTS#PENDING`` / ``<due_at>#<key>``
+    while pending or held; gsi3 ``ALERTS#<day>`` / ``<created_at>#<key>``."""
+
+    alert_id = UnicodeAttribute()  # the alert key
+    kind = UnicodeAttribute()
+    about = UnicodeAttribute()  # the entity it is about, e.g. OPPORTUNITY#o-1
+    recipient = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    status = UnicodeAttribute()  # pending, held, sent, digested
+    role = UnicodeAttribute(null=True)
+    recipient_name = UnicodeAttribute(null=True)
+    timezone = UnicodeAttribute(null=True)
+    urgent = BooleanAttribute(default=False)
+    claim_token = UnicodeAttribute(null=True)
+    due_at = UnicodeAttribute(null=True)  # pending: the claim's lease end; held: when the hold ends
+    attempts = NumberAttribute(default=1)
+    sent_at = UnicodeAttribute(null=True)
+    message_id = UnicodeAttribute(null=True)
+    fallback_reason = UnicodeAttribute(null=True)
+    hold_reason = UnicodeAttribute(null=True)
+    digest_key = UnicodeAttribute(null=True)
+    subject = UnicodeAttribute(null=True)
+    facts_json = UnicodeAttribute(null=True)  # what the email tells, to render it again after a hold
 
 
 # ====================================================================== records (what callers get)
@@ -696,6 +799,11 @@ class Opportunity(Entity):
     last_activity_at: datetime | None = None
     stage_entered_at: str | None = None  # derived by the store: when the current stage began
     previous_stage: str | None = None  # derived by the store
+    outcome: str | None = None  # the stage's outcome (open, hold, won, lost); only open ones are chased
+
+    @property
+    def is_open(self) -> bool:
+        return self.outcome in (None, "open")
 
 
 @dataclass(frozen=True)
@@ -726,6 +834,8 @@ class Escalation(Entity):
     assignee: str | None = None
     due_at: datetime | None = None
     opened_at: datetime | None = None  # derived by the store: when the hub first saw it
+    resolution: str | None = None
+    contact_id: str | None = None
 
     @property
     def due(self) -> datetime | None:
@@ -741,6 +851,11 @@ class Sample(Entity):
     quantity: int
     shipped_at: datetime | None = None
     follow_up_at: datetime | None = None
+    status: str | None = None
+
+    @property
+    def follow_up_done(self) -> bool:
+        return self.status in SAMPLE_DONE_STATUSES
 
 
 class Activity(Entity):
@@ -750,6 +865,9 @@ class Activity(Entity):
     points: int = 0
     at: datetime
     opportunity_id: str | None = None
+    subject: str | None = None
+    due_at: datetime | None = None
+    done: bool | None = None
 
 
 class Order(Entity):
@@ -759,6 +877,35 @@ class Order(Entity):
     amount: Decimal
     currency: str = "USD"
     booked_at: datetime
+
+
+class AlertRecord(Record):
+    """An alert as recorded: the claim, what became of it, and why (fallback, hold)."""
+
+    key: str
+    kind: str
+    entity: str
+    recipient: str
+    created_at: str
+    status: str = "pending"
+    role: str = ""
+    recipient_name: str = ""
+    timezone: str = "UTC"
+    urgent: bool = False
+    claim_token: str = ""
+    due_at: str | None = None
+    attempts: int = 1
+    sent_at: str | None = None
+    message_id: str | None = None
+    fallback_reason: str | None = None
+    hold_reason: str | None = None
+    digest_key: str | None = None
+    subject: str = ""
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+    def view(self) -> dict[str, Any]:
+        """As ``GET /alerts`` and ``hub alerts list`` show it."""
+        return self.model_dump(exclude={"claim_token", "facts"})
 
 
 @dataclass(frozen=True)
@@ -777,7 +924,57 @@ def normalise_name(name: str) -> str:
 
 
 # ====================================================================== the protocol
-class CrmStore(Protocol):
+class AlertStore(Protocol):
+    """Alert records (issue 10): the claim before sending, then what became of it."""
+
+    def claim_alert(self, record: AlertRecord) -> bool:
+        """Create the record unless the key exists (the claim before sending)."""
+        ...
+
+    def get_alert(self, key: str) -> AlertRecord | None: ...
+
+    def get_alerts(self, keys: list[str]) -> dict[str, AlertRecord]:
+        """The records of those keys that exist (BatchGetItem)."""
+        ...
+
+    def take_over_alert(self, record: AlertRecord, new_token: str, due_at: str, now: str) -> bool:
+        """Claim an open record again (its sender died, or its hold ended): only while it carries the
+        token it was read with, has no message id and is due by ``now``."""
+        ...
+
+    def hold_alert(self, key: str, token: str, reason: str, due_at: str) -> bool: ...
+
+    def release_alert(self, key: str, token: str, now: str) -> bool:
+        """Give a claim up after a failed send, so a retry may take it over at once."""
+        ...
+
+    def mark_alert_sent(self, key: str, token: str, message_id: str, sent_at: str) -> bool: ...
+
+    def claim_digest(self, digest: AlertRecord, members: list[tuple[str, str]]) -> list[str] | None:
+        """Create the digest's record (None if it exists), then mark each member (key, token)
+        ``digested`` into it; the keys marked. No transaction: the local hub's emulation copies
+        every table for each one; a crash in between is finished by ``adopt_into_digest``."""
+        ...
+
+    def adopt_into_digest(self, key: str, digest_key: str, now: str) -> bool:
+        """Mark an open member whose claim has run out ``digested`` into ``digest_key`` (a digest's
+        retry after a crash); True when it is, or already was, in that digest."""
+        ...
+
+    def alerts_due(self, now: str, limit: int = 500) -> list[AlertRecord]:
+        """Pending or held records whose ``due_at`` has passed, oldest first (gsi2)."""
+        ...
+
+    def alerts_to(self, recipient: str, since: str, limit: int = 1000) -> list[AlertRecord]:
+        """A recipient's alerts created since ``since``, oldest first (gsi1)."""
+        ...
+
+    def list_alerts(self, since: str, until: str, limit: int = 1000) -> list[AlertRecord]:
+        """Every alert created in [since, until), oldest first (gsi3, one query per day)."""
+        ...
+
+
+class CrmStore(AlertStore, Protocol):
     """The access patterns of the CRM table (``docs/data-model.md`` names the method for each)."""
 
     # --- leads (intake, crm_events, MailChimp, reports)
@@ -952,6 +1149,31 @@ class CrmStore(Protocol):
 
     def book_order(self, order: Order, version: Version) -> Outcome: ...
 
+    def touch_opportunity(self, opportunity_id: str, at: datetime) -> bool:
+        """An activity at ``at``: ``last_activity_at`` moves forward (never back)."""
+        ...
+
+    # --- what the alert sweeps read (issue 10): index queries, never a scan
+    def open_leads_created_between(self, rep_id: str, start: datetime, end: datetime) -> list[Lead]:
+        """A rep's open leads created in [start, end] (gsi1 ``OWNER#<rep>``, ``OPEN#...``)."""
+        ...
+
+    def stale_opportunities(self, stage: str, touched_before: datetime) -> list[Opportunity]:
+        """Open opportunities of ``stage`` last touched before the time (gsi2)."""
+        ...
+
+    def opportunities_next_step_due(self, before: date) -> list[Opportunity]:
+        """Open opportunities with no next step, or one dated before ``before`` (gsi3)."""
+        ...
+
+    def activities_due(self, before: datetime) -> list[Activity]:
+        """Scheduled activities due before the time and not done (gsi2)."""
+        ...
+
+    def get_opportunities(self, opportunity_ids: Iterable[str]) -> dict[str, Opportunity]:
+        """Several opportunities at once (BatchGetItem)."""
+        ...
+
 
 # ====================================================================== conditions
 @dataclass(frozen=True)
@@ -1048,7 +1270,34 @@ class _TextIs:
         return stored is not None and _raw_text(stored, self.name) == self.value
 
 
-_Cond = _Absent | _OlderThan | _VersionIs | _Exists | _TextIs
+@dataclass(frozen=True)
+class _AlertOpen:
+    """An alert record still pending or held, and (with ``token``) claimed by that token; (with
+    ``due_by``) without a message id and due by then: a claim whose sender died, a hold that ended."""
+
+    token: str | None
+    due_by: str | None = None
+
+    def dynamo(self, model: type[CrmItem]) -> Condition:
+        condition = model.pk.exists() & AlertItem.status.is_in(*ALERT_OPEN_STATUSES)
+        if self.token is not None:
+            condition = condition & (AlertItem.claim_token == self.token)
+        if self.due_by is not None:
+            condition = condition & AlertItem.message_id.does_not_exist() & (AlertItem.due_at <= self.due_by)
+        return condition
+
+    def holds(self, stored: dict[str, Any] | None) -> bool:
+        if stored is None or _raw_text(stored, "status") not in ALERT_OPEN_STATUSES:
+            return False
+        if self.token is not None and _raw_text(stored, "claim_token") != self.token:
+            return False
+        if self.due_by is not None:
+            due = _raw_text(stored, "due_at")
+            return "message_id" not in stored and due is not None and due <= self.due_by
+        return True
+
+
+_Cond = _Absent | _OlderThan | _VersionIs | _Exists | _AlertOpen | _TextIs
 
 
 def _raw_text(stored: dict[str, Any], name: str) -> str | None:
@@ -1095,8 +1344,10 @@ class _Backend(Protocol):
         high: str | None = None,
         prefix: str | None = None,
         limit: int | None = None,
+        index: str = "gsi1",
     ) -> Iterator[CrmItem]:
-        """Items on gsi1 under ``gsi1pk`` in ``gsi1sk`` order: ``low <= gsi1sk <= high``, or a prefix."""
+        """Items on gsi1 (or ``index``: gsi2, gsi3) under the partition key, in sort-key order:
+        ``low <= sort <= high``, or a prefix."""
         ...
 
     def count_index(self, gsi1pk: str, prefix: str) -> int: ...
@@ -1182,11 +1433,11 @@ class _DynamoBackend:
 
     def query_index(
         self, gsi1pk: str, *, low: str | None = None, high: str | None = None, prefix: str | None = None,
-        limit: int | None = None,
+        limit: int | None = None, index: str = "gsi1",
     ) -> Iterator[CrmItem]:  # fmt: skip
-        condition = _range_condition(low, high, prefix)
+        condition = _range_condition(low, high, prefix, getattr(CrmItem, f"{index}sk"))
         with translated():
-            yield from CrmItem.by_gsi1.query(gsi1pk, condition, limit=limit)  # type: ignore[misc]
+            yield from getattr(CrmItem, f"by_{index}").query(gsi1pk, condition, limit=limit)
 
     def count_index(self, gsi1pk: str, prefix: str) -> int:
         with translated():
@@ -1207,8 +1458,10 @@ class _DynamoBackend:
             return list(model.batch_get(keys))
 
 
-def _range_condition(low: str | None, high: str | None, prefix: str | None) -> Condition | None:
-    attribute = CrmItem.gsi1sk
+def _range_condition(
+    low: str | None, high: str | None, prefix: str | None, attribute: Any = None
+) -> Condition | None:
+    attribute = attribute if attribute is not None else CrmItem.gsi1sk
     if prefix is not None:
         return attribute.startswith(prefix)
     if low is not None and high is not None:
@@ -1310,15 +1563,21 @@ class _MemoryBackend:
 
     def query_index(
         self, gsi1pk: str, *, low: str | None = None, high: str | None = None, prefix: str | None = None,
-        limit: int | None = None,
+        limit: int | None = None, index: str = "gsi1",
     ) -> Iterator[CrmItem]:  # fmt: skip
         def within(sort: str) -> bool:
             if prefix is not None:
                 return sort.startswith(prefix)
             return (low is None or sort >= low) and (high is None or sort <= high)
 
-        found = [i for i in self._all() if i.gsi1pk == gsi1pk and i.gsi1sk is not None and within(i.gsi1sk)]
-        found.sort(key=lambda i: str(i.gsi1sk))
+        def sort_of(item: CrmItem) -> str | None:
+            return getattr(item, f"{index}sk")  # type: ignore[no-any-return]
+
+        found = [
+            i for i in self._all()
+            if getattr(i, f"{index}pk") == gsi1pk and sort_of(i) is not None and within(str(sort_of(i)))
+        ]  # fmt: skip
+        found.sort(key=lambda i: str(sort_of(i)))
         yield from found[:limit] if limit is not None else found
 
     def count_index(self, gsi1pk: str, prefix: str) -> int:
@@ -1835,7 +2094,9 @@ class _CrmLogic:
         return self._get(SampleItem, sample_key(sample_id))  # type: ignore[no-any-return]
 
     def samples_due(self, before: datetime) -> list[Sample]:
-        items = self._backend.query_index(SAMPLES_INDEX, high=f"{format_time(before)}#{_HIGHEST}")
+        # gsi2: only samples whose follow-up is not done are there (gsi1 SAMPLES keeps every one).
+        high = f"{format_time(before)}#{_HIGHEST}"
+        items = self._backend.query_index(SAMPLES_DUE_INDEX, high=high, index="gsi2")
         return [_from_item(i) for i in items if isinstance(i, SampleItem)]
 
     def activities_of_rep(self, rep_id: str, start: datetime, end: datetime) -> list[Activity]:
@@ -1963,6 +2224,11 @@ class _CrmLogic:
             new.stage_entered_at, new.previous_stage = self._stage_entry(
                 opportunity.opportunity_id, new.stage, default=new.occurred_at
             )
+            # Activities logged for it move last_activity_at forward (log_activity); never back.
+            carried = previous.last_activity_at if previous is not None else None
+            if carried is not None and (new.last_activity_at is None or new.last_activity_at < carried):
+                new.last_activity_at = carried
+            _index_opportunity(new)
 
         outcome = self._upsert_merged(item, version, carry_stage)
         if outcome is not Outcome.APPLIED:
@@ -1987,12 +2253,16 @@ class _CrmLogic:
             entered, before = self._stage_entry(opportunity_id, stored.stage, default=stored.stage_entered_at)
             if (entered, before) == (stored.stage_entered_at, stored.previous_stage):
                 return
-            sets: dict[str, Any] = {"stage_entered_at": entered} if entered is not None else {}
-            removes = ["stage_entered_at"] if entered is None else []
-            if before is None:
-                removes.append("previous_stage")
-            else:
-                sets["previous_stage"] = before
+            stored.stage_entered_at, stored.previous_stage = entered, before
+            _index_opportunity(stored)  # the sweeps' last-touch order falls back on stage_entered_at
+            values = {
+                "stage_entered_at": entered,
+                "previous_stage": before,
+                "gsi2pk": stored.gsi2pk,
+                "gsi2sk": stored.gsi2sk,
+            }
+            sets: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
+            removes = [k for k, v in values.items() if v is None]
             read = int(stored.version or 0)
             sets["version"] = read + 1
             update = _Update(
@@ -2028,6 +2298,9 @@ class _CrmLogic:
         if sample.follow_up_at is not None:  # sparse: only samples with a follow-up are ever due
             item.gsi1pk = SAMPLES_INDEX
             item.gsi1sk = f"{format_time(sample.follow_up_at)}#{sample.sample_id}"
+            if not sample.follow_up_done:  # and only while the follow-up is not done
+                item.gsi2pk = SAMPLES_DUE_INDEX
+                item.gsi2sk = f"{format_time(sample.follow_up_at)}#{sample.sample_id}"
         _stamp(item, version, sample.source)
         return self._upsert(item, version)
 
@@ -2038,8 +2311,46 @@ class _CrmLogic:
             gsi1pk=rep_activities_index(activity.rep_id),
             gsi1sk=f"{format_time(activity.at)}#{activity.activity_id}",
         )
+        if activity.due_at is not None and not activity.done:  # scheduled and not done: may fall due
+            item.gsi2pk = ACTIVITIES_DUE_INDEX
+            item.gsi2sk = f"{format_time(activity.due_at)}#{activity.activity_id}"
         _stamp(item, version, activity.source)
-        return self._upsert(item, version)
+        outcome = self._upsert(item, version)
+        if (
+            outcome is Outcome.APPLIED
+            and activity.opportunity_id
+            and (activity.due_at is None or activity.done)
+        ):
+            self.touch_opportunity(activity.opportunity_id, activity.at)
+        return outcome
+
+    def touch_opportunity(self, opportunity_id: str, at: datetime) -> bool:
+        """An activity for the opportunity: its ``last_activity_at`` moves forward to ``at`` (never
+        back), with its place in the stale-opportunity index. On the version read, so a concurrent
+        upsert reads again and carries it."""
+        for _ in range(self.MAX_TRIES):
+            current = self._backend.get(OpportunityItem, opportunity_key(opportunity_id))
+            if current is None:
+                return False
+            if current.last_activity_at is not None and current.last_activity_at >= at:
+                return False
+            read = int(current.version or 0)
+            current.last_activity_at = at
+            _index_opportunity(current)
+            sets = {"last_activity_at": at, "version": read + 1}
+            removes: list[str] = []
+            for name in ("gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"):
+                value = getattr(current, name)
+                if value is None:
+                    removes.append(name)
+                else:
+                    sets[name] = value
+            update = _Update(
+                OpportunityItem, opportunity_key(opportunity_id), sets, removes, _VersionIs(read)
+            )
+            if self._backend.update(update):
+                return True
+        raise Conflict(f"opportunity {opportunity_id} kept changing under {self.MAX_TRIES} attempts")
 
     def book_order(self, order: Order, version: Version) -> Outcome:
         booked = order.booked_at.astimezone(UTC)
@@ -2052,9 +2363,161 @@ class _CrmLogic:
         _stamp(item, version, order.source)
         return self._upsert(item, version)
 
+    # ------------------------------------------------------------ alerts (issue 10): sweep reads
+    def open_leads_created_between(self, rep_id: str, start: datetime, end: datetime) -> list[Lead]:
+        low, high = f"{OPEN_PREFIX}{start.isoformat()}", f"{OPEN_PREFIX}{end.isoformat()}"
+        items = self._backend.query_index(owner_index(rep_id), low=low, high=high)
+        return [_lead_from_item(i) for i in items if isinstance(i, LeadItem)]
+
+    def stale_opportunities(self, stage: str, touched_before: datetime) -> list[Opportunity]:
+        high = format_time(touched_before)
+        items = self._backend.query_index(open_opportunities_index(stage), high=high, index="gsi2")
+        return [_from_item(i) for i in items if isinstance(i, OpportunityItem)]
+
+    def opportunities_next_step_due(self, before: date) -> list[Opportunity]:
+        items = self._backend.query_index(NEXT_STEPS_INDEX, high=before.isoformat(), index="gsi3")
+        return [_from_item(i) for i in items if isinstance(i, OpportunityItem)]
+
+    def activities_due(self, before: datetime) -> list[Activity]:
+        high = f"{format_time(before)}#{_HIGHEST}"
+        items = self._backend.query_index(ACTIVITIES_DUE_INDEX, high=high, index="gsi2")
+        return [_from_item(i) for i in items if isinstance(i, ActivityItem)]
+
+    def get_opportunities(self, opportunity_ids: Iterable[str]) -> dict[str, Opportunity]:
+        keys = [opportunity_key(i) for i in sorted(set(opportunity_ids))]
+        found: dict[str, Opportunity] = {}
+        for start in range(0, len(keys), 100):  # BatchGetItem reads 100 keys a call
+            for item in self._backend.batch_get(OpportunityItem, keys[start : start + 100]):
+                found[item.opportunity_id] = _from_item(item)
+        return found
+
+    # ------------------------------------------------------------ alerts (issue 10): alert records
+    def claim_alert(self, record: AlertRecord) -> bool:
+        return self._backend.put(_alert_item(record), _Absent())
+
+    def get_alert(self, key: str) -> AlertRecord | None:
+        item = self._backend.get(AlertItem, alert_key(key))
+        return _alert_from_item(item) if item is not None else None
+
+    def get_alerts(self, keys: list[str]) -> dict[str, AlertRecord]:
+        unique = [alert_key(k) for k in sorted(set(keys))]
+        found: dict[str, AlertRecord] = {}
+        for start in range(0, len(unique), 100):
+            for item in self._backend.batch_get(AlertItem, unique[start : start + 100]):
+                found[item.alert_id] = _alert_from_item(item)
+        return found
+
+    def _alert_update(
+        self, key: str, condition: _Cond, sets: dict[str, Any], removes: Iterable[str] = ()
+    ) -> bool:
+        return self._backend.update(_Update(AlertItem, alert_key(key), sets, list(removes), condition))
+
+    def take_over_alert(self, record: AlertRecord, new_token: str, due_at: str, now: str) -> bool:
+        sets = {"claim_token": new_token, "status": "pending", "due_at": due_at, "attempts": record.attempts + 1,
+                "gsi2pk": ALERTS_PENDING_INDEX, "gsi2sk": f"{due_at}#{record.key}"}  # fmt: skip
+        return self._alert_update(record.key, _AlertOpen(record.claim_token, due_by=now), sets)
+
+    def hold_alert(self, key: str, token: str, reason: str, due_at: str) -> bool:
+        sets = {"status": "held", "hold_reason": reason, "due_at": due_at, "gsi2pk": ALERTS_PENDING_INDEX,
+                "gsi2sk": f"{due_at}#{key}"}  # fmt: skip
+        return self._alert_update(key, _AlertOpen(token), sets)
+
+    def release_alert(self, key: str, token: str, now: str) -> bool:
+        return self._alert_update(key, _AlertOpen(token), {"due_at": now, "gsi2sk": f"{now}#{key}"})
+
+    def mark_alert_sent(self, key: str, token: str, message_id: str, sent_at: str) -> bool:
+        sets = {"status": "sent", "message_id": message_id, "sent_at": sent_at}
+        return self._alert_update(key, _AlertOpen(token), sets, ["due_at", "gsi2pk", "gsi2sk"])
+
+    def _digested(self, key: str, condition: _Cond, digest_key: str) -> bool:
+        sets = {"status": "digested", "digest_key": digest_key}
+        return self._alert_update(key, condition, sets, ["due_at", "gsi2pk", "gsi2sk"])
+
+    def claim_digest(self, digest: AlertRecord, members: list[tuple[str, str]]) -> list[str] | None:
+        if not self.claim_alert(digest):
+            return None
+        return [key for key, token in members if self._digested(key, _AlertOpen(token), digest.key)]
+
+    def adopt_into_digest(self, key: str, digest_key: str, now: str) -> bool:
+        if self._digested(key, _AlertOpen(None, due_by=now), digest_key):
+            return True
+        record = self.get_alert(key)
+        return record is not None and record.status == "digested" and record.digest_key == digest_key
+
+    def alerts_due(self, now: str, limit: int = 500) -> list[AlertRecord]:
+        items = self._backend.query_index(
+            ALERTS_PENDING_INDEX, high=f"{now}#{_HIGHEST}", limit=limit, index="gsi2"
+        )
+        return [_alert_from_item(i) for i in items if isinstance(i, AlertItem)]
+
+    def alerts_to(self, recipient: str, since: str, limit: int = 1000) -> list[AlertRecord]:
+        items = self._backend.query_index(alerts_to_index(recipient), low=since, high=_HIGHEST, limit=limit)
+        return [_alert_from_item(i) for i in items if isinstance(i, AlertItem)]
+
+    def list_alerts(self, since: str, until: str, limit: int = 1000) -> list[AlertRecord]:
+        found: list[AlertRecord] = []
+        day, last = parse_time(since).date(), parse_time(until).date()
+        while day <= last and len(found) < limit:
+            items = self._backend.query_index(
+                alerts_day_index(day.isoformat()), low=since, high=until, index="gsi3"
+            )
+            found += [_alert_from_item(i) for i in items if isinstance(i, AlertItem) and i.created_at < until]
+            day += timedelta(days=1)
+        return found[:limit]
+
+
+def _alert_item(record: AlertRecord) -> AlertItem:
+    is_open = record.status in ALERT_OPEN_STATUSES and record.due_at is not None
+    return AlertItem(
+        *alert_key(record.key),
+        alert_id=record.key, kind=record.kind, about=record.entity, recipient=record.recipient.lower(),
+        created_at=record.created_at, status=record.status, role=record.role or None,
+        recipient_name=record.recipient_name or None, timezone=record.timezone, urgent=record.urgent,
+        claim_token=record.claim_token or None, due_at=record.due_at, attempts=record.attempts,
+        sent_at=record.sent_at, message_id=record.message_id, fallback_reason=record.fallback_reason,
+        hold_reason=record.hold_reason, digest_key=record.digest_key, subject=record.subject[:500] or None,
+        facts_json=json.dumps(record.facts, default=str, sort_keys=True) if record.facts else None,
+        gsi1pk=alerts_to_index(record.recipient), gsi1sk=f"{record.created_at}#{record.key}",
+        gsi2pk=ALERTS_PENDING_INDEX if is_open else None, gsi2sk=f"{record.due_at}#{record.key}" if is_open else None,
+        gsi3pk=alerts_day_index(record.created_at[:10]), gsi3sk=f"{record.created_at}#{record.key}",
+        updated_at=datetime.now(UTC),
+    )  # fmt: skip
+
+
+def _alert_from_item(item: AlertItem) -> AlertRecord:
+    return AlertRecord(
+        key=item.alert_id, kind=item.kind, entity=item.about, recipient=item.recipient, created_at=item.created_at,
+        status=item.status, role=item.role or "", recipient_name=item.recipient_name or "",
+        timezone=item.timezone or "UTC", urgent=bool(item.urgent), claim_token=item.claim_token or "",
+        due_at=item.due_at, attempts=int(item.attempts or 1), sent_at=item.sent_at, message_id=item.message_id,
+        fallback_reason=item.fallback_reason, hold_reason=item.hold_reason, digest_key=item.digest_key,
+        subject=item.subject or "", facts=json.loads(item.facts_json) if item.facts_json else {},
+    )  # fmt: skip
+
 
 def _when(stored: str | None, version: Version) -> datetime:
     return parse_time(stored) if stored else version.occurred_at
+
+
+def _index_opportunity(item: OpportunityItem) -> None:
+    """The alert sweeps' index entries of an opportunity: while its stage is open, by last touch
+    (gsi2, per stage) and by next-step date (gsi3; a next step without a date is not chased)."""
+    item.gsi2pk = item.gsi2sk = item.gsi3pk = item.gsi3sk = None
+    if item.outcome not in (None, "open"):
+        return  # won, lost or on hold: not chased
+    touched = item.last_activity_at
+    touched_text = (
+        format_time(touched) if touched is not None else (item.stage_entered_at or item.occurred_at or "")
+    )
+    item.gsi2pk = open_opportunities_index(str(item.stage))
+    item.gsi2sk = f"{touched_text}#{item.opportunity_id}"
+    if item.next_step_date is not None:
+        item.gsi3pk, item.gsi3sk = (
+            NEXT_STEPS_INDEX,
+            f"{item.next_step_date.isoformat()}#{item.opportunity_id}",
+        )
+    elif not (item.next_step or "").strip():
+        item.gsi3pk, item.gsi3sk = NEXT_STEPS_INDEX, f"{NO_NEXT_STEP}#{item.opportunity_id}"
 
 
 class DynamoCrmStore(_CrmLogic):

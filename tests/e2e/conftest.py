@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,30 +24,32 @@ def _hub_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "hub.cli"]
 
 
-@pytest.fixture(scope="session")
-def local_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A running local hub (one for the session); yields what it wrote to ``.hub/local.json``."""
-    home = tmp_path_factory.mktemp("hub-home")
+@contextmanager
+def running_hub(home: Path, *extra: str, keep_log: bool = False) -> Iterator[dict[str, Any]]:
+    """``hub local --home HOME`` started as a user starts it; yields what it wrote to ``.hub/local.json``.
+
+    Stopped with SIGINT (Ctrl-C) when the block ends."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "HUB_"))}
     env.pop("CRM_TABLE", None)
-    log = (home / "hub.log").open("wb")
+    log_path = home / "hub.log"
+    log = log_path.open("ab")
+    info_path = home / ".hub" / "local.json"
+    info_path.unlink(missing_ok=True)
     process = subprocess.Popen(
-        [*_hub_command(), "local", "--home", str(home), "--port", "0", "--aws-port", "0"],
+        [*_hub_command(), "local", "--home", str(home), "--port", "0", "--aws-port", "0", *extra],
         cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    info_path = home / ".hub" / "local.json"
     started = time.monotonic()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while not info_path.exists():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            pytest.fail(
-                f"the local hub did not start:\n{(home / 'hub.log').read_text(errors='replace')[-4000:]}"
-            )
+            pytest.fail(f"the local hub did not start:\n{log_path.read_text(errors='replace')[-4000:]}")
         time.sleep(0.1)
     info = json.loads(info_path.read_text())
     info["home"] = str(home)
     info["started_in_seconds"] = time.monotonic() - started
+    info["process"] = process
     try:
         yield info
     finally:
@@ -56,8 +59,15 @@ def local_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
-        if os.environ.get("KEEP_HUB_LOG"):
-            shutil.copy(home / "hub.log", ROOT / "hub-e2e.log")
+        if keep_log and os.environ.get("KEEP_HUB_LOG"):
+            shutil.copy(log_path, ROOT / "hub-e2e.log")
+
+
+@pytest.fixture(scope="session")
+def local_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A running local hub (one for the session); yields what it wrote to ``.hub/local.json``."""
+    with running_hub(tmp_path_factory.mktemp("hub-home"), keep_log=True) as info:
+        yield info
 
 
 @pytest.fixture

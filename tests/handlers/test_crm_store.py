@@ -1,4 +1,4 @@
-"""The CRM store: the same behaviour in memory and on DynamoDB (moto, tables from the template)."""
+"""The CRM store: the same behaviour in memory and on DynamoDB (moto and DynamoDB Local, tables from the template)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ import pytest
 from shared.store import crm
 from shared.store.common import Outcome, Version
 from shared.store.errors import Conflict, NotFound
+from tests.ddb_local.plugin import BACKENDS
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "moto"])
+@pytest.fixture(params=BACKENDS)  # memory, moto, DynamoDB Local (tests/ddb_local)
 def store(request: pytest.FixtureRequest) -> crm.CrmStore:
     if request.param == "memory":
         return crm.InMemoryCrmStore()
-    request.getfixturevalue("aws")
+    request.getfixturevalue("aws" if request.param == "moto" else "ddblocal_tables")
     return crm.DynamoCrmStore()
 
 

@@ -329,3 +329,75 @@ def test_get_lead_shows_owner_reason_segments_and_history(leads_hub, lambda_cont
         ("created", "a", "web_form"), ("merged", "b", "web_form")
     ]  # fmt: skip
     assert view["queue"] is None and view["quarantine_reasons"] == []
+
+
+def test_a_busy_table_is_503_with_retry_after(leads_hub, lambda_context, monkeypatch):
+    from shared.store import crm
+    from shared.store.errors import Throttled
+
+    def busy(self, lead_id):
+        raise Throttled("ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(crm.DynamoCrmStore, "get_lead", busy)  # the table refuses, as under load
+    status, body, headers = post(lambda_context, {"email": "busy@example.com", "first_name": "Bea"})
+    assert (status, headers.get("Retry-After")) == (503, "5")
+    assert "try again" in body["message"]
+
+
+# ------------------------------------------------------------------ browsers: CORS, multipart, return URLs
+
+
+def test_preflight_of_post_leads_answers_allowed_origins_only(leads_hub, lambda_context):
+    from leads_webhook.app import handler
+
+    def options(origin):
+        headers = {"origin": origin, "access-control-request-method": "POST",
+                   "access-control-request-headers": "content-type"}  # fmt: skip
+        return handler(http_event("OPTIONS", "/leads", b"", headers), lambda_context)
+
+    allowed, other = options("http://localhost:5173"), options("https://evil.example")
+    assert allowed["statusCode"] == 204
+    assert allowed["headers"]["Access-Control-Allow-Origin"] == "http://localhost:5173"
+    assert other["statusCode"] == 403
+    assert not any(k.lower().startswith("access-control-") for k in other.get("headers", {}))
+
+
+def test_a_read_route_has_no_preflight_route_in_the_template():
+    from hub.local.template import HubTemplate
+
+    options = [r for r in HubTemplate().routes() if r.method.upper() == "OPTIONS"]
+    assert [(r.path, r.authorizer) for r in options] == [("/leads", None)]
+
+
+def test_a_multipart_browser_form_with_a_return_url_is_stored_and_answered_303(leads_hub, lambda_context):
+    from leads_webhook.app import handler
+
+    boundary = "----WebKitFormBoundary7MA4YWxkTrZu0gW"
+    parts = {"email": "multi@example.com", "country": "DE", "return_url": "http://localhost:8000/thanks.html"}
+    body = "".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in parts.items()
+    )
+    body += f"--{boundary}--\r\n"
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}", "accept": "text/html,*/*",
+               "origin": "http://localhost:8000"}  # fmt: skip
+    answer = handler(http_event("POST", "/leads", body.encode(), headers), lambda_context)
+    assert answer["statusCode"] == 303
+    assert answer["headers"]["Location"] == "http://localhost:8000/thanks.html"
+    assert lead_item(leads_hub, answer_lead_id("multi@example.com"))["owner"] == "rep-jonas"
+
+
+def test_a_return_url_on_another_host_is_refused_and_the_lead_still_kept(leads_hub, lambda_context):
+    from leads_webhook.app import handler
+
+    form = "email=away%40example.com&country=DE&return_url=https%3A%2F%2Fevil.example%2F"
+    headers = {"content-type": "application/x-www-form-urlencoded", "accept": "text/html"}
+    answer = handler(http_event("POST", "/leads", form, headers), lambda_context)
+    assert answer["statusCode"] == 200 and "Location" not in answer.get("headers", {})
+    assert "Thank you" in answer["body"]
+    assert lead_item(leads_hub, answer_lead_id("away@example.com")) is not None
+
+
+def answer_lead_id(email):
+    from leads_webhook.intake import lead_id_of_email
+
+    return lead_id_of_email(email)

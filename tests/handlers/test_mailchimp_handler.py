@@ -330,3 +330,17 @@ def test_an_unsubscribe_reaches_a_crm_contact_too(table, handler):
     later = Version(datetime(2026, 11, 24, 9, tzinfo=UTC), "c3")
     store.upsert_contact(crm.Contact(contact_id="c-2", email="grace@example.com", first_name="Grace"), later)
     assert store.get_contact("c-2").marketing_status == "unsubscribed"
+
+
+def test_a_busy_table_answers_the_webhook_503_so_mailchimp_retries(table, handler, monkeypatch):
+    from shared.store import crm
+    from shared.store.errors import Throttled
+
+    table.put_item(Item=lead())
+
+    def busy(self, lead_id):
+        raise Throttled("ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(crm.DynamoCrmStore, "get_lead", busy)
+    answer = webhook(handler, type="unsubscribe", **{"data[email]": EMAIL})
+    assert (answer["statusCode"], answer["headers"]["Retry-After"]) == (503, "5")

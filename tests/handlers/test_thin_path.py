@@ -41,22 +41,25 @@ def test_alert_for_an_assigned_lead_is_sent_once_and_escaped(aws, demo_data, lam
 
 
 def test_a_poison_record_fails_alone(aws, demo_data, lambda_context):
-    # Given a batch where the middle lead names a rep the CRM does not know
+    # Given a batch where the middle lead's image is malformed (its assignment is not a map).
+    # (A rep the CRM does not know is no longer poison: that alert goes to the fallback address,
+    # see the next test.)
     from alerts.app import handler
 
-    def lead(n: int, owner: str) -> dict:
+    def lead(n: int, owner: str, **extra: object) -> dict:
         return {
             **lead_keys(f"L{n}"),
             "entity": "LEAD",
             "lead_id": f"L{n}",
             "email": f"p{n}@example.com",
             "owner": owner,
+            **extra,
         }
 
     event = stream_event(
         [
             ("INSERT", lead(1, "rep-sam"), None),
-            ("INSERT", lead(2, "rep-nobody"), None),
+            ("INSERT", lead(2, "rep-jonas", assignment="not a map"), None),
             ("INSERT", lead(3, "rep-ana"), None),
         ]
     )
@@ -72,6 +75,23 @@ def test_a_poison_record_fails_alone(aws, demo_data, lambda_context):
         "ana.souza@example.com",
         "sam.carter@example.com",
     ]
+
+
+def test_a_rep_the_crm_does_not_know_falls_back_and_fails_nothing(aws, demo_data, lambda_context):
+    # Given a lead whose owner is no rep of the CRM, and no address came with the assignment
+    from alerts.app import handler
+
+    lead = {"pk": "LEAD#L2", "sk": "LEAD", "entity": "LEAD", "lead_id": "L2", "email": "p2@example.com",
+            "owner": "rep-nobody"}  # fmt: skip
+
+    # When the stream delivers it
+    result = handler(stream_event([("INSERT", lead, None)]), lambda_context)
+
+    # Then nothing failed: the fallback address was told, and why
+    assert result == {"batchItemFailures": []}
+    (message,) = _emails()
+    assert message.destinations["ToAddresses"] == ["sales-ops@example.com"]
+    assert "rep-nobody" in message.body and "is not a known rep" in message.body
 
 
 def test_unchanged_owner_and_quarantined_leads_alert_nobody(aws, demo_data, lambda_context):

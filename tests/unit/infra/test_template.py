@@ -57,8 +57,9 @@ def test_translates_offline_into_every_function_and_trigger():
         assert props["Runtime"] == "python3.12"
         assert props["Architectures"] == ["arm64"]
         assert props["Layers"] == [{"Ref": next(iter(resources_of("AWS::Lambda::LayerVersion")))}]
-    assert len(resources_of("AWS::Lambda::EventSourceMapping")) == 5  # 4 streams + the POS continuation queue
-    assert len(resources_of("AWS::Events::Rule")) == 2
+    # 5 streams (CRM -> alerts, mailchimp_sync, plan_rollup; plan -> plan_rollup; POS runs -> alerts) + the POS queue
+    assert len(resources_of("AWS::Lambda::EventSourceMapping")) == 6
+    assert len(resources_of("AWS::Events::Rule")) == 3  # alerts sweep, plan nightly, plan monthly export
 
 
 def _statements() -> list[tuple[str, dict[str, Any]]]:
@@ -90,7 +91,8 @@ def test_email_sending_is_scoped_to_the_sending_identity():
 def test_every_stream_mapping_handles_failure():
     mappings = [m["Properties"] for m in resources_of("AWS::Lambda::EventSourceMapping").values()]
     streams = [m for m in mappings if "StreamArn" in str(m["EventSourceArn"])]
-    assert len(streams) == 4  # CRM -> alerts, CRM -> mailchimp_sync, plan -> plan_rollup, POS runs -> alerts
+    # CRM -> alerts, CRM -> mailchimp_sync, CRM -> plan_rollup, plan -> plan_rollup, POS runs -> alerts
+    assert len(streams) == 5
     for mapping in streams:
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert mapping["BisectBatchOnFunctionError"] is True

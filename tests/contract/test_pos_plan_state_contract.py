@@ -1,8 +1,7 @@
-"""The POS, plan and state stores: the same behaviour in memory and on DynamoDB (moto), one test each."""
+"""The POS, plan and state stores' contract: the same behaviour in memory, on moto and on DynamoDB Local."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -10,6 +9,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from shared.store.plan import ActualDelta, PlanFigure
+from tests.contract.conftest import StoreBackend
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -43,22 +43,11 @@ def line(row: int, invoice: str, number: str, amount: str, account: str = "acc-1
                 "Acme", account, "US")  # fmt: skip
 
 
-@pytest.fixture(params=["memory", "moto"])
-def stores(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
-    if request.param == "memory":
-        from shared.store.plan import InMemoryPlanStore
-        from shared.store.pos import InMemoryPosStore
-        from shared.store.state import InMemoryStateStore
-
-        plan = InMemoryPlanStore()
-        yield {"pos": InMemoryPosStore(plan), "plan": plan, "state": InMemoryStateStore()}
-        return
-    request.getfixturevalue("aws")
-    from shared.store.plan import DynamoPlanStore
-    from shared.store.pos import DynamoPosStore
-    from shared.store.state import DynamoStateStore
-
-    yield {"pos": DynamoPosStore(), "plan": DynamoPlanStore(), "state": DynamoStateStore()}
+@pytest.fixture
+def stores(store_backend: StoreBackend) -> dict[str, Any]:
+    plan = store_backend.store("plan")
+    pos = store_backend.store("pos") if store_backend.is_dynamo else store_backend.store("pos", plan=plan)
+    return {"pos": pos, "plan": plan, "state": store_backend.store("state")}
 
 
 # ------------------------------------------------------------------ state

@@ -1,0 +1,190 @@
+"""Alert emails: a subject, a text part and an HTML part per kind, and the digest.
+
+Every value that came from a record is cleaned to one line for the text part and HTML-escaped for
+the HTML part; the subject is made header-safe by ``shared.email`` (no line breaks, no bidi
+overrides or zero-width characters, bounded length).
+"""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from shared.config_schemas.alerts import KINDS
+from shared.email import header_safe, one_line
+
+Facts = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+TITLES = {
+    "lead_assigned": "New prospect assigned",
+    "lead_reassigned": "Prospect re-assigned to you",
+    "opportunity_stage": "Opportunity reached a notable stage",
+    "opportunity_won": "Opportunity won",
+    "opportunity_lost": "Opportunity lost",
+    "escalation_assigned": "Escalation assigned to you",
+    "escalation_resolved": "Escalation resolved",
+    "escalation_outcome": "Your request has been resolved",
+    "pos_rejects": "A POS file was refused in part or whole",
+    "speed_to_lead": "Prospect waiting for first contact",
+    "speed_to_lead_manager": "Prospect of your team still untouched",
+    "next_step_missing": "Opportunity without a next step",
+    "next_step_overdue": "Opportunity next step is past due",
+    "opportunity_stale": "Opportunity without recent activity",
+    "escalation_overdue": "Escalation past due",
+    "sample_follow_up_due": "Sample follow-up due",
+    "activity_overdue": "Scheduled activity past due",
+}
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        value = format(value, "f")
+    return one_line(str(value), 500)
+
+
+def _name(facts: Facts) -> str:
+    person = " ".join(_text(facts.get(k)) for k in ("first_name", "last_name") if facts.get(k))
+    return person or _text(facts.get("email")) or _text(facts.get("lead_id"))
+
+
+def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
+    """The subject's subject and the rows of the message."""
+    f = facts.get
+    if kind.startswith("lead_") or kind.startswith("speed_to_lead"):
+        rows = [
+            ("Name", _name(facts)), ("Email", f("email")), ("Company", f("company")), ("Title", f("title")),
+            ("Phone", f("phone")), ("Country", f("country")), ("State", f("state")),
+            ("Employees", f("employee_band")), ("Revenue", f("revenue_band")), ("Industry", f("industry")),
+            ("Product interest", f("product_interest")), ("Campaign", f("campaign")), ("Message", f("message")),
+            ("Why you", f("why")), ("Assigned at", f("assigned_at")), ("Hours waiting", f("hours_waiting")),
+            ("Owner", f("owner") if kind == "speed_to_lead_manager" else None),
+        ]  # fmt: skip
+        about = _name(facts) + (f" ({_text(f('company'))})" if f("company") else "")
+        return about, rows
+    if kind.startswith("opportunity_") or kind.startswith("next_step"):
+        rows = [
+            ("Opportunity", f("name")), ("Account", f("account_id")), ("Owner", f("owner")),
+            ("Stage", f"{_text(f('old_stage'))} → {_text(f('stage'))}" if f("old_stage") else f("stage")),
+            ("Amount", f("amount")), ("Probability", f"{_text(f('probability'))} %" if f("probability") is not None else None),
+            ("Close date", f("close_date")), ("Next step", f("next_step")), ("Next step date", f("next_step_date")),
+            ("Last activity", f("last_activity_at")), ("Days without activity", f("days_idle")),
+            ("Allowed for this stage (days)", f("allowed_days")),
+        ]  # fmt: skip
+        about = _text(f("name")) or _text(f("opportunity_id"))
+        if kind in ("opportunity_stage", "opportunity_won", "opportunity_lost"):
+            about = f"{about}: {_text(f('old_stage'))} → {_text(f('stage'))}"
+        return about, rows
+    if kind.startswith("escalation_"):
+        rows = [
+            ("Escalation", f("title")), ("Severity", f("severity")), ("Status", f("status")),
+            ("Due", f("due_at")), ("Account", f("account_id")), ("Assignee", f("assignee")),
+            ("Resolution", f("resolution")), ("Reminder", f("reminder")), ("Hours overdue", f("hours_overdue")),
+        ]  # fmt: skip
+        if kind == "escalation_outcome":  # the customer sees the outcome, not our internals
+            rows = [("Your request", f("title")), ("Status", f("status")), ("Resolution", f("resolution"))]
+        return _text(f("title")) or _text(f("escalation_id")), rows
+    if kind == "pos_rejects":
+        if f("status") == "failed":
+            rows = [("Distributor", f("distributor")), ("File", f("key")), ("Version", f("version")),
+                    ("Error", f("error"))]  # fmt: skip
+            return f"POS file refused: {_text(f('key'))}", rows
+        sample = f("reject_sample") or []
+        more = int(f("rejected") or 0) - len(sample)
+        rows = [
+            ("Distributor", f("distributor")), ("File", f("key")), ("Version", f("version")),
+            ("Status", f("status")), ("Rows", f("rows_total")), ("Accepted", f("accepted")),
+            ("Rejected", f("rejected")), ("Every rejected row with its reason", f("rejects_key")),
+            *((f"row {_text(r.get('row'))}", r.get("reason")) for r in sample),
+            ("More", f"... and {more} more" if sample and more > 0 else None),
+        ]  # fmt: skip
+        return (
+            f"POS file {_text(f('key'))}: {_text(f('rejected'))} of {_text(f('rows_total'))} rows rejected",
+            rows,
+        )
+    if kind == "sample_follow_up_due":
+        rows = [
+            ("Part", f("part_number")), ("Quantity", f("quantity")), ("Account", f("account_id")),
+            ("Opportunity", f("opportunity_id")), ("Shipped", f("shipped_at")), ("Follow up", f("follow_up_at")),
+        ]  # fmt: skip
+        return f"{_text(f('part_number'))} at {_text(f('account_id'))}", rows
+    if kind == "activity_overdue":
+        rows = [
+            ("Activity", f("subject") or f("type")), ("Type", f("type")), ("Due", f("due_at")),
+            ("Opportunity", f("opportunity_id")), ("Points", f("points")),
+        ]  # fmt: skip
+        return _text(f("subject") or f("type")), rows
+    return _text(kind), [(k, v) for k, v in facts.items()]
+
+
+def _table(rows: Iterable[tuple[str, Any]]) -> tuple[str, str]:
+    kept = [(label, _text(value)) for label, value in rows if value not in (None, "")]
+    text = "\n".join(f"{label}: {value}" for label, value in kept)
+    cells = "".join(
+        f"<tr><th align='left'>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>"
+        for label, value in kept
+    )
+    return text, f"<table>{cells}</table>"
+
+
+def _page(greeting: str, paragraphs: list[str], text_rows: str, html_rows: str) -> tuple[str, str]:
+    text = "\n\n".join([greeting, *paragraphs, text_rows]) + "\n"
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in [greeting, *paragraphs]) + html_rows
+    return text, f"<!DOCTYPE html><html><body>{body}</body></html>"
+
+
+def render_alert(
+    kind: str, facts: Facts, recipient_name: str, fallback_reason: str | None = None
+) -> Rendered:
+    title = TITLES.get(kind, kind)
+    about, rows = _about(kind, facts)
+    # A POS file's subject says it all (the file, the counts or the refusal).
+    subject = header_safe(about if kind == "pos_rejects" else f"{title}: {about}" if about else title)
+    text_rows, html_rows = _table(rows)
+    paragraphs = [title + "."]
+    if kind == "pos_rejects" and facts.get("status") == "failed":
+        paragraphs.append(
+            f"The file {one_line(str(facts.get('key')), 300)} from {one_line(str(facts.get('distributor')), 100)} "
+            f"could not be read: {one_line(str(facts.get('error')), 500)}"
+        )
+    if fallback_reason:
+        paragraphs.append(
+            f"You receive this because the intended recipient could not be reached: {one_line(fallback_reason, 300)}."
+        )
+    greeting = f"Hello {one_line(recipient_name, 100)}," if recipient_name.strip() else "Hello,"
+    text, html_body = _page(greeting, paragraphs, text_rows, html_rows)
+    return Rendered(subject, text, html_body)
+
+
+def render_digest(entries: list[dict[str, Any]], recipient_name: str, day: str) -> Rendered:
+    """One email for many alerts, grouped by kind; ``entries`` hold ``kind`` and ``subject``."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for entry in entries:
+        groups[str(entry.get("kind"))].append(one_line(str(entry.get("subject", "")), 300))
+    order = sorted(groups, key=lambda k: (KINDS.index(k) if k in KINDS else len(KINDS), k))
+    subject = header_safe(f"Your alerts digest for {day}: {len(entries)} items")
+    text_parts, html_parts = [], []
+    for kind in order:
+        title = TITLES.get(kind, kind)
+        lines = groups[kind]
+        text_parts.append(f"{title} ({len(lines)})\n" + "\n".join(f"  - {line}" for line in lines))
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+        html_parts.append(f"<h3>{html.escape(title)} ({len(lines)})</h3><ul>{items}</ul>")
+    greeting = f"Hello {one_line(recipient_name, 100)}," if recipient_name.strip() else "Hello,"
+    intro = f"{len(entries)} alerts for you, gathered in one message."
+    text = f"{greeting}\n\n{intro}\n\n" + "\n\n".join(text_parts) + "\n"
+    body = f"<p>{html.escape(greeting)}</p><p>{html.escape(intro)}</p>" + "".join(html_parts)
+    return Rendered(subject, text, f"<!DOCTYPE html><html><body>{body}</body></html>")

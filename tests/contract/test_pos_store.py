@@ -1,0 +1,188 @@
+"""The POS store's contract (``shared.store.pos``), the same on memory, moto and DynamoDB Local."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from shared.store.errors import Conflict, StoreError, Throttled
+from tests.contract.conftest import StoreBackend
+from tests.contract.support import ABOUT_100_KB, OVER_400_KB, known_gap, race
+
+
+@dataclass(frozen=True)
+class Line:
+    """A sell-through line as ``pos_ingest`` hands it to the ledger (``shared.store.pos.LedgerLine``)."""
+
+    row: int
+    invoice_number: str
+    line: str
+    extended_amount: Decimal
+    invoice_date: str = "2026-11-03"
+    period: str = "2026-Q4"
+    part_number: str = "PN-100"
+    quantity: Decimal = Decimal(1)
+    unit_price: Decimal | None = None
+    currency: str = "USD"
+    end_customer: str = "Acme Corp"
+    account: str = "acct-1"
+    country: str = "US"
+
+
+@dataclass(frozen=True)
+class Stock:
+    """An inventory line (``shared.store.pos.InventoryEntry``)."""
+
+    row: int
+    part_number: str
+    as_of_date: str
+    on_hand: Decimal
+    on_order: Decimal | None = None
+
+
+def stores(backend: StoreBackend) -> tuple[Any, Any]:
+    """The POS store, and the plan store that holds the actuals its ledger moves."""
+    pos = backend.store("pos")
+    return pos, (pos.plan if backend.name == "memory" else backend.store("plan"))
+
+
+def a_run(key: str = "pos/dist-1/nov.csv", version: str = "v1", **fields: Any) -> Any:
+    from shared.store.pos import RunRecord
+
+    return RunRecord(key=key, version=version, distributor="dist-1", kind="sell_through",
+                     started_at="2026-11-22T10:00:00.000000Z", **fields)  # fmt: skip
+
+
+def test_a_run_record_is_created_once(store_backend: StoreBackend) -> None:
+    pos, _plan = stores(store_backend)
+
+    # When the same object version's run is created twice
+    first = pos.create_run(a_run(rows_total=3))
+    second = pos.create_run(a_run(rows_total=99))
+
+    # Then the second is refused and the first stays
+    assert first is not None
+    assert second is None
+    stored = pos.get_run("pos/dist-1/nov.csv", "v1")
+    assert stored is not None
+    assert stored.rows_total == 3
+
+
+def test_racing_deliveries_of_one_object_create_exactly_one_run(store_backend: StoreBackend) -> None:
+    pos, _plan = stores(store_backend)
+
+    # When eight invocations for the same object version create its run at once
+    raced = race(8, lambda i: pos.create_run(a_run(rows_total=i)))
+
+    # Then exactly one creates it; the others are told it exists
+    assert raced.errors == [None] * 8
+    winners = [r for r in raced.results if r is not None]
+    assert len(winners) == 1
+    stored = pos.get_run("pos/dist-1/nov.csv", "v1")
+    assert stored is not None
+    assert stored.rows_total == winners[0].rows_total
+
+
+def test_run_progress_is_saved_only_by_the_slice_holder_and_never_after_done(
+    store_backend: StoreBackend,
+) -> None:
+    pos, _plan = stores(store_backend)
+    run = a_run()
+    assert pos.create_run(run) is not None
+
+    # When slice 0's holder saves slice 1, a late holder of slice 0 saves too, then the run finishes
+    moved = pos.save_run(a_run(slice=1, status="continuing"), expected_slice=0)
+    late = pos.save_run(a_run(slice=1, status="continuing", rows_total=7), expected_slice=0)
+    done = pos.save_run(a_run(slice=2, status="done", rows_total=10), expected_slice=1)
+    after_done = pos.save_run(a_run(slice=3, status="running"), expected_slice=2)
+
+    # Then only the holder of the expected slice moved it, and a finished run stays finished
+    assert (moved, late, done, after_done) == (True, False, True, False)
+    stored = pos.get_run("pos/dist-1/nov.csv", "v1")
+    assert stored is not None
+    assert (stored.status, stored.slice, stored.rows_total) == ("done", 2, 10)
+
+
+def test_racing_files_restating_one_line_count_it_once(store_backend: StoreBackend) -> None:
+    pos, plan = stores(store_backend)
+
+    # When four files (four runs) carry the same invoice line, each with its own amount, at once
+    def apply(i: int) -> Any:
+        line = Line(row=2, invoice_number="INV-1", line="1", extended_amount=Decimal(100 + i))
+        return pos.apply_lines("dist-1", f"pos/dist-1/f{i}.csv@v1", [line])
+
+    raced = race(4, apply)
+
+    # Then each either applied (new or restating) or was refused as a Conflict to retry, and the
+    # account's actuals hold exactly one file's amount, never a sum
+    assert all(isinstance(e, Conflict) for e in raced.errors if e is not None), raced.errors
+    applied = [(i, r) for i, r in enumerate(raced.results) if raced.errors[i] is None]
+    assert applied
+    assert sum(r.applied for _i, r in applied) == len(applied)
+    actuals = plan.actuals_of_account("acct-1", 2026, 4)
+    assert len(actuals) == 1
+    assert actuals[0].quantity == 1
+    assert actuals[0].amount in {Decimal(100 + i) for i, _r in applied}
+
+
+def test_racing_retries_of_one_run_count_its_lines_once(store_backend: StoreBackend) -> None:
+    pos, plan = stores(store_backend)
+    lines = [
+        Line(row=n, invoice_number=f"INV-{n}", line="1", extended_amount=Decimal("10.25"))
+        for n in range(2, 7)
+    ]
+
+    # When four invocations of the same run (a retried slice) apply the same lines at once
+    raced = race(4, lambda i: pos.apply_lines("dist-1", "pos/dist-1/nov.csv@v1", lines))
+
+    # Then the lines count once
+    assert all(isinstance(e, Conflict) for e in raced.errors if e is not None), raced.errors
+    assert plan.actuals_of_account("acct-1", 2026, 4)[0].amount == Decimal("51.25")
+    if not raced.raised():
+        assert sum(o.applied for o in raced.results) == 5
+        assert sum(o.already for o in raced.results) == 15
+
+
+def test_an_older_inventory_snapshot_never_overwrites_a_newer_one(store_backend: StoreBackend) -> None:
+    pos, _plan = stores(store_backend)
+
+    newer = pos.put_inventory("dist-1", "r2", [Stock(2, "PN-1", "2026-11-20", Decimal(40))])
+    older = pos.put_inventory("dist-1", "r1", [Stock(2, "PN-1", "2026-11-13", Decimal(55))])
+
+    assert (newer, older) == ((1, 0), (0, 1))
+    [part] = pos.inventory_of("dist-1")
+    assert (part.as_of_date, part.on_hand, part.run_id) == ("2026-11-20", Decimal(40), "r2")
+
+
+def test_a_run_record_over_400_kb_is_refused(
+    store_backend: StoreBackend, request: pytest.FixtureRequest
+) -> None:
+    known_gap(request, store_backend.name, "memory", "InMemoryPosStore does not refuse items over 400 KB")
+    pos, _plan = stores(store_backend)
+
+    # When a run record too big for one item is created
+    # Then it is refused as a StoreError (not a crash, not a retryable Throttled), and nothing is kept
+    with pytest.raises(StoreError) as refused:
+        pos.create_run(a_run(error=OVER_400_KB))
+    assert not isinstance(refused.value, Throttled)
+    assert pos.get_run("pos/dist-1/nov.csv", "v1") is None
+
+
+def test_every_run_of_a_key_is_read_beyond_one_page(store_backend: StoreBackend) -> None:
+    pos, _plan = stores(store_backend)
+
+    # Given twelve versions' runs of one key, about 100 KB each (over 1 MB together)
+    for n in range(12):
+        started = f"2026-11-{n + 1:02d}T10:00:00.000000Z"
+        run = a_run(version=f"v{n:02d}", error=ABOUT_100_KB)
+        run.started_at = started
+        assert pos.create_run(run) is not None
+
+    # When the key's runs are listed
+    runs = pos.runs_of_key("pos/dist-1/nov.csv")
+
+    # Then all twelve come back, newest first
+    assert [r.version for r in runs] == [f"v{n:02d}" for n in reversed(range(12))]

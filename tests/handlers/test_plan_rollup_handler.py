@@ -1,0 +1,151 @@
+"""plan_rollup under moto with real stream shapes: CRM changes are mirrored, plan-table changes recompute
+the node and its ancestors, the nightly recompute corrects drift, a redelivered batch changes nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.helpers import stream_event
+
+D = Decimal
+
+
+def crm(entity: str, **fields: Any) -> dict[str, Any]:
+    ident = fields[f"{entity.lower()}_id"]
+    return {"pk": f"{entity}#{ident}", "sk": entity, "entity": entity, "occurred_at": "2026-11-22T10:00:00.000000Z",
+            "last_event_id": f"ev-{ident}", **fields}  # fmt: skip
+
+
+def plan_stream_for(store: Any, refs: list[Any], order_ids: list[str]) -> dict[str, Any]:
+    """The plan table's stream records the mirror writes made (what the stream would carry)."""
+    from shared.store.plan import node_item, node_key, order_item, order_mirror_key
+
+    changes: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None]] = []
+    for ref in refs:
+        node = store.get_node(ref)
+        changes.append(("INSERT", {**node_key(ref), **node_item(node)}, None))
+    for order in store.all_orders():
+        if order.order_id in order_ids:
+            for ref in order.refs():
+                key = order_mirror_key(ref, order.period, order.order_id)
+                changes.append(("INSERT", {**key, "entity": "NODE_ORDER", **order_item(order)}, None))
+    return stream_event(changes)
+
+
+def put_crm_items(items: list[dict[str, Any]]) -> None:
+    """Items written straight into the CRM table (as the demo loader or an older writer leaves them)."""
+    from boto3.dynamodb.types import TypeSerializer
+
+    from shared.aws import client
+    from shared.settings import get_settings
+
+    serialize = TypeSerializer().serialize
+    for item in items:
+        client("dynamodb").put_item(
+            TableName=get_settings().crm_table,
+            Item={k: serialize(v) for k, v in item.items() if v is not None},
+        )
+
+
+@pytest.fixture
+def rollup(aws: Any, lambda_context: Any) -> Any:
+    from plan_rollup import app, wiring
+
+    wiring.store.cache_clear()
+    return lambda event: app.handler(event, lambda_context)
+
+
+def test_crm_changes_build_the_tree_and_orders_roll_up_in_company_currency(rollup: Any) -> None:
+    from shared.store.plan import ACCOUNT, TERRITORY, DynamoPlanStore, NodeRef, PlanFigure
+    from shared.store.plan import DynamoRollupStore as Store
+
+    # Given a tree and an order in EUR arriving on the CRM stream
+    batch = stream_event([
+        ("INSERT", crm("TERRITORY", territory_id="root", name="World"), None),
+        ("INSERT", crm("TERRITORY", territory_id="west", name="West", parent_id="root"), None),
+        ("INSERT", crm("ACCOUNT", account_id="a1", name="Acme", territory_id="west", owner="rep-1"), None),
+        ("INSERT", crm("ORDER", order_id="o1", account_id="a1", amount=D("100"), currency="EUR",
+                       booked_at="2026-02-01T09:00:00.000000Z"), None),
+    ])  # fmt: skip
+    assert rollup(batch) == {"batchItemFailures": []}
+    store = Store()
+    refs = [NodeRef(TERRITORY, "root"), NodeRef(TERRITORY, "west"), NodeRef(ACCOUNT, "a1")]
+    assert [store.get_node(r) is not None for r in refs] == [True, True, True]
+    # And a plan figure written by crm_events
+    DynamoPlanStore().put_plan_figure_if_newer(
+        PlanFigure("territory", "root", 2026, 1, D("150")),
+        occurred_at=datetime(2026, 11, 22, tzinfo=UTC), event_id="p1", source="crm-x",
+    )  # fmt: skip
+    # When the plan table's stream delivers the mirror and the plan figure
+    plan_batch = plan_stream_for(store, refs, ["o1"])
+    plan_batch["Records"] += stream_event(
+        [
+            (
+                "INSERT",
+                {"pk": "PLAN#TERRITORY#root", "sk": "2026#Q1", "entity": "PLAN", "amount": D("150")},
+                None,
+            )
+        ]
+    )["Records"]
+    assert rollup(plan_batch) == {"batchItemFailures": []}
+    # Then the actual rolls up converted at the quarter's rate (config/fx.yaml: 1.17)
+    root = store.get_cell(NodeRef(TERRITORY, "root"), (2026, 1))
+    assert root is not None and root.actual == D("117.00") and root.plan == D("150")
+    assert store.get_cell(NodeRef(TERRITORY, "west"), (2026, 1)).actual == D("117.00")  # type: ignore[union-attr]
+    # And a redelivery changes nothing
+    before = dict((r, p, c.to_json()) and ((r, p), c.to_json()) for r, p, c in store.all_cells())
+    assert rollup(plan_batch) == {"batchItemFailures": []}
+    assert dict(((r, p), c.to_json()) for r, p, c in store.all_cells()) == before
+
+
+def test_a_pos_actual_moves_the_accounts_ancestors(rollup: Any) -> None:
+    from shared.store.plan import ACCOUNT, TERRITORY, ActualDelta, DynamoPlanStore, NodeRef
+    from shared.store.plan import DynamoRollupStore as Store
+
+    rollup(stream_event([
+        ("INSERT", crm("TERRITORY", territory_id="root", name="World"), None),
+        ("INSERT", crm("ACCOUNT", account_id="a1", name="Acme", territory_id="root"), None),
+    ]))  # fmt: skip
+    store = Store()
+    rollup(plan_stream_for(store, [NodeRef(TERRITORY, "root"), NodeRef(ACCOUNT, "a1")], []))
+    DynamoPlanStore().add_actuals([
+        ActualDelta("a1", 2026, 3, "USD", D("250.10"), D("5")),
+        ActualDelta("a1", 2026, 3, "USD", D("250.10"), D("5"), "DIST#northwind"),
+    ])  # fmt: skip
+    rollup(stream_event([("MODIFY", {"pk": "ACTUAL#ACCOUNT#a1", "sk": "2026#Q3#USD", "entity": "ACTUAL",
+                                     "amount": D("250.10")}, None)]))  # fmt: skip
+    root = store.get_cell(NodeRef(TERRITORY, "root"), (2026, 3))
+    assert root is not None and root.pos == {"northwind": D("250.10")}
+    # the next quarter now expects northwind's report
+    assert store.get_cell(NodeRef(TERRITORY, "root"), (2026, 4)).pos_expected == {"northwind": 1}  # type: ignore[union-attr]
+
+
+def test_the_nightly_recompute_rebuilds_from_the_sources_and_counts_drift(rollup: Any) -> None:
+
+    from shared.store.plan import ACCOUNT, TERRITORY, NodeRef, RollupCell
+    from shared.store.plan import DynamoRollupStore as Store
+
+    # Given CRM items the stream never delivered (e.g. loaded before the mapping existed)
+    put_crm_items([
+        crm("TERRITORY", territory_id="root", name="World", gsi1pk="TERRITORIES", gsi1sk="root"),
+        crm("ACCOUNT", account_id="a1", name="Acme", territory_id="root", gsi1pk="ACCOUNTS", gsi1sk="a1",
+            aliases=[], alias_keys=[]),
+        crm("ORDER", order_id="o1", account_id="a1", amount=D("10.50"), currency="USD",
+            booked_at="2026-05-01T00:00:00.000000Z", gsi1pk="ORDERS#2026", gsi1sk="2026-05-01#o1"),
+    ])  # fmt: skip
+    store = Store()
+    store.put_cell(NodeRef(TERRITORY, "ghost"), (2026, 1), RollupCell(orders=D("1")))
+    # When the nightly schedule runs
+    first = rollup({"schedule": "plan-nightly"})
+    # Then the tree, the order and the rollups are rebuilt and every difference is counted
+    assert first["drift_node"] == 2 and first["drift_order"] == 1
+    assert first["drift_rollup"] == 3  # root and a1 were missing, ghost was extra
+    assert store.get_cell(NodeRef(TERRITORY, "root"), (2026, 2)).actual == D("10.50")  # type: ignore[union-attr]
+    assert store.get_cell(NodeRef(ACCOUNT, "a1"), (2026, 2)) is not None
+    assert store.get_cell(NodeRef(TERRITORY, "ghost"), (2026, 1)) is None
+    # And a second run finds nothing to correct
+    assert rollup({"schedule": "plan-nightly"})["drift"] == 0
