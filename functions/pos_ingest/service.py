@@ -62,6 +62,10 @@ class ObjectReader(Protocol):
     def delete(self, bucket: str, keys: list[str]) -> None: ...
 
 
+class ObjectReplacedError(RuntimeError):
+    """The object an event names was replaced by a newer one (its ETag no longer matches)."""
+
+
 @dataclass
 class Collaborators:
     store: PosStore
@@ -89,12 +93,20 @@ def ingest_pos_object(
                      extra={"key": ref.key})  # fmt: skip
         return None
     run = store.get_run(ref.key, ref.identity)
+    opened: IO[bytes] | None = None
     if run is None:
         if expected_slice is not None:
+            return None
+        try:
+            # Opened before the run record exists: an event for an object a newer one replaced
+            # (S3 events come in any order) leaves no run behind; the newer object's event counts it.
+            opened = deps.objects.open(ref, None)
+        except ObjectReplacedError:
             return None
         fresh = RunRecord(ref.key, ref.identity, ref.distributor, ref.kind, started_at=now_iso())
         run = store.create_run(fresh)
         if run is None:  # created by a concurrent delivery of the same object
+            opened.close()
             return None
     elif run.status in ("done", "failed"):
         return None  # the same object delivered again counts once
@@ -132,7 +144,7 @@ def ingest_pos_object(
         store.put_inventory(ref.distributor, run.run_id, lines)
 
     header: list[str] = []
-    stream = deps.objects.open(ref, checkpoint.position.byte_offset if checkpoint else None)
+    stream = opened or deps.objects.open(ref, checkpoint.position.byte_offset if checkpoint else None)
     try:
         outcome = ingest_file(
             stream,
@@ -243,6 +255,8 @@ class S3Objects:
                 raise FileNotFoundError(ref.key) from error
             if code == "InvalidRange":  # the checkpoint stood at the very end of the object
                 return io.BytesIO(b"")
+            if code in ("PreconditionFailed", "412"):
+                raise ObjectReplacedError(ref.key) from error
             raise
 
     def put_text(self, bucket: str, key: str, body: IO[bytes]) -> None:
