@@ -11,7 +11,7 @@ do for atomicity) and, per request, can:
 - fail a service for a while (SES's ``SendEmail``: ``Throttling`` for the next ``n`` calls).
 Requests are applied one at a time, as DynamoDB applies each atomically.
 
-The suite (issue 15): 21 cases in 5 groups (run `pytest tests/faults -q`), each compared with the same
+The suite (issue 15): 20 cases, 15 scenarios with the kill points parametrised (`pytest tests/faults -q`), each compared with the same
 input without the fault. Two found a defect before the fix, each fixed with its case as the test:
 - an S3 event for an object a newer upload had replaced (events out of order) failed every delivery
   with PreconditionFailed and left a run record "running" for ever (pos_ingest now opens the object
