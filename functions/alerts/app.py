@@ -33,9 +33,9 @@ def record_handler(record: DynamoDBRecord) -> None:
     alerts = alerts_for_change(new, old, _invocation["rules"])
     if not alerts:
         return
-    summary = build_deliverer(datetime.now(UTC), _lease(), _invocation["directory"]).deliver(
-        alerts, strict=True
-    )
+    rules = _invocation["rules"]
+    deliverer = build_deliverer(datetime.now(UTC), _lease(), _invocation["directory"], rules.config)
+    summary = deliverer.deliver(alerts, strict=True)
     for kind, count in summary.counts.items():
         if kind.startswith("sent:"):
             metrics.add_metric(name=f"Alert_{kind[5:]}", unit="Count", value=count)

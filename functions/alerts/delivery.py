@@ -153,7 +153,8 @@ class Deliverer:
         claimed: list[AlertRecord] = []
         # A sweep finds lasting conditions again every hour: one batch read tells which keys are
         # known, instead of a refused put and a read for each.
-        known = self.store.get_alerts([a.key for a in alerts]) if len(alerts) > 1 else {}
+        # (A stream change is new: its keys are claimed straight away.)
+        known = self.store.get_alerts([a.key for a in alerts]) if not strict and len(alerts) > 1 else {}
         for alert in alerts:
             record = self._claim(alert, summary, strict=strict, known=known.get(alert.key))
             if record is not None:

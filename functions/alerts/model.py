@@ -32,7 +32,7 @@ class Target:
 @dataclass(frozen=True)
 class Alert:
     kind: str
-    entity: str  # e.g. "OPPORTUNITY#o-1": what the alert is about
+    entity: str  # the key (pk) of what the alert is about: ``shared.store.crm.opportunity_key(id)[0]``, ...
     version: str  # the change's version (stream) or the period (sweeps)
     target: Target
     facts: dict[str, Any] = field(default_factory=dict, compare=False)

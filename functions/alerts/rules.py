@@ -14,6 +14,7 @@ from typing import Any
 from alerts.model import Alert, Target
 from shared.config_schemas.alerts import AlertsConfig
 from shared.config_schemas.stages import StageCatalog
+from shared.store.crm import lead_key, opportunity_key
 
 Item = dict[str, Any]
 
@@ -100,7 +101,7 @@ def _lead(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
         facts["previous_owner"] = old.get("owner")
     version = f"v{new.get('version', '')}#{owner}"
     found = targets(kind, ctx.config, rep_id=str(owner), address=str(hint) if hint else None)
-    return _alerts(kind, f"LEAD#{new.get('lead_id')}", version, found, facts)
+    return _alerts(kind, lead_key(str(new.get("lead_id")))[0], version, found, facts)
 
 
 # ------------------------------------------------------------------ opportunities
@@ -126,7 +127,9 @@ def _opportunity(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
     }
     owner = new.get("owner")
     found = targets(kind, ctx.config, rep_id=str(owner) if owner else None, account_id=new.get("account_id"))
-    return _alerts(kind, f"OPPORTUNITY#{new.get('opportunity_id')}", _entity_version(new), found, facts)
+    return _alerts(
+        kind, opportunity_key(str(new.get("opportunity_id")))[0], _entity_version(new), found, facts
+    )
 
 
 def notable_kind(stage: str, ctx: RuleContext) -> str | None:

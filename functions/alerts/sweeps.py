@@ -16,6 +16,7 @@ from typing import Any
 from alerts.model import Alert, Target
 from alerts.rules import OPEN_ESCALATION, targets
 from shared.config_schemas.alerts import AlertsConfig
+from shared.store.crm import lead_key, opportunity_key
 
 Item = dict[str, Any]
 
@@ -70,7 +71,7 @@ def speed_to_lead(
             "assigned_at": assigned.isoformat(),
             "hours_waiting": int(waited.total_seconds() // 3600),
         }
-        entity, version = f"LEAD#{lead.get('lead_id')}", f"{owner}#{assigned.isoformat()}"
+        entity, version = lead_key(str(lead.get("lead_id")))[0], f"{owner}#{assigned.isoformat()}"
         hint = (lead.get("assignment") or {}).get("owner_email")
         if waited >= timedelta(hours=rule.remind_after_hours):
             for target in targets("speed_to_lead", config, rep_id=str(owner), address=hint):
@@ -94,7 +95,7 @@ def next_step(opportunities: Iterable[Item], now: datetime, config: AlertsConfig
     today = now.date()
     found: list[Alert] = []
     for opp in opportunities:
-        entity = f"OPPORTUNITY#{opp.get('opportunity_id')}"
+        entity = opportunity_key(str(opp.get("opportunity_id")))[0]
         owner = opp.get("owner")
         due = parse_date(opp.get("next_step_date"))
         if not str(opp.get("next_step") or "").strip() and due is None:
@@ -135,7 +136,13 @@ def stale_opportunities(opportunities: Iterable[Item], now: datetime, config: Al
         for target in targets("opportunity_stale", config, rep_id=str(owner) if owner else None,
                               account_id=opp.get("account_id")):  # fmt: skip
             found.append(
-                Alert("opportunity_stale", f"OPPORTUNITY#{opp.get('opportunity_id')}", version, target, facts)
+                Alert(
+                    "opportunity_stale",
+                    opportunity_key(str(opp.get("opportunity_id")))[0],
+                    version,
+                    target,
+                    facts,
+                )
             )
     return found
 

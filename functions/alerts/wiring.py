@@ -73,8 +73,13 @@ def rule_context() -> RuleContext:
     return RuleContext(alerts_config(), stage_catalog(), get_settings().channel_manager_email)
 
 
-def build_deliverer(now: datetime, lease: timedelta, directory: CachedDirectory | None = None) -> Deliverer:
-    config = alerts_config()
+def build_deliverer(
+    now: datetime,
+    lease: timedelta,
+    directory: CachedDirectory | None = None,
+    config: AlertsConfig | None = None,
+) -> Deliverer:
+    config = config or alerts_config()
     store = crm_store()
     resolver = Resolver(directory or CachedDirectory(store), config.fallback_email, config.default_timezone)
     return Deliverer(store, resolver, SesMailer(), config, now, lease=lease)

@@ -27,7 +27,7 @@ def record_handler(record: DynamoDBRecord) -> None:
     if change is None:
         return
     outcome = service.apply_stream_change(
-        wiring.store(), wiring.context(), change.keys or {}, change.new_image, change.old_image
+        wiring.store(), wiring.context, change.keys or {}, change.new_image, change.old_image
     )
     if isinstance(outcome, RecomputeResult):
         metrics.add_metric(name="RollupWrites", unit=MetricUnit.Count, value=outcome.writes)

@@ -329,7 +329,7 @@ def compute_all(snapshot: RollupSnapshot, ctx: RollupContext) -> dict[tuple[Node
             children.setdefault(node.parent, []).append(node.ref)
     depth_order = _post_order(nodes, children)
     result: dict[tuple[NodeRef, Period], RollupCell] = {}
-    for ref in depth_order:
+    for ref in depth_order:  # children first: once its children are in, a node's cells are final
         mine = own.get(ref, {})
         territory, passes_pipeline = ref.type == TERRITORY, ref.type in (TERRITORY, ACCOUNT)
         for child in children.get(ref, ()):
@@ -344,10 +344,10 @@ def compute_all(snapshot: RollupSnapshot, ctx: RollupContext) -> dict[tuple[Node
                 if passes_pipeline and child_cell.pipeline:
                     target.add_pipeline(child_cell)
         own[ref] = mine
-    for ref in depth_order:
-        for period, raw in own.get(ref, {}).items():
-            raw.normalised()
-            if raw.plan or raw.children_plan or not raw.is_empty():  # ``finish``, cheapest test first
+        for period, raw in mine.items():  # ``finish``, cheapest tests first
+            if raw.pos or raw.unconverted or raw.pipeline or raw.pos_expected:
+                raw.normalised()
+            if raw.plan or raw.children_plan or not raw.is_empty():
                 result[(ref, period)] = raw
     return result
 

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,12 +37,14 @@ CRM_ENTITIES = (*CRM_NODE_ENTITIES, "ORDER")
 
 def apply_stream_change(
     store: RollupStore,
-    ctx: RollupContext,
+    ctx: Callable[[], RollupContext],
     keys: Mapping[str, Any],
     new: Mapping[str, Any] | None,
     old: Mapping[str, Any] | None,
 ) -> RecomputeResult | str:
-    """One stream record of either table: a mirror write (its outcome) or a recompute (its writes)."""
+    """One stream record of either table: a mirror write (its outcome) or a recompute (its writes).
+
+    ``ctx`` is called only for a recompute: mirroring the CRM needs no exchange rates nor stages."""
     image = new or old or {}
     entity = image.get("entity")
     if entity in CRM_ENTITIES:
@@ -51,11 +53,11 @@ def apply_stream_change(
     if change is None:
         return "ignored"
     if change.kind == "node":
-        return on_node_changed(store, ctx, change.old_node, change.new_node)
+        return on_node_changed(store, ctx(), change.old_node, change.new_node)
     periods: set[Period] = set(change.periods)
     if entity == "ACTUAL":
         periods = set().union(*(pos_periods_touched(p) for p in periods))
-    return on_figure_changed(store, ctx, change.ref, periods)
+    return on_figure_changed(store, ctx(), change.ref, periods)
 
 
 class CrmSource(Protocol):

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from reports_api.api_models import AlertsView
+from shared.api_models import JWT_SECURITY, STORE_BUSY, UNAUTHORIZED, Message, json_answer
 
 router = APIGatewayHttpRouter()
 
@@ -27,8 +31,26 @@ def parse_since(text: str | None, now: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-@router.get("/alerts")
-def get_alerts() -> Response[Any]:
+@router.get(
+    "/alerts",
+    summary="The alerts recorded (sent, held, digested, fallen back), oldest first",
+    security=JWT_SECURITY,
+    responses={
+        200: json_answer(AlertsView, "The alerts"),
+        400: json_answer(Message, "A since that is not a time or is too far back"),
+        401: UNAUTHORIZED,
+        503: STORE_BUSY,
+    },
+)
+def get_alerts(
+    # Declared for the contract; read from the event below.
+    recipient_query: Annotated[
+        str | None, Query(alias="recipient", description="only the alerts to this address")
+    ] = None,
+    since_query: Annotated[
+        str | None, Query(alias="since", description="an ISO time, or 90m / 24h / 7d ago (default 24h)")
+    ] = None,
+) -> Response[Any]:
     from reports_api.stores import crm_store
     from shared.store.common import format_time
 

@@ -116,3 +116,54 @@ class UnmatchedCustomer(OpenModel):
 
 class PosUnmatched(OpenModel):
     unmatched: list[UnmatchedCustomer]
+
+
+class AlertsView(OpenModel):
+    """``GET /alerts``: the alerts recorded (sent, held, digested, fallen back), oldest first."""
+
+    recipient: str | None = None
+    since: str
+    count: int
+    truncated: bool
+    alerts: list[dict[str, Any]]
+
+
+class PlanNodeView(OpenModel):
+    """``GET /plan/{year}/nodes/{node_id}``: money as exact decimal text, percentages as fractions."""
+
+    year: int
+    node: dict[str, Any]
+    quarters: dict[str, Any]
+    ytd: dict[str, Any] | None = None
+    last_year: dict[str, Any] | None = None
+    children: list[Any] | None = None
+    as_of: str | None = None
+
+
+class PlanTree(OpenModel):
+    year: int
+    depth: int
+    nodes: list[dict[str, Any]]
+    as_of: str
+
+
+class PipelineView(OpenModel):
+    root: str | None = None
+    year: int
+    quarter: int | None = None
+    stages: list[dict[str, Any]]
+    count: int
+    amount: str
+    weighted_amount: str
+    weighted_pipeline: str
+
+
+class RepAttainment(OpenModel):
+    accounts: list[str]
+
+
+class Ambiguous(OpenModel):
+    """409: an id that names nodes of several types (``?type=`` picks one)."""
+
+    message: str
+    types: list[str]

@@ -9,12 +9,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from reports_api.api_models import Ambiguous, PipelineView, PlanNodeView, PlanTree, RepAttainment
 from shared import plan_report
+from shared.api_models import JWT_SECURITY, STORE_BUSY, UNAUTHORIZED, Message, json_answer
 from shared.store.plan import NODE_TYPES, DynamoRollupStore, NodeRef, PlanNode, RollupCell, StageFigure
 
 router = APIGatewayHttpRouter()
@@ -79,8 +82,26 @@ def _type_param() -> tuple[str | None, Response[Any] | None]:
     return node_type, None
 
 
-@router.get("/plan/<year>/nodes/<node_id>")
-def get_plan_node(year: str, node_id: str) -> Response[Any]:
+@router.get(
+    "/plan/<year>/nodes/<node_id>",
+    summary="One plan node's quarters, year to date and last year: plan, actual, variance and more",
+    security=JWT_SECURITY,
+    responses={
+        200: json_answer(PlanNodeView, "The node's figures"),
+        400: json_answer(Message, "Not a year, or an unknown type"),
+        401: UNAUTHORIZED,
+        404: json_answer(Message, "No such node"),
+        409: json_answer(Ambiguous, "The id names nodes of several types"),
+        503: STORE_BUSY,
+    },
+)
+def get_plan_node(
+    year: str,
+    node_id: str,
+    type_query: Annotated[
+        str | None, Query(alias="type", description="territory, account or opportunity: picks one node type")
+    ] = None,
+) -> Response[Any]:  # the query parameters are declared for the contract and read from the event
     the_year = _year(year)
     if the_year is None:
         return _bad(f"year {year!r} is not a year")
@@ -98,8 +119,30 @@ def get_plan_node(year: str, node_id: str) -> Response[Any]:
     return _json(200, _node_view(node, the_year, _today()))
 
 
-@router.get("/plan/<year>/tree")
-def get_plan_tree(year: str) -> Response[Any]:
+@router.get(
+    "/plan/<year>/tree",
+    summary="The plan's figures, nested from a root (or every root) down to a depth",
+    security=JWT_SECURITY,
+    responses={
+        200: json_answer(PlanTree, "The nodes, nested"),
+        400: json_answer(Message, "Not a year, a bad depth or an unknown type"),
+        401: UNAUTHORIZED,
+        404: json_answer(Message, "No such root"),
+        409: json_answer(Ambiguous, "The root names nodes of several types"),
+        413: json_answer(Message, "Too many nodes: a smaller depth or a lower root"),
+        503: STORE_BUSY,
+    },
+)
+def get_plan_tree(
+    year: str,
+    root_query: Annotated[
+        str | None, Query(alias="root", description="the node to start from (default: every root)")
+    ] = None,
+    depth_query: Annotated[str | None, Query(alias="depth", description="0 to 8 (default 2)")] = None,
+    type_query: Annotated[
+        str | None, Query(alias="type", description="territory, account or opportunity: picks one node type")
+    ] = None,
+) -> Response[Any]:  # the query parameters are declared for the contract and read from the event
     the_year = _year(year)
     if the_year is None:
         return _bad(f"year {year!r} is not a year")
@@ -144,8 +187,31 @@ def get_plan_tree(year: str) -> Response[Any]:
     return _json(200, {"year": the_year, "depth": int(depth_text), "nodes": nodes, "as_of": _now_text()})
 
 
-@router.get("/pipeline")
-def get_pipeline() -> Response[Any]:
+@router.get(
+    "/pipeline",
+    summary="The open pipeline by stage (count, amount, weighted) under a root, for a year or a quarter",
+    security=JWT_SECURITY,
+    responses={
+        200: json_answer(PipelineView, "The funnel"),
+        400: json_answer(Message, "No year, a bad quarter or an unknown type"),
+        401: UNAUTHORIZED,
+        404: json_answer(Message, "No such root"),
+        409: json_answer(Ambiguous, "The root names nodes of several types"),
+        503: STORE_BUSY,
+    },
+)
+def get_pipeline(
+    year_query: Annotated[str | None, Query(alias="year", description="e.g. 2026 (required)")] = None,
+    quarter_query: Annotated[
+        str | None, Query(alias="quarter", description="1 to 4 (default: the whole year)")
+    ] = None,
+    root_query: Annotated[
+        str | None, Query(alias="root", description="the node to sum under (default: every root)")
+    ] = None,
+    type_query: Annotated[
+        str | None, Query(alias="type", description="territory, account or opportunity: picks one node type")
+    ] = None,
+) -> Response[Any]:  # the query parameters are declared for the contract and read from the event
     from shared.config_schemas.stages import StageCatalog
     from shared.config_store import load_config
 
@@ -197,8 +263,24 @@ def get_pipeline() -> Response[Any]:
     )
 
 
-@router.get("/reps/<rep_id>/attainment")
-def get_rep_attainment(rep_id: str) -> Response[Any]:
+@router.get(
+    "/reps/<rep_id>/attainment",
+    summary="A rep's attainment: quota against the actuals of the accounts they own, and activity points",
+    security=JWT_SECURITY,
+    responses={
+        200: json_answer(RepAttainment, "The rep's attainment"),
+        400: json_answer(Message, "Not a year"),
+        401: UNAUTHORIZED,
+        404: json_answer(Message, "No such rep"),
+        503: STORE_BUSY,
+    },
+)
+def get_rep_attainment(
+    rep_id: str,
+    year_query: Annotated[
+        str | None, Query(alias="year", description="e.g. 2026 (default: this year)")
+    ] = None,
+) -> Response[Any]:  # the query parameter is declared for the contract and read from the event
     from shared.store.crm import DynamoCrmStore
 
     the_year = _year(router.current_event.get_query_string_value("year") or str(_today().year))

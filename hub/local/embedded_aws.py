@@ -4,6 +4,10 @@ DynamoDB applies each request atomically, which is what conditional writes rely 
 server handles requests on parallel threads and its DynamoDB backend does not lock, so two
 conditional writes racing through it could both succeed. The local hub therefore serialises
 DynamoDB requests (and only those) in front of moto's WSGI application.
+
+When the hub runs DynamoDB Local (``hub/local/dynamodb_local.py``), DynamoDB and DynamoDB Streams
+requests go to it instead (``DynamoDBForwarder``, in front of the lock and the journal: the engine keeps
+its own tables on disk, so they are not journalled); moto serves everything else.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from hub.local.dynamodb_local import DynamoDBForwarder
 from hub.local.journal import Journal, JournalRecorder
 from hub.local.outbox import Outbox, OutboxRecorder
 
@@ -32,13 +37,19 @@ class AtomicDynamoDB:
 
 
 class EmbeddedAws:
-    """moto's server; the journal (inside the DynamoDB lock, so it keeps DynamoDB's order) and the outbox."""
+    """moto's server; the journal (inside the DynamoDB lock, so it keeps DynamoDB's order) and the outbox.
 
-    def __init__(self, port: int, outbox: Outbox | None = None, journal: Journal | None = None) -> None:
+    With ``dynamodb_port``, DynamoDB and its streams are DynamoDB Local's on that port (``inner`` then
+    forwards them too, so a journal replayed into it sends old DynamoDB writes there)."""
+
+    def __init__(self, port: int, outbox: Outbox | None = None, journal: Journal | None = None,
+                 dynamodb_port: int | None = None) -> None:  # fmt: skip
         app: Callable[..., Iterable[bytes]] = DomainDispatcherApplication(create_backend_app)
         if journal is not None:
             app = JournalRecorder(app, journal)
         self.inner: Callable[..., Iterable[bytes]] = AtomicDynamoDB(app)
+        if dynamodb_port is not None:
+            self.inner = DynamoDBForwarder(self.inner, dynamodb_port)
         app = self.inner
         if outbox is not None:
             app = OutboxRecorder(app, outbox)

@@ -11,7 +11,8 @@ from urllib.parse import urlencode
 def sent_emails(
     aws_endpoint_url: str, *, to: str | None = None, last: int | None = None
 ) -> list[dict[str, Any]]:
-    """Emails SES accepted, oldest first: id, source, destinations, subject, body (text), html, sent_at.
+    """Emails SES accepted, oldest first: id, source, destinations, subject, body (the HTML part when there
+    is one, else the text part, as the emulated SES kept it), text, html, sent_at.
 
     Read from the local outbox (``hub.local.outbox``), which indexes them by recipient: one small answer,
     however much else the embedded AWS holds."""

@@ -14,6 +14,10 @@ hub creates the template's resources afresh, replays the journal into them (befo
 bucket notification is read, so nothing is processed twice), and journals on. What is not kept: queue
 messages (work in flight), SES's own copy of the emails (the outbox keeps those), and moto's control
 plane (the template makes it again, as it may have changed). ``hub local --fresh`` starts empty.
+
+When the hub runs DynamoDB Local (``hub/local/dynamodb_local.py``), DynamoDB requests never reach the
+journal: the engine keeps its tables in ``.hub/data/dynamodb/`` itself. A journal written by a hub on
+moto's DynamoDB is replayed into a DynamoDB Local without tables once, then kept without its DynamoDB lines.
 """
 
 from __future__ import annotations
@@ -159,11 +163,14 @@ class Journal:
                 except ValueError:
                     continue
 
-    def replay(self, app: Callable[..., Iterable[bytes]]) -> int:
-        """Apply every journalled request to `app` (the embedded AWS's WSGI application), in order."""
+    def replay(self, app: Callable[..., Iterable[bytes]], dynamodb: bool = True) -> int:
+        """Apply every journalled request to `app` (the embedded AWS's WSGI application), in order
+        (without the DynamoDB ones when not `dynamodb`: DynamoDB Local keeps its tables itself)."""
         count = 0
         uploads: dict[str, str] = {}  # a multipart upload's id when journalled -> its id now
         for entry in self.entries():
+            if not dynamodb and _is_dynamodb_entry(entry):
+                continue
             body = entry.get("body") or ""
             data = base64.b64decode(body) if entry.get("body_encoded") else body.encode("utf-8")
             headers = {k: v for k, v in entry.get("headers", {}).items() if k.lower() != "content-length"}
@@ -183,6 +190,32 @@ class Journal:
                     uploads[entry["upload_id"]] = found.group(1).decode()
             count += 1
         return count
+
+    def drop_dynamodb(self) -> int:
+        """Leave the DynamoDB requests out of the journal (once DynamoDB Local holds the tables)."""
+        if not self.path.is_file():
+            return 0
+        kept, dropped = [], 0
+        with self.path.open(encoding="utf-8") as lines:
+            for line in lines:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if _is_dynamodb_entry(entry):
+                    dropped += 1
+                else:
+                    kept.append(line if line.endswith("\n") else line + "\n")
+        if dropped:
+            temporary = self.path.with_suffix(".tmp")
+            temporary.write_text("".join(kept), encoding="utf-8")
+            temporary.replace(self.path)
+        return dropped
+
+
+def _is_dynamodb_entry(entry: dict[str, Any]) -> bool:
+    headers = {k.lower(): v for k, v in entry.get("headers", {}).items()}
+    return str(headers.get("x-amz-target", "")).startswith("DynamoDB")
 
 
 class JournalRecorder:

@@ -2,7 +2,7 @@
 
 The embedded AWS records each ``SendEmail`` that SES accepted (``OutboxRecorder``, a WSGI layer in front
 of moto): sender, recipients, subject, the text part and the HTML part (moto itself keeps only one of the
-two). Messages live in one SQLite file in the hub's data folder, indexed by recipient, so reading the mail
+two; ``body`` is that one, as before: the HTML part when there is one). Messages live in one SQLite file in the hub's data folder, indexed by recipient, so reading the mail
 of one address stays fast whatever else the hub holds. The local hub shows them at ``/_hub/outbox``
 (list, then each message as HTML and as text); ``hub emails`` and the tests' ``emails_to`` read
 ``/_hub/outbox.json``.
@@ -67,7 +67,7 @@ class Outbox:
                     "INSERT OR IGNORE INTO messages (id, sent_at, source, subject, text_body, html_body, destinations)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (message["id"], message["sent_at"], message.get("source", ""), message.get("subject", ""),
-                     message.get("body"), message.get("html"), json.dumps(destinations)),
+                     message.get("text"), message.get("html"), json.dumps(destinations)),
                 )  # fmt: skip
                 if cursor.rowcount:
                     seq = cursor.lastrowid
@@ -113,7 +113,9 @@ def _as_message(row: tuple[Any, ...]) -> dict[str, Any]:
         "sent_at": sent_at,
         "source": source,
         "subject": subject,
-        "body": text if text is not None else (html_body or ""),
+        # As the emulated SES kept it: the HTML part when there is one, else the text part.
+        "body": html_body if html_body is not None else (text or ""),
+        "text": text,
         "html": html_body,
         "destinations": json.loads(destinations),
     }
@@ -137,7 +139,7 @@ def send_email_message(form: dict[str, list[str]], message_id: str) -> dict[str,
         "sent_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "source": one("Source") or "",
         "subject": one("Message.Subject.Data") or "",
-        "body": one("Message.Body.Text.Data"),
+        "text": one("Message.Body.Text.Data"),
         "html": one("Message.Body.Html.Data"),
         "destinations": {
             "ToAddresses": members("Destination.ToAddresses"),

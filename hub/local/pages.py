@@ -88,10 +88,10 @@ def outbox_message(outbox: Outbox, message_id: str, view: str) -> Reply:
         return (
             200,
             {"content-type": "text/plain; charset=utf-8", "cache-control": "no-store"},
-            (message["body"] or "").encode(),
+            (message["text"] or message["body"] or "").encode(),
         )
     if view == "html":
-        body = message["html"] or f"<pre>{html.escape(message['body'] or '')}</pre>"
+        body = message["html"] or f"<pre>{html.escape(message['text'] or '')}</pre>"
         return 200, MESSAGE_HTML_HEADERS, body.encode()
     link = quote(message_id, safe="")
     meta = "".join(
@@ -105,7 +105,7 @@ def outbox_message(outbox: Outbox, message_id: str, view: str) -> Reply:
         f'<p><a href="/_hub/outbox">← all emails</a></p><div class="meta"><dl>{meta}</dl></div>'
         f'<h2>As HTML</h2><iframe sandbox title="the email as HTML" src="/_hub/outbox/{link}/html"></iframe>'
         f'<h2>As text <small><a href="/_hub/outbox/{link}/text">raw</a></small></h2>'
-        f"<pre>{html.escape(message['body'] or '')}</pre>"
+        f"<pre>{html.escape(message['text'] or message['body'] or '')}</pre>"
     )
     return 200, PAGE_HEADERS, _page(message["subject"] or "Email", content)
 

@@ -50,23 +50,46 @@ def create_resources(template: HubTemplate, clients: Any) -> dict[str, dict[str,
     return template.physical
 
 
-def create_tables(template: HubTemplate, ddb: Any) -> None:
+def create_tables(template: HubTemplate, ddb: Any, *, ttl: bool = True) -> None:
     """Create the template's DynamoDB tables (indexes, streams, TTL) with the client ``ddb``.
 
-    Also used alone against DynamoDB Local, which serves DynamoDB only.
+    Also used alone against DynamoDB Local, which serves DynamoDB only (``ttl=False`` there: it
+    deletes expired items within seconds, where DynamoDB takes up to days, and tests write items
+    dated in the past).
     """
-    ttl = template.ttl_attributes()
+    ttl_attributes = template.ttl_attributes() if ttl else {}
     for lid, args in template.table_definitions().items():
-        ddb.create_table(**args)
+        try:
+            ddb.create_table(**args)
+        except ddb.exceptions.ResourceInUseException:  # kept from an earlier run (DynamoDB Local)
+            _catch_up(ddb, args)
         described = ddb.describe_table(TableName=args["TableName"])["Table"]
         template.physical[lid] = {"Ref": args["TableName"], "Arn": described["TableArn"]}
         if described.get("LatestStreamArn"):
             template.physical[lid]["StreamArn"] = described["LatestStreamArn"]
-        if lid in ttl:
-            ddb.update_time_to_live(
+        if lid in ttl_attributes:
+            current = ddb.describe_time_to_live(TableName=args["TableName"])["TimeToLiveDescription"]
+            if current.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+                ddb.update_time_to_live(
+                    TableName=args["TableName"],
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attributes[lid]},
+                )
+
+
+def _catch_up(ddb: Any, args: dict[str, Any]) -> None:
+    """A table an earlier run created: add the indexes and the stream the template has gained since."""
+    described = ddb.describe_table(TableName=args["TableName"])["Table"]
+    have = {index["IndexName"] for index in described.get("GlobalSecondaryIndexes", [])}
+    for index in args.get("GlobalSecondaryIndexes", []):
+        if index["IndexName"] not in have:
+            ddb.update_table(
                 TableName=args["TableName"],
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl[lid]},
+                AttributeDefinitions=args["AttributeDefinitions"],
+                GlobalSecondaryIndexUpdates=[{"Create": index}],
             )
+    wanted = args.get("StreamSpecification")
+    if wanted and not described.get("StreamSpecification", {}).get("StreamEnabled"):
+        ddb.update_table(TableName=args["TableName"], StreamSpecification=wanted)
 
 
 def hub_environment(template: HubTemplate) -> dict[str, str]:

@@ -54,6 +54,7 @@ class LocalHub:
     info: dict[str, Any] = field(default_factory=dict)
     _stoppers: list[Any] = field(default_factory=list)
     _stop_requests: list[Any] = field(default_factory=list)  # ask background threads to stop, at once
+    _last_resorts: list[Any] = field(default_factory=list)  # run even when stopping ran out of time
 
     @property
     def data_dir(self) -> Path:
@@ -81,9 +82,19 @@ class LocalHub:
         self._stoppers.append(self.outbox.close)
         journal = Journal(self.data_dir / "aws-journal.jsonl")
         restoring = journal.path.is_file() and journal.path.stat().st_size > 0
-        embedded = EmbeddedAws(free_port(self.aws_port), outbox=self.outbox, journal=journal)
+        engine = self._start_dynamodb_local()  # launched first: the JVM starts while the rest does
+        tables_kept = engine is not None and engine.kept_tables
+        restoring = restoring or tables_kept
+        embedded = EmbeddedAws(
+            free_port(self.aws_port),
+            outbox=self.outbox,
+            journal=journal,
+            dynamodb_port=engine.port if engine is not None else None,
+        )
         embedded.start()
         self._stoppers.append(embedded.stop)
+        if engine is not None:
+            engine.wait_ready()
         aws_url = embedded.url
         os.environ.update(base_environment(aws_url))
 
@@ -98,7 +109,12 @@ class LocalHub:
         create_resources(self.template, clients)
         if restoring:
             started = time.monotonic()
-            replayed = journal.replay(embedded.inner)
+            # DynamoDB Local keeps its own tables: DynamoDB writes journalled by a hub on moto's DynamoDB
+            # are replayed into it once (when it starts without tables), then left out of the journal.
+            keep_dynamodb = engine is None or not tables_kept
+            replayed = journal.replay(embedded.inner, dynamodb=keep_dynamodb)
+            if engine is not None:
+                journal.drop_dynamodb()
             self.say(
                 f"Restored {replayed} changes from {journal.path} in {time.monotonic() - started:.1f} s."
             )
@@ -111,6 +127,11 @@ class LocalHub:
 
         extra = self._start_fakes()
         os.environ.update(extra.pop("environment", {}))
+        # Settings read before this (the command line imports store modules that read them when
+        # imported) would miss the local hub's environment, the fake MailChimp's key above all.
+        from shared.settings import get_settings
+
+        get_settings.cache_clear()
 
         from hub.local.api import LocalApi
         from hub.local.drop import DropFolder
@@ -221,6 +242,28 @@ class LocalHub:
         target.with_suffix(".tmp").replace(target)
         return self.info
 
+    def _start_dynamodb_local(self) -> Any:
+        """DynamoDB Local for the hub's tables, launched (not yet answering); None: moto's DynamoDB."""
+        from hub.local.dynamodb_local import DynamoDBLocalProcess, unavailable
+
+        db_dir = self.data_dir / "dynamodb"
+        reason = unavailable()
+        if reason is not None:
+            kept = (
+                " (the tables DynamoDB Local kept in .hub/data/dynamodb are not visible)"
+                if any(db_dir.glob("*.db"))
+                else ""
+            )
+            self.say(f"DynamoDB: moto's in-memory engine, slower on big imports: {reason}{kept}.")
+            return None
+        engine = DynamoDBLocalProcess(db_dir)
+        engine.launch()
+        self._stoppers.append(engine.stop)
+        # Never leave the engine behind when stopping runs out of time (a SIGTERM it acts on alone).
+        self._last_resorts.append(lambda: _terminate(engine.process))
+        self.dynamodb_engine = engine
+        return engine
+
     def _start_fakes(self) -> dict[str, Any]:
         """Local stand-ins for outside services (see ``hub.local.fakes``)."""
         from hub.local.fakes import start_fakes
@@ -253,9 +296,18 @@ class LocalHub:
             worker.start()
             worker.join(remaining)
             finished = finished and not worker.is_alive()
+        if not finished:
+            for last_resort in self._last_resorts:
+                _stop_quietly(last_resort)
         self._stoppers.clear()
         self._stop_requests.clear()
+        self._last_resorts.clear()
         return finished
+
+
+def _terminate(process: Any) -> None:
+    if process is not None and process.poll() is None:
+        process.terminate()
 
 
 def _stop_quietly(stop: Any) -> None:

@@ -70,6 +70,14 @@ class MappingPump:
                 StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=kind
             )["ShardIterator"]
 
+    def open_new_shards(self) -> None:
+        """Shards that appeared since (a closed shard's children, as the engine rolls them over): from their start."""
+        for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
+            if shard["ShardId"] not in self.iterators:
+                self.iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+
     def matches(self, record: dict[str, Any]) -> bool:
         return not self.patterns or any(p.matches_event(record) for p in self.patterns)  # type: ignore[arg-type]
 
@@ -79,8 +87,19 @@ class MappingPump:
         for shard_id, iterator in list(self.iterators.items()):
             if iterator is None:
                 continue
-            answer = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+            try:
+                answer = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+            except self.streams.exceptions.TrimmedDataAccessException:
+                # DynamoDB Local: an iterator taken while its shard was empty points before the shard's
+                # first record once one comes (its sequence numbers are global). Nothing was read from
+                # the shard then, so reading it from its start delivers each record once.
+                iterator = self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+                answer = self.streams.get_records(ShardIterator=iterator, Limit=1000)
             self.iterators[shard_id] = answer.get("NextShardIterator")
+            if self.iterators[shard_id] is None:  # the shard closed: its children carry on
+                self.open_new_shards()
             records = [lambda_record(r, self.stream_arn, self.region) for r in answer.get("Records", [])]
             read += len(records)
             wanted = [r for r in records if self.matches(r)]

@@ -2228,7 +2228,7 @@ class _CrmLogic:
             carried = previous.last_activity_at if previous is not None else None
             if carried is not None and (new.last_activity_at is None or new.last_activity_at < carried):
                 new.last_activity_at = carried
-            _index_opportunity(new)
+            sweep_index_opportunity(new)
 
         outcome = self._upsert_merged(item, version, carry_stage)
         if outcome is not Outcome.APPLIED:
@@ -2254,7 +2254,7 @@ class _CrmLogic:
             if (entered, before) == (stored.stage_entered_at, stored.previous_stage):
                 return
             stored.stage_entered_at, stored.previous_stage = entered, before
-            _index_opportunity(stored)  # the sweeps' last-touch order falls back on stage_entered_at
+            sweep_index_opportunity(stored)  # the sweeps' last-touch order falls back on stage_entered_at
             values = {
                 "stage_entered_at": entered,
                 "previous_stage": before,
@@ -2336,7 +2336,7 @@ class _CrmLogic:
                 return False
             read = int(current.version or 0)
             current.last_activity_at = at
-            _index_opportunity(current)
+            sweep_index_opportunity(current)
             sets = {"last_activity_at": at, "version": read + 1}
             removes: list[str] = []
             for name in ("gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"):
@@ -2499,7 +2499,7 @@ def _when(stored: str | None, version: Version) -> datetime:
     return parse_time(stored) if stored else version.occurred_at
 
 
-def _index_opportunity(item: OpportunityItem) -> None:
+def sweep_index_opportunity(item: OpportunityItem) -> None:
     """The alert sweeps' index entries of an opportunity: while its stage is open, by last touch
     (gsi2, per stage) and by next-step date (gsi3; a next step without a date is not chased)."""
     item.gsi2pk = item.gsi2sk = item.gsi3pk = item.gsi3sk = None

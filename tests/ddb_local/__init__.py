@@ -44,17 +44,22 @@ def find_jar() -> Path | None:
     return jars[-1] if jars else None
 
 
-def java_major_version(java: str) -> int | None:
-    """The major version ``java -version`` reports (17 for ``"17.0.15"``, 8 for ``"1.8.0"``)."""
-    try:
-        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    found = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+def parse_java_version(text: str) -> int | None:
+    """The major version in ``java -version``'s text (17 for ``"17.0.15"``, 8 for ``"1.8.0_402"``)."""
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', text)
     if not found:
         return None
     major = int(found.group(1))
     return int(found.group(2) or 0) if major == 1 else major
+
+
+def java_major_version(java: str) -> int | None:
+    """The major version of the ``java`` executable, or None when it cannot say."""
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return parse_java_version(out.stderr + out.stdout)
 
 
 def unavailable() -> str | None:

@@ -94,7 +94,9 @@ def ddblocal_template(dynamodb_local: ddb_local.DynamoDBLocal) -> Any:
     for name in ddb.list_tables()["TableNames"]:  # an engine reused through DDB_LOCAL_ENDPOINT
         ddb.delete_table(TableName=name)
     template = HubTemplate()
-    create_tables(template, ddb)
+    # TTL off: DynamoDB Local deletes expired items within seconds (DynamoDB within days), and the
+    # tests write items dated in the past (a rate window of 2026-11-22 would vanish mid-test).
+    create_tables(template, ddb, ttl=False)
     return template
 
 

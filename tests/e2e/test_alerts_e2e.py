@@ -169,5 +169,6 @@ def test_hub_tick_on_demo_data_sends_each_sweep_kind_once_and_a_second_tick_noth
                                      headers={"authorization": f"Bearer {fresh_hub['api_token']}"})  # fmt: skip
     with urllib.request.urlopen(request, timeout=10) as answer:
         to_jonas = json.loads(answer.read())["alerts"]
-    assert [a["kind"] for a in to_jonas] == ["escalation_overdue"]
+    # the demo escalation was assigned to him when it was loaded (the stream), then it fell past due
+    assert sorted(a["kind"] for a in to_jonas) == ["escalation_assigned", "escalation_overdue"]
     print(f"first tick: {first_seconds:.2f} s, {first}")

