@@ -3,6 +3,9 @@ same file in the same run, and peak memory (ru_maxrss of a fresh subprocess) for
 
     .venv/bin/python bench/pos.py                 # 100,000 and 1,000,000 rows
     .venv/bin/python bench/pos.py --rows 20000    # a quick look
+    .venv/bin/python bench/pos.py --json          # the figures as one JSON document (make bench)
+
+``figures(rows, repeat, modes)`` returns the same figures to a caller (the figure sheet).
 
 Figures are printed, not judged. The ratio is core rows/s divided by bare-loop rows/s.
 """
@@ -64,21 +67,24 @@ MODES = {
     "bare": "bare csv.reader loop",
     "core": "core: read + validate + totals per account/quarter",
     "core+parts": "core + breakdown per account/quarter/part",
-    "core-ledger": "core as the Lambda runs it (repeats across batches left to the ledger)",
+    "core-ledger": "core, repeats across batches left to the ledger",
+    "lambda": "core + staging each line for the commit (what pos_ingest does)",
     "pydantic": "for scale: csv.reader + one pydantic model per row",
 }
 
 
-def core(path: Path, *, by_part: bool = False, across_batches: bool = True) -> int:
+def core(path: Path, *, by_part: bool = False, across_batches: bool = True, stage: bool = False) -> int:
     sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
     from pos_ingest.aggregate import ActualsAggregator
     from pos_ingest.core import ingest_file
+    from pos_ingest.ledger import StagedLines
     from pos_ingest.profile import default_profile
 
     from shared.accounts import AccountMatcher, AccountRef
 
     matcher = AccountMatcher([AccountRef(f"acct-{i}", f"Customer {i}") for i in range(0, 800, 2)])
     totals = ActualsAggregator(by_part=by_part)
+    staged = StagedLines()
     rejects: list = []
     with path.open("rb") as handle:
         outcome = ingest_file(
@@ -87,7 +93,7 @@ def core(path: Path, *, by_part: bool = False, across_batches: bool = True) -> i
             file_name=path.name,
             today=TODAY,
             matcher=matcher,
-            on_accepted=totals.add,
+            on_accepted=staged.add if stage else totals.add,
             on_rejects=rejects.extend,
             repeats_across_batches=across_batches,
         )
@@ -140,7 +146,9 @@ def child(mode: str, path: Path) -> None:
     elif mode == "pydantic":
         rows = pydantic_rows(path)
     else:
-        rows = core(path, by_part=mode == "core+parts", across_batches=mode != "core-ledger")
+        rows = core(
+            path, by_part=mode == "core+parts", across_batches=mode != "core-ledger", stage=mode == "lambda"
+        )
     elapsed = time.process_time() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"rows": rows, "seconds": elapsed, "baseline_kib": before, "peak_kib": peak}))
@@ -153,6 +161,81 @@ def run_child(mode: str, path: Path) -> dict:
     return json.loads(out.stdout)
 
 
+def commit_writes(rows: int) -> dict:
+    """DynamoDB item writes of one run's commit for a bench file of ``rows`` lines (the in-memory store
+    and ledger objects; the DynamoDB store writes the same plan): the plan's writes, the run record
+    (created, finished), the ledger head (locked) and one run-record step per further chunk."""
+    sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
+    from pos_ingest.core import ingest_file
+    from pos_ingest.ledger import StagedLines, plan_commit
+    from pos_ingest.profile import default_profile
+
+    from shared.accounts import AccountMatcher, AccountRef
+    from shared.store.pos import InMemoryPosStore
+
+    matcher = AccountMatcher([AccountRef(f"acct-{i}", f"Customer {i}") for i in range(0, 800, 2)])
+    staged = StagedLines()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "pos.csv"
+        generate(path, rows)
+        with path.open("rb") as handle:
+            ingest_file(handle, default_profile("bench", "sell_through"), file_name=path.name, today=TODAY,
+                        matcher=matcher, on_accepted=staged.add)  # fmt: skip
+    store = InMemoryPosStore()
+    head = store.lock_ledger("bench", "run")
+    assert head is not None
+    work = plan_commit(
+        distributor="bench", run_id="run", token="t", head=head,
+        staged=lambda shard: ["\x1e".join(staged.shards.get(shard, []))], staged_shards=set(staged.shards),
+        previous=None, read_object=lambda key: None, store=store,
+    )  # fmt: skip
+    plan = work.plan
+    writes = plan.size() + 2 + 1 + (plan.chunk_count() - 1)
+    return {"rows": rows, "writes": writes, "per_1000_lines": round(writes * 1000 / rows, 2),
+            "account_quarters": len(plan.totals), "unmatched": len(plan.unmatched),
+            "transactions": plan.chunk_count(), "ledger_objects": len(work.shard_bodies)}  # fmt: skip
+
+
+def figures(rows: list[int], repeat: int = 3, modes: list[str] | None = None, echo: bool = False) -> dict:
+    """{"python", "cores", "sizes": {rows: {mode: {"rows_per_s", "ratio", "peak_mib", "imports_mib"}}}}:
+    CPU-time rows/s of each mode beside a bare csv.reader loop over the same file, best of ``repeat``."""
+    modes = modes or list(MODES)
+    out: dict = {"python": sys.version.split()[0], "cores": os.cpu_count(), "sizes": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in rows:
+            path = Path(tmp) / f"pos-{size}.csv"
+            generate(path, size)
+            if echo:
+                print(f"\n{size:,} rows, {path.stat().st_size / 1e6:.1f} MB")
+            sheet: dict = {}
+            bare = 0.0
+            for mode in modes:
+                if mode == "pydantic" and size > 200_000:
+                    continue
+                runs = []
+                for _ in range(repeat):  # interleaved with the bare loop: same machine state
+                    runs.append(run_child(mode, path))
+                    if mode != "bare":
+                        bare = min(bare or 1e9, run_child("bare", path)["seconds"])
+                best = min(r["seconds"] for r in runs)
+                if mode == "bare":
+                    bare = best
+                figure = {
+                    "rows_per_s": round(size / best),
+                    "ratio": round(bare / best, 3) if mode != "bare" else 1.0,
+                    "peak_mib": round(max(r["peak_kib"] for r in runs) / 1024, 1),
+                    "imports_mib": round(min(r["baseline_kib"] for r in runs) / 1024, 1),
+                }
+                sheet[mode] = figure
+                if echo:
+                    ratio = f"ratio {figure['ratio']:4.2f}" if mode != "bare" else "          "
+                    print(f"  {MODES[mode]:<72} {figure['rows_per_s']:>10,} rows/s  {ratio}  "
+                          f"peak RSS {figure['peak_mib']:6.1f} MiB (imports {figure['imports_mib']:.1f})")  # fmt: skip
+            out["sizes"][size] = sheet
+            path.unlink()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -160,43 +243,29 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=3, help="runs per mode and size; the fastest is kept")
     parser.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON document")
+    parser.add_argument("--writes", action="store_true", help="DynamoDB writes of the commit per file size")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], Path(args.child[1]))
         return
+    if args.writes:
+        for size in args.rows:
+            print(json.dumps(commit_writes(size)))
+        return
+    if args.json:
+        print(json.dumps(figures(args.rows, args.repeat, args.modes), indent=2))
+        return
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; CPU seconds, best of {args.repeat}; "
           "peak RSS of a fresh process per run")  # fmt: skip
-    peaks: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for rows in args.rows:
-            path = Path(tmp) / f"pos-{rows}.csv"
-            generate(path, rows)
-            print(f"\n{rows:,} rows, {path.stat().st_size / 1e6:.1f} MB")
-            bare = 0.0
-            for mode in args.modes:
-                if mode == "pydantic" and rows > 200_000:
-                    continue
-                runs = []
-                for _ in range(args.repeat):  # interleaved with the bare loop: same machine state
-                    runs.append(run_child(mode, path))
-                    if mode != "bare":
-                        bare = min(bare or 1e9, run_child("bare", path)["seconds"])
-                best = min(r["seconds"] for r in runs)
-                if mode == "bare":
-                    bare = best
-                peak = max(r["peak_kib"] for r in runs) / 1024
-                base = min(r["baseline_kib"] for r in runs) / 1024
-                peaks.setdefault(mode, []).append(peak)
-                ratio = f"ratio {bare / best:4.2f}" if mode != "bare" else "          "
-                print(f"  {MODES[mode]:<72} {rows / best:>10,.0f} rows/s  {ratio}  "
-                      f"peak RSS {peak:6.1f} MiB (imports {base:.1f})")  # fmt: skip
-            path.unlink()
-    if len(args.rows) > 1:
+    sheet = figures(args.rows, args.repeat, args.modes, echo=True)
+    sizes = list(sheet["sizes"].values())
+    if len(sizes) > 1:
         print("\npeak RSS, largest file / smallest file:")
-        for mode, values in peaks.items():
-            if len(values) > 1:
-                print(f"  {MODES[mode]:<72} {values[-1] / values[0]:.2f}x")
+        for mode in sizes[0]:
+            if mode in sizes[-1]:
+                print(f"  {MODES[mode]:<72} {sizes[-1][mode]['peak_mib'] / sizes[0][mode]['peak_mib']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-import phonenumbers
-import pycountry
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -102,6 +100,8 @@ def state_code(country: str | None, value: str | None) -> str | None:
 
 @lru_cache(maxsize=64)
 def _subdivisions(country: str) -> dict[str, str]:
+    import pycountry  # on first use: its tables are large (cold start)
+
     found: dict[str, str] = {}
     for sub in pycountry.subdivisions.get(country_code=country) or []:
         short = sub.code.split("-", 1)[1]
@@ -208,6 +208,8 @@ def normalise_phone(raw: str | None, country: str | None) -> tuple[str | None, b
     """E.164 where the number parses (and is possible), else the raw text; and whether it parsed."""
     if raw is None:
         return None, False
+    import phonenumbers  # on first use: its metadata is loaded with it (cold start)
+
     try:
         number = phonenumbers.parse(raw, country)
     except phonenumbers.NumberParseException:

@@ -1,9 +1,12 @@
-"""Ingest one POS object from S3: the run record, the ledger, rejects, inventory, continuation.
+"""Ingest one POS object from S3: the run record, staging, the commit, rejects, inventory, continuation.
 
 ``ingest_pos_object`` is what the handler calls for an S3 event and for a continuation message.
-It reads the object as a stream, hands accepted lines to the ledger batch by batch, and stops when
-the time budget runs low: the checkpoint goes into the run record and a continuation message
-carries on in a fresh invocation, from the byte offset (CSV) or row (XLSX) where it stopped.
+It reads the object as a stream and stages each accepted line (nothing is counted while reading); it
+stops when the time budget runs low: the checkpoint goes into the run record, the staged lines to S3,
+and a continuation message carries on in a fresh invocation, from the byte offset (CSV) or row (XLSX)
+where it stopped. Once the whole file is read, the run's contribution is computed against the ledger
+in one pass (``pos_ingest.ledger``) and committed with the run record (``PosStore.commit_run``).
+A key outside a distributor's folder gets a ``refused`` record; a file that cannot be read, ``failed``.
 
 The channel manager's email about rejected rows is not sent from here: the finished run record
 (counts, ``rejects_key``, a sample of rejected rows with their reasons, or the error) goes to the
@@ -12,8 +15,10 @@ alerts function on the POS table's stream, which sends it.
 
 from __future__ import annotations
 
+import gzip
 import io
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -21,12 +26,24 @@ from typing import IO, Any, Protocol
 
 from pos_ingest.core import Checkpoint, ingest_file
 from pos_ingest.layout import LayoutError
+from pos_ingest.ledger import CommitWork, Repeat, StagedLines, plan_commit, staged_keys
 from pos_ingest.profile import DistributorProfile
 from pos_ingest.rejects import RejectsWriter
-from pos_ingest.validate import AcceptedBatch, InventoryLine, Reject
+from pos_ingest.validate import InventoryLine, Reject
 from shared.accounts import AccountMatcher
+from shared.store.errors import Conflict, StoreError, Throttled
 from shared.store.items import now_text as now_iso
-from shared.store.pos import REJECT_SAMPLE_SIZE, LedgerLine, PosStore, RunRecord
+from shared.store.pos import (
+    REJECT_SAMPLE_SIZE,
+    CommitPlan,
+    PosStore,
+    RunRecord,
+    commit_plan_object,
+    ledger_shard_object,
+    staged_lines_object,
+)
+
+LOCK_TRIES = 12
 
 SELL_THROUGH_PREFIX = "pos/"
 INVENTORY_PREFIX = "inventory/"
@@ -61,6 +78,12 @@ class ObjectReader(Protocol):
 
     def delete(self, bucket: str, keys: list[str]) -> None: ...
 
+    def get_bytes(self, bucket: str, key: str) -> bytes | None:
+        """The object's body; None when there is no such object."""
+        ...
+
+    def put_bytes(self, bucket: str, key: str, body: bytes) -> None: ...
+
 
 class ObjectReplacedError(RuntimeError):
     """The object an event names was replaced by a newer one (its ETag no longer matches)."""
@@ -73,6 +96,7 @@ class Collaborators:
     load_profile: Callable[[str, str], DistributorProfile]
     load_accounts: Callable[[], AccountMatcher]
     continue_later: Callable[[ObjectRef, int], None]
+    wait: Callable[[float], None] = time.sleep
 
 
 def ingest_pos_object(
@@ -87,11 +111,7 @@ def ingest_pos_object(
     today = today or datetime.now(UTC).date()
     store = deps.store
     if not ref.distributor:
-        from shared.observability import logger
-
-        logger.error("not a POS key: expected pos/<distributor>/<file> or inventory/<distributor>/<file>",
-                     extra={"key": ref.key})  # fmt: skip
-        return None
+        return _refuse(ref, store)
     run = store.get_run(ref.key, ref.identity)
     opened: IO[bytes] | None = None
     if run is None:
@@ -103,22 +123,54 @@ def ingest_pos_object(
             opened = deps.objects.open(ref, None)
         except ObjectReplacedError:
             return None
+        except Exception:  # opened again below, where a file that cannot be read fails its run
+            opened = None
         fresh = RunRecord(ref.key, ref.identity, ref.distributor, ref.kind, started_at=now_iso())
         run = store.create_run(fresh)
         if run is None:  # created by a concurrent delivery of the same object
-            opened.close()
+            if opened is not None:
+                opened.close()
             return None
-    elif run.status in ("done", "failed"):
+    elif run.status in ("done", "failed", "refused"):
         return None  # the same object delivered again counts once
     elif expected_slice is not None and run.slice != expected_slice:
         return None  # a duplicate continuation message
+    if run.status == "applying":  # a commit too big for one transaction was cut short: carry on
+        plan = CommitPlan.from_bytes(
+            _required(deps.objects.get_bytes(ref.bucket, commit_plan_object(run.token)))
+        )
+        return _apply(ref, deps, run, plan, expected_slice=run.slice)
+    try:
+        return _read_and_commit(ref, deps, run, should_stop=should_stop, today=today, opened=opened)
+    except StoreError:
+        raise  # the run record stays as the last good write left it: a retry carries on from there
+    except Exception as error:  # a file that cannot be read: the run fails with the reason
+        if not _readable_failure(error):
+            raise
+        run.status, run.error, run.finished_at = "failed", _reason(error), now_iso()
+        run.checkpoint = None
+        store.save_run(run, expected_slice=run.slice)  # the stream tells the channel manager
+        return run
+
+
+def _read_and_commit(
+    ref: ObjectRef,
+    deps: Collaborators,
+    run: RunRecord,
+    *,
+    should_stop: Callable[[int], bool],
+    today: date,
+    opened: IO[bytes] | None = None,
+) -> RunRecord | None:
+    store = deps.store
     checkpoint = Checkpoint.from_json(run.checkpoint) if run.checkpoint else None
     profile = deps.load_profile(ref.distributor, ref.kind)
     previous_slice = run.slice
     rejects_buffer = tempfile.SpooledTemporaryFile(max_size=1 << 20, mode="w+b")  # noqa: SIM115 - closed below
     rejects_text = io.TextIOWrapper(rejects_buffer, encoding="utf-8", newline="")
     writer: RejectsWriter | None = None
-    repeats: list[LedgerLine] = []
+    staged = StagedLines()
+    header: list[str] = []
 
     def on_rejects(rejects: list[Reject]) -> None:
         nonlocal writer
@@ -130,54 +182,51 @@ def ingest_pos_object(
         room = max(0, REJECT_SAMPLE_SIZE - len(run.reject_sample))
         run.reject_sample.extend({"row": r.row, "reason": r.reason} for r in rejects[:room])
 
-    def on_accepted(batch: AcceptedBatch) -> None:
-        pairs = batch.lines_with_cells()
-        outcome = store.apply_lines(ref.distributor, run.run_id, [line for line, _cells in pairs])
-        if outcome.repeats:
-            cells = {line.row: row_cells for line, row_cells in pairs}
-            repeats.extend(repeat.line for repeat in outcome.repeats)
-            on_rejects(
-                [_repeat_reject(r.line, cells.get(r.line.row, []), r.earlier_row) for r in outcome.repeats]
-            )
-
     def on_inventory(lines: list[InventoryLine]) -> None:
         store.put_inventory(ref.distributor, run.run_id, lines)
 
-    header: list[str] = []
-    stream = opened or deps.objects.open(ref, checkpoint.position.byte_offset if checkpoint else None)
     try:
-        outcome = ingest_file(
-            stream,
-            profile,
-            file_name=ref.key,
-            today=today,
-            matcher=deps.load_accounts() if ref.kind == "sell_through" else None,
-            on_accepted=on_accepted,
-            on_inventory=on_inventory,
-            on_rejects=on_rejects,
-            on_layout=lambda layout: header.extend(layout.header),
-            should_stop=should_stop,
-            checkpoint=checkpoint,
-            default_as_of=today,
-            repeats_across_batches=ref.kind != "sell_through",  # the ledger judges sell-through repeats
-        )
-    except LayoutError as error:
+        stream = opened or deps.objects.open(ref, checkpoint.position.byte_offset if checkpoint else None)
+        try:
+            outcome = ingest_file(
+                stream,
+                profile,
+                file_name=ref.key,
+                today=today,
+                matcher=deps.load_accounts() if ref.kind == "sell_through" else None,
+                on_accepted=staged.add,
+                on_inventory=on_inventory,
+                on_rejects=on_rejects,
+                on_layout=lambda layout: header.extend(layout.header),
+                should_stop=should_stop,
+                checkpoint=checkpoint,
+                default_as_of=today,
+            )
+        finally:
+            stream.close()
+    except BaseException:
         rejects_text.close()
-        run.status, run.error, run.finished_at = "failed", str(error), now_iso()
-        store.save_run(run, expected_slice=previous_slice)  # the stream tells the channel manager
-        return run
-    finally:
-        stream.close()
+        raise
 
     counts = outcome.counts
-    for line in repeats:  # judged by the ledger after the core had counted them accepted
-        counts.accepted -= 1
-        counts.rejected += 1
-        counts.amount_accepted[line.currency] -= line.extended_amount
+    run.slice = previous_slice + 1
+    work = None
+    if not outcome.done:  # the lines read so far wait in S3 for the commit
+        for shard in staged.shards:
+            deps.objects.put_bytes(
+                ref.bucket, staged_lines_object(run.token, run.slice, shard), staged.body(shard)
+            )
+    elif ref.kind == "sell_through":
+        work = _plan(ref, deps, run, staged, previous_slice)
+        if work.repeats:  # judged by the ledger after the core had counted them accepted
+            on_rejects([_repeat_reject(r) for r in work.repeats])
+            for repeat in work.repeats:
+                counts.accepted -= 1
+                counts.rejected += 1
+                counts.amount_accepted[repeat.currency] -= repeat.amount
     run.rows_total, run.accepted, run.rejected = counts.rows_total, counts.accepted, counts.rejected
     run.blank, run.footer = counts.blank, counts.footer
     run.amount_accepted = {k: str(v) for k, v in counts.amount_accepted.items()}
-    run.slice = previous_slice + 1
     if writer is not None:
         rejects_text.flush()
         rejects_buffer.seek(0)
@@ -188,10 +237,23 @@ def ingest_pos_object(
     if outcome.done:
         if run.rejects_key and previous_slice > 0:
             run.rejects_key = _join_parts(ref, run.slice, deps.objects)
-        run.status, run.finished_at, run.checkpoint = "done", now_iso(), None
-        if not store.save_run(run, expected_slice=previous_slice):
-            return None  # another invocation finished it
-        return run
+        run.checkpoint = None
+        if work is None:  # inventory: written as read
+            run.status, run.finished_at = "done", now_iso()
+            return run if store.save_run(run, expected_slice=previous_slice) else None
+        for shard, body in work.shard_bodies.items():
+            deps.objects.put_bytes(ref.bucket, ledger_shard_object(ref.distributor, shard, run.token), body)
+        run.ledger_shards = work.shards_with_lines
+        if work.plan.chunk_count() > 1:  # resumable: the plan is kept, the record says where it stands
+            deps.objects.put_bytes(ref.bucket, commit_plan_object(run.token), work.plan.to_bytes())
+            run.status = "applying"
+            if not store.save_run(run, expected_slice=previous_slice):
+                return None
+            previous_slice = run.slice
+        result = _apply(ref, deps, run, work.plan, expected_slice=previous_slice)
+        if result is not None:
+            deps.objects.delete(ref.bucket, [*work.old_objects, *_work_objects(run, deps)])
+        return result
     assert outcome.checkpoint is not None
     outcome.checkpoint.counts = counts
     run.status, run.checkpoint = "continuing", outcome.checkpoint.to_json()
@@ -200,10 +262,121 @@ def ingest_pos_object(
     return run
 
 
-def _repeat_reject(line: LedgerLine, cells: list[str], earlier_row: int) -> Reject:
-    return Reject(line.row, cells, (
-        f"line repeated within the file (invoice {line.invoice_number} line {line.line} "
-        f"came earlier, at row {earlier_row})"))  # fmt: skip
+def _plan(
+    ref: ObjectRef, deps: Collaborators, run: RunRecord, staged: StagedLines, previous_slice: int
+) -> CommitWork:
+    """The run's commit, computed under the distributor's ledger lock."""
+    head = None
+    for attempt in range(LOCK_TRIES):
+        head = deps.store.lock_ledger(ref.distributor, run.run_id)
+        if head is not None:
+            break
+        deps.wait(min(2.0, 0.1 * 2**attempt))
+    if head is None:
+        raise Throttled(f"the ledger of {ref.distributor} is locked by another run: retry later")
+    earlier = {}
+    if previous_slice:
+        keys = staged_keys(run.token, previous_slice)
+        earlier = {shard: [k for k in names] for shard, names in keys.items()}
+    bodies: dict[str, bytes | None] = {}
+
+    def staged_texts(shard: int) -> list[str]:
+        texts = []
+        for key in earlier.get(shard, []):
+            body = bodies.pop(key) if key in bodies else deps.objects.get_bytes(ref.bucket, key)
+            if body:
+                texts.append(gzip.decompress(body).decode())
+        if shard in staged.shards:
+            texts.append(gzip.decompress(staged.body(shard)).decode())
+        return texts
+
+    shards = set(staged.shards)
+    for shard, names in earlier.items():
+        for key in names:
+            body = deps.objects.get_bytes(ref.bucket, key)
+            if body is not None:
+                bodies[key] = body
+                shards.add(shard)
+    previous = _previous_version(ref, deps.store, run)
+    return plan_commit(
+        distributor=ref.distributor, run_id=run.run_id, token=run.token, head=head, staged=staged_texts,
+        staged_shards=shards, previous=previous,
+        read_object=lambda key: deps.objects.get_bytes(ref.bucket, key), store=deps.store,
+    )  # fmt: skip
+
+
+def _previous_version(ref: ObjectRef, store: PosStore, run: RunRecord) -> tuple[str, list[int]] | None:
+    """The key's last counted version (its lines that this version drops stop counting)."""
+    for other in store.runs_of_key(ref.key):  # newest first
+        if other.version != run.version and other.status == "done" and other.kind == "sell_through":
+            return other.token, other.ledger_shards
+    return None
+
+
+def _apply(
+    ref: ObjectRef, deps: Collaborators, run: RunRecord, plan: CommitPlan, *, expected_slice: int
+) -> RunRecord | None:
+    run.status, run.finished_at, run.checkpoint = "done", now_iso(), None
+    if deps.store.commit_run(plan, run, expected_slice=expected_slice):
+        return run
+    stored = deps.store.get_run(ref.key, ref.identity)
+    if stored is not None and stored.status == "done":
+        return None  # another invocation finished it
+    raise Conflict(f"the commit of {run.run_id} was refused: the run or the ledger moved; retry")
+
+
+def _work_objects(run: RunRecord, deps: Collaborators) -> list[str]:
+    slices = staged_keys(run.token, max(0, run.slice - 1))
+    return [key for keys in slices.values() for key in keys] + [commit_plan_object(run.token)]
+
+
+def _refuse(ref: ObjectRef, store: PosStore) -> RunRecord | None:
+    """A key outside pos/<distributor>/ and inventory/<distributor>/: a run record that says why."""
+    reason = (
+        f"not a POS key: {ref.key!r} is outside pos/<distributor>/ and inventory/<distributor>/ "
+        "(put the file in its distributor's folder)"
+    )
+    run = RunRecord(ref.key, ref.identity, "", ref.kind, status="refused", started_at=now_iso(),
+                    finished_at=now_iso(), error=reason)  # fmt: skip
+    return store.create_run(run)
+
+
+def _readable_failure(error: Exception) -> bool:
+    """Errors that say the file itself cannot be read (as opposed to a bug or the platform)."""
+    import csv
+    import zipfile
+
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    return isinstance(
+        error,
+        (LayoutError, zipfile.BadZipFile, UnicodeError, csv.Error, InvalidFileException, EOFError, KeyError),
+    )
+
+
+def _reason(error: Exception) -> str:
+    import zipfile
+
+    if isinstance(error, LayoutError):
+        return str(error)
+    if isinstance(error, zipfile.BadZipFile | KeyError):
+        return f"the workbook cannot be opened (corrupt or not an .xlsx file): {error}"
+    if isinstance(error, UnicodeError):
+        return f"the file cannot be decoded ({error}); save it as UTF-8 or set the profile's encoding"
+    return f"the file cannot be read: {type(error).__name__}: {error}"
+
+
+def _required(body: bytes | None) -> bytes:
+    if body is None:
+        raise Conflict("the run's commit plan is missing: the run must be read again")
+    return body
+
+
+def _repeat_reject(repeat: Repeat) -> Reject:
+    cells = [repeat.invoice, repeat.line, str(repeat.amount), repeat.currency]
+    return Reject(repeat.row, cells, (
+        f"line repeated within the file (invoice {repeat.invoice} line {repeat.line} "
+        f"came earlier, at row {repeat.earlier_row})"))  # fmt: skip
 
 
 def _part_key(ref: ObjectRef, slice_number: int) -> str:
@@ -263,6 +436,23 @@ class S3Objects:
         from shared.aws import client
 
         client("s3").upload_fileobj(body, bucket, key, ExtraArgs={"ContentType": "text/csv; charset=utf-8"})
+
+    def get_bytes(self, bucket: str, key: str) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        from shared.aws import client
+
+        try:
+            return client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()  # type: ignore[no-any-return]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+
+    def put_bytes(self, bucket: str, key: str, body: bytes) -> None:
+        from shared.aws import client
+
+        client("s3").put_object(Bucket=bucket, Key=key, Body=body)
 
     def delete(self, bucket: str, keys: list[str]) -> None:
         from shared.aws import client

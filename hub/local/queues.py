@@ -20,16 +20,33 @@ from hub.local.template import QueueMapping, S3Trigger
 
 
 class S3NotificationPump:
+    """S3 invokes asynchronously: a failed invocation is retried (``max_retries`` of the function's
+    EventInvokeConfig, Lambda's default 2) after ``retry_delays``, then the event goes to the
+    OnFailure destination queue (``dead_letters``: logical id -> queue URL) as Lambda sends it."""
+
     def __init__(
-        self, s3: Any, sqs: Any, queue_url: str, triggers: list[S3Trigger], runtime: FunctionRuntime
+        self,
+        s3: Any,
+        sqs: Any,
+        queue_url: str,
+        triggers: list[S3Trigger],
+        runtime: FunctionRuntime,
+        *,
+        dead_letters: dict[str, str] | None = None,
+        retry_delays: tuple[float, ...] = (1.0, 2.0),
+        sleep: Any = time.sleep,
     ) -> None:
         self.s3 = s3
         self.sqs = sqs
         self.queue_url = queue_url
         self.triggers = triggers
         self.runtime = runtime
+        self.dead_letters = dead_letters or {}
+        self.retry_delays = retry_delays
+        self.sleep = sleep
         self._sequence = 0
         self.delivered: list[tuple[str, str]] = []
+        self.dead_lettered: list[tuple[str, str]] = []
 
     def poll(self) -> int:
         answer = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
@@ -55,12 +72,42 @@ class S3NotificationPump:
         obj.setdefault("sequencer", f"{int(time.time() * 1000):012X}{self._sequence:08X}")
         for trigger in self.triggers:
             if key.startswith(trigger.prefix) and key.endswith(trigger.suffix):
-                try:
-                    self.runtime.invoke(trigger.function, {"Records": [record]})
-                    self.delivered.append((trigger.function, key))
-                except Exception:
-                    # S3 invokes asynchronously: Lambda retries twice, then drops or dead-letters.
-                    traceback.print_exc()
+                self._invoke(trigger, key, {"Records": [record]})
+
+    def _invoke(self, trigger: S3Trigger, key: str, event: dict[str, Any]) -> None:
+        error: BaseException | None = None
+        for attempt in range(trigger.max_retries + 1):
+            if attempt:
+                self.sleep(self.retry_delays[min(attempt, len(self.retry_delays)) - 1])
+            try:
+                self.runtime.invoke(trigger.function, event)
+                self.delivered.append((trigger.function, key))
+                return
+            except Exception as exc:  # the function failed: retried as Lambda does
+                traceback.print_exc()
+                error = exc
+        self.dead_lettered.append((trigger.function, key))
+        queue = self.dead_letters.get(trigger.dead_letter or "")
+        if queue is None:
+            return  # no destination: Lambda drops the event
+        record = {
+            "version": "1.0",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "requestContext": {
+                "requestId": f"local-{self._sequence}",
+                "functionArn": trigger.function,
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": trigger.max_retries + 1,
+            },
+            "requestPayload": event,
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "responsePayload": {"errorMessage": str(error), "errorType": type(error).__name__},
+        }
+        self.sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(record))
 
 
 class QueueMappingPump:

@@ -66,6 +66,8 @@ class S3Trigger:
     function: str
     prefix: str
     suffix: str = ""
+    max_retries: int = 2  # asynchronous invocation: Lambda's default, or the EventInvokeConfig's
+    dead_letter: str | None = None  # the OnFailure destination queue's logical id
 
 
 @dataclass
@@ -225,12 +227,20 @@ class HubTemplate:
     def s3_triggers(self) -> list[S3Trigger]:
         found = []
         for lid, spec in self.functions().items():
+            invoke = self.of_type("AWS::Serverless::Function")[lid]["Properties"].get("EventInvokeConfig", {})
+            retries = int(invoke.get("MaximumRetryAttempts", 2))
+            target = invoke.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            dead_letter = (
+                target["Fn::GetAtt"][0] if isinstance(target, dict) and "Fn::GetAtt" in target else None
+            )
             for event in spec.events.values():
                 if event["Type"] != "S3":
                     continue
                 rules = event["Properties"].get("Filter", {}).get("S3Key", {}).get("Rules", [])
                 values = {r["Name"]: r["Value"] for r in rules}
-                found.append(S3Trigger(lid, values.get("prefix", ""), values.get("suffix", "")))
+                found.append(
+                    S3Trigger(lid, values.get("prefix", ""), values.get("suffix", ""), retries, dead_letter)
+                )
         return found
 
     def stream_mappings(self) -> list[StreamMapping]:

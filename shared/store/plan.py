@@ -237,6 +237,86 @@ class ActualBreakdownItem(PlanTableItem, discriminator="ACTUAL_BREAKDOWN"):
     breakdown = UnicodeAttribute()
     amount = DecimalAttribute(null=True)
     quantity = DecimalAttribute(null=True)
+    # On a distributor's slice written by a POS commit: that distributor's sales by part, as JSON
+    # ``{part: [amount, quantity]}`` (decimal text), and a version the commit conditions on.
+    parts = UnicodeAttribute(null=True)
+    version = NumberAttribute(null=True)
+
+
+@dataclass(frozen=True)
+class DistributorCell:
+    """One distributor's slice of an account-quarter-currency, with its sales by part: written whole by
+    the POS commit (under the distributor's ledger lock), conditioned on ``version`` as read."""
+
+    account_id: str
+    year: int
+    quarter: int
+    currency: str
+    distributor: str
+    amount: Decimal
+    quantity: Decimal
+    parts: dict[str, tuple[Decimal, Decimal]]
+    version: int = 0  # as read; 0 when there is no item yet
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id, "year": self.year, "quarter": self.quarter,
+            "currency": self.currency, "distributor": self.distributor, "amount": str(self.amount),
+            "quantity": str(self.quantity), "version": self.version,
+            "parts": {p: [str(a), str(q)] for p, (a, q) in self.parts.items()},
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DistributorCell:
+        parts = {p: (Decimal(a), Decimal(q)) for p, (a, q) in data["parts"].items()}
+        return cls(data["account_id"], int(data["year"]), int(data["quarter"]), data["currency"],
+                   data["distributor"], Decimal(data["amount"]), Decimal(data["quantity"]), parts,
+                   int(data["version"]))  # fmt: skip
+
+
+def distributor_cell_item(cell: DistributorCell, stamp: str) -> ActualBreakdownItem:
+    """The item of a distributor's slice as a commit writes it (version moved on by one)."""
+    pk, sk = actual_key(cell.account_id, cell.year, cell.quarter, cell.currency,
+                        distributor_breakdown(cell.distributor))  # fmt: skip
+    parts = {p: [str(a), str(q)] for p, (a, q) in sorted(cell.parts.items())}  # a part back at 0 stays, at 0
+    return ActualBreakdownItem(
+        pk, sk, account_id=cell.account_id, year=cell.year, quarter=cell.quarter, currency=cell.currency,
+        breakdown=distributor_breakdown(cell.distributor), amount=cell.amount, quantity=cell.quantity,
+        parts=json.dumps(parts, separators=(",", ":")), version=cell.version + 1, updated_at=stamp,
+    )  # fmt: skip
+
+
+def distributor_cell(item: ActualBreakdownItem, distributor: str) -> DistributorCell:
+    parts = {p: (Decimal(a), Decimal(q)) for p, (a, q) in json.loads(item.parts or "{}").items()}
+    return DistributorCell(item.account_id, int(item.year), int(item.quarter), item.currency, distributor,
+                           item.amount or ZERO, item.quantity or ZERO, parts, int(item.version or 0))  # fmt: skip
+
+
+def _with_parts(items: list[ActualBreakdownItem]) -> list[ActualBreakdown]:
+    """Breakdown rows: each distributor's slice, then each part summed over the distributors' part maps
+    (and any part item written on its own by ``add_actuals``), in key order."""
+    out: list[ActualBreakdown] = []
+    by_part: dict[str, list[Decimal]] = {}
+    first: ActualBreakdownItem | None = None
+    for item in items:
+        first = first or item
+        dimension, _, value = item.breakdown.partition("#")
+        if dimension == "PART":
+            slot = by_part.setdefault(value, [ZERO, ZERO])
+            slot[0] += item.amount or ZERO
+            slot[1] += item.quantity or ZERO
+            continue
+        out.append(_breakdown(item))
+        for part, (amount, quantity) in json.loads(item.parts or "{}").items():
+            slot = by_part.setdefault(part, [ZERO, ZERO])
+            slot[0] += Decimal(amount)
+            slot[1] += Decimal(quantity)
+    if first is not None:
+        for part in sorted(by_part, key=part_breakdown):
+            amount, quantity = by_part[part]
+            out.append(ActualBreakdown(first.account_id, int(first.year), int(first.quarter), first.currency,
+                                       "part", part, amount, quantity))  # fmt: skip
+    return out
 
 
 # ---- rollup item models (issue 11, branch plan-rollup) ----
@@ -433,7 +513,7 @@ class DynamoPlanStore:
     ) -> list[ActualBreakdown]:
         prefix = actual_key(account_id, year, quarter, currency)[1] + "#"
         items = self._actual_items(account_id, prefix)
-        return [_breakdown(i) for i in items if isinstance(i, ActualBreakdownItem)]
+        return _with_parts([i for i in items if isinstance(i, ActualBreakdownItem)])
 
     # ---- rollups (issue 11): see ``RollupStore`` / ``DynamoRollupStore`` / ``InMemoryRollupStore`` below ----
 
@@ -596,6 +676,27 @@ class PosFigure:
     currency: str
     distributor: str
     amount: Decimal
+
+
+@dataclass
+class NodeFigures:
+    """A node's own source figures of every quarter, read at once (plan, orders, POS per distributor)."""
+
+    plans: dict[Period, Decimal] = field(default_factory=dict)
+    orders: dict[Period, list[OrderFigure]] = field(default_factory=dict)
+    pos: dict[Period, list[PosFigure]] = field(default_factory=dict)
+
+    def pos_history(self) -> dict[Period, set[str]]:
+        """Per quarter, the distributors that reported sell-through (a non-zero amount)."""
+        history: dict[Period, set[str]] = {}
+        for period, figures in self.pos.items():
+            reported = {f.distributor for f in figures if f.amount}
+            if reported:
+                history[period] = reported
+        return history
+
+    def periods(self) -> set[Period]:
+        return set(self.plans) | set(self.orders) | set(self.pos)
 
 
 @dataclass(frozen=True, slots=True)
@@ -783,6 +884,9 @@ class RollupStore(Protocol):
         ...
 
     def source_periods(self, ref: NodeRef) -> set[Period]: ...
+    def node_figures(self, ref: NodeRef) -> NodeFigures:
+        """The node's plans, orders (account, opportunity) and POS (account) of every quarter."""
+        ...
 
     # rollups
     def get_cell(self, ref: NodeRef, period: Period) -> RollupCell | None: ...
@@ -898,6 +1002,17 @@ class InMemoryRollupStore:
         if ref.type == ACCOUNT:
             periods |= {p for (a, p, _c, _d) in self.sources.pos if a == ref.id}
         return periods
+
+    def node_figures(self, ref: NodeRef) -> NodeFigures:
+        figures = NodeFigures(plans={p: a for (r, p), a in self.sources.plans.items() if r == ref})
+        for order in sorted(self.sources.orders.values(), key=lambda o: o.order_id):
+            if ref in order.refs():
+                figures.orders.setdefault(order.period, []).append(order)
+        if ref.type == ACCOUNT:
+            for figure in self.sources.pos_figures():
+                if figure.account_id == ref.id:
+                    figures.pos.setdefault((figure.year, figure.quarter), []).append(figure)
+        return figures
 
     # ---- rollups ----
     def get_cell(self, ref: NodeRef, period: Period) -> RollupCell | None:
@@ -1166,6 +1281,20 @@ class DynamoRollupStore:
         if ref.type == ACCOUNT:
             periods |= {(f.year, f.quarter) for f in self._pos_items(ref.id)}
         return periods
+
+    def node_figures(self, ref: NodeRef) -> NodeFigures:
+        pk = plan_figure_key(ref.type, ref.id, 0, 1)[0]
+        with translated():
+            figures = NodeFigures(
+                plans={(int(i.year), int(i.quarter)): i.amount for i in PlanFigureItem.query(pk)}
+            )
+            for item in NodeOrderItem.query(node_key(ref)["pk"], NodeOrderItem.sk.startswith("ORDER#")):
+                order = decode_order(item.attribute_values)
+                figures.orders.setdefault(order.period, []).append(order)
+        if ref.type == ACCOUNT:
+            for pos in self._pos_items(ref.id):
+                figures.pos.setdefault((pos.year, pos.quarter), []).append(pos)
+        return figures
 
     def snapshot(self) -> RollupSnapshot:
         """Every node, plan figure, mirrored order and POS figure of the table in one scan (nightly)."""

@@ -9,16 +9,23 @@ access pattern):
   for one invocation. The table's stream brings finished runs to the alerts function (the channel
   manager's email), so the record carries what that email says (counts, ``rejects_key``,
   ``reject_sample``, ``error``);
-- a sell-through line by restatement key: ``LINE#<distributor>#<invoice>`` / ``LINE#<line>``;
+- a distributor's ledger head: ``LEDGER#<distributor>`` / ``HEAD``, entity ``POS_LEDGER``: the S3 object
+  holding each shard's line set (``ledger_shard_object``), a version, and the commit lock;
+- S3 keys of the ledger's line sets (``pos-ledger/...``) and of a run's work objects (``pos-work/...``);
+- a sell-through line by restatement key (the earlier per-line ledger, ``apply_lines``):
+  ``LINE#<distributor>#<invoice>`` / ``LINE#<line>``;
 - an unmatched end customer: ``UNMATCHED`` / ``NAME#<normalised name>``, ``amount_<CUR>`` per currency;
 - a distributor's latest inventory per part: ``INVENTORY#<distributor>`` / ``PART#<part>``.
 
-The line ledger is what makes counting exact. Every accepted line is kept under its restatement
-key with the run that wrote it. A line is written together with the changes it makes to the totals
-(actuals in the plan table, ``shared.store.plan``; unmatched customers here), in one transaction,
-conditioned on the ledger entry being exactly as read: so a later file that restates a line moves
-the totals by the difference, an object delivered twice (same run) changes nothing, and a line
-repeated within one file is caught even when the two copies fall in different invocations.
+Counting is exact at the file level (issue 13). ``pos_ingest`` reads a whole file before counting
+anything, then, holding its distributor's ledger lock (``lock_ledger``), computes the run's
+contribution against the ledger (line sets in S3, by shard) and hands it to ``commit_run`` as a
+``CommitPlan``: account-quarter-currency totals by ``ADD``, the distributor's slices with their parts
+written whole (conditioned on their version), unmatched customers by ``ADD``, with the run record
+(``done``) and the ledger head (new shard objects, version + 1, lock released) in the same
+transaction; a plan larger than one transaction goes in chunks, each moving the run record's
+``applied`` on by one, so a retry carries on and nothing is applied twice. DynamoDB writes grow with
+account-quarters, not lines.
 
 ``DynamoPosStore`` serves it with pynamodb; ``InMemoryPosStore`` has the same semantics.
 """
@@ -26,10 +33,14 @@ repeated within one file is caught even when the two copies fall in different in
 from __future__ import annotations
 
 import copy
+import gzip
+import hashlib
+import json
 import random
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -41,7 +52,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -50,10 +61,16 @@ from shared.settings import get_settings
 from shared.store.errors import Conflict, Throttled, classify, translated
 from shared.store.items import DecimalAttribute, Gsi1, now_text
 from shared.store.plan import (
+    ActualBreakdownItem,
     ActualDelta,
+    DistributorCell,
     InMemoryPlanStore,
+    PlanTableItem,
+    actual_key,
     actual_write,
     distributor_breakdown,
+    distributor_cell,
+    distributor_cell_item,
     part_breakdown,
 )
 
@@ -99,6 +116,39 @@ def inventory_key(distributor: str, part: str) -> tuple[str, str]:
 
 def unmatched_amount_attribute(currency: str) -> str:
     return f"amount_{currency}"
+
+
+def ledger_head_key(distributor: str) -> tuple[str, str]:
+    """A distributor's ledger head: which S3 object holds each shard's lines, and the commit lock."""
+    return f"LEDGER#{distributor}", "HEAD"
+
+
+LEDGER_SHARDS = 16
+
+
+def ledger_shard_of(invoice: str) -> int:
+    """The ledger shard of an invoice's lines: an invoice's lines are always found in one shard."""
+    return zlib.crc32(invoice.encode()) % LEDGER_SHARDS
+
+
+def ledger_shard_object(distributor: str, shard: int, token: str) -> str:
+    """S3 key of one shard's line set as a commit wrote it (new object per commit; the head points)."""
+    return f"pos-ledger/{distributor}/{shard:02d}/{token}.json.gz"
+
+
+def staged_lines_object(token: str, slice_number: int, shard: int) -> str:
+    """S3 key of the accepted lines one slice of a run read, for one shard (kept until the commit)."""
+    return f"pos-work/{token}/lines/{slice_number:05d}-{shard:02d}.tsv.gz"
+
+
+def commit_plan_object(token: str) -> str:
+    """S3 key of a run's commit plan, kept while a commit too big for one transaction is applied."""
+    return f"pos-work/{token}/commit.json.gz"
+
+
+def run_token(run_id: str) -> str:
+    """A short, stable name of a run for ledger entries and work objects."""
+    return hashlib.blake2b(run_id.encode(), digest_size=8).hexdigest()
 
 
 # An accepted line's ``account`` is an account id, or this prefix and the end customer's normalised
@@ -207,14 +257,21 @@ class RunRecord:
     error: str | None = None
     checkpoint: str | None = None
     reject_sample: list[dict[str, Any]] = field(default_factory=list)  # [{"row", "reason"}], at most 20
+    applied: int = 0  # write-set chunks of the commit applied (a commit too big for one transaction)
+    ledger_shards: list[int] = field(default_factory=list)  # the ledger shards holding this run's lines
 
     @property
     def run_id(self) -> str:
         return f"{self.key}@{self.version}"
 
+    @property
+    def token(self) -> str:
+        return run_token(self.run_id)
+
     def view(self) -> dict[str, Any]:
         """The record as GET /pos/runs shows it."""
-        data = {k: v for k, v in self.__dict__.items() if k not in ("checkpoint", "reject_sample")}
+        hidden = ("checkpoint", "reject_sample", "applied", "ledger_shards")
+        data = {k: v for k, v in self.__dict__.items() if k not in hidden}
         data["run_id"] = self.run_id
         return data
 
@@ -295,6 +352,16 @@ class PosRunItem(PosTableItem, discriminator="POS_RUN"):
     error = UnicodeAttribute(null=True)
     checkpoint = UnicodeAttribute(null=True)
     reject_sample = ListAttribute[RejectNote](of=RejectNote, null=True)
+    applied = NumberAttribute(default=0)
+    ledger_shards = ListAttribute[Any](of=NumberAttribute, null=True)  # type: ignore[arg-type]
+
+
+class PosLedgerHeadItem(PosTableItem, discriminator="POS_LEDGER"):
+    distributor = UnicodeAttribute()
+    shards = MapAttribute[str, str](null=True)  # shard number (text) -> S3 key of its line set
+    version = NumberAttribute(default=0)
+    lock_run = UnicodeAttribute(null=True)
+    lock_until = UnicodeAttribute(null=True)
 
 
 class PosLineItem(PosTableItem, discriminator="POS_LINE"):
@@ -351,6 +418,8 @@ def _run(item: PosRunItem) -> RunRecord:
         values[name] = int(values[name] or 0)
     values["amount_accepted"] = dict(item.amount_accepted.as_dict()) if item.amount_accepted else {}
     values["reject_sample"] = [{"row": int(n.row), "reason": n.reason} for n in item.reject_sample or []]
+    values["applied"] = int(item.applied or 0)
+    values["ledger_shards"] = [int(n) for n in item.ledger_shards or []]
     return RunRecord(**values)
 
 
@@ -455,6 +524,70 @@ def _merge(total: LedgerOutcome, group: LedgerOutcome) -> None:
     total.repeats.extend(group.repeats)
 
 
+# ------------------------------------------------------------------ a run's commit
+COMMIT_CHUNK = MAX_TRANSACTION_ITEMS - 2  # room for the run record and, in the last one, the ledger head
+LOCK_SECONDS = 900  # a Lambda invocation's longest life
+
+
+@dataclass
+class LedgerHead:
+    """A distributor's ledger: the S3 object of each shard's line set, and who holds the commit lock."""
+
+    distributor: str
+    shards: dict[int, str] = field(default_factory=dict)
+    version: int = 0
+    lock_run: str | None = None
+
+
+@dataclass
+class CommitPlan:
+    """Everything one run's commit writes, computed in one pass over its lines against the ledger:
+    the account-quarter-currency totals (``ADD``), the distributor's slices with their parts (whole,
+    conditioned on the version read), the unmatched customers (``ADD``), and the ledger head's new
+    shard pointers. Applied by ``PosStore.commit_run`` as one transaction with the run record, or,
+    when larger, in chunks each moving the run record's ``applied`` on by one (resumable, exactly once)."""
+
+    distributor: str
+    run_id: str
+    head_version: int
+    shards: dict[int, str]
+    totals: list[ActualDelta] = field(default_factory=list)
+    cells: list[DistributorCell] = field(default_factory=list)
+    unmatched: list[UnmatchedDelta] = field(default_factory=list)
+
+    def size(self) -> int:
+        return len(self.totals) + len(self.cells) + len(self.unmatched)
+
+    def chunk_count(self) -> int:
+        return max(1, -(-self.size() // COMMIT_CHUNK))
+
+    def writes(self) -> list[ActualDelta | DistributorCell | UnmatchedDelta]:
+        return [*self.totals, *self.cells, *self.unmatched]
+
+    def to_bytes(self) -> bytes:
+        data = {
+            "distributor": self.distributor, "run_id": self.run_id, "head_version": self.head_version,
+            "shards": {str(k): v for k, v in self.shards.items()},
+            "totals": [[d.account_id, d.year, d.quarter, d.currency, str(d.amount), str(d.quantity)]
+                       for d in self.totals],
+            "cells": [c.to_json() for c in self.cells],
+            "unmatched": [[u.normalised_name, u.currency, str(u.amount), u.lines, sorted(u.customers)]
+                          for u in self.unmatched],
+        }  # fmt: skip
+        return gzip.compress(json.dumps(data).encode(), compresslevel=5)
+
+    @classmethod
+    def from_bytes(cls, body: bytes) -> CommitPlan:
+        data = json.loads(gzip.decompress(body))
+        return cls(
+            data["distributor"], data["run_id"], int(data["head_version"]),
+            {int(k): v for k, v in data["shards"].items()},
+            [ActualDelta(a, int(y), int(q), c, Decimal(m), Decimal(n)) for a, y, q, c, m, n in data["totals"]],
+            [DistributorCell.from_json(c) for c in data["cells"]],
+            [UnmatchedDelta(n, c, Decimal(a), int(k), set(cs)) for n, c, a, k, cs in data["unmatched"]],
+        )  # fmt: skip
+
+
 # ------------------------------------------------------------------ the protocol
 class PosStore(Protocol):
     """The POS table's access patterns (and the actuals the ledger moves in the plan table)."""
@@ -479,6 +612,23 @@ class PosStore(Protocol):
 
     def apply_lines(self, distributor: str, run_id: str, lines: Sequence[LedgerLine]) -> LedgerOutcome:
         """Count accepted lines into the ledger, the actuals and the unmatched customers."""
+        ...
+
+    def lock_ledger(self, distributor: str, run_id: str) -> LedgerHead | None:
+        """Take (or keep) the distributor's commit lock for ``LOCK_SECONDS``; None while another run
+        holds it. The head read with it is what the run's commit plan is computed against."""
+        ...
+
+    def distributor_cells(
+        self, distributor: str, keys: Iterable[tuple[str, int, int, str]]
+    ) -> dict[tuple[str, int, int, str], DistributorCell]:
+        """The distributor's slices of these account-quarter-currencies as stored (with their version)."""
+        ...
+
+    def commit_run(self, plan: CommitPlan, run: RunRecord, *, expected_slice: int) -> bool:
+        """Apply a run's commit plan and finish its record (``run`` as it will be stored, status done)
+        with the ledger head moved and the lock released, from chunk ``run.applied`` on. False when
+        the run record or the head moved meanwhile (another invocation finished it)."""
         ...
 
     def put_inventory(
@@ -570,6 +720,91 @@ class DynamoPosStore:
                 raise
         return True
 
+    # ---- a run's commit ----------------------------------------------------------------------------
+    def lock_ledger(self, distributor: str, run_id: str) -> LedgerHead | None:
+        now = time.time()
+        item = PosLedgerHeadItem(*ledger_head_key(distributor))
+        free = (
+            PosLedgerHeadItem.lock_run.does_not_exist()
+            | (PosLedgerHeadItem.lock_until < _lease_text(now))
+            | (PosLedgerHeadItem.lock_run == run_id)
+        )
+        actions: list[Action] = [
+            PosLedgerHeadItem.entity.set(PosLedgerHeadItem),
+            PosLedgerHeadItem.distributor.set(distributor),
+            PosLedgerHeadItem.version.set(PosLedgerHeadItem.version | 0),
+            PosLedgerHeadItem.lock_run.set(run_id),
+            PosLedgerHeadItem.lock_until.set(_lease_text(now + LOCK_SECONDS)),
+            PosLedgerHeadItem.updated_at.set(now_text()),
+        ]
+        with translated():
+            try:
+                item.update(actions=actions, condition=free)
+            except UpdateError as exc:
+                if exc.cause_response_code == "ConditionalCheckFailedException":
+                    return None
+                raise
+        shards = {int(k): str(v) for k, v in (item.shards.as_dict() if item.shards else {}).items()}
+        return LedgerHead(distributor, shards, int(item.version or 0), item.lock_run)
+
+    def distributor_cells(
+        self, distributor: str, keys: Iterable[tuple[str, int, int, str]]
+    ) -> dict[tuple[str, int, int, str], DistributorCell]:
+        wanted = {
+            actual_key(a, y, q, c, distributor_breakdown(distributor)): (a, y, q, c) for a, y, q, c in keys
+        }
+        found: dict[tuple[str, int, int, str], DistributorCell] = {}
+        for item in self._batch_get(list(wanted), PlanTableItem):
+            if isinstance(item, ActualBreakdownItem):
+                found[wanted[(item.pk, item.sk)]] = distributor_cell(item, distributor)
+        return found
+
+    def commit_run(self, plan: CommitPlan, run: RunRecord, *, expected_slice: int) -> bool:
+        writes = plan.writes()
+        chunks = plan.chunk_count()
+        if run.applied >= chunks:
+            return False  # every chunk was applied already: the run is done
+        connection = PosTableItem._get_connection().connection
+        for number in range(run.applied, chunks):
+            stamp = now_text()
+            mine = (
+                (PosRunItem.slice == expected_slice)
+                & (PosRunItem.status != "done")
+                & (PosRunItem.applied == number)
+            )
+            try:
+                with translated(), TransactWrite(connection=connection) as tx:
+                    for write in writes[number * COMMIT_CHUNK : (number + 1) * COMMIT_CHUNK]:
+                        _commit_write(tx, plan.distributor, write, stamp)
+                    if number + 1 < chunks:
+                        tx.update(
+                            PosRunItem(*run_key(run.key, run.version)),
+                            actions=[
+                                PosRunItem.applied.set(number + 1),
+                                PosRunItem.status.set("applying"),
+                                PosRunItem.updated_at.set(stamp),
+                            ],
+                            condition=mine,
+                        )
+                        continue
+                    run.applied = chunks
+                    tx.save(_run_item(run), condition=mine)
+                    tx.update(
+                        PosLedgerHeadItem(*ledger_head_key(plan.distributor)),
+                        actions=[
+                            PosLedgerHeadItem.shards.set({str(k): v for k, v in sorted(plan.shards.items())}),
+                            PosLedgerHeadItem.version.set(plan.head_version + 1),
+                            PosLedgerHeadItem.lock_run.remove(),
+                            PosLedgerHeadItem.lock_until.remove(),
+                            PosLedgerHeadItem.updated_at.set(stamp),
+                        ],
+                        condition=(PosLedgerHeadItem.version == plan.head_version)
+                        & (PosLedgerHeadItem.lock_run == plan.run_id),
+                    )
+            except Conflict:
+                return False
+        return True
+
     # ---- the line ledger ---------------------------------------------------------------------------
     def apply_lines(self, distributor: str, run_id: str, lines: Sequence[LedgerLine]) -> LedgerOutcome:
         outcome = LedgerOutcome()
@@ -628,13 +863,13 @@ class DynamoPosStore:
                 found[(item.pk, item.sk)] = _stored_line(item)
         return found
 
-    def _batch_get(self, keys: list[tuple[str, str]]) -> Iterator[PosTableItem]:
+    def _batch_get(self, keys: list[tuple[str, str]], model: type[Model] = PosTableItem) -> Iterator[Model]:
         """Consistent BatchGetItem, retrying unprocessed keys with exponential backoff and full jitter,
         for as long as the invocation's remaining time allows (else ``Throttled``)."""
         # Low-level client: pynamodb's batch_get retries UnprocessedKeys at once and without end.
         from shared.aws import client
 
-        table = PosTableItem.Meta.table_name
+        table = model.Meta.table_name
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), 100):
             request: dict[str, Any] = {
@@ -648,7 +883,7 @@ class DynamoPosStore:
                 with translated():
                     answer = client("dynamodb").batch_get_item(RequestItems=request)
                 for raw in answer.get("Responses", {}).get(table, []):
-                    yield PosTableItem.from_raw_data(raw)
+                    yield model.from_raw_data(raw)
                 request = answer.get("UnprocessedKeys") or {}
                 if request:
                     self._back_off(attempt, len(request[table]["Keys"]))
@@ -752,6 +987,42 @@ def _unmatched_write(distributor: str, change: UnmatchedDelta, stamp: str) -> tu
     return PosUnmatchedItem(*unmatched_key(change.normalised_name)), actions
 
 
+def _cell_deltas(
+    distributor: str, before: DistributorCell | None, after: DistributorCell
+) -> list[ActualDelta]:
+    """A distributor slice's change as the in-memory plan store's deltas (slice, then each part)."""
+    head = (after.account_id, after.year, after.quarter, after.currency)
+    old_amount, old_quantity = (before.amount, before.quantity) if before else (ZERO, ZERO)
+    out = [ActualDelta(*head, after.amount - old_amount, after.quantity - old_quantity,
+                       distributor_breakdown(distributor))]  # fmt: skip
+    old_parts = before.parts if before else {}
+    for part in sorted({*old_parts, *after.parts}):
+        new_a, new_q = after.parts.get(part, (ZERO, ZERO))
+        old_a, old_q = old_parts.get(part, (ZERO, ZERO))
+        if new_a != old_a or new_q != old_q:
+            out.append(ActualDelta(*head, new_a - old_a, new_q - old_q, part_breakdown(part)))
+    return out
+
+
+def _lease_text(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _commit_write(
+    tx: TransactWrite, distributor: str, write: ActualDelta | DistributorCell | UnmatchedDelta, stamp: str
+) -> None:
+    if isinstance(write, ActualDelta):
+        target, actions = actual_write(write, stamp)
+        tx.update(target, actions=actions)
+    elif isinstance(write, DistributorCell):
+        item = distributor_cell_item(write, stamp)
+        first = ActualBreakdownItem.version.does_not_exist()
+        tx.save(item, condition=first if not write.version else ActualBreakdownItem.version == write.version)
+    else:
+        target, actions = _unmatched_write(distributor, write, stamp)
+        tx.update(target, actions=actions)
+
+
 # ------------------------------------------------------------------ in memory
 class InMemoryPosStore:
     """``PosStore`` in dicts, with the same ledger, condition and ordering semantics; actuals go to
@@ -763,6 +1034,8 @@ class InMemoryPosStore:
         self.lines: dict[tuple[str, str], StoredLine] = {}
         self.unmatched: dict[str, UnmatchedCustomer] = {}
         self.inventory: dict[tuple[str, str], InventoryPart] = {}
+        self.heads: dict[str, LedgerHead] = {}
+        self.cells: dict[tuple[str, str, int, int, str], DistributorCell] = {}
 
     def get_run(self, object_key: str, version: str) -> RunRecord | None:
         found = self.runs.get(run_key(object_key, version))
@@ -803,6 +1076,46 @@ class InMemoryPosStore:
                 self._add_unmatched(distributor, change)
             _merge(outcome, plan.outcome)
         return outcome
+
+    def lock_ledger(self, distributor: str, run_id: str) -> LedgerHead | None:
+        head = self.heads.setdefault(distributor, LedgerHead(distributor))
+        if head.lock_run not in (None, run_id):
+            return None
+        head.lock_run = run_id
+        return copy.deepcopy(head)
+
+    def distributor_cells(
+        self, distributor: str, keys: Iterable[tuple[str, int, int, str]]
+    ) -> dict[tuple[str, int, int, str], DistributorCell]:
+        return {k: self.cells[(distributor, *k)] for k in keys if (distributor, *k) in self.cells}
+
+    def commit_run(self, plan: CommitPlan, run: RunRecord, *, expected_slice: int) -> bool:
+        """All at once (the chunks of the DynamoDB store are one step here)."""
+        stored = self.runs.get(run_key(run.key, run.version))
+        head = self.heads.get(plan.distributor)
+        if stored is None or stored.slice != expected_slice or stored.status == "done":
+            return False
+        if run.applied >= plan.chunk_count():
+            return False
+        if head is None or head.version != plan.head_version or head.lock_run != plan.run_id:
+            return False
+        for cell in plan.cells:
+            key = (plan.distributor, cell.account_id, cell.year, cell.quarter, cell.currency)
+            if self.cells.get(key, None) is not None and self.cells[key].version != cell.version:
+                return False
+        deltas = list(plan.totals)
+        for cell in plan.cells:
+            key = (plan.distributor, cell.account_id, cell.year, cell.quarter, cell.currency)
+            before = self.cells.get(key)
+            self.cells[key] = replace(cell, version=cell.version + 1)
+            deltas.extend(_cell_deltas(plan.distributor, before, cell))
+        self.plan.add_actuals(deltas)
+        for change in plan.unmatched:
+            self._add_unmatched(plan.distributor, change)
+        run.applied = plan.chunk_count()
+        self.runs[run_key(run.key, run.version)] = copy.deepcopy(run)
+        self.heads[plan.distributor] = LedgerHead(plan.distributor, dict(plan.shards), head.version + 1)
+        return True
 
     def _add_unmatched(self, distributor: str, change: UnmatchedDelta) -> None:
         current = self.unmatched.get(change.normalised_name) or UnmatchedCustomer(

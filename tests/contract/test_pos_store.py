@@ -186,3 +186,74 @@ def test_every_run_of_a_key_is_read_beyond_one_page(store_backend: StoreBackend)
 
     # Then all twelve come back, newest first
     assert [r.version for r in runs] == [f"v{n:02d}" for n in reversed(range(12))]
+
+
+# ---------------------------------------------------------------- a run's commit (issue 13)
+def pos_and_plan(backend: StoreBackend) -> tuple[Any, Any]:
+    """The POS store and the plan store holding the actuals its commits move."""
+    from shared.store.plan import DynamoPlanStore
+
+    pos = backend.store("pos")
+    return pos, (pos.plan if backend.name == "memory" else DynamoPlanStore())
+
+
+def a_plan(run: Any, head: Any, amount: str, *, cells: int = 1) -> Any:
+    from shared.store.plan import ActualDelta, DistributorCell
+    from shared.store.pos import CommitPlan
+
+    plan = CommitPlan("dist-1", run.run_id, head.version, {3: f"pos-ledger/dist-1/03/{run.token}.json.gz"})
+    for n in range(cells):
+        plan.totals.append(ActualDelta(f"acct-{n}", 2026, 4, "USD", Decimal(amount), Decimal(1)))
+        plan.cells.append(DistributorCell(f"acct-{n}", 2026, 4, "USD", "dist-1", Decimal(amount), Decimal(1),
+                                          {"PN-1": (Decimal(amount), Decimal(1))}))  # fmt: skip
+    return plan
+
+
+def test_the_ledger_lock_is_held_by_one_run_and_released_by_its_commit(store_backend: StoreBackend) -> None:
+    pos, plan_store = pos_and_plan(store_backend)
+    first, second = a_run(key="pos/dist-1/a.csv"), a_run(key="pos/dist-1/b.csv")
+    pos.create_run(first)
+    pos.create_run(second)
+    # Given the first run holding the distributor's ledger lock
+    head = pos.lock_ledger("dist-1", first.run_id)
+    assert head is not None and head.version == 0 and head.shards == {}
+    assert pos.lock_ledger("dist-1", first.run_id) is not None  # its own retry keeps it
+    assert pos.lock_ledger("dist-1", second.run_id) is None
+    # When it commits
+    first.status, first.slice = "done", 1
+    assert pos.commit_run(a_plan(first, head, "10.00"), first, expected_slice=0)
+    # Then actuals, the run record and the ledger head moved together, and the lock is free
+    assert [a.amount for a in plan_store.actuals_of_account("acct-0", 2026, 4)] == [Decimal("10.00")]
+    assert pos.get_run("pos/dist-1/a.csv", "v1").status == "done"
+    later = pos.lock_ledger("dist-1", second.run_id)
+    assert (
+        later is not None
+        and later.version == 1
+        and later.shards == {3: f"pos-ledger/dist-1/03/{first.token}.json.gz"}
+    )
+    # And a commit computed against an older head is refused, changing nothing
+    second.status, second.slice = "done", 1
+    assert not pos.commit_run(a_plan(second, head, "5.00"), second, expected_slice=0)
+    assert [a.amount for a in plan_store.actuals_of_account("acct-0", 2026, 4)] == [Decimal("10.00")]
+    assert pos.get_run("pos/dist-1/b.csv", "v1").status == "running"
+
+
+def test_a_commit_too_big_for_one_transaction_is_applied_in_chunks_exactly_once(
+    store_backend: StoreBackend,
+) -> None:
+    pos, plan_store = pos_and_plan(store_backend)
+    run = a_run()
+    pos.create_run(run)
+    head = pos.lock_ledger("dist-1", run.run_id)
+    plan = a_plan(run, head, "1.25", cells=120)  # 240 writes: three chunks
+    assert plan.chunk_count() == 3
+    run.status, run.slice = "done", 1
+    assert pos.commit_run(plan, run, expected_slice=0)
+    assert pos.get_run(run.key, run.version).applied == 3
+    # the same plan again (a retry after the commit finished) changes nothing
+    assert not pos.commit_run(plan, run, expected_slice=0)
+    totals = [a.amount for n in range(120) for a in plan_store.actuals_of_account(f"acct-{n}", 2026, 4)]
+    assert totals == [Decimal("1.25")] * 120
+    parts = plan_store.actual_breakdown("acct-7", 2026, 4, "USD")
+    assert [(b.dimension, b.value, b.amount) for b in parts] == [
+        ("distributor", "dist-1", Decimal("1.25")), ("part", "PN-1", Decimal("1.25"))]  # fmt: skip

@@ -28,6 +28,11 @@ def csv_body(rows: list[list[str]], header: list[str] = HEADER) -> bytes:
 
 @pytest.fixture
 def hub(aws: Any) -> Iterator[dict[str, Any]]:
+    yield from pos_world(aws)
+
+
+def pos_world(aws: Any) -> Iterator[dict[str, Any]]:
+    """Two accounts, the POS function's caches cleared, and the POS table's stream opened to alerts."""
     from pos_ingest import wiring
 
     s3 = boto3.client("s3", region_name="us-east-1")
