@@ -17,11 +17,39 @@ from hub.local.template import HubTemplate
 
 
 def local_info(home: Path | None = None) -> dict[str, Any]:
-    """What the running local hub wrote to ``.hub/local.json``."""
+    """What the running local hub wrote to ``.hub/local.json`` (not when its process is gone)."""
     path = (home or Path.cwd()) / ".hub" / "local.json"
     if not path.is_file():
         raise SystemExit(f"no running local hub: {path} not found (start it with `hub local`)")
-    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    info: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    pid = info.get("pid")
+    if isinstance(pid, int) and not process_alive(pid):
+        raise SystemExit(f"no running local hub: {path} is left from process {pid}, which is gone")
+    return info
+
+
+def recorded_pid(path: Path) -> int | None:
+    """The process id a ``local.json`` names, if it can be read."""
+    try:
+        pid = json.loads(path.read_text(encoding="utf-8")).get("pid")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return pid if isinstance(pid, int) else None
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except OSError:
+        return True  # no /proc (macOS): the signal said it exists
+    return not any(line.startswith("State:") and "Z" in line.split()[1:2] for line in status.splitlines())
 
 
 def use_local_hub(home: Path | None = None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ Held alerts and claims whose sender died are finished by ``release_due`` (each s
 from __future__ import annotations
 
 import hashlib
+import time as clock
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -30,6 +31,9 @@ from shared.config_schemas.alerts import AlertsConfig
 from shared.observability import logger
 from shared.store.common import format_time
 from shared.store.crm import AlertRecord, AlertStore
+from shared.store.errors import Throttled
+
+MARK_TRIES = 6  # a sent alert's mark outlasts a busy table: a lost mark would let a retry send it again
 
 DIGEST_KIND = "digest"
 MAX_DIGEST_MEMBERS = 200  # more than this in one batch makes several digests
@@ -243,9 +247,21 @@ class Deliverer:
             self.store.release_alert(record.key, record.claim_token, self._now)
             summary.failures.append(f"{record.key}: {type(exc).__name__}: {exc}")
             return False
-        if not self.store.mark_alert_sent(record.key, record.claim_token, message_id, self._now):
+        if not self._mark_sent(record, message_id):
             logger.warning("alert sent but its claim was taken over", extra={"key": record.key})
         return True
+
+    def _mark_sent(self, record: AlertRecord, message_id: str) -> bool:
+        """Mark a sent alert, trying again while the table is busy (the mail is gone: giving up here
+        would fail the record, and its retry would send it a second time)."""
+        for attempt in range(MARK_TRIES):
+            try:
+                return self.store.mark_alert_sent(record.key, record.claim_token, message_id, self._now)
+            except Throttled:
+                if attempt == MARK_TRIES - 1:
+                    raise
+                clock.sleep(0.05 * 2**attempt)
+        return False
 
     def _send_one(self, record: AlertRecord, summary: Summary) -> None:
         rendered = render_alert(record.kind, record.facts, record.recipient_name, record.fallback_reason)

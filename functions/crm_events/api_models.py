@@ -41,9 +41,10 @@ EVENTS_REQUEST: dict[str, Any] = {
 
 class EventResult(OpenModel):
     event_id: str | None = None
-    status: str  # accepted | duplicate | rejected
+    status: str  # accepted | duplicate | rejected | conflict
     errors: list[dict[str, Any]]
     outcome: str | None = None
+    status_code: int | None = None  # 409 for a conflict: the event_id was accepted with another body
 
 
 class EventsAnswer(OpenModel):
@@ -60,6 +61,7 @@ EVENTS_RESPONSES: Answers = {
     400: json_answer(Message, "A body that is not an event or a list of events"),
     401: json_answer(SignatureRefused, "Missing, malformed, wrong or stale signature"),
     413: json_answer(Message, "A body or a list over the limits"),
+    409: json_answer(EventsAnswer, "No event accepted, some reused an event_id with another body"),
     422: json_answer(EventsAnswer, "No event accepted; each event's errors"),
     503: json_answer(Message, "Storage unavailable: retry (Retry-After)"),
 }

@@ -26,7 +26,9 @@ from shared.signing import (
     verify_request,
 )
 from shared.store.common import Outcome
-from shared.store.events import InboxEvent
+from shared.store.events import InboxEvent, Kept
+
+REUSED_ID = "this event_id was accepted before with a different body; nothing was overwritten or applied"
 
 
 @dataclass
@@ -97,23 +99,38 @@ def receive_events(headers: Mapping[str, str] | None, body: bytes, context: Even
             answers.append(None)
             valid.append(result.event)
     # Stored before they are applied: a crash in between leaves them in the inbox for a replay,
-    # and the sender's retry (no 2xx came back) applies them then.
-    context.store.inbox.keep_events(
+    # and the sender's retry (no 2xx came back) applies them then. An id kept before with another
+    # body is refused for that event (409): the inbox keeps what came first, and it is not applied.
+    kept = context.store.inbox.keep_events(
         [inbox_event(e) for e in valid], received_at=now, retention_hours=context.retention_hours
     )
-    applied = iter(valid)
+    applied = iter(zip(valid, kept, strict=True))
     results: list[dict[str, Any]] = []
+    conflicts = 0
     for answer in answers:
         if answer is not None:
             results.append(answer)
             continue
-        event = next(applied)
+        event, keeping = next(applied)
+        if keeping is Kept.CONFLICT:
+            conflicts += 1
+            results.append(
+                {
+                    "event_id": event.event_id,
+                    "status": "conflict",
+                    "status_code": 409,
+                    "errors": [{"field": "event_id", "message": REUSED_ID}],
+                }
+            )
+            continue
         outcome = apply_event(event, context.store, stages)
         verdict = "duplicate" if outcome is Outcome.DUPLICATE else "accepted"
         results.append(
             {"event_id": event.event_id, "status": verdict, "errors": [], "outcome": outcome.value}
         )
-    return Answer(200 if valid else 422, {"accepted": len(valid), "results": results})
+    accepted = len(valid) - conflicts
+    status = 200 if accepted else (409 if conflicts else 422)
+    return Answer(status, {"accepted": accepted, "results": results})
 
 
 @dataclass

@@ -91,6 +91,14 @@ class LeadRepository(Protocol):
 
     def get(self, lead_id: str) -> StoredLead | None: ...
 
+    def lead_id_for_email(self, email_key: str) -> str:
+        """The lead an address reaches: the person's lead after an email change, else the address's own id."""
+        ...
+
+    def suppression(self, email_key: str) -> str | None:
+        """MailChimp's ``unsubscribed`` / ``cleaned`` for an address that had no lead yet, if one was kept."""
+        ...
+
     def get_submission(self, lead_id: str, submission_id: str) -> SubmissionRecord | None: ...
 
     def history(self, lead_id: str) -> list[SubmissionRecord]: ...
@@ -154,7 +162,8 @@ def accept_submission(
     verdict = classify_spam(submission, config.spam, now=at)
     quarantine: tuple[str, ...] = verdict.reasons
     lead = normalise_lead(submission, config)
-    lead_id = lead_id_for(lead.email_key)
+    # One lead per person: an address the person moved to (an email change) reaches their lead.
+    lead_id = services.leads.lead_id_for_email(lead.email_key)
 
     def record(outcome: Outcome) -> SubmissionRecord:
         return submission_record(
@@ -166,7 +175,11 @@ def accept_submission(
         existing = services.leads.get(lead_id)
         if existing is None:
             # A new person: routed before the write, so the lead is stored with its owner in one write.
-            fresh = new_lead(lead, source=source, at=at, quarantine=quarantine)
+            # An unsubscribe that came before the person did is applied now, never dropped.
+            suppressed = services.leads.suppression(lead.email_key)
+            fresh = new_lead(
+                lead, source=source, at=at, quarantine=quarantine, lead_id=lead_id, suppressed=suppressed
+            )
             assignment = None
             if not quarantine:
                 fresh, assignment = _routed(fresh, services, at)

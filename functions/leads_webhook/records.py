@@ -64,6 +64,9 @@ class StoredLead(LeadDetails):
     quarantined: bool = False
     quarantine_reasons: tuple[str, ...] = ()
     assignment: dict[str, Any] | None = None
+    marketing_status: str | None = (
+        None  # MailChimp's (unsubscribed, cleaned): the intake only sets it at creation
+    )
     created_at: datetime
     updated_at: datetime
     version: int = 0
@@ -98,10 +101,22 @@ class SubmissionRecord(BaseModel):
     fields: dict[str, Any] = Field(default_factory=dict)
 
 
-def new_lead(lead: NormalisedLead, *, source: str, at: datetime, quarantine: tuple[str, ...]) -> StoredLead:
+def new_lead(
+    lead: NormalisedLead,
+    *,
+    source: str,
+    at: datetime,
+    quarantine: tuple[str, ...],
+    lead_id: str | None = None,
+    suppressed: str | None = None,
+) -> StoredLead:
+    """A new person's lead. ``suppressed``: MailChimp's unsubscribe (or clean) that came for this address
+    before the person did; it stands, so the lead starts without marketing consent."""
     data = lead.model_dump(include=set(CONTACT_FIELDS + FILL_FIELDS) | {"email", "marketing_opt_in"})
+    if suppressed is not None:
+        data.update(marketing_opt_in=False, marketing_status=suppressed)
     return StoredLead(
-        lead_id=lead_id_for(lead.email_key),
+        lead_id=lead_id or lead_id_for(lead.email_key),
         source=source,
         status=STATUS_QUARANTINED if quarantine else STATUS_NEW,
         quarantined=bool(quarantine),

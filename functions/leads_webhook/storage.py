@@ -31,7 +31,7 @@ from shared.store.errors import Conflict, NotFound
 # What the intake writes on a lead (by ``shared.store.crm.Lead`` field name); nothing else.
 INTAKE_FIELDS = (
     *CONTACT_FIELDS, *FILL_FIELDS, "email", "marketing_opt_in", "status", "source", "owner", "quarantined",
-    "quarantine_reasons", "assignment", "segments", "created_at", "updated_at",
+    "quarantine_reasons", "assignment", "segments", "created_at", "updated_at", "marketing_status",
 )  # fmt: skip
 
 
@@ -139,6 +139,13 @@ class StoreLeadRepository:
         lead = self.store.get_lead(lead_id)
         self._read.lead = lead
         return _from_record(lead) if lead is not None else None
+
+    def lead_id_for_email(self, email_key: str) -> str:
+        return self.store.lead_id_for_email(email_key)
+
+    def suppression(self, email_key: str) -> str | None:
+        found = self.store.get_suppression(email_key)
+        return found.status if found is not None and found.suppressed else None
 
     def _as_read(self, lead_id: str, version: int) -> crm.Lead | None:
         lead: crm.Lead | None = getattr(self._read, "lead", None)

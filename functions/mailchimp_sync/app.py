@@ -25,6 +25,7 @@ from mailchimp_sync.inbound import receive_webhook, token_ok
 from mailchimp_sync.repository import DynamoContactRepository
 from mailchimp_sync.stream import BatchPlan, StreamChange, plan_batch, run_plan, settle_record
 from shared.api_models import answer_bad_parameters_with_400, json_answer, text_answer
+from shared.api_paths import path_value, routable_event
 from shared.observability import logger, metrics, tracer
 from shared.settings import get_settings
 from shared.store.errors import StoreError
@@ -85,6 +86,7 @@ def _list_id() -> str | None:
     responses={200: text_answer("The token is ours"), 404: text_answer("Any other token")},
 )
 def check_webhook(token: str) -> Response[Any]:
+    token = path_value(token)
     status = 200 if token_ok(token, _webhook_token()) else 404
     return Response(status, "text/plain", "" if status == 200 else "not found")
 
@@ -96,11 +98,13 @@ def check_webhook(token: str) -> Response[Any]:
         200: json_answer(WebhookAnswer, "Applied, or deliberately ignored (MailChimp does not retry)"),
         404: json_answer(WebhookAnswer, "Not our token: nothing changes"),
         413: text_answer("A body over 64 KiB"),
+        422: json_answer(WebhookAnswer, "Data that cannot be used (not an address, fired_at in the future)"),
     },
     openapi_extensions=WEBHOOK_REQUEST,
 )
 @tracer.capture_method
 def post_webhook(token: str):  # unannotated: powertools would read "Response" in the tracer wrapper's globals
+    token = path_value(token)
     body = app.current_event.decoded_body or ""
     if len(body.encode("utf-8")) > MAX_WEBHOOK_BYTES:
         return Response(413, "text/plain", "payload too large")
@@ -148,5 +152,5 @@ def settle(record: DynamoDBRecord, plan: BatchPlan) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "requestContext" in event:
-        return app.resolve(event, context)
+        return app.resolve(routable_event(event), context)
     return sync_stream_batch(event, context)

@@ -9,7 +9,9 @@ People MailChimp knows are leads (``LEAD``) and CRM contacts (``CONTACT``), read
 - ``marketing_status`` (top level) is what MailChimp's webhooks said: ``unsubscribed`` and
   ``cleaned`` stop every later sync;
 - a webhook finds the people with an address: the lead through the deterministic lead id
-  (``lead_id_for``), CRM contacts through ``CrmStore.contacts_by_email``; a change reaches each;
+  (``CrmStore.lead_id_for_email``: an alias after an email change, else ``lead_id_for``), CRM contacts
+  through ``CrmStore.contacts_by_email``; a change reaches each; an email change adds the alias
+  (``CrmStore.add_email_alias``); a status for an unknown address is kept (``record_suppression``);
 - webhook writes go through the person's versioned writer (``CrmStore.update_lead`` /
   ``update_contact``), so an intake write racing them retries instead of overwriting them;
 - the backfill scans leads with ``marketing_opt_in`` true, resuming after a lead (``opted_in_leads``).
@@ -59,6 +61,10 @@ class ContactRepository(Protocol):
         ...
 
     def apply_change(self, key: ContactKey, change: ContactChange, at: datetime) -> bool: ...
+
+    def keep_unknown_status(self, change: ContactChange, at: datetime) -> bool:
+        """Keep a status for an address nobody has yet (the suppression list); False when older."""
+        ...
 
     def eligible_after(self, cursor: str | None) -> Iterator[tuple[str, MailchimpContact]]: ...
 
@@ -148,12 +154,6 @@ def outcome_values(outcome: SyncOutcome, at: datetime) -> dict[str, Any]:
 # ------------------------------------------------------------------ the CRM store
 
 
-def _lead_id_for(email: str) -> str:
-    from shared.leads import email_key, lead_id_for
-
-    return lead_id_for(email_key(email))
-
-
 def _image(person: crm.Lead | crm.Contact) -> dict[str, Any]:
     """A person as the sync reads CRM items (the shape of a stream image)."""
     entity = crm.LEAD if isinstance(person, crm.Lead) else crm.CONTACT
@@ -176,7 +176,8 @@ class StoreContactRepository:
 
     def find_by_email(self, email: str) -> list[tuple[ContactKey, dict[str, Any]]]:
         found: list[tuple[ContactKey, dict[str, Any]]] = []
-        lead = self.store.get_lead(_lead_id_for(email))
+        # The lead an address reaches: the person's, also after an email change (an alias).
+        lead = self.store.get_lead(self.store.lead_id_for_email(email))
         if lead is not None:
             found.append((ContactKey(crm.LEAD, lead.lead_id), _image(lead)))
         for contact in self.store.contacts_by_email(email):
@@ -194,6 +195,11 @@ class StoreContactRepository:
                 return False
             top, mailchimp_values = plan
             changes = {**top, **{f"mailchimp.{k}": v for k, v in mailchimp_values.items()}}
+            # One lead per person: the new address reaches this lead from now on (posts, webhooks,
+            # unsubscribes); an address that already reaches another lead is not taken over.
+            moved_lead = person.lead_id if isinstance(person, crm.Lead) and top.get("email") else None
+            if moved_lead is not None and not self.store.add_email_alias(top["email"], moved_lead):
+                return False
             try:
                 if isinstance(person, crm.Lead):
                     self.store.update_lead(
@@ -207,6 +213,17 @@ class StoreContactRepository:
                 continue  # changed meanwhile: read again
             return True
         return False
+
+    def keep_unknown_status(self, change: ContactChange, at: datetime) -> bool:
+        if change.marketing_status is None:
+            return False
+        suppression = crm.Suppression(
+            email=change.email,
+            status=change.marketing_status,
+            at=change.marketing_status_at or at,
+            reason=change.reason,
+        )
+        return self.store.record_suppression(suppression)
 
     def eligible_after(self, cursor: str | None) -> Iterator[tuple[str, MailchimpContact]]:
         """Leads that opted in, in scan order, starting after ``cursor`` (a lead's position)."""

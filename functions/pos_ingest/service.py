@@ -85,6 +85,10 @@ class ObjectReader(Protocol):
     def put_bytes(self, bucket: str, key: str, body: bytes) -> None: ...
 
 
+class ObjectReplacedError(RuntimeError):
+    """The object an event names was replaced by a newer one (its ETag no longer matches)."""
+
+
 @dataclass
 class Collaborators:
     store: PosStore
@@ -109,12 +113,23 @@ def ingest_pos_object(
     if not ref.distributor:
         return _refuse(ref, store)
     run = store.get_run(ref.key, ref.identity)
+    opened: IO[bytes] | None = None
     if run is None:
         if expected_slice is not None:
             return None
+        try:
+            # Opened before the run record exists: an event for an object a newer one replaced
+            # (S3 events come in any order) leaves no run behind; the newer object's event counts it.
+            opened = deps.objects.open(ref, None)
+        except ObjectReplacedError:
+            return None
+        except Exception:  # opened again below, where a file that cannot be read fails its run
+            opened = None
         fresh = RunRecord(ref.key, ref.identity, ref.distributor, ref.kind, started_at=now_iso())
         run = store.create_run(fresh)
         if run is None:  # created by a concurrent delivery of the same object
+            if opened is not None:
+                opened.close()
             return None
     elif run.status in ("done", "failed", "refused"):
         return None  # the same object delivered again counts once
@@ -126,7 +141,7 @@ def ingest_pos_object(
         )
         return _apply(ref, deps, run, plan, expected_slice=run.slice)
     try:
-        return _read_and_commit(ref, deps, run, should_stop=should_stop, today=today)
+        return _read_and_commit(ref, deps, run, should_stop=should_stop, today=today, opened=opened)
     except StoreError:
         raise  # the run record stays as the last good write left it: a retry carries on from there
     except Exception as error:  # a file that cannot be read: the run fails with the reason
@@ -139,7 +154,13 @@ def ingest_pos_object(
 
 
 def _read_and_commit(
-    ref: ObjectRef, deps: Collaborators, run: RunRecord, *, should_stop: Callable[[int], bool], today: date
+    ref: ObjectRef,
+    deps: Collaborators,
+    run: RunRecord,
+    *,
+    should_stop: Callable[[int], bool],
+    today: date,
+    opened: IO[bytes] | None = None,
 ) -> RunRecord | None:
     store = deps.store
     checkpoint = Checkpoint.from_json(run.checkpoint) if run.checkpoint else None
@@ -165,7 +186,7 @@ def _read_and_commit(
         store.put_inventory(ref.distributor, run.run_id, lines)
 
     try:
-        stream = deps.objects.open(ref, checkpoint.position.byte_offset if checkpoint else None)
+        stream = opened or deps.objects.open(ref, checkpoint.position.byte_offset if checkpoint else None)
         try:
             outcome = ingest_file(
                 stream,
@@ -407,6 +428,8 @@ class S3Objects:
                 raise FileNotFoundError(ref.key) from error
             if code == "InvalidRange":  # the checkpoint stood at the very end of the object
                 return io.BytesIO(b"")
+            if code in ("PreconditionFailed", "412"):
+                raise ObjectReplacedError(ref.key) from error
             raise
 
     def put_text(self, bucket: str, key: str, body: IO[bytes]) -> None:

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from reports_api import alerts_routes, leads_routes, opportunity_routes, plan_routes, pos_routes
 from shared.api_models import answer_bad_parameters_with_400
+from shared.api_paths import routable_event
 from shared.observability import logger, metrics, tracer
 from shared.store.errors import NotFound, StoreError
 
@@ -36,4 +37,5 @@ def storage_failed(error: StoreError) -> Response[Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    # Routed on the template's route with the decoded path parameters, as API Gateway matched it.
+    return app.resolve(routable_event(event), context)

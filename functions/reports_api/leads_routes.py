@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from reports_api.api_models import LeadView
 from reports_api.stores import crm_store
 from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
+from shared.api_paths import path_value
 from shared.store.crm import Lead, LeadSubmission
 
 router = APIGatewayHttpRouter()
@@ -72,6 +73,7 @@ def submission_view(submission: LeadSubmission) -> dict[str, Any]:
     },
 )
 def get_lead(lead_id: str) -> Response[Any]:
+    lead_id = path_value(lead_id)
     store = crm_store()
     lead = store.get_lead(lead_id)
     if lead is None:

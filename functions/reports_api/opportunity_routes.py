@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from reports_api.api_models import OpportunityView
 from reports_api.stores import crm_store
 from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
+from shared.api_paths import path_value
 from shared.store.common import format_time
 from shared.store.crm import Opportunity
 
@@ -51,6 +52,7 @@ def opportunity_view(opportunity: Opportunity, history: list[dict[str, Any]]) ->
     },
 )
 def get_opportunity(opportunity_id: str) -> Response[Any]:
+    opportunity_id = path_value(opportunity_id)
     store = crm_store()
     opportunity = store.get_opportunity(opportunity_id)
     if opportunity is None:

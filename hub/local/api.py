@@ -10,12 +10,17 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import logging
 import threading
 import time
+import traceback
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from waitress import wasyncore
+from waitress.server import create_server
 
 from hub.local.outbox import Outbox
 from hub.local.runtime import FunctionRuntime
@@ -35,18 +40,27 @@ def build_event(
     source_ip: str,
     authorizer: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """The API Gateway HTTP API payload v2.0 event for one request."""
+    """The API Gateway HTTP API payload v2.0 event for one request.
+
+    As API Gateway does: the route was matched on the path as sent; ``pathParameters`` and ``rawPath``
+    are URL-decoded (``OPP%2FSLASH`` -> ``OPP/SLASH``); the query string stays as sent."""
     split = urlsplit(raw_path)
+    decoded_path = unquote(split.path)
     query: dict[str, list[str]] = {}
     for key, value in parse_qsl(split.query, keep_blank_values=True):
         query.setdefault(key, []).append(value)
     content_type = headers.get("content-type", "")
     textual = not body or any(content_type.startswith(t) for t in _TEXT_TYPES)
+    if textual and body:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            textual = False  # not text after all: base64, so the function gets the very bytes sent
     now = time.time()
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": f"{route.method} {route.path}",
-        "rawPath": split.path,
+        "rawPath": decoded_path,
         "rawQueryString": split.query,
         "headers": headers,
         "requestContext": {
@@ -56,7 +70,7 @@ def build_event(
             "domainPrefix": "local",
             "http": {
                 "method": method,
-                "path": split.path,
+                "path": decoded_path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": source_ip,
                 "userAgent": headers.get("user-agent", ""),
@@ -72,11 +86,11 @@ def build_event(
     if query:
         event["queryStringParameters"] = {k: ",".join(v) for k, v in query.items()}
     if path_parameters:
-        event["pathParameters"] = path_parameters
+        event["pathParameters"] = {name: unquote(value) for name, value in path_parameters.items()}
     if authorizer is not None:
         event["requestContext"]["authorizer"] = authorizer
     if body:
-        event["body"] = body.decode("utf-8", errors="replace") if textual else base64.b64encode(body).decode()
+        event["body"] = text if textual else base64.b64encode(body).decode()
     if "cookie" in headers:
         event["cookies"] = [c.strip() for c in headers["cookie"].split(";")]
     return event
@@ -94,8 +108,34 @@ def to_http(result: Any) -> tuple[int, dict[str, str], bytes]:
     return int(result["statusCode"]), headers, raw
 
 
+Reply = tuple[int, dict[str, str], bytes]
+_JSON = {"content-type": "application/json"}
+
+
+def request_headers(environ: dict[str, Any]) -> dict[str, str]:
+    """Lower-cased header names, repeated headers joined with commas (as API Gateway does)."""
+    headers: dict[str, str] = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:].replace("_", "-").lower()
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            name = key.replace("_", "-").lower()
+        else:
+            continue
+        if name == "transfer-encoding":
+            continue  # the function sees the body as API Gateway hands it over, not how it travelled
+        # WSGI carries header values as latin-1 text: back to the bytes sent, read as UTF-8 where they are.
+        headers[name] = value.encode("latin-1").decode("utf-8", errors="replace")
+    return headers
+
+
 class LocalApi:
-    """Serves the template's routes on 127.0.0.1 until stopped."""
+    """Serves the template's routes on 127.0.0.1 until stopped; each request becomes an API Gateway
+    HTTP API event.
+
+    The HTTP is waitress's (a production WSGI server): HTTP/1.1 with keep-alive and pipelining,
+    chunked request bodies de-chunked, a ``Content-Length`` that is not a number answered 400, a body
+    over API Gateway's 10 MiB answered 413, and the body handed over as the bytes that were sent."""
 
     def __init__(
         self,
@@ -111,34 +151,46 @@ class LocalApi:
         self.outbox = outbox
         # Operator controls of the local hub itself (``hub tick NAME``), behind the api token.
         self.control: dict[str, Any] = {}
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def _serve(self) -> None:
-                api.serve(self)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, name="local-api", daemon=True)
+        logging.getLogger("waitress").setLevel(logging.ERROR)  # no queue-depth chatter
+        self.server: Any = create_server(
+            self.wsgi,
+            host="127.0.0.1",
+            port=port,
+            threads=8,
+            max_request_body_size=MAX_PAYLOAD_BYTES,
+            channel_timeout=30,  # a client that stops sending mid-body is dropped, not waited on
+            ident="hub-local",
+            expose_tracebacks=False,
+        )
+        self.thread = threading.Thread(target=self.server.run, name="local-api", daemon=True)
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"http://127.0.0.1:{self.server.effective_port}"
 
     def start(self) -> None:
         self.thread.start()
 
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop taking requests; requests in flight get ``timeout`` seconds to finish."""
+        self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
+        wasyncore.close_all(self.server._map)  # an empty map ends the server's loop
+        self.thread.join(timeout=timeout)
+
+    def wsgi(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        method = str(environ["REQUEST_METHOD"]).upper()
+        # The path as sent (still percent-encoded): routes match on it, as API Gateway's do.
+        raw_uri = str(environ.get("REQUEST_URI") or "/").encode("latin-1").decode(errors="replace")
+        body = environ["wsgi.input"].read()  # the bytes sent (de-chunked), untouched
+        status, out_headers, raw = self.handle(
+            method, raw_uri, request_headers(environ), body, str(environ.get("REMOTE_ADDR", ""))
+        )
+        out_headers = {
+            k: v for k, v in out_headers.items() if k.lower() not in ("content-length", "connection")
+        }
+        out_headers["content-length"] = str(len(raw))
+        start_response(_status_line(status), list(out_headers.items()))
+        return [b"" if method == "HEAD" else raw]
 
     def _authorize(self, route: Route, headers: dict[str, str]) -> dict[str, Any] | bool | None:
         if route.authorizer is None:
@@ -148,48 +200,33 @@ class LocalApi:
             return False
         return {"jwt": {"claims": {"sub": "local-user", "iss": "hub-local"}, "scopes": None}}
 
-    def serve(self, request: BaseHTTPRequestHandler) -> None:
-        method = request.command
-        path = urlsplit(request.path).path
-        headers: dict[str, str] = {}
-        for key, value in request.headers.items():
-            name = key.lower()
-            headers[name] = f"{headers[name]},{value}" if name in headers else value
-        length = int(headers.get("content-length") or 0)
-        if length > MAX_PAYLOAD_BYTES:
-            return self._reply(
-                request, 413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}'
-            )
-        body = request.rfile.read(length) if length else b""
+    def handle(
+        self, method: str, raw_uri: str, headers: dict[str, str], body: bytes, source_ip: str
+    ) -> Reply:
+        """One request: the hub's own controls, else the template's route, else 404."""
+        path = urlsplit(raw_uri).path
         if path.startswith("/_hub/") and method in ("GET", "HEAD"):
-            page = self._page(path, urlsplit(request.path).query)
+            page = self._page(path, urlsplit(raw_uri).query)
             if page is not None:
-                return self._reply(request, *page)
+                return page
         if path.startswith("/_hub/"):
-            return self._control(request, method, path, headers)
+            return self._control(method, path, headers)
         for route in self.routes:
             params = route.matches(method, path)
             if params is None:
                 continue
             authorizer = self._authorize(route, headers)
             if authorizer is False:
-                return self._reply(
-                    request, 401, {"content-type": "application/json"}, b'{"message":"Unauthorized"}'
-                )
-            event = build_event(method, request.path, headers, body, route, params,
-                                request.client_address[0], authorizer if isinstance(authorizer, dict) else None)  # fmt: skip
+                return 401, dict(_JSON), b'{"message":"Unauthorized"}'
+            event = build_event(method, raw_uri, headers, body, route, params, source_ip,
+                                authorizer if isinstance(authorizer, dict) else None)  # fmt: skip
             try:
                 result = self.runtime.invoke(route.function, event)
             except Exception:  # the function crashed: API Gateway answers 500
-                import traceback
-
                 traceback.print_exc()
-                return self._reply(
-                    request, 500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
-                )
-            status, out_headers, raw = to_http(result)
-            return self._reply(request, status, out_headers, raw)
-        return self._reply(request, 404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
+                return 500, dict(_JSON), b'{"message":"Internal Server Error"}'
+            return to_http(result)
+        return 404, dict(_JSON), b'{"message":"Not Found"}'
 
     def _page(self, path: str, query: str) -> tuple[int, dict[str, str], bytes] | None:
         """The local hub's own pages (same-origin only: they never carry CORS headers)."""
@@ -203,31 +240,22 @@ class LocalApi:
             return serve_docs(path, self.url, query)
         return None
 
-    def _control(
-        self, request: BaseHTTPRequestHandler, method: str, path: str, headers: dict[str, str]
-    ) -> None:
-        json_type = {"content-type": "application/json"}
+    def _control(self, method: str, path: str, headers: dict[str, str]) -> Reply:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), self.api_token):
-            return self._reply(request, 401, json_type, b'{"message":"Unauthorized"}')
+            return 401, dict(_JSON), b'{"message":"Unauthorized"}'
         parts = path.strip("/").split("/")
         if method == "POST" and len(parts) == 3 and parts[1] in self.control:
             try:
                 result = self.control[parts[1]](parts[2])
             except KeyError:
-                return self._reply(
-                    request, 404, json_type, json.dumps({"message": f"no {parts[1]} {parts[2]}"}).encode()
-                )
-            return self._reply(request, 200, json_type, json.dumps(result, default=str).encode())
-        return self._reply(request, 404, json_type, b'{"message":"Not Found"}')
+                return 404, dict(_JSON), json.dumps({"message": f"no {parts[1]} {parts[2]}"}).encode()
+            return 200, dict(_JSON), json.dumps(result, default=str).encode()
+        return 404, dict(_JSON), b'{"message":"Not Found"}'
 
-    @staticmethod
-    def _reply(request: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:
-        request.send_response(status)
-        for key, value in headers.items():
-            if key != "content-length":
-                request.send_header(key, value)
-        request.send_header("content-length", str(len(body)))
-        request.end_headers()
-        if request.command != "HEAD":
-            request.wfile.write(body)
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"

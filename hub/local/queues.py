@@ -168,9 +168,13 @@ class Poller:
     def start(self) -> None:
         self.thread.start()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Ask the thread to stop after the pump call in flight (returns at once)."""
         self._stop.set()
-        self.thread.join(timeout=5)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self.thread.join(timeout=timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -3,7 +3,8 @@
 Starts the moto server on 127.0.0.1 as the embedded AWS, creates the template's resources,
 serves the HTTP API, watches the drop folder, pumps stream records and S3 notifications to
 the functions, runs the schedules, loads the example configuration and the demo data, and
-writes ``.hub/local.json``. Ctrl-C stops it cleanly.
+writes ``.hub/local.json``. Ctrl-C or SIGTERM stops it within 5 s and removes ``local.json``; a
+``local.json`` left by a hub that is gone (killed) is replaced at start.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from typing import Any
 
 from hub.local.resources import REGION, base_environment, create_resources, hub_environment
 from hub.local.template import HubTemplate
+from hub.local_state import process_alive, recorded_pid
 
 ROOT = Path(__file__).resolve().parents[2]
+STOP_SECONDS = 4.0  # SIGTERM or Ctrl-C to exit: within 5 s
 
 
 def free_port(preferred: int) -> int:
@@ -50,6 +53,8 @@ class LocalHub:
     template: HubTemplate = field(default_factory=HubTemplate)
     info: dict[str, Any] = field(default_factory=dict)
     _stoppers: list[Any] = field(default_factory=list)
+    _stop_requests: list[Any] = field(default_factory=list)  # ask background threads to stop, at once
+    _last_resorts: list[Any] = field(default_factory=list)  # run even when stopping ran out of time
 
     @property
     def data_dir(self) -> Path:
@@ -208,6 +213,7 @@ class LocalHub:
         for poller in pollers:
             poller.start()
             self._stoppers.append(poller.stop)
+            self._stop_requests.append(poller.request_stop)
 
         api_token = secrets.token_urlsafe(24)
         api = LocalApi(
@@ -264,6 +270,8 @@ class LocalHub:
         engine = DynamoDBLocalProcess(db_dir)
         engine.launch()
         self._stoppers.append(engine.stop)
+        # Never leave the engine behind when stopping runs out of time (a SIGTERM it acts on alone).
+        self._last_resorts.append(lambda: _terminate(engine.process))
         self.dynamodb_engine = engine
         return engine
 
@@ -298,13 +306,55 @@ class LocalHub:
         if waiting:
             self.say(f"The configuration validator has not accepted {', '.join(waiting)} yet.")
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = STOP_SECONDS) -> bool:
+        """Stop everything, last started first, within ``timeout`` seconds in all; False when something
+        was still busy then (a function mid-call): the caller's exit ends it."""
+        deadline = time.monotonic() + timeout
+        for request in self._stop_requests:  # every poller at once, so none waits for another
+            request()
+        finished = True
         for stop in reversed(self._stoppers):
-            try:
-                stop()
-            except Exception as exc:  # keep stopping the rest
-                print(f"while stopping: {exc}", file=sys.stderr)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                finished = False
+                break
+            worker = threading.Thread(target=_stop_quietly, args=(stop,), daemon=True)
+            worker.start()
+            worker.join(remaining)
+            finished = finished and not worker.is_alive()
+        if not finished:
+            for last_resort in self._last_resorts:
+                _stop_quietly(last_resort)
         self._stoppers.clear()
+        self._stop_requests.clear()
+        self._last_resorts.clear()
+        return finished
+
+
+def _terminate(process: Any) -> None:
+    if process is not None and process.poll() is None:
+        process.terminate()
+
+
+def _stop_quietly(stop: Any) -> None:
+    try:
+        stop()
+    except Exception as exc:  # keep stopping the rest
+        print(f"while stopping: {exc}", file=sys.stderr)
+
+
+def state_file(home: Path) -> Path:
+    return home / ".hub" / "local.json"
+
+
+def claim_state_file(home: Path) -> None:
+    """Before starting: a ``local.json`` left by a hub that is gone (killed) is removed, so no command
+    talks to its dead endpoints; one of a hub still running stops this start."""
+    path = state_file(home)
+    pid = recorded_pid(path)
+    if pid is not None and pid != os.getpid() and process_alive(pid):
+        raise SystemExit(f"a local hub is already running here (pid {pid}); stop it first")
+    path.unlink(missing_ok=True)
 
 
 HOWTO = """\
@@ -328,6 +378,7 @@ Ctrl-C stops the hub; its data stays in {home}/.hub/data (`hub local --fresh` st
 
 
 def run_local(home: Path, api_port: int, aws_port: int, fresh: bool = False) -> int:
+    claim_state_file(home)
     hub = LocalHub(home=home, api_port=api_port, aws_port=aws_port, fresh=fresh)
     stopping = threading.Event()
 
@@ -341,10 +392,15 @@ def run_local(home: Path, api_port: int, aws_port: int, fresh: bool = False) -> 
         info = hub.start()
         print(HOWTO.format(home=home, **info), flush=True)
         print(f"Ready in {time.monotonic() - started:.1f} s.", flush=True)
-        while not stopping.wait(0.5):
+        while not stopping.wait(0.2):
             pass
     finally:
         print("Stopping the hub...", flush=True)
-        hub.stop()
-        (home / ".hub" / "local.json").unlink(missing_ok=True)
-    return 0
+        state_file(home).unlink(missing_ok=True)  # first: no command should reach a hub that is going
+        finished = hub.stop()
+        print("Stopped." if finished else "Stopped (work in flight was cut short).", flush=True)
+    # Everything that keeps data was stopped (or its time ran out); the interpreter's own teardown
+    # (joining worker threads, a handler still mid-call) could take seconds more: leave now.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

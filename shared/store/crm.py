@@ -49,6 +49,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from shared.leads import email_key, lead_id_for
 from shared.settings import get_settings
 from shared.store.common import (
     DateTextAttribute,
@@ -150,6 +151,16 @@ def _lead_status_partition(lead_id: str) -> str:
 def lead_status_key(lead_id: str, version: Version) -> Key:
     """One status change of a lead, in its own partition (sorted by time)."""
     return _lead_status_partition(lead_id), f"{version.stamp}#{version.event_id}"
+
+
+def email_alias_key(email: str) -> Key:
+    """Another address a lead is known by (an email change): ``EMAIL#<address>`` / ``LEAD_ALIAS``."""
+    return f"EMAIL#{email_key(email)}", "LEAD_ALIAS"
+
+
+def suppression_key(email: str) -> Key:
+    """What MailChimp said about an address the hub had no person for: ``EMAIL#<address>`` / ``SUPPRESSION``."""
+    return f"EMAIL#{email_key(email)}", "SUPPRESSION"
 
 
 def rep_key(rep_id: str) -> Key:
@@ -355,6 +366,22 @@ class LeadStatusItem(CrmItem, discriminator="LEAD_STATUS"):
     status_reason = UnicodeAttribute(null=True)
     converted_account_id = UnicodeAttribute(null=True)
     converted_contact_id = UnicodeAttribute(null=True)
+
+
+class EmailAliasItem(CrmItem, discriminator="EMAIL_ALIAS"):
+    """``EMAIL#<address>`` / ``LEAD_ALIAS``: the lead an address also reaches (write-once)."""
+
+    email = UnicodeAttribute()
+    lead_id = UnicodeAttribute()
+
+
+class SuppressionItem(CrmItem, discriminator="SUPPRESSION"):
+    """``EMAIL#<address>`` / ``SUPPRESSION``: MailChimp's last status for an address nobody had yet."""
+
+    email = UnicodeAttribute()
+    status = UnicodeAttribute()  # unsubscribed / cleaned / subscribed
+    at = UnicodeAttribute()  # fixed-width UTC text: when MailChimp said it
+    reason = UnicodeAttribute(null=True)
 
 
 class _Map(MapAttribute):  # type: ignore[type-arg]
@@ -647,6 +674,19 @@ class LeadSubmission(Record):
     utm_campaign: str | None = None
     quarantine_reasons: tuple[str, ...] = ()
     fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class Suppression(Record):
+    """MailChimp's status for an address the hub had no person for, kept until that person arrives."""
+
+    email: str
+    status: Literal["unsubscribed", "cleaned", "subscribed"]
+    at: datetime
+    reason: str | None = None
+
+    @property
+    def suppressed(self) -> bool:
+        return self.status != "subscribed"
 
 
 class LeadStatusChange(Record):
@@ -965,6 +1005,22 @@ class CrmStore(AlertStore, Protocol):
         ``Conflict`` (version moved), ``SubmissionExists`` (with ``submission``: already recorded)."""
         ...
 
+    def lead_id_for_email(self, email: str) -> str:
+        """The lead an address reaches: an alias's lead (an earlier email change), else the id the
+        address itself gives (``shared.leads.lead_id_for``), whether or not that lead exists yet."""
+        ...
+
+    def add_email_alias(self, email: str, lead_id: str) -> bool:
+        """Let ``email`` reach ``lead_id`` too (write-once); False when it already reaches another lead
+        (an alias to another, or a lead whose own address it is)."""
+        ...
+
+    def record_suppression(self, suppression: Suppression) -> bool:
+        """Keep MailChimp's status for an address without a person, if newer than the one kept."""
+        ...
+
+    def get_suppression(self, email: str) -> Suppression | None: ...
+
     def add_lead_submission(self, submission: LeadSubmission) -> None:
         """A submission kept without changing the lead; ``SubmissionExists`` when recorded before."""
         ...
@@ -1204,6 +1260,20 @@ def _map_condition(model: type[CrmItem], exists: bool | None) -> Condition:
 
 
 @dataclass(frozen=True)
+class _TextIs:
+    """Exists with this text in ``name`` (the value read, for a read-then-write)."""
+
+    name: str
+    value: str
+
+    def dynamo(self, model: type[CrmItem]) -> Condition:
+        return model.pk.exists() & (getattr(model, self.name) == self.value)
+
+    def holds(self, stored: dict[str, Any] | None) -> bool:
+        return stored is not None and _raw_text(stored, self.name) == self.value
+
+
+@dataclass(frozen=True)
 class _AlertOpen:
     """An alert record still pending or held, and (with ``token``) claimed by that token; (with
     ``due_by``) without a message id and due by then: a claim whose sender died, a hold that ended."""
@@ -1230,7 +1300,7 @@ class _AlertOpen:
         return True
 
 
-_Cond = _Absent | _OlderThan | _VersionIs | _Exists | _AlertOpen
+_Cond = _Absent | _OlderThan | _VersionIs | _Exists | _AlertOpen | _TextIs
 
 
 def _raw_text(stored: dict[str, Any], name: str) -> str | None:
@@ -1780,6 +1850,50 @@ class _CrmLogic:
             raise Conflict(f"lead {lead_id} changed since version {expected_version}")
         return new
 
+    def lead_id_for_email(self, email: str) -> str:
+        alias = self._backend.get(EmailAliasItem, email_alias_key(email))
+        return alias.lead_id if alias is not None else lead_id_for(email_key(email))
+
+    def add_email_alias(self, email: str, lead_id: str) -> bool:
+        own = lead_id_for(email_key(email))
+        if own == lead_id:
+            return True  # the address's own id: no alias needed
+        if self._backend.get(LeadItem, lead_key(own)) is not None:
+            return False  # someone's lead has this address as its own
+        item = EmailAliasItem(
+            *email_alias_key(email), email=email_key(email), lead_id=lead_id, updated_at=datetime.now(UTC)
+        )
+        if self._backend.put(item, _Absent()):
+            return True
+        stored = self._backend.get(EmailAliasItem, email_alias_key(email))
+        return stored is not None and stored.lead_id == lead_id
+
+    def record_suppression(self, suppression: Suppression) -> bool:
+        key = suppression_key(suppression.email)
+        item = SuppressionItem(
+            *key,
+            email=email_key(suppression.email),
+            status=suppression.status,
+            at=format_time(suppression.at),
+            reason=suppression.reason,
+            updated_at=datetime.now(UTC),
+        )
+        for _ in range(self.MAX_TRIES):
+            stored = self._backend.get(SuppressionItem, key)
+            if stored is not None and stored.at >= item.at:
+                return False  # what is kept is as new or newer
+            if self._backend.put(item, _Absent() if stored is None else _TextIs("at", stored.at)):
+                return True
+        raise Conflict(f"suppression of {key[0]} kept changing under {self.MAX_TRIES} attempts")
+
+    def get_suppression(self, email: str) -> Suppression | None:
+        item = self._backend.get(SuppressionItem, suppression_key(email))
+        if item is None:
+            return None
+        return Suppression.model_validate(
+            {"email": item.email, "status": item.status, "at": parse_time(item.at), "reason": item.reason}
+        )
+
     def add_lead_submission(self, submission: LeadSubmission) -> None:
         if not self._backend.put(_submission_item(submission), _Absent()):
             raise SubmissionExists(f"submission {submission.submission_id} of lead {submission.lead_id}")
@@ -2109,20 +2223,57 @@ class _CrmLogic:
         _stamp(item, version, opportunity.source)
 
         def carry_stage(previous: OpportunityItem | None, new: OpportunityItem) -> None:
-            """When the stage changes, what it was and since when the new one holds."""
-            if previous is not None and previous.stage == new.stage:
-                new.stage_entered_at = previous.stage_entered_at or new.occurred_at
-                new.previous_stage = previous.previous_stage
-            else:
-                new.stage_entered_at = new.occurred_at
-                new.previous_stage = previous.stage if previous is not None else None
+            """Since when the stage holds and what it was before: from the observations, as the history."""
+            new.stage_entered_at, new.previous_stage = self._stage_entry(
+                opportunity.opportunity_id, new.stage, default=new.occurred_at
+            )
             # Activities logged for it move last_activity_at forward (log_activity); never back.
             carried = previous.last_activity_at if previous is not None else None
             if carried is not None and (new.last_activity_at is None or new.last_activity_at < carried):
                 new.last_activity_at = carried
             sweep_index_opportunity(new)
 
-        return self._upsert_merged(item, version, carry_stage)
+        outcome = self._upsert_merged(item, version, carry_stage)
+        if outcome is not Outcome.APPLIED:
+            # A late observation can move when the current stage began (shuffled delivery).
+            self._restate_stage_entry(opportunity.opportunity_id)
+        return outcome
+
+    def _stage_entry(
+        self, opportunity_id: str, stage: str, *, default: str | None
+    ) -> tuple[str | None, str | None]:
+        """When ``stage`` began and the stage before it, by the stage history (the observations)."""
+        history = self.stage_history(opportunity_id)
+        if history and history[-1].to_stage == stage:
+            return format_time(history[-1].at), history[-1].from_stage
+        return default, None
+
+    def _restate_stage_entry(self, opportunity_id: str) -> None:
+        for _ in range(self.MAX_TRIES):
+            stored = self._backend.get(OpportunityItem, opportunity_key(opportunity_id))
+            if stored is None:
+                return
+            entered, before = self._stage_entry(opportunity_id, stored.stage, default=stored.stage_entered_at)
+            if (entered, before) == (stored.stage_entered_at, stored.previous_stage):
+                return
+            stored.stage_entered_at, stored.previous_stage = entered, before
+            sweep_index_opportunity(stored)  # the sweeps' last-touch order falls back on stage_entered_at
+            values = {
+                "stage_entered_at": entered,
+                "previous_stage": before,
+                "gsi2pk": stored.gsi2pk,
+                "gsi2sk": stored.gsi2sk,
+            }
+            sets: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
+            removes = [k for k, v in values.items() if v is None]
+            read = int(stored.version or 0)
+            sets["version"] = read + 1
+            update = _Update(
+                OpportunityItem, opportunity_key(opportunity_id), sets, removes, _VersionIs(read)
+            )
+            if self._backend.update(update):
+                return
+        raise Conflict(f"opportunity {opportunity_id} kept changing under {self.MAX_TRIES} attempts")
 
     def upsert_escalation(self, escalation: Escalation, version: Version) -> Outcome:
         item = EscalationItem(

@@ -1,7 +1,9 @@
 """The events table: the inbox of every accepted event from external CRMs, kept for replay.
 
-One item per (source, event_id): ``EVENT#<source>#<event_id>`` / ``EVENT`` (a redelivery rewrites
-it). On gsi1 the items are bucketed by the hour they were received (``INBOX#<yyyy-mm-ddThh>`` /
+One item per (source, event_id): ``EVENT#<source>#<event_id>`` / ``EVENT``, written once, on condition
+that it does not exist: a redelivery of the same event (the same canonical body) is the same event and
+changes nothing; the same id with a different body is a ``Kept.CONFLICT``, refused, and what was kept
+stays as it was (a replay restores what happened). On gsi1 the items are bucketed by the hour they were received (``INBOX#<yyyy-mm-ddThh>`` /
 ``<received_at>#<source>#<event_id>``), so a replay since a time reads only the hours since then,
 in the order they came. ``expires_at`` (TTL) keeps each one at least ``MIN_RETENTION_HOURS``.
 
@@ -15,6 +17,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 from pynamodb.attributes import DiscriminatorAttribute, TTLAttribute, UnicodeAttribute
@@ -22,7 +25,7 @@ from pynamodb.models import Model
 
 from shared.settings import get_settings
 from shared.store.common import format_time
-from shared.store.errors import translated
+from shared.store.errors import Conflict, translated
 from shared.store.items import Gsi1
 
 _settings = get_settings()
@@ -87,12 +90,20 @@ class InboxEntry:
     body: dict[str, Any]
 
 
+class Kept(StrEnum):
+    """What keeping one event in the inbox did."""
+
+    NEW = "new"  # kept now
+    REPEAT = "repeat"  # the same event (same id, same body) was kept before: nothing written
+    CONFLICT = "conflict"  # the id was kept before with a different body: refused, nothing overwritten
+
+
 class EventsStore(Protocol):
     def keep_events(
         self, events: Iterable[InboxEvent], *, received_at: datetime, retention_hours: int = 96
-    ) -> None:
-        """Keep validated events in the inbox (batched). A redelivery is written again, which moves its
-        retention on; whether it had an effect is the apply's to say, not the inbox's."""
+    ) -> list[Kept]:
+        """Keep validated events in the inbox, each written once (a conditional put); what happened to
+        each, in order. Whether a repeat had an effect is the apply's to say, not the inbox's."""
         ...
 
     def read_inbox(
@@ -131,18 +142,29 @@ def _entry(item: InboxEventItem) -> InboxEntry:
     return InboxEntry(item.source, item.event_id, item.received_at, json.loads(item.body))
 
 
+def _kept_against(stored_body: str | None, event: InboxEvent) -> Kept:
+    return Kept.REPEAT if stored_body == event.body_json else Kept.CONFLICT
+
+
 class DynamoEventsStore:
     """``EventsStore`` on the events table (pynamodb)."""
 
     def keep_events(
         self, events: Iterable[InboxEvent], *, received_at: datetime, retention_hours: int = 96
-    ) -> None:
-        unique = {(e.source, e.event_id): e for e in events}  # a batch may not repeat a key
-        if not unique:
-            return
-        with translated(), InboxEventItem.batch_write() as batch:
-            for event in unique.values():
-                batch.save(_item(event, received_at, retention_hours))
+    ) -> list[Kept]:
+        return [self._keep(event, received_at, retention_hours) for event in events]
+
+    @staticmethod
+    def _keep(event: InboxEvent, received_at: datetime, retention_hours: int) -> Kept:
+        item = _item(event, received_at, retention_hours)
+        try:
+            with translated():
+                item.save(condition=InboxEventItem.pk.does_not_exist())
+        except Conflict:
+            with translated():
+                stored = InboxEventItem.get(*inbox_key(event.source, event.event_id), consistent_read=True)
+            return _kept_against(stored.body, event)
+        return Kept.NEW
 
     def read_inbox(
         self, since: datetime, *, until: datetime | None = None, source: str | None = None
@@ -165,11 +187,19 @@ class InMemoryEventsStore:
 
     def keep_events(
         self, events: Iterable[InboxEvent], *, received_at: datetime, retention_hours: int = 96
-    ) -> None:
+    ) -> list[Kept]:
+        kept: list[Kept] = []
         with self._lock:
             for event in events:
                 item = _item(event, received_at, retention_hours)
-                self.items[(str(item.pk), str(item.sk))] = item
+                key = (str(item.pk), str(item.sk))
+                stored = self.items.get(key)
+                if stored is not None:
+                    kept.append(_kept_against(stored.body, event))
+                    continue
+                self.items[key] = item
+                kept.append(Kept.NEW)
+        return kept
 
     def read_inbox(
         self, since: datetime, *, until: datetime | None = None, source: str | None = None

@@ -178,7 +178,12 @@ def test_opportunities_keep_their_stage_history_in_time_order(store):
     assert store.upsert_opportunity(opp("Sales Presentation"), v("e2", 2)) is Outcome.APPLIED
     assert store.upsert_opportunity(opp("Qualifying Needs"), v("e1", 1)) is Outcome.STALE
     got = store.get_opportunity("o1")
-    assert (got.stage, got.previous_stage, got.amount) == ("Sales Presentation", None, Decimal("5"))
+    # previous_stage and stage_entered_at come from the same observations as the history (issue 15)
+    assert (got.stage, got.previous_stage, got.amount) == (
+        "Sales Presentation",
+        "Qualifying Needs",
+        Decimal("5"),
+    )
     assert [(c.from_stage, c.to_stage) for c in store.stage_history("o1")] == [
         (None, "Qualifying Needs"),
         ("Qualifying Needs", "Sales Presentation"),

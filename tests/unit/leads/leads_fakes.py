@@ -12,6 +12,7 @@ from leads_webhook.routing import InMemoryRotationRepository
 
 from shared.config_schemas.leads import LeadsConfig, default_leads_config
 from shared.config_schemas.routing import RoutingConfig
+from shared.leads import lead_id_for
 from shared.signing import StaticSourceSecrets
 from shared.store.crm import AwayPeriod, Rep
 
@@ -20,6 +21,8 @@ class InMemoryLeadRepository:
     def __init__(self) -> None:
         self.leads: dict[str, StoredLead] = {}
         self.submissions: dict[tuple[str, str], SubmissionRecord] = {}
+        self.aliases: dict[str, str] = {}  # email key -> lead id (an email change)
+        self.suppressed: dict[str, str] = {}  # email key -> unsubscribed / cleaned
         self._lock = threading.Lock()
 
     def create(self, lead: StoredLead, submission: SubmissionRecord) -> WriteResult:
@@ -55,6 +58,14 @@ class InMemoryLeadRepository:
     def get(self, lead_id):
         with self._lock:
             return self.leads.get(lead_id)
+
+    def lead_id_for_email(self, email_key):
+        with self._lock:
+            return self.aliases.get(email_key) or lead_id_for(email_key)
+
+    def suppression(self, email_key):
+        with self._lock:
+            return self.suppressed.get(email_key)
 
     def get_submission(self, lead_id, submission_id):
         with self._lock:
