@@ -41,20 +41,11 @@ class StoreBackend:
         return self.name != "memory"
 
     def store(self, table: str, **kwargs: Any) -> Any:
-        """The store of ``shared.store.<table>`` for this backend (in-memory or DynamoDB)."""
+        """The store of ``shared.store.<table>`` for this backend: ``DynamoCrmStore`` or
+        ``InMemoryCrmStore`` for ``"crm"``, and so on (``PlanStore`` for ``"plan"``, ...)."""
         module = importlib.import_module(f"shared.store.{table}")
         prefix = "Dynamo" if self.is_dynamo else "InMemory"
-        found = [
-            obj
-            for name, obj in vars(module).items()
-            if isinstance(obj, type)
-            and name.startswith(prefix)
-            and name.endswith("Store")
-            and obj.__module__ == module.__name__
-        ]
-        if len(found) != 1:
-            raise LookupError(f"shared.store.{table} has {len(found)} {prefix}*Store classes: {found}")
-        return found[0](**kwargs)
+        return getattr(module, f"{prefix}{table.capitalize()}Store")(**kwargs)
 
     def dynamodb(self) -> Any:
         """A low-level client on this backend's DynamoDB (to look at what a store wrote)."""
