@@ -44,8 +44,8 @@ lint: $(BIN)/hub        ## what CI checks besides the tests: lint, format, types
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared functions hub
 
-bench: $(BIN)/hub
-	$(BIN)/python bench/imports.py
+bench: $(BIN)/hub $(DDB_LOCAL_INSTALLED)   ## every figure of issues 13 and 14 beside its baseline; bench/results.json
+	$(BIN)/python bench/sheet.py
 
 # `sam build` calls this for SharedLayer (BuildMethod: makefile): shared/ plus the runtime
 # dependencies of pyproject.toml, installed for the target platform.

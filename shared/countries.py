@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pycountry
-
 # Names people write that pycountry's lookup does not know.
 COUNTRY_ALIASES: dict[str, str] = {
     "uk": "GB",
@@ -43,6 +41,8 @@ def country_code(value: str) -> str:
     key = value.strip().replace(".", "").lower()
     if key in COUNTRY_ALIASES:
         return COUNTRY_ALIASES[key]
+    import pycountry  # on first use: its tables are large (cold start)
+
     try:
         return str(pycountry.countries.lookup(key).alpha_2)
     except LookupError:

@@ -14,7 +14,8 @@ from typing import Any
 from alerts.model import Alert, Target
 from shared.config_schemas.alerts import AlertsConfig
 from shared.config_schemas.stages import StageCatalog
-from shared.store.crm import lead_key, opportunity_key
+from shared.store.crm import escalation_key, lead_key, opportunity_key
+from shared.store.pos import run_key
 
 Item = dict[str, Any]
 
@@ -151,7 +152,7 @@ def notable_kind(stage: str, ctx: RuleContext) -> str | None:
 # ------------------------------------------------------------------ escalations
 def _escalation(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
     esc_id = new.get("escalation_id")
-    entity = f"ESCALATION#{esc_id}"
+    entity = escalation_key(str(esc_id))[0]
     status, was = new.get("status"), old.get("status")
     facts = {
         "escalation_id": esc_id,
@@ -214,4 +215,5 @@ def _pos_run(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
         ],
     }
     found = targets("pos_rejects", ctx.config, channel_manager=ctx.channel_manager_email)
-    return _alerts("pos_rejects", f"RUN#{new.get('key')}", f"{new.get('version')}#{status}", found, facts)
+    entity = run_key(str(new.get("key")), str(new.get("version")))[0]
+    return _alerts("pos_rejects", entity, f"{new.get('version')}#{status}", found, facts)

@@ -16,7 +16,7 @@ from typing import Any
 from alerts.model import Alert, Target
 from alerts.rules import OPEN_ESCALATION, targets
 from shared.config_schemas.alerts import AlertsConfig
-from shared.store.crm import lead_key, opportunity_key
+from shared.store.crm import activity_key, escalation_key, lead_key, opportunity_key, sample_key
 
 Item = dict[str, Any]
 
@@ -159,7 +159,7 @@ def overdue_escalations(escalations: Iterable[Item], now: datetime, config: Aler
         if esc.get("status") not in OPEN_ESCALATION or due is None or due > now:
             continue
         reminder = _period(now - due, every) + 1
-        entity, version = f"ESCALATION#{esc.get('escalation_id')}", f"{due.isoformat()}#{reminder}"
+        entity, version = escalation_key(str(esc.get("escalation_id")))[0], f"{due.isoformat()}#{reminder}"
         assignee = esc.get("assignee")
         facts = {
             **_facts(
@@ -206,7 +206,13 @@ def samples_due(
             "sample_follow_up_due", config, rep_id=owner, account_id=sample.get("account_id")
         ):
             found.append(
-                Alert("sample_follow_up_due", f"SAMPLE#{sample.get('sample_id')}", version, target, facts)
+                Alert(
+                    "sample_follow_up_due",
+                    sample_key(str(sample.get("sample_id")))[0],
+                    version,
+                    target,
+                    facts,
+                )
             )
     return found
 
@@ -226,6 +232,12 @@ def activities_overdue(activities: Iterable[Item], now: datetime, config: Alerts
         rep = activity.get("rep_id")
         for target in targets("activity_overdue", config, rep_id=str(rep) if rep else None):
             found.append(
-                Alert("activity_overdue", f"ACTIVITY#{activity.get('activity_id')}", version, target, facts)
+                Alert(
+                    "activity_overdue",
+                    activity_key(str(activity.get("activity_id")))[0],
+                    version,
+                    target,
+                    facts,
+                )
             )
     return found

@@ -59,7 +59,9 @@ def _signing_source(headers: Mapping[str, str] | None, body: bytes) -> str:
     except (ValueError, RecursionError) as exc:
         raise SignatureError(SignatureError.MALFORMED, f"{SOURCE_HEADER} header is required") from exc
     events = payload.get("events") if isinstance(payload, dict) and "events" in payload else [payload]
-    sources = {e.get("source") for e in events if isinstance(e, dict)} if isinstance(events, list) else set()
+    listed = events if isinstance(events, list) else []
+    # Only text can name a source: anything else in the body (a map, a list) is not one, and unhashable.
+    sources = {e["source"] for e in listed if isinstance(e, dict) and isinstance(e.get("source"), str)}
     source = sources.pop() if len(sources) == 1 else None
     if not isinstance(source, str):
         raise SignatureError(SignatureError.MALFORMED, f"{SOURCE_HEADER} header is required")

@@ -11,6 +11,7 @@ Rotation turns and rate-limit windows live in the state table: ``shared.store.st
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -86,6 +87,9 @@ class StoreLeadRepository:
 
     def __init__(self, store: crm.CrmStore | None = None) -> None:
         self.store: crm.CrmStore = store if store is not None else crm.DynamoCrmStore()
+        # The lead this thread read last: an update of it at the version read needs no second read
+        # (the store's version condition still decides).
+        self._read = threading.local()
 
     def create(self, lead: StoredLead, submission: SubmissionRecord) -> WriteResult:
         try:
@@ -116,6 +120,7 @@ class StoreLeadRepository:
                 changes,
                 expected_version=expected_version,
                 submission=_submission(submission) if submission is not None else None,
+                current=self._as_read(lead.lead_id, expected_version),
             )
         except crm.SubmissionExists:
             return WriteResult.SUBMISSION_EXISTS
@@ -132,7 +137,12 @@ class StoreLeadRepository:
 
     def get(self, lead_id: str) -> StoredLead | None:
         lead = self.store.get_lead(lead_id)
+        self._read.lead = lead
         return _from_record(lead) if lead is not None else None
+
+    def _as_read(self, lead_id: str, version: int) -> crm.Lead | None:
+        lead: crm.Lead | None = getattr(self._read, "lead", None)
+        return lead if lead is not None and lead.lead_id == lead_id and lead.version == version else None
 
     def get_submission(self, lead_id: str, submission_id: str) -> SubmissionRecord | None:
         found = self.store.get_lead_submission(lead_id, submission_id)

@@ -24,8 +24,6 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
-import phonenumbers
-import pycountry
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -112,6 +110,8 @@ def state_code(country: str | None, value: str | None) -> str | None:
 
 @lru_cache(maxsize=64)
 def _subdivisions(country: str) -> dict[str, str]:
+    import pycountry  # on first use: its tables are large (cold start)
+
     found: dict[str, str] = {}
     for sub in pycountry.subdivisions.get(country_code=country) or []:
         short = sub.code.split("-", 1)[1]
@@ -310,6 +310,8 @@ def normalise_phone(raw: str | None, country: str | None) -> tuple[str | None, b
     """E.164 where the number parses (and is possible), else the raw text; and whether it parsed."""
     if raw is None:
         return None, False
+    import phonenumbers  # on first use: its metadata is loaded with it (cold start)
+
     try:
         number = phonenumbers.parse(raw, country)
     except phonenumbers.NumberParseException:

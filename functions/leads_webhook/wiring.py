@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel
 
 from leads_webhook.intake import LeadServices
-from leads_webhook.routing import RepDirectory, RepRecord
+from leads_webhook.routing import RepDirectory, RepRecord, RepWorkload, RotationRepository
 from shared.config_schemas.leads import LeadsConfig
 from shared.config_schemas.routing import RoutingConfig
 
@@ -72,6 +72,70 @@ class RecheckedReps:
             return self._records
 
 
+OPEN_LEADS_RECHECK_SECONDS = 5.0
+
+
+class RecheckedWorkload:
+    """Each rep's open-lead count (a count query) read at most every `every` seconds, plus the assignments this
+    container made since: capacity, like the rep records it is checked against, follows other containers'
+    changes within that time, and a lead does not cost a query per rep it considers."""
+
+    def __init__(
+        self,
+        base: RepWorkload,
+        every: float = OPEN_LEADS_RECHECK_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.base, self.every, self.clock = base, every, clock
+        self._counts: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def open_leads(self, rep_id: str) -> int:
+        with self._lock:
+            known = self._counts.get(rep_id)
+            if known is not None and self.clock() - known[1] < self.every:
+                return known[0]
+        count = self.base.open_leads(rep_id)
+        with self._lock:
+            self._counts[rep_id] = (count, self.clock())
+        return count
+
+    def note_assigned(self, rep_id: str) -> None:
+        with self._lock:
+            if rep_id in self._counts:
+                count, read = self._counts[rep_id]
+                self._counts[rep_id] = (count + 1, read)
+
+
+class OptimisticRotation:
+    """A pool's turn as this container last saw it (read, or written by its own last advance): the rotation's
+    conditional write still decides, so a turn another container took makes the advance fail, the turn is read
+    again and the pick is made again. One write per routed lead instead of a read and a write."""
+
+    def __init__(self, base: RotationRepository) -> None:
+        self.base = base
+        self._turns: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def current_turn(self, pool_id: str) -> int:
+        with self._lock:
+            if pool_id in self._turns:
+                return self._turns[pool_id]
+        turn = self.base.current_turn(pool_id)
+        with self._lock:
+            self._turns[pool_id] = turn
+        return turn
+
+    def advance(self, pool_id: str, expected: int, new: int) -> bool:
+        moved = self.base.advance(pool_id, expected, new)
+        with self._lock:
+            if moved:
+                self._turns[pool_id] = new
+            else:
+                self._turns.pop(pool_id, None)  # someone else moved it: read it again
+        return moved
+
+
 @lru_cache(maxsize=1)
 def deployed_services() -> LeadServices:
     """Built once per container, on first use (never at import: moto and the local hub set endpoints first)."""
@@ -82,9 +146,11 @@ def deployed_services() -> LeadServices:
     from shared.store.state import DynamoStateStore
 
     state = DynamoStateStore()  # rotation turns and rate-limit windows
+    leads = DynamoLeadRepository()
     return LeadServices(
-        leads=DynamoLeadRepository(),
-        rotation=state,
+        leads=leads,
+        rotation=OptimisticRotation(state),
+        workload=RecheckedWorkload(leads),
         rate_limiter=state,
         leads_config=RecheckedConfig("leads.yaml", LeadsConfig),
         routing_config=RecheckedConfig("routing.yaml", RoutingConfig),

@@ -27,6 +27,7 @@ from shared.store.plan import (
     OPPORTUNITY,
     TERRITORY,
     ZERO,
+    NodeFigures,
     NodeRef,
     OrderFigure,
     Period,
@@ -175,21 +176,25 @@ class RecomputeResult:
         return self
 
 
-def compute_cell(store: RollupStore, node: PlanNode, period: Period, ctx: RollupContext) -> RollupCell | None:
-    """One cell from the node's own figures and its children's stored cells."""
-    ref = node.ref
+def compute_cell(
+    node: PlanNode,
+    period: Period,
+    ctx: RollupContext,
+    figures: NodeFigures,
+    child_cells: Iterable[RollupCell],
+) -> RollupCell | None:
+    """One cell from the node's own figures (read once for all its quarters) and its children's cells."""
     cell = own_cell(
         node,
         period,
         ctx,
-        plan=store.plan_figure(ref, period),
-        orders=store.orders_of(ref, period) if ref.type != TERRITORY else (),
-        pos=store.pos_of(ref.id, period) if ref.type == ACCOUNT else (),
-        pos_history=store.pos_history(ref.id) if ref.type == ACCOUNT else None,
+        plan=figures.plans.get(period),
+        orders=figures.orders.get(period, ()) if node.ref.type != TERRITORY else (),
+        pos=figures.pos.get(period, ()) if node.ref.type == ACCOUNT else (),
+        pos_history=figures.pos_history() if node.ref.type == ACCOUNT else None,
     )
-    children = store.child_nodes(ref)
-    for child_cell in store.get_cells([c.ref for c in children], period).values():
-        absorb(cell, ref.type, child_cell)
+    for child_cell in child_cells:
+        absorb(cell, node.ref.type, child_cell)
     return finish(cell)
 
 
@@ -208,44 +213,68 @@ def node_periods(store: RollupStore, ref: NodeRef) -> set[Period]:
     return periods
 
 
+@dataclass
+class _Loaded:
+    node: PlanNode | None
+    figures: NodeFigures
+    cells: dict[Period, RollupCell]
+    children: list[NodeRef]
+
+
 def recompute_upwards(
     store: RollupStore, ctx: RollupContext, start: NodeRef | None, periods: Iterable[Period]
 ) -> RecomputeResult:
-    """Recompute ``start`` in ``periods``, then each ancestor in the quarters whose cell changed.
+    """Recompute ``start`` in ``periods``, then each ancestor while its cell changes.
 
-    At most depth + 1 cells are written per quarter; a node whose cell did not change stops the walk.
+    Quarter by quarter, earliest first (a POS change's own quarter before the quarters whose
+    completeness it moves), so the top of the tree shows the change after depth + 1 writes; at most
+    depth + 1 cells are written per quarter. A node's figures and cells are read once per call.
     """
     result = RecomputeResult()
-    pending = set(periods)
-    seen: set[NodeRef] = set()
-    ref = start
-    while ref is not None and pending and ref not in seen:
-        seen.add(ref)
-        node = store.get_node(ref)
-        if node is None:
-            for period in pending:  # a node that is gone keeps no cells
-                if store.get_cell(ref, period) is not None:
+    loaded: dict[NodeRef, _Loaded] = {}
+
+    def load(ref: NodeRef) -> _Loaded:
+        found = loaded.get(ref)
+        if found is None:
+            node = store.get_node(ref)
+            found = loaded[ref] = _Loaded(
+                node,
+                store.node_figures(ref) if node is not None else NodeFigures(),
+                store.cells_of(ref),
+                [c.ref for c in store.child_nodes(ref)] if node is not None else [],
+            )
+        return found
+
+    for period in sorted(set(periods)):
+        ref = start
+        seen: set[NodeRef] = set()
+        while ref is not None and ref not in seen:
+            seen.add(ref)
+            entry = load(ref)
+            stored = entry.cells.get(period)
+            if entry.node is None:  # a node that is gone keeps no cells
+                if stored is not None:
                     store.delete_cell(ref, period)
+                    del entry.cells[period]
                     result.deleted += 1
                     result.cells.add((ref, period))
-            break
-        changed: set[Period] = set()
-        for period in sorted(pending):
-            cell = compute_cell(store, node, period, ctx)
-            stored = store.get_cell(ref, period)
+                break
+            cell = compute_cell(
+                entry.node, period, ctx, entry.figures, store.get_cells(entry.children, period).values()
+            )
             if cell == stored:
                 result.unchanged += 1
-                continue
+                break
             if cell is None:
                 store.delete_cell(ref, period)
+                del entry.cells[period]
                 result.deleted += 1
             else:
                 store.put_cell(ref, period, cell)
+                entry.cells[period] = cell
                 result.written += 1
             result.cells.add((ref, period))
-            changed.add(period)
-        pending = changed
-        ref = node.parent
+            ref = entry.node.parent
     return result
 
 

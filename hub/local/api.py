@@ -200,7 +200,7 @@ class LocalApi:
         if path.startswith(("/_hub/docs", "/_hub/openapi.json")):
             from hub.local.pages import serve_docs
 
-            return serve_docs(path, self.url)
+            return serve_docs(path, self.url, query)
         return None
 
     def _control(

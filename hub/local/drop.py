@@ -31,6 +31,14 @@ class DropFolder:
         for prefix in prefixes:
             (self.root / prefix).mkdir(parents=True, exist_ok=True)
 
+    def adopt_existing(self) -> None:
+        """Take the files already in the folder as uploaded (``hub local --fresh`` starts empty: a file
+        left in the folder is imported again when it changes, or is touched)."""
+        for path in self.root.rglob("*"):
+            if path.is_file() and not path.name.startswith("."):
+                stat = path.stat()
+                self._seen[path] = (stat.st_size, stat.st_mtime_ns)
+
     def poll(self) -> int:
         done = 0
         for path in sorted(self.root.rglob("*")):

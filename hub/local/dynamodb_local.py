@@ -101,6 +101,10 @@ class DynamoDBLocalProcess:
         self._log: IO[bytes] | None = None
 
     @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def log_path(self) -> Path:
         return self.db_dir / "engine.log"
 

@@ -145,13 +145,14 @@ def local_openapi(api_url: str) -> dict[str, Any]:
     return document
 
 
-def serve_docs(path: str, api_url: str) -> Reply | None:
+def serve_docs(path: str, api_url: str, query: str = "") -> Reply | None:
     """Swagger UI at ``/_hub/docs`` (powertools' bundled copy: nothing is fetched from outside)."""
     from pathlib import Path
 
     import aws_lambda_powertools.event_handler.openapi.swagger_ui as swagger_ui
 
-    if path == "/_hub/openapi.json":
+    wants_json = path in ("/_hub/docs", "/_hub/docs/") and "json" in parse_qs(query).get("format", [])
+    if path == "/_hub/openapi.json" or wants_json:  # Swagger UI links the document as ?format=json
         body = json.dumps(local_openapi(api_url), indent=2).encode()
         return 200, {"content-type": "application/json", "cache-control": "no-store"}, body
     if path in _SWAGGER_ASSETS:

@@ -92,6 +92,11 @@ class LocalHub:
             engine.wait_ready()
         aws_url = embedded.url
         os.environ.update(base_environment(aws_url))
+        if engine is not None:
+            # The functions the hub runs in its own process talk to DynamoDB Local directly (botocore's
+            # per-service endpoint settings): one hop less for every call. Others use the one endpoint.
+            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = engine.endpoint
+            os.environ["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = engine.endpoint
 
         import boto3
         from botocore.config import Config
@@ -187,6 +192,8 @@ class LocalHub:
 
         drop_dir = self.home / "drop"
         drop = DropFolder(drop_dir, s3, bucket, state=self.data_dir / "drop-uploaded.json")
+        if self.fresh:
+            drop.adopt_existing()
         drop.prepare(
             sorted({t.prefix.rstrip("/") for t in self.template.s3_triggers() if t.prefix != "config/"})
         )
@@ -271,10 +278,25 @@ class LocalHub:
     def _load_configuration(self, s3: Any, bucket: str) -> None:
         """Upload the shipped example configuration, as an operator would: through config/."""
         config_dir = ROOT / "config"
-        for path in sorted(config_dir.rglob("*.yaml")):
-            s3.put_object(
-                Bucket=bucket, Key="config/" + path.relative_to(config_dir).as_posix(), Body=path.read_bytes()
-            )
+        names = [path.relative_to(config_dir).as_posix() for path in sorted(config_dir.rglob("*.yaml"))]
+        for name in names:
+            s3.put_object(Bucket=bucket, Key="config/" + name, Body=(config_dir / name).read_bytes())
+        self._await_configuration(s3, bucket, names)
+
+    def _await_configuration(self, s3: Any, bucket: str, names: list[str], timeout: float = 60.0) -> None:
+        """Ready means the validator has accepted the shipped configuration (a first lead finds its rules)."""
+        from shared.config_store import GOOD_PREFIX
+
+        deadline = time.monotonic() + timeout
+        waiting = list(names)
+        while waiting and time.monotonic() < deadline:
+            answer = s3.list_objects_v2(Bucket=bucket, Prefix=GOOD_PREFIX)
+            accepted = {str(o["Key"])[len(GOOD_PREFIX) :] for o in answer.get("Contents", [])}
+            waiting = [name for name in waiting if name not in accepted]
+            if waiting:
+                time.sleep(0.1)
+        if waiting:
+            self.say(f"The configuration validator has not accepted {', '.join(waiting)} yet.")
 
     def stop(self) -> None:
         for stop in reversed(self._stoppers):

@@ -39,7 +39,7 @@ def lambda_record(record: dict[str, Any], stream_arn: str, region: str) -> dict[
 
     out = plain(record)
     out["eventSourceARN"] = stream_arn
-    out.setdefault("awsRegion", region)
+    out["awsRegion"] = region  # DynamoDB Local's records say "ddblocal"
     out.setdefault("eventSource", "aws:dynamodb")
     return out  # type: ignore[no-any-return]
 

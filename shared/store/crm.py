@@ -111,6 +111,9 @@ def open_opportunities_index(stage: str) -> str:
 # ---------------------------------------------------------------------- alerts (issue 10): alert records
 ALERTS_PENDING_INDEX = "ALERTS#PENDING"  # gsi2: pending and held alerts by due time
 ALERT_OPEN_STATUSES = ("pending", "held")
+# Records expire (TTL) after this: longer than any repeat interval alerts.yaml allows (365 days), so a
+# key is never forgotten while it could come again.
+ALERT_RETENTION_DAYS = 400
 
 
 def alert_key(key: str) -> Key:
@@ -2329,7 +2332,7 @@ def _alert_item(record: AlertRecord) -> AlertItem:
         gsi1pk=alerts_to_index(record.recipient), gsi1sk=f"{record.created_at}#{record.key}",
         gsi2pk=ALERTS_PENDING_INDEX if is_open else None, gsi2sk=f"{record.due_at}#{record.key}" if is_open else None,
         gsi3pk=alerts_day_index(record.created_at[:10]), gsi3sk=f"{record.created_at}#{record.key}",
-        updated_at=datetime.now(UTC),
+        updated_at=datetime.now(UTC), expires_at=parse_time(record.created_at) + timedelta(days=ALERT_RETENTION_DAYS),
     )  # fmt: skip
 
 

@@ -678,6 +678,27 @@ class PosFigure:
     amount: Decimal
 
 
+@dataclass
+class NodeFigures:
+    """A node's own source figures of every quarter, read at once (plan, orders, POS per distributor)."""
+
+    plans: dict[Period, Decimal] = field(default_factory=dict)
+    orders: dict[Period, list[OrderFigure]] = field(default_factory=dict)
+    pos: dict[Period, list[PosFigure]] = field(default_factory=dict)
+
+    def pos_history(self) -> dict[Period, set[str]]:
+        """Per quarter, the distributors that reported sell-through (a non-zero amount)."""
+        history: dict[Period, set[str]] = {}
+        for period, figures in self.pos.items():
+            reported = {f.distributor for f in figures if f.amount}
+            if reported:
+                history[period] = reported
+        return history
+
+    def periods(self) -> set[Period]:
+        return set(self.plans) | set(self.orders) | set(self.pos)
+
+
 @dataclass(frozen=True, slots=True)
 class StageFigure:
     count: int = 0
@@ -863,6 +884,9 @@ class RollupStore(Protocol):
         ...
 
     def source_periods(self, ref: NodeRef) -> set[Period]: ...
+    def node_figures(self, ref: NodeRef) -> NodeFigures:
+        """The node's plans, orders (account, opportunity) and POS (account) of every quarter."""
+        ...
 
     # rollups
     def get_cell(self, ref: NodeRef, period: Period) -> RollupCell | None: ...
@@ -978,6 +1002,17 @@ class InMemoryRollupStore:
         if ref.type == ACCOUNT:
             periods |= {p for (a, p, _c, _d) in self.sources.pos if a == ref.id}
         return periods
+
+    def node_figures(self, ref: NodeRef) -> NodeFigures:
+        figures = NodeFigures(plans={p: a for (r, p), a in self.sources.plans.items() if r == ref})
+        for order in sorted(self.sources.orders.values(), key=lambda o: o.order_id):
+            if ref in order.refs():
+                figures.orders.setdefault(order.period, []).append(order)
+        if ref.type == ACCOUNT:
+            for figure in self.sources.pos_figures():
+                if figure.account_id == ref.id:
+                    figures.pos.setdefault((figure.year, figure.quarter), []).append(figure)
+        return figures
 
     # ---- rollups ----
     def get_cell(self, ref: NodeRef, period: Period) -> RollupCell | None:
@@ -1246,6 +1281,20 @@ class DynamoRollupStore:
         if ref.type == ACCOUNT:
             periods |= {(f.year, f.quarter) for f in self._pos_items(ref.id)}
         return periods
+
+    def node_figures(self, ref: NodeRef) -> NodeFigures:
+        pk = plan_figure_key(ref.type, ref.id, 0, 1)[0]
+        with translated():
+            figures = NodeFigures(
+                plans={(int(i.year), int(i.quarter)): i.amount for i in PlanFigureItem.query(pk)}
+            )
+            for item in NodeOrderItem.query(node_key(ref)["pk"], NodeOrderItem.sk.startswith("ORDER#")):
+                order = decode_order(item.attribute_values)
+                figures.orders.setdefault(order.period, []).append(order)
+        if ref.type == ACCOUNT:
+            for pos in self._pos_items(ref.id):
+                figures.pos.setdefault((pos.year, pos.quarter), []).append(pos)
+        return figures
 
     def snapshot(self) -> RollupSnapshot:
         """Every node, plan figure, mirrored order and POS figure of the table in one scan (nightly)."""

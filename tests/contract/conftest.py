@@ -40,21 +40,19 @@ class StoreBackend:
     def is_dynamo(self) -> bool:
         return self.name != "memory"
 
-    def store(self, table: str, **kwargs: Any) -> Any:
-        """The store of ``shared.store.<table>`` for this backend (in-memory or DynamoDB)."""
+    def store(self, table: str, kind: str = "", **kwargs: Any) -> Any:
+        """The store of ``shared.store.<table>`` for this backend (in-memory or DynamoDB).
+
+        ``kind`` names the store where a table's module has more than one (``plan``: ``Plan`` and
+        ``Rollup``); by default the one named after the table.
+        """
         module = importlib.import_module(f"shared.store.{table}")
         prefix = "Dynamo" if self.is_dynamo else "InMemory"
-        found = [
-            obj
-            for name, obj in vars(module).items()
-            if isinstance(obj, type)
-            and name.startswith(prefix)
-            and name.endswith("Store")
-            and obj.__module__ == module.__name__
-        ]
-        if len(found) != 1:
-            raise LookupError(f"shared.store.{table} has {len(found)} {prefix}*Store classes: {found}")
-        return found[0](**kwargs)
+        name = f"{prefix}{kind or table.capitalize()}Store"
+        cls = getattr(module, name, None)
+        if not isinstance(cls, type):
+            raise LookupError(f"shared.store.{table} has no {name}")
+        return cls(**kwargs)
 
     def dynamodb(self) -> Any:
         """A low-level client on this backend's DynamoDB (to look at what a store wrote)."""

@@ -40,7 +40,8 @@ def running_hub(home: Path, *extra: str, keep_log: bool = False) -> Iterator[dic
         cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     started = time.monotonic()
-    deadline = time.monotonic() + 90
+    # Generous: with DynamoDB Local (a JVM) on a busy 2-core machine a start has taken 100 s.
+    deadline = time.monotonic() + 300
     while not info_path.exists():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()

@@ -250,3 +250,15 @@ def test_outbox_json_answers_one_recipient_quickly(local_hub):
         messages = json.load(answer)["messages"]
     assert time.monotonic() - started < 2
     assert all(JONAS in m["destinations"]["ToAddresses"] for m in messages)
+
+
+def test_the_local_hub_serves_swagger_ui_from_the_contract(local_hub, browser, shots):
+    page = browser.new_page()
+    page.goto(f"{local_hub['api_url']}/_hub/docs")
+    page.wait_for_selector(".opblock", timeout=30_000)
+    document = json.loads((Path(__file__).resolve().parents[2] / "docs" / "openapi.json").read_text())
+    operations = sum(len(ops) for ops in document["paths"].values())
+    assert page.locator(".opblock").count() == operations
+    assert "CRM integration hub" in page.inner_text(".information-container")
+    page.screenshot(path=str(shots / "swagger-ui.png"))
+    page.close()

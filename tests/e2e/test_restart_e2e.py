@@ -126,4 +126,5 @@ def test_leads_events_a_pos_run_and_the_outbox_survive_a_restart_and_a_kill(tmp_
     with running_hub(home, "--fresh") as hub:
         assert _call(hub, f"/leads/{lead_id}")[0] == 404
         assert _run(hub, key) is None
-        assert not emails_to(hub["aws_endpoint_url"], JONAS)
+        # (the demo data's own alerts may come in; the kept lead's alert does not)
+        assert not [m for m in emails_to(hub["aws_endpoint_url"], JONAS) if email in m["body"]]

@@ -2,7 +2,8 @@
 
 Each handler named in the template is imported in a fresh interpreter, as Lambda's init does, and
 the test fails when the X-Ray SDK is loaded at import (the Tracer is built on the first traced
-call: ``shared.observability.LazyTracer``).
+call: ``shared.observability.LazyTracer``), or phonenumbers (importing it loads its metadata) or
+pycountry (its data) is: both are imported where a lead's phone or country is first read.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 from hub.local.template import HubTemplate
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("aws_xray_sdk",)
+HEAVY = ("aws_xray_sdk", "phonenumbers", "pycountry")
 HANDLERS = sorted({spec.module for spec in HubTemplate().functions().values()})
 
 PROBE = """

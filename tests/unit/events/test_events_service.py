@@ -437,3 +437,11 @@ def test_a_rep_keeps_its_timezone_and_an_unknown_zone_is_refused(context, store)
     answer = post(context, batch(event("rep.upserted", {**rep, "timezone": "Mars/Olympus"}, "e2", 1)))
     assert answer.status_code == 422
     assert answer.body["results"][0]["errors"][0]["field"] == "data.timezone"
+
+
+def test_a_source_that_is_not_text_is_401_not_a_crash(context, store):
+    # Found by the OpenAPI fuzzing (schemathesis): a body whose events name a map as their source, unsigned
+    body = json.dumps({"events": [{"event_id": "e1", "source": {"a": 1}}, {"source": ["x"]}]}).encode()
+    answer = post(context, body, {})
+    assert answer.status_code == 401
+    assert all_items(store) == {}

@@ -1,0 +1,136 @@
+"""A trade-show list dropped into a running local hub: seconds from the drop to the results file, and the
+hub's peak memory (the hub process and what it started: DynamoDB Local's JVM), as a user would see them.
+
+Run: ``.venv/bin/python bench/hub_import.py [--rows 10000] [--moto]`` (``--moto``: the hub on moto's
+DynamoDB, ``HUB_DYNAMODB=moto``, as before DynamoDB Local). Starts ``hub local --fresh`` in a temporary
+home, waits until it is ready, writes ``drop/imports/leads/show.csv``, and polls the bucket for
+``imports/leads/show.results.csv``. Prints one JSON line last (the figures ``bench/sheet.py`` reads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COUNTRIES = ["US", "DE", "JP", "GB", "FR", "CN", "TW", "KR", "IN", "BR"]
+INDUSTRIES = ["Automotive", "Industrial", "Consumer", "Medical", "Telecom"]
+
+
+def trade_show_csv(rows: int) -> bytes:
+    """The list bench/leads_import.py imports in-process (the same rows)."""
+    lines = ["E-mail,First Name,Last Name,Company Name,Country,Industry,Employees"]
+    for n in range(rows):
+        lines.append(f"visitor{n}@company{n % 997}.example,First{n},Last{n},Company {n % 997},"
+                     f"{COUNTRIES[n % len(COUNTRIES)]},{INDUSTRIES[n % len(INDUSTRIES)]},{10 + n % 5000}")  # fmt: skip
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def tree_rss_kib(pid: int) -> int:
+    """Resident memory of ``pid`` and its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo.extend(children.get(current, []))
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--moto", action="store_true", help="the hub on moto's DynamoDB")
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # a terminated bench still stops the hub it started (the finally below)
+
+    signal.signal(signal.SIGTERM, interrupted)
+    home = Path(tempfile.mkdtemp(prefix="hub-import-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "HUB_"))}
+    if args.moto:
+        env["HUB_DYNAMODB"] = "moto"
+    hub_bin = Path(sys.executable).parent / "hub"
+    log = (home / "hub.log").open("ab")
+    process = subprocess.Popen(
+        [str(hub_bin), "local", "--home", str(home), "--port", "0", "--aws-port", "0", "--fresh"],
+        cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    info_path = home / ".hub" / "local.json"
+    peak = [0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.5):
+            peak[0] = max(peak[0], tree_rss_kib(process.pid))
+
+    try:
+        while not info_path.exists():
+            if process.poll() is not None:
+                raise SystemExit(f"the hub did not start; see {home / 'hub.log'}")
+            time.sleep(0.2)
+        info = json.loads(info_path.read_text())
+        import boto3
+
+        s3 = boto3.client(
+            "s3", endpoint_url=info["aws_endpoint_url"], region_name=info["region"],
+            aws_access_key_id="bench", aws_secret_access_key="bench",
+        )  # fmt: skip
+        threading.Thread(target=sample, daemon=True).start()
+        at_ready = tree_rss_kib(process.pid)
+        target = Path(info["drop_dir"]) / "imports" / "leads" / "show.csv"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = trade_show_csv(args.rows)
+        started = time.monotonic()
+        target.write_bytes(data)
+        results_key = "imports/leads/show.results.csv"
+        body = b""
+        while time.monotonic() - started < args.timeout:
+            try:
+                body = s3.get_object(Bucket=info["bucket"], Key=results_key)["Body"].read()
+                break
+            except s3.exceptions.NoSuchKey:
+                time.sleep(0.5)
+        elapsed = time.monotonic() - started
+        rows = max(0, body.count(b"\n") - 1)
+        engine = "moto" if args.moto else "DynamoDB Local"
+        done = bool(body)
+        print(f"local hub ({engine}): {args.rows:,} rows, {'done' if done else 'NOT done'} in {elapsed:.1f} s; "
+              f"results rows {rows:,}; hub memory at ready {at_ready / 1024:.0f} MB, peak {peak[0] / 1024:.0f} MB")  # fmt: skip
+        print(json.dumps({"rows": args.rows, "engine": engine, "done": done, "seconds": round(elapsed, 1),
+                          "peak_mb": round(peak[0] / 1024), "ready_mb": round(at_ready / 1024)}))  # fmt: skip
+    finally:
+        stop.set()
+        try:
+            os.killpg(process.pid, signal.SIGINT)
+            process.wait(timeout=30)
+        except (subprocess.TimeoutExpired, ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
