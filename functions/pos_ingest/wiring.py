@@ -68,8 +68,12 @@ def collaborators(remaining_ms: Callable[[], int] | None = None) -> Collaborator
     )
 
 
+MIN_ROWS_PER_SLICE = 20_000  # well under a second of reading: a slice always gets somewhere
+
+
 def time_budget(remaining_ms: Callable[[], int]) -> Callable[[int], bool]:
     """Stop after a batch once less than a quarter of the starting time (at most 2 minutes) is left:
-    enough to write the batch in hand, the rejects part and the checkpoint."""
+    enough to write the batch in hand, the rejects part and the checkpoint; never before a slice has
+    read ``MIN_ROWS_PER_SLICE`` rows (a small file is read, and committed, in one go)."""
     margin = max(5_000, min(120_000, remaining_ms() // 4))
-    return lambda _rows: remaining_ms() < margin
+    return lambda rows: rows >= MIN_ROWS_PER_SLICE and remaining_ms() < margin

@@ -669,6 +669,10 @@ class DynamoPosStore:
         self.remaining_ms = remaining_ms
         self.sleep = sleep
         self.jitter = jitter
+        # One connection (one botocore client) per table for every item class, made on first use:
+        # pynamodb keeps one per class, and each new client costs a second on a busy machine.
+        PosTableItem._get_connection()
+        PlanTableItem._get_connection()
 
     def bounded_by(self, remaining_ms: Callable[[], int]) -> DynamoPosStore:
         return DynamoPosStore(remaining_ms, sleep=self.sleep, jitter=self.jitter)
