@@ -25,16 +25,22 @@ def an_event(event_id: str, source: str = "crm-x", **data: Any) -> Any:
 def test_an_event_is_kept_once_and_read_back_by_the_hour_it_came(store_backend: StoreBackend) -> None:
     events = store_backend.store("events")
 
-    # When an event is kept, redelivered, and another source's event comes an hour later
-    events.keep_events([an_event("e1", name="first")], received_at=RECEIVED)
-    events.keep_events([an_event("e1", name="again")], received_at=RECEIVED + timedelta(seconds=5))
+    # When an event is kept, redelivered as sent, its id reused with another body, and another source's
+    # event comes an hour later
+    from shared.store.events import Kept
+
+    first = events.keep_events([an_event("e1", name="first")], received_at=RECEIVED)
+    repeat = events.keep_events([an_event("e1", name="first")], received_at=RECEIVED + timedelta(seconds=2))
+    reused = events.keep_events([an_event("e1", name="again")], received_at=RECEIVED + timedelta(seconds=5))
     events.keep_events([an_event("e2", source="crm-y")], received_at=RECEIVED + timedelta(hours=1))
 
-    # Then one item per (source, event id), the redelivery's body kept; read in the order received
+    # Then one item per (source, event id): a repeat writes nothing, a reused id is refused and the first
+    # body stays (issue 15: the inbox never overwrites); read in the order received
+    assert (first, repeat, reused) == ([Kept.NEW], [Kept.REPEAT], [Kept.CONFLICT])
     until = RECEIVED + timedelta(hours=2)
     entries = list(events.read_inbox(RECEIVED - timedelta(hours=1), until=until))
     assert [(e.source, e.event_id) for e in entries] == [("crm-x", "e1"), ("crm-y", "e2")]
-    assert entries[0].body["data"] == {"name": "again"}
+    assert entries[0].body["data"] == {"name": "first"}
     only_y = list(events.read_inbox(RECEIVED - timedelta(hours=1), until=until, source="crm-y"))
     assert [e.event_id for e in only_y] == ["e2"]
 
