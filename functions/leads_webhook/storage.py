@@ -136,15 +136,28 @@ class StoreLeadRepository:
         return WriteResult.DONE
 
     def get(self, lead_id: str) -> StoredLead | None:
-        lead = self.store.get_lead(lead_id)
+        # The first read of a submission comes with the address's other facts (``lead_id_for_email``):
+        # used once; a retry after a conflict reads again.
+        person: crm.Person | None = getattr(self._read, "person", None)
+        if person is not None and person.lead_id == lead_id:
+            self._read.person = None
+            lead = person.lead
+        else:
+            lead = self.store.get_lead(lead_id)
         self._read.lead = lead
         return _from_record(lead) if lead is not None else None
 
     def lead_id_for_email(self, email_key: str) -> str:
-        return self.store.lead_id_for_email(email_key)
+        person = self.store.read_person(email_key)
+        self._read.person = person
+        self._read.suppression = (email_key, person.suppression)
+        return person.lead_id
 
     def suppression(self, email_key: str) -> str | None:
-        found = self.store.get_suppression(email_key)
+        read = getattr(self._read, "suppression", None)
+        found = (
+            read[1] if read is not None and read[0] == email_key else self.store.get_suppression(email_key)
+        )
         return found.status if found is not None and found.suppressed else None
 
     def _as_read(self, lead_id: str, version: int) -> crm.Lead | None:

@@ -676,6 +676,16 @@ class LeadSubmission(Record):
     fields: dict[str, Any] = Field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Person:
+    """What the intake reads about an address: the lead it reaches (id, and the lead if stored) and
+    what MailChimp said about the address before the person arrived."""
+
+    lead_id: str
+    lead: Lead | None
+    suppression: Suppression | None
+
+
 class Suppression(Record):
     """MailChimp's status for an address the hub had no person for, kept until that person arrives."""
 
@@ -1020,6 +1030,11 @@ class CrmStore(AlertStore, Protocol):
         ...
 
     def get_suppression(self, email: str) -> Suppression | None: ...
+
+    def read_person(self, email: str) -> Person:
+        """Everything the intake reads about an address in one call (BatchGetItem of the address's own
+        lead, its alias and its suppression; a second read only when an alias names another lead)."""
+        ...
 
     def add_lead_submission(self, submission: LeadSubmission) -> None:
         """A submission kept without changing the lead; ``SubmissionExists`` when recorded before."""
@@ -1893,6 +1908,22 @@ class _CrmLogic:
         return Suppression.model_validate(
             {"email": item.email, "status": item.status, "at": parse_time(item.at), "reason": item.reason}
         )
+
+    def read_person(self, email: str) -> Person:
+        own = lead_id_for(email_key(email))
+        keys = [lead_key(own), email_alias_key(email), suppression_key(email)]
+        found = self._backend.batch_get(CrmItem, keys)  # type: ignore[type-abstract]
+        lead = next((i for i in found if isinstance(i, LeadItem)), None)
+        alias = next((i for i in found if isinstance(i, EmailAliasItem)), None)
+        kept = next((i for i in found if isinstance(i, SuppressionItem)), None)
+        suppression = None
+        if kept is not None:
+            suppression = Suppression.model_validate(
+                {"email": kept.email, "status": kept.status, "at": parse_time(kept.at), "reason": kept.reason}
+            )
+        if alias is not None and alias.lead_id != own:
+            return Person(alias.lead_id, self.get_lead(alias.lead_id), suppression)
+        return Person(own, _lead_from_item(lead) if lead is not None else None, suppression)
 
     def add_lead_submission(self, submission: LeadSubmission) -> None:
         if not self._backend.put(_submission_item(submission), _Absent()):

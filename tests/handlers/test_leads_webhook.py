@@ -335,10 +335,12 @@ def test_a_busy_table_is_503_with_retry_after(leads_hub, lambda_context, monkeyp
     from shared.store import crm
     from shared.store.errors import Throttled
 
-    def busy(self, lead_id):
+    def busy(self, key):
         raise Throttled("ProvisionedThroughputExceededException")
 
-    monkeypatch.setattr(crm.DynamoCrmStore, "get_lead", busy)  # the table refuses, as under load
+    # the table refuses every read, as under load
+    monkeypatch.setattr(crm.DynamoCrmStore, "get_lead", busy)
+    monkeypatch.setattr(crm.DynamoCrmStore, "read_person", busy)
     status, body, headers = post(lambda_context, {"email": "busy@example.com", "first_name": "Bea"})
     assert (status, headers.get("Retry-After")) == (503, "5")
     assert "try again" in body["message"]
