@@ -39,6 +39,7 @@ from shared.store.items import DecimalAttribute, Gsi1, now_text, utc_text
 
 _settings = get_settings()
 ZERO = Decimal(0)
+CENT = Decimal("0.01")
 
 PlanWrite = Literal["applied", "stale", "duplicate"]
 """What ``put_plan_figure_if_newer`` did: written; a newer event is stored; this very event is stored."""
@@ -1038,6 +1039,13 @@ class InMemoryRollupStore:
 
 
 # ---- storage form of the tree mirror and orders (plain dicts as the stream images carry them) ----
+def _cents(amount: Decimal) -> Decimal:
+    """A DynamoDB number comes back without its trailing zeros (``50.00`` is stored as ``50``): money is
+    shown to the cent again, never rounded (an amount with more places keeps them)."""
+    exponent = amount.as_tuple().exponent
+    return amount.quantize(CENT) if isinstance(exponent, int) and exponent > -2 else amount
+
+
 def _text(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:f}"
 
@@ -1258,7 +1266,7 @@ class DynamoRollupStore:
         for item in items:
             if item.breakdown.startswith("DIST#"):
                 yield PosFigure(account_id, int(item.year), int(item.quarter), item.currency,
-                                item.breakdown[5:], item.amount or ZERO)  # fmt: skip
+                                item.breakdown[5:], _cents(item.amount or ZERO))  # fmt: skip
 
     def pos_of(self, account_id: str, period: Period) -> list[PosFigure]:
         return list(self._pos_items(account_id, f"{period[0]:04d}#Q{period[1]}#"))
