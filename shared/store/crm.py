@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -65,7 +65,7 @@ from shared.store.common import (
     storable,
 )
 from shared.store.errors import Conflict, NotFound, translated
-from shared.store.items import Gsi1
+from shared.store.items import BoundedRetry, Gsi1, batch_get_raw
 
 _settings = get_settings()
 
@@ -80,6 +80,7 @@ class SubmissionExists(Conflict):
 
 # ====================================================================== keys
 Key = tuple[str, str]
+LEADS_PER_TRANSACTION = 50  # a lead and its first submission: two of TransactWriteItems' 100 actions
 
 LEAD: Final = "LEAD"
 CONTACT: Final = "CONTACT"
@@ -1036,6 +1037,21 @@ class CrmStore(AlertStore, Protocol):
         lead, its alias and its suppression; a second read only when an alias names another lead)."""
         ...
 
+    def read_people(
+        self, emails: Iterable[str], *, remaining_ms: Callable[[], int] | None = None
+    ) -> dict[str, Person]:
+        """``read_person`` of many addresses, by ``email_key``: three keys an address, in BatchGetItems of
+        100 keys, then the leads aliases name in one more. Unprocessed keys are retried with backoff for as
+        long as ``remaining_ms`` (the invocation's remaining time) allows, else ``Throttled``."""
+        ...
+
+    def create_leads(self, new: Sequence[tuple[Lead, LeadSubmission]]) -> list[Conflict | None]:
+        """``create_lead`` of many new leads in one TransactWriteItems (two items a lead, at most 50 leads
+        a call): per lead, None when created, else why not (``LeadExists``, also for a transaction conflict:
+        read it again, or ``SubmissionExists``). Each lead's conditions hold as in ``create_lead``; one refused lead
+        does not keep the others out (they are written without it)."""
+        ...
+
     def add_lead_submission(self, submission: LeadSubmission) -> None:
         """A submission kept without changing the lead; ``SubmissionExists`` when recorded before."""
         ...
@@ -1372,7 +1388,7 @@ class _Backend(Protocol):
 
     def scan_leads(self, *, opted_in: bool, after: Key | None) -> Iterator[LeadItem]: ...
 
-    def batch_get(self, model: type[M], keys: list[Key]) -> list[M]: ...
+    def batch_get(self, model: type[M], keys: list[Key], retry: BoundedRetry | None = None) -> list[M]: ...
 
 
 def _path(model: type[CrmItem], name: str) -> Any:
@@ -1469,11 +1485,9 @@ class _DynamoBackend:
                 if isinstance(item, LeadItem):
                     yield item
 
-    def batch_get(self, model: type[M], keys: list[Key]) -> list[M]:
-        if not keys:
-            return []
-        with translated():
-            return list(model.batch_get(keys))
+    def batch_get(self, model: type[M], keys: list[Key], retry: BoundedRetry | None = None) -> list[M]:
+        raws = batch_get_raw(CrmItem.Meta.table_name, keys, retry or BoundedRetry()) if keys else ()
+        return [item for raw in raws if isinstance(item := CrmItem.from_raw_data(raw), model)]
 
 
 def _range_condition(
@@ -1610,7 +1624,7 @@ class _MemoryBackend:
                 continue
             yield item
 
-    def batch_get(self, model: type[M], keys: list[Key]) -> list[M]:
+    def batch_get(self, model: type[M], keys: list[Key], retry: BoundedRetry | None = None) -> list[M]:
         return [found for key in keys if (found := self.get(model, key)) is not None]
 
 
@@ -1628,6 +1642,12 @@ _LEAD_TEXT_FIELDS = (
     "status_occurred_at", "status_event_id", "converted_account_id", "converted_contact_id", "source",
 )  # fmt: skip
 _LEAD_CONVERTED = ("quarantine_reasons", "annual_revenue", "closed", "assignment", "segments", "mailchimp")
+
+
+def _suppression_from_item(item: SuppressionItem) -> Suppression:
+    return Suppression.model_validate(
+        {"email": item.email, "status": item.status, "at": parse_time(item.at), "reason": item.reason}
+    )
 
 
 def _lead_from_item(item: LeadItem) -> Lead:
@@ -1790,15 +1810,9 @@ class _CrmLogic:
         return _lead_from_item(item) if item is not None else None
 
     def create_lead(self, lead: Lead, submission: LeadSubmission) -> Lead:
-        puts: list[tuple[CrmItem, _Cond]] = [
-            (_lead_item(lead), _Absent()),
-            (_submission_item(submission), _Absent()),
-        ]
-        refused = self._backend.transact(puts, [])
-        if "put:1" in refused:
-            raise SubmissionExists(f"submission {submission.submission_id} of lead {lead.lead_id}")
-        if refused:
-            raise LeadExists(f"lead {lead.lead_id} exists")
+        refused = self.create_leads([(lead, submission)])[0]
+        if refused is not None:
+            raise refused
         return lead
 
     def update_lead(
@@ -1903,27 +1917,64 @@ class _CrmLogic:
 
     def get_suppression(self, email: str) -> Suppression | None:
         item = self._backend.get(SuppressionItem, suppression_key(email))
-        if item is None:
-            return None
-        return Suppression.model_validate(
-            {"email": item.email, "status": item.status, "at": parse_time(item.at), "reason": item.reason}
-        )
+        return _suppression_from_item(item) if item is not None else None
 
     def read_person(self, email: str) -> Person:
-        own = lead_id_for(email_key(email))
-        keys = [lead_key(own), email_alias_key(email), suppression_key(email)]
-        found = self._backend.batch_get(CrmItem, keys)  # type: ignore[type-abstract]
-        lead = next((i for i in found if isinstance(i, LeadItem)), None)
-        alias = next((i for i in found if isinstance(i, EmailAliasItem)), None)
-        kept = next((i for i in found if isinstance(i, SuppressionItem)), None)
-        suppression = None
-        if kept is not None:
-            suppression = Suppression.model_validate(
-                {"email": kept.email, "status": kept.status, "at": parse_time(kept.at), "reason": kept.reason}
+        return self.read_people([email])[email_key(email)]
+
+    def read_people(
+        self, emails: Iterable[str], *, remaining_ms: Callable[[], int] | None = None
+    ) -> dict[str, Person]:
+        addresses = list(dict.fromkeys(email_key(e) for e in emails))
+        own = {a: lead_id_for(a) for a in addresses}
+        keys = [k for a in addresses for k in (lead_key(own[a]), email_alias_key(a), suppression_key(a))]
+        retry = BoundedRetry(remaining_ms)
+        found = {(str(i.pk), str(i.sk)): i for i in self._backend.batch_get(CrmItem, keys, retry)}  # type: ignore[type-abstract]
+        aliases = {
+            a: alias.lead_id
+            for a in addresses
+            if isinstance(alias := found.get(email_alias_key(a)), EmailAliasItem)
+        }
+        elsewhere = [lead_key(lead_id) for a, lead_id in aliases.items() if lead_id != own[a]]
+        found.update({(str(i.pk), str(i.sk)): i for i in self._backend.batch_get(LeadItem, elsewhere, retry)})
+        people = {}
+        for a in addresses:
+            lead_id = aliases.get(a, own[a])
+            lead, kept = found.get(lead_key(lead_id)), found.get(suppression_key(a))
+            people[a] = Person(
+                lead_id,
+                _lead_from_item(lead) if isinstance(lead, LeadItem) else None,
+                _suppression_from_item(kept) if isinstance(kept, SuppressionItem) else None,
             )
-        if alias is not None and alias.lead_id != own:
-            return Person(alias.lead_id, self.get_lead(alias.lead_id), suppression)
-        return Person(own, _lead_from_item(lead) if lead is not None else None, suppression)
+        return people
+
+    def create_leads(self, new: Sequence[tuple[Lead, LeadSubmission]]) -> list[Conflict | None]:
+        outcome: list[Conflict | None] = [None] * len(new)
+        for start in range(0, len(new), LEADS_PER_TRANSACTION):
+            waiting = list(range(start, min(start + LEADS_PER_TRANSACTION, len(new))))
+            while waiting:
+                puts: list[tuple[CrmItem, _Cond]] = [
+                    p
+                    for i in waiting
+                    for p in ((_lead_item(new[i][0]), _Absent()), (_submission_item(new[i][1]), _Absent()))
+                ]
+                refused = self._backend.transact(puts, [])
+                if not refused:
+                    break
+                if "conflict" in refused:  # a concurrent transaction, no condition refused: read again
+                    for i in waiting:
+                        outcome[i] = LeadExists(f"lead {new[i][0].lead_id}: written meanwhile")
+                    break
+                for position, i in enumerate(waiting):
+                    lead, submission = new[i]
+                    if f"put:{2 * position + 1}" in refused:
+                        outcome[i] = SubmissionExists(
+                            f"submission {submission.submission_id} of lead {lead.lead_id}"
+                        )
+                    elif f"put:{2 * position}" in refused:
+                        outcome[i] = LeadExists(f"lead {lead.lead_id} exists")
+                waiting = [i for i in waiting if outcome[i] is None]
+        return outcome
 
     def add_lead_submission(self, submission: LeadSubmission) -> None:
         if not self._backend.put(_submission_item(submission), _Absent()):

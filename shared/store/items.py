@@ -8,6 +8,10 @@ local hub set the environment before importing a store module.
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,6 +19,8 @@ from typing import Any
 from pynamodb.attributes import Attribute, UnicodeAttribute
 from pynamodb.constants import NUMBER
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+
+from shared.store.errors import Throttled, translated
 
 
 def utc_text(value: datetime) -> str:
@@ -48,3 +54,57 @@ class Gsi1(GlobalSecondaryIndex[Any]):
 
     gsi1pk = UnicodeAttribute(hash_key=True)
     gsi1sk = UnicodeAttribute(range_key=True)
+
+
+BACKOFF_BASE_SECONDS = 0.02
+BACKOFF_CAP_SECONDS = 1.0
+UNPROCESSED_TRIES = 12  # when no clock bounds the retries
+TIME_RESERVE_MS = 5_000  # kept for writing the batch in hand and the checkpoint
+BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
+
+
+@dataclass(frozen=True)
+class BoundedRetry:
+    """Retries of what DynamoDB left unprocessed: exponential backoff with full jitter, for as long as the
+    invocation's remaining time (``remaining_ms``, its ``get_remaining_time_in_millis``) allows, else a
+    fixed number of tries; then ``Throttled``."""
+
+    remaining_ms: Callable[[], int] | None = None
+    sleep: Callable[[float], None] = time.sleep
+    jitter: Callable[[float, float], float] = random.uniform
+
+    def back_off(self, attempt: int, what: str) -> None:
+        delay = self.jitter(0.0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+        if self.remaining_ms is None:
+            if attempt + 1 >= UNPROCESSED_TRIES:
+                raise Throttled(f"{what} after {attempt + 1} tries")
+        elif self.remaining_ms() - delay * 1000 < TIME_RESERVE_MS:
+            raise Throttled(f"{what} after {attempt + 1} tries; no time left in this invocation to retry")
+        self.sleep(delay)
+
+
+def batch_get_raw(table: str, keys: list[tuple[str, str]], retry: BoundedRetry) -> Iterator[dict[str, Any]]:
+    """Consistent BatchGetItem of ``pk`` / ``sk`` keys (each once, 100 a call), the items as DynamoDB JSON,
+    unprocessed keys retried by ``retry``."""
+    # Low-level client: pynamodb's batch_get retries UnprocessedKeys at once and without end.
+    from shared.aws import client
+
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), BATCH_GET_KEYS):
+        request: dict[str, Any] = {
+            table: {
+                "Keys": [
+                    {"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in unique[start : start + BATCH_GET_KEYS]
+                ],
+                "ConsistentRead": True,
+            }
+        }
+        attempt = 0
+        while request:
+            with translated():
+                answer = client("dynamodb").batch_get_item(RequestItems=request)
+            yield from answer.get("Responses", {}).get(table, [])
+            request = answer.get("UnprocessedKeys") or {}
+            if request:
+                retry.back_off(attempt, f"BatchGetItem left {len(request[table]['Keys'])} keys unprocessed")
+                attempt += 1

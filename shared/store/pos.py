@@ -58,8 +58,8 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from shared.settings import get_settings
-from shared.store.errors import Conflict, Throttled, classify, translated
-from shared.store.items import DecimalAttribute, Gsi1, now_text
+from shared.store.errors import Conflict, classify, translated
+from shared.store.items import BoundedRetry, DecimalAttribute, Gsi1, batch_get_raw, now_text
 from shared.store.plan import (
     ActualBreakdownItem,
     ActualDelta,
@@ -647,12 +647,6 @@ class PosStore(Protocol):
 
 
 # ------------------------------------------------------------------ DynamoDB
-BACKOFF_BASE_SECONDS = 0.02
-BACKOFF_CAP_SECONDS = 1.0
-UNPROCESSED_TRIES = 12  # when no clock bounds the retries
-TIME_RESERVE_MS = 5_000  # kept for writing the batch in hand and the checkpoint
-
-
 class DynamoPosStore:
     """``PosStore`` on the POS table, actuals in the plan table (pynamodb).
 
@@ -868,42 +862,11 @@ class DynamoPosStore:
         return found
 
     def _batch_get(self, keys: list[tuple[str, str]], model: type[Model] = PosTableItem) -> Iterator[Model]:
-        """Consistent BatchGetItem, retrying unprocessed keys with exponential backoff and full jitter,
-        for as long as the invocation's remaining time allows (else ``Throttled``)."""
-        # Low-level client: pynamodb's batch_get retries UnprocessedKeys at once and without end.
-        from shared.aws import client
-
-        table = model.Meta.table_name
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 100):
-            request: dict[str, Any] = {
-                table: {
-                    "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in unique[start : start + 100]],
-                    "ConsistentRead": True,
-                }
-            }
-            attempt = 0
-            while request:
-                with translated():
-                    answer = client("dynamodb").batch_get_item(RequestItems=request)
-                for raw in answer.get("Responses", {}).get(table, []):
-                    yield model.from_raw_data(raw)
-                request = answer.get("UnprocessedKeys") or {}
-                if request:
-                    self._back_off(attempt, len(request[table]["Keys"]))
-                    attempt += 1
-
-    def _back_off(self, attempt: int, left: int) -> None:
-        delay = self.jitter(0.0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
-        if self.remaining_ms is None:
-            if attempt + 1 >= UNPROCESSED_TRIES:
-                raise Throttled(f"BatchGetItem left {left} keys unprocessed after {attempt + 1} tries")
-        elif self.remaining_ms() - delay * 1000 < TIME_RESERVE_MS:
-            raise Throttled(
-                f"BatchGetItem left {left} keys unprocessed after {attempt + 1} tries; "
-                "no time left in this invocation to retry"
-            )
-        self.sleep(delay)
+        """Consistent BatchGetItem, unprocessed keys retried with backoff and jitter for as long as the
+        invocation's remaining time allows (else ``Throttled``)."""
+        retry = BoundedRetry(self.remaining_ms, self.sleep, self.jitter)
+        for raw in batch_get_raw(model.Meta.table_name, keys, retry):
+            yield model.from_raw_data(raw)
 
     # ---- inventory ---------------------------------------------------------------------------------
     def put_inventory(

@@ -187,3 +187,55 @@ def test_racing_events_for_one_rep_leave_the_newest(store_backend: StoreBackend)
     stored = crm.get_rep("rep-1")
     assert stored is not None and (stored.name, stored.capacity) == ("v7", 7)
     assert [r.rep_id for r in crm.list_reps()] == ["rep-1"]
+
+
+def test_many_people_are_read_at_once_with_their_aliases_and_suppressions(
+    store_backend: StoreBackend,
+) -> None:
+    from shared.leads import lead_id_for
+    from shared.store.crm import Lead, Suppression
+
+    crm = store_backend.store("crm")
+    # Given 120 addresses (more than one BatchGetItem's 100 keys): one with a lead, one an alias of
+    # that lead, one unsubscribed before it had a person
+    known = lead_id_for("known@example.com")
+    crm.create_lead(Lead(lead_id=known, email="known@example.com", created_at=CREATED), a_submission(known))
+    assert crm.add_email_alias("moved@example.com", known)
+    crm.record_suppression(Suppression(email="gone@example.com", status="unsubscribed", at=CREATED))
+    others = [f"new{i}@example.com" for i in range(117)]
+
+    # When they are read together (one address written twice, in another case)
+    people = crm.read_people(
+        ["KNOWN@example.com", "moved@example.com", "gone@example.com", *others, "known@example.com"]
+    )
+
+    # Then each address is read once, by its email key, as read_person reads it
+    assert len(people) == 120
+    assert people["known@example.com"].lead is not None and people["known@example.com"].lead_id == known
+    assert people["moved@example.com"].lead_id == known and people["moved@example.com"].lead is not None
+    gone = people["gone@example.com"]
+    assert gone.lead is None and gone.suppression is not None and gone.suppression.suppressed
+    assert all(people[e].lead is None and people[e].lead_id == lead_id_for(e) for e in others)
+    assert people["new5@example.com"] == crm.read_person("new5@example.com")
+
+
+def test_many_new_leads_are_created_in_one_write_each_refusal_alone(store_backend: StoreBackend) -> None:
+    from shared.store.crm import LeadExists, SubmissionExists
+
+    crm = store_backend.store("crm")
+    crm.create_lead(a_lead("lead-3"), a_submission("lead-3", n=99))
+    crm.create_lead(a_lead("lead-9"), a_submission("lead-9", n=0))
+
+    # When 60 new leads are created together (two transactions), one of them existing already and
+    # one carrying a submission recorded before (a retried import)
+    new = [(a_lead(f"lead-{i}"), a_submission(f"lead-{i}", n=i)) for i in range(60)]
+    new[9] = (a_lead("lead-9", first_name="Again"), a_submission("lead-9", n=0))
+    refused = crm.create_leads(new)
+
+    # Then every other lead is written with its submission, and the two are told why not
+    assert isinstance(refused[3], LeadExists) and isinstance(refused[9], SubmissionExists)
+    assert [i for i, r in enumerate(refused) if r is not None] == [3, 9]
+    assert all(crm.get_lead(f"lead-{i}") is not None for i in range(60))
+    assert crm.get_lead("lead-9").first_name is None  # type: ignore[union-attr]
+    assert [s.submission_id for s in crm.lead_submissions("lead-3")] == ["sub-099"]
+    assert len(crm.lead_submissions("lead-42")) == 1
