@@ -45,8 +45,9 @@ os.environ.update(TEST_ENVIRONMENT)
 
 
 @pytest.fixture
-def aws() -> Iterator[HubTemplate]:
-    """moto's in-process AWS with the template's resources created in it."""
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubTemplate]:
+    """moto's in-process AWS with the template's resources created in it, one request at a time (the
+    functions' worker threads, a trade-show import's, would race its unlocked backends)."""
     import boto3
     from moto import mock_aws
 
@@ -54,7 +55,9 @@ def aws() -> Iterator[HubTemplate]:
     from shared.aws import reset_clients
     from shared.config_store import clear_cache
     from shared.idempotency import persistence_layer
+    from tests.ddb_local.plugin import _moto_one_request_at_a_time
 
+    _moto_one_request_at_a_time(monkeypatch)
     with mock_aws():
         reset_clients()
         persistence_layer.cache_clear()

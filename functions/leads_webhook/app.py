@@ -92,7 +92,7 @@ def preflight_lead(
     return Response(status, "text/plain", "", headers)
 
 
-def handle_imports(event: dict[str, Any]) -> dict[str, Any]:
+def handle_imports(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Each trade-show list of an S3 event; the results files it writes are skipped."""
     from leads_webhook.imports import import_trade_show, is_import_key
     from shared.aws import client
@@ -103,7 +103,9 @@ def handle_imports(event: dict[str, Any]) -> dict[str, Any]:
         key = unquote_plus(record["s3"]["object"]["key"])
         if not is_import_key(key):
             continue
-        summary = import_trade_show(bucket, key, deployed_services(), client("s3"))
+        summary = import_trade_show(
+            bucket, key, deployed_services(), client("s3"), remaining_ms=context.get_remaining_time_in_millis
+        )
         for outcome, count in summary.counts.items():
             metrics.add_metric(name=f"ImportRows_{outcome}", unit=MetricUnit.Count, value=count)
         logger.info(
@@ -118,5 +120,5 @@ def handle_imports(event: dict[str, Any]) -> dict[str, Any]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:
-        return handle_imports(event)
+        return handle_imports(event, context)
     return app.resolve(event, context)

@@ -11,12 +11,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from concurrent.futures import ThreadPoolExecutor
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Any
 
-from leads_webhook.intake import LeadServices, accept_submission
+from leads_webhook.intake import Accepted, LeadServices, NewPerson, WriteResult, accept_submission, new_person
 from leads_webhook.routing import RepWorkload
 from leads_webhook.trade_show import ImportRow, parse_trade_show_csv
 from shared.leads import email_key
@@ -76,45 +79,141 @@ class CountingWorkload:
             self._counts[rep_id] = self._counts.get(rep_id, 0) + 1
 
 
+CHUNK_PEOPLE = 50  # read in BatchGetItems of 100 keys, their new leads written in one TransactWriteItems
+WORKERS = 8  # chunks in flight: the work is waiting on DynamoDB
+TIME_RESERVE_MS = (
+    10_000  # no chunk is started with less left: the chunks in flight, the results or the checkpoint
+)
+
+
+@dataclass
+class ImportRun:
+    """What an invocation did: each row's result (in row order), the file-level errors (a file refused
+    whole), and whether every row is done (else the rest is for the next invocation)."""
+
+    results: list[RowResult]
+    errors: list[str]
+    rows: int
+    complete: bool = True
+
+
+def _row_result(row: ImportRow, accepted: Accepted) -> RowResult:
+    owner, reason = "", ""
+    if accepted.assignment is not None:
+        owner, reason = accepted.assignment.owner, accepted.assignment.describe()
+    elif accepted.quarantine_reasons:
+        reason = ", ".join(accepted.quarantine_reasons)
+    if accepted.repeat_delivery:
+        reason = "; ".join(filter(None, ["already imported", reason]))
+    return RowResult(row.row_number, row.email, accepted.outcome, accepted.lead_id, owner, reason)
+
+
+def _rejected(row: ImportRow) -> RowResult:
+    reason = "; ".join(f"{e.field}: {e.message}" for e in row.result.errors)
+    return RowResult(row.row_number, row.email, "rejected", reason=reason)
+
+
 def import_rows(
-    data: bytes, *, key: str, etag: str, services: LeadServices, workers: int = 8
-) -> tuple[list[RowResult], list[str]]:
-    """Each row's result, in row order, and the file-level errors (a file refused whole)."""
+    data: bytes,
+    *,
+    key: str,
+    etag: str,
+    services: LeadServices,
+    workers: int = WORKERS,
+    remaining_ms: Callable[[], int] | None = None,
+    done: Mapping[int, RowResult] | None = None,
+    progress: Callable[[list[RowResult], int], None] | None = None,
+) -> ImportRun:
+    """Import the rows not ``done`` yet, a chunk of people at a time: their leads, aliases and suppressions
+    read in batches, their new leads written together, the rest (repeats, people with a lead) one lead at a
+    time. Rows of one person stay in file order (later rows are newer): within the file, a second row of
+    an address is merged into the lead its first row made. ``progress`` gets each chunk's results as it
+    ends, with the file's number of rows. No chunk is started with less than ``TIME_RESERVE_MS`` of ``remaining_ms`` left."""
     campaign = PurePosixPath(key).stem
     parsed = parse_trade_show_csv(data, campaign=campaign)
     if parsed.errors:
-        return [], [f"{e.field} {e.message}" for e in parsed.errors]
+        return ImportRun([], [f"{e.field} {e.message}" for e in parsed.errors], 0)
+    done = dict(done or {})
     source = f"import:{key}"
     services = replace(services, workload=CountingWorkload(services.workload or services.leads))
+    config = services.leads_config()
     now = services.clock()
-
-    def one(row: ImportRow) -> RowResult:
-        if not row.result.ok:
-            reason = "; ".join(f"{e.field}: {e.message}" for e in row.result.errors)
-            return RowResult(row.row_number, row.email, "rejected", reason=reason)
-        assert row.result.submission is not None
-        submission_id = hashlib.sha256(f"{key}\0{etag}\0{row.row_number}".encode()).hexdigest()[:32]
-        accepted = accept_submission(
-            row.result.submission, services, source=source, submission_id=submission_id, now=now
-        )
-        owner, reason = "", ""
-        if accepted.assignment is not None:
-            owner, reason = accepted.assignment.owner, accepted.assignment.describe()
-        elif accepted.quarantine_reasons:
-            reason = ", ".join(accepted.quarantine_reasons)
-        if accepted.repeat_delivery:
-            reason = "; ".join(filter(None, ["already imported", reason]))
-        return RowResult(row.row_number, row.email, accepted.outcome, accepted.lead_id, owner, reason)
-
-    # Rows of one person stay in file order (later rows are newer), different people go in parallel.
-    groups: dict[str, list[ImportRow]] = {}
+    results = [done[r.row_number] for r in parsed.rows if r.row_number in done]
+    fresh = [_rejected(r) for r in parsed.rows if r.row_number not in done and r.result.submission is None]
+    results += fresh
+    if progress is not None:
+        progress(fresh, len(parsed.rows))
+    people: dict[str, list[ImportRow]] = {}
     for row in parsed.rows:
-        person = email_key(row.result.submission.email) if row.result.submission else f"#{row.row_number}"
-        groups.setdefault(person, []).append(row)
+        if row.row_number not in done and row.result.submission is not None:
+            people.setdefault(email_key(row.result.submission.email), []).append(row)
+
+    def submission_id(row: ImportRow) -> str:
+        return hashlib.sha256(f"{key}\0{etag}\0{row.row_number}".encode()).hexdigest()[:32]
+
+    def accept(row: ImportRow) -> RowResult:
+        assert row.result.submission is not None
+        accepted = accept_submission(
+            row.result.submission, services, source=source, submission_id=submission_id(row), now=now,
+            config=config,
+        )  # fmt: skip
+        return _row_result(row, accepted)
+
+    def chunk_of(group: list[tuple[str, list[ImportRow]]]) -> list[RowResult]:
+        known = services.leads.read_people([person for person, _ in group], remaining_ms=remaining_ms)
+        out: list[RowResult] = []
+        new: list[tuple[ImportRow, NewPerson]] = []
+        for person, rows in group:
+            first = rows[0]
+            assert first.result.submission is not None
+            if known[person].lead is None:
+                created = new_person(
+                    first.result.submission, services, source=source, submission_id=submission_id(first),
+                    now=now, config=config, known=known[person],
+                )  # fmt: skip
+                new.append((first, created))
+            else:
+                out.append(accept(first))  # reads nothing more: read_people told the repository
+        written = services.leads.create_many([(n.lead, n.submission) for _, n in new])
+        for (row, created), result in zip(new, written, strict=True):
+            # Refused (someone wrote this person meanwhile, or a retried import): the one-lead path decides.
+            out.append(
+                _row_result(row, created.created(services)) if result is WriteResult.DONE else accept(row)
+            )
+        for _, rows in group:
+            out.extend(accept(row) for row in rows[1:])
+        return out
+
+    groups = list(people.items())
+    chunks = [groups[i : i + CHUNK_PEOPLE] for i in range(0, len(groups), CHUNK_PEOPLE)]
+    complete = True
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        done = pool.map(lambda rows: [one(r) for r in rows], groups.values())
-        results = sorted((r for rows in done for r in rows), key=lambda r: r.row)
-    return results, []
+        running: set[Future[list[RowResult]]] = set()
+        for chunk in chunks:
+            if remaining_ms is not None and remaining_ms() < TIME_RESERVE_MS:
+                complete = False
+                break
+            running.add(pool.submit(chunk_of, chunk))
+            if len(running) >= workers:
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                results += _collected(finished, progress, len(parsed.rows))
+        results += _collected(running, progress, len(parsed.rows))
+    results.sort(key=lambda r: r.row)
+    return ImportRun(results, [], len(parsed.rows), complete)
+
+
+def _collected(
+    finished: Iterable[Future[list[RowResult]]],
+    progress: Callable[[list[RowResult], int], None] | None,
+    rows: int,
+) -> list[RowResult]:
+    out: list[RowResult] = []
+    for future in finished:
+        chunk = future.result()
+        if progress is not None:
+            progress(chunk, rows)
+        out += chunk
+    return out
 
 
 def results_csv(results: list[RowResult], errors: list[str]) -> bytes:
@@ -133,20 +232,101 @@ def _cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
-def import_trade_show(bucket: str, key: str, services: LeadServices, s3: Any) -> ImportSummary:
-    """Read the object, import every row, write the results file beside it."""
-    head = s3.head_object(Bucket=bucket, Key=key)
-    if head.get("ContentLength", 0) > MAX_IMPORT_BYTES:
-        results: list[RowResult] = []
-        errors = [f"is larger than {MAX_IMPORT_BYTES} bytes"]
-    else:
-        obj = s3.get_object(Bucket=bucket, Key=key)
-        results, errors = import_rows(
-            obj["Body"].read(), key=key, etag=obj["ETag"].strip('"'), services=services
-        )
-    target = results_key(key)
-    s3.put_object(Bucket=bucket, Key=target, Body=results_csv(results, errors), ContentType="text/csv")
+STATUS_PREFIX = "imports/results/leads/"
+STATUS_EVERY_SECONDS = 1.0
+
+
+def status_key(key: str) -> str:
+    """Where the import of ``key`` says how far it is (``hub leads import`` polls it)."""
+    return STATUS_PREFIX + key[len(IMPORT_PREFIX) : -len(".csv")] + ".status.json"
+
+
+def checkpoint_key(key: str) -> str:
+    """The rows an invocation that ran out of time did, for the next one (by the object's ETag)."""
+    return STATUS_PREFIX + key[len(IMPORT_PREFIX) : -len(".csv")] + ".checkpoint.json"
+
+
+class ImportOutOfTimeError(RuntimeError):
+    """The invocation stopped before the last row; its rows are kept in the checkpoint. Raised so that
+    Lambda's retry of the S3 event (the function's EventInvokeConfig) continues from there."""
+
+
+def _counts(results: Iterable[RowResult]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for r in results:
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    return ImportSummary(key, target, len(results), counts, errors)
+    return counts
+
+
+class _Status:
+    """The import's status object, written at most every ``STATUS_EVERY_SECONDS`` while it runs."""
+
+    def __init__(self, s3: Any, bucket: str, key: str, etag: str, done: int) -> None:
+        self.s3, self.bucket, self.key, self.etag = s3, bucket, key, etag
+        self.done, self.counts, self.rows = done, dict[str, int](), 0
+        self._written = 0.0
+
+    def add(self, chunk: list[RowResult], rows: int) -> None:
+        first, self.rows = not self.rows, rows
+        self.done += len(chunk)
+        for outcome, n in _counts(chunk).items():
+            self.counts[outcome] = self.counts.get(outcome, 0) + n
+        if first or time.monotonic() - self._written >= STATUS_EVERY_SECONDS:
+            self.write("running")
+
+    def write(self, state: str, **extra: Any) -> None:
+        self._written = time.monotonic()
+        body = {"key": self.key, "etag": self.etag, "state": state, "rows": self.rows, "done": self.done,
+                "counts": self.counts, **extra}  # fmt: skip
+        self.s3.put_object(Bucket=self.bucket, Key=status_key(self.key), Body=json.dumps(body).encode(),
+                           ContentType="application/json")  # fmt: skip
+
+
+def _checkpointed(s3: Any, bucket: str, key: str, etag: str) -> dict[int, RowResult]:
+    """The rows an earlier invocation did on this very object (same ETag); nothing otherwise."""
+    try:
+        kept = json.loads(s3.get_object(Bucket=bucket, Key=checkpoint_key(key))["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return {}
+    if kept.get("etag") != etag:
+        return {}
+    return {row[0]: RowResult(*row) for row in kept["results"]}
+
+
+def import_trade_show(
+    bucket: str, key: str, services: LeadServices, s3: Any, remaining_ms: Callable[[], int] | None = None
+) -> ImportSummary:
+    """Read the object, import every row, write the results file beside it (and the status object as it
+    goes). Out of time, the rows done go to the checkpoint and ``ImportOutOfTimeError`` is raised."""
+    head = s3.head_object(Bucket=bucket, Key=key)
+    etag = str(head.get("ETag", "")).strip('"')
+    status = _Status(s3, bucket, key, etag, 0)
+    if head.get("ContentLength", 0) > MAX_IMPORT_BYTES:
+        run = ImportRun([], [f"is larger than {MAX_IMPORT_BYTES} bytes"], 0)
+    else:
+        obj = s3.get_object(Bucket=bucket, Key=key)
+        etag = status.etag = obj["ETag"].strip('"')
+        done = _checkpointed(s3, bucket, key, etag)
+        status.done = len(done)
+        status.counts = _counts(done.values())
+        status.write("running")
+        run = import_rows(
+            obj["Body"].read(), key=key, etag=etag, services=services, remaining_ms=remaining_ms, done=done,
+            progress=status.add,
+        )  # fmt: skip
+    status.rows = run.rows
+    if not run.complete:
+        kept = [[r.row, r.email, r.outcome, r.lead_id, r.owner, r.reason] for r in run.results]
+        s3.put_object(
+            Bucket=bucket, Key=checkpoint_key(key), Body=json.dumps({"etag": etag, "results": kept}).encode()
+        )
+        status.write("continuing")
+        raise ImportOutOfTimeError(f"{key}: {len(run.results)} of {run.rows} rows done; the retry continues")
+    target = results_key(key)
+    s3.put_object(
+        Bucket=bucket, Key=target, Body=results_csv(run.results, run.errors), ContentType="text/csv"
+    )
+    counts = _counts(run.results)
+    status.done, status.counts = len(run.results), counts
+    status.write("done", results_key=target, errors=run.errors)
+    return ImportSummary(key, target, len(run.results), counts, run.errors)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -35,6 +35,7 @@ from leads_webhook.routing import Assignment, RepDirectory, RepWorkload, Rotatio
 from leads_webhook.spam import classify_spam
 from leads_webhook.submission import (
     LeadSubmission,
+    NormalisedLead,
     UnsupportedMediaTypeError,
     normalise_lead,
 )
@@ -89,7 +90,19 @@ class LeadRepository(Protocol):
         """A submission kept in the history without changing the lead (a spam repeat)."""
         ...
 
+    def create_many(self, new: Sequence[tuple[StoredLead, SubmissionRecord]]) -> list[WriteResult]:
+        """``create`` of many new leads in as few writes as the storage allows; each lead's conditions hold
+        as in ``create``, and one refused lead does not keep the others out."""
+        ...
+
     def get(self, lead_id: str) -> StoredLead | None: ...
+
+    def read_people(
+        self, email_keys: Sequence[str], *, remaining_ms: Callable[[], int] | None = None
+    ) -> Mapping[str, KnownPerson]:
+        """What ``lead_id_for_email``, ``get`` and ``suppression`` would read of many addresses, in a few
+        batch reads; the next ``accept_submission`` of one of them (on this thread) reads nothing again."""
+        ...
 
     def lead_id_for_email(self, email_key: str) -> str:
         """The lead an address reaches: the person's lead after an email change, else the address's own id."""
@@ -108,6 +121,16 @@ class LeadRepository(Protocol):
     def open_leads(self, rep_id: str) -> int:
         """How many open leads `rep_id` owns (the routing's capacity check)."""
         ...
+
+
+@dataclass(frozen=True)
+class KnownPerson:
+    """An address as stored: the lead it reaches (id, and the lead when there is one), and MailChimp's
+    ``unsubscribed`` / ``cleaned`` kept for it before it had a lead."""
+
+    lead_id: str
+    lead: StoredLead | None
+    suppressed: str | None = None
 
 
 class RateLimiter(Protocol):
@@ -159,9 +182,7 @@ def accept_submission(
     """Store a valid submission as a new lead or merged into the person's lead, and route it if due."""
     at = now or services.clock()
     config = config or services.leads_config()
-    verdict = classify_spam(submission, config.spam, now=at)
-    quarantine: tuple[str, ...] = verdict.reasons
-    lead = normalise_lead(submission, config)
+    lead, quarantine = _screened(submission, config, at)
     # One lead per person: an address the person moved to (an email change) reaches their lead.
     lead_id = services.leads.lead_id_for_email(lead.email_key)
 
@@ -174,20 +195,13 @@ def accept_submission(
     for _ in range(MAX_WRITE_ATTEMPTS):
         existing = services.leads.get(lead_id)
         if existing is None:
-            # A new person: routed before the write, so the lead is stored with its owner in one write.
-            # An unsubscribe that came before the person did is applied now, never dropped.
-            suppressed = services.leads.suppression(lead.email_key)
-            fresh = new_lead(
-                lead, source=source, at=at, quarantine=quarantine, lead_id=lead_id, suppressed=suppressed
+            known = KnownPerson(lead_id, None, services.leads.suppression(lead.email_key))
+            new = _new(
+                lead, quarantine, services, source=source, submission_id=submission_id, now=at, known=known
             )
-            assignment = None
-            if not quarantine:
-                fresh, assignment = _routed(fresh, services, at)
-            outcome: Outcome = "quarantined" if quarantine else "created"
-            result = services.leads.create(fresh, record(outcome))
+            result = services.leads.create(new.lead, new.submission)
             if result is WriteResult.DONE:
-                _note_assigned(services, assignment)
-                return Accepted(lead_id, outcome, assignment, quarantine_reasons=quarantine)
+                return new.created(services)
             if result is WriteResult.SUBMISSION_EXISTS:
                 return _already_recorded(lead_id, submission_id, services, at)
             continue  # someone created this person's lead meanwhile: read it and merge
@@ -213,6 +227,69 @@ def accept_submission(
         if result is WriteResult.SUBMISSION_EXISTS:
             return _already_recorded(lead_id, submission_id, services, at, existing)
     raise LeadWriteConflictError(f"lead {lead_id}: too many concurrent changes")
+
+
+def _screened(
+    submission: LeadSubmission, config: LeadsConfig, at: datetime
+) -> tuple[NormalisedLead, tuple[str, ...]]:
+    """The submission as a lead's details, and why it goes to quarantine (nothing when clean)."""
+    return normalise_lead(submission, config), classify_spam(submission, config.spam, now=at).reasons
+
+
+@dataclass(frozen=True)
+class NewPerson:
+    """A new person's lead, routed and ready to write with its first submission (not written yet)."""
+
+    lead: StoredLead
+    submission: SubmissionRecord
+    assignment: Assignment | None
+    quarantine: tuple[str, ...]
+
+    def created(self, services: LeadServices) -> Accepted:
+        """What the intake answers once the lead is written."""
+        _note_assigned(services, self.assignment)
+        outcome: Outcome = "quarantined" if self.quarantine else "created"
+        return Accepted(self.lead.lead_id, outcome, self.assignment, quarantine_reasons=self.quarantine)
+
+
+def new_person(
+    submission: LeadSubmission,
+    services: LeadServices,
+    *,
+    source: str,
+    submission_id: str,
+    now: datetime,
+    config: LeadsConfig,
+    known: KnownPerson,
+) -> NewPerson:
+    """The lead of an address that has none (``known.lead`` is None): routed before the write, so the lead is
+    stored with its owner in one write. An unsubscribe that came before the person did is applied now."""
+    lead, quarantine = _screened(submission, config, now)
+    return _new(lead, quarantine, services, source=source, submission_id=submission_id, now=now, known=known)
+
+
+def _new(
+    lead: NormalisedLead,
+    quarantine: tuple[str, ...],
+    services: LeadServices,
+    *,
+    source: str,
+    submission_id: str,
+    now: datetime,
+    known: KnownPerson,
+) -> NewPerson:
+    fresh = new_lead(
+        lead, source=source, at=now, quarantine=quarantine, lead_id=known.lead_id, suppressed=known.suppressed
+    )
+    assignment = None
+    if not quarantine:
+        fresh, assignment = _routed(fresh, services, now)
+    outcome: Outcome = "quarantined" if quarantine else "created"
+    record = submission_record(
+        lead, lead_id=known.lead_id, source=source, at=now, outcome=outcome, quarantine=quarantine,
+        submission_id=submission_id,
+    )  # fmt: skip
+    return NewPerson(fresh, record, assignment, quarantine)
 
 
 def _already_recorded(

@@ -12,11 +12,12 @@ Rotation turns and rate-limit windows live in the state table: ``shared.store.st
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from leads_webhook.intake import WriteResult
+from leads_webhook.intake import KnownPerson, WriteResult
 from leads_webhook.records import (
     CONTACT_FIELDS,
     FILL_FIELDS,
@@ -128,6 +129,15 @@ class StoreLeadRepository:
             return WriteResult.VERSION_CONFLICT
         return WriteResult.DONE
 
+    def create_many(self, new: Sequence[tuple[StoredLead, SubmissionRecord]]) -> list[WriteResult]:
+        refused = self.store.create_leads([(_to_record(lead), _submission(sub)) for lead, sub in new])
+        return [
+            WriteResult.DONE if r is None
+            else WriteResult.SUBMISSION_EXISTS if isinstance(r, crm.SubmissionExists)
+            else WriteResult.LEAD_EXISTS
+            for r in refused
+        ]  # fmt: skip
+
     def add_submission(self, submission: SubmissionRecord) -> WriteResult:
         try:
             self.store.add_lead_submission(_submission(submission))
@@ -147,8 +157,25 @@ class StoreLeadRepository:
         self._read.lead = lead
         return _from_record(lead) if lead is not None else None
 
+    def read_people(
+        self, email_keys: Sequence[str], *, remaining_ms: Callable[[], int] | None = None
+    ) -> dict[str, KnownPerson]:
+        people = self.store.read_people(email_keys, remaining_ms=remaining_ms)
+        # What the next lead_id_for_email of a stored person takes instead of a read (a new person's entry
+        # would be stale once the caller writes its lead).
+        self._read.people = {key: p for key, p in people.items() if p.lead is not None}
+        return {
+            key: KnownPerson(
+                p.lead_id,
+                _from_record(p.lead) if p.lead is not None else None,
+                p.suppression.status if p.suppression is not None and p.suppression.suppressed else None,
+            )
+            for key, p in people.items()
+        }
+
     def lead_id_for_email(self, email_key: str) -> str:
-        person = self.store.read_person(email_key)
+        read: dict[str, crm.Person] = getattr(self._read, "people", {})
+        person = read.pop(email_key, None) or self.store.read_person(email_key)
         self._read.person = person
         self._read.suppression = (email_key, person.suppression)
         return person.lead_id

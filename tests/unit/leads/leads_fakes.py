@@ -6,7 +6,7 @@ import threading
 from collections import defaultdict
 from datetime import UTC, date, datetime
 
-from leads_webhook.intake import LeadServices, WriteResult
+from leads_webhook.intake import KnownPerson, LeadServices, WriteResult
 from leads_webhook.records import OPEN_STATUSES, StoredLead, SubmissionRecord
 from leads_webhook.routing import InMemoryRotationRepository
 
@@ -66,6 +66,16 @@ class InMemoryLeadRepository:
     def suppression(self, email_key):
         with self._lock:
             return self.suppressed.get(email_key)
+
+    def read_people(self, email_keys, *, remaining_ms=None):
+        found = {}
+        for key in email_keys:
+            lead_id = self.lead_id_for_email(key)
+            found[key] = KnownPerson(lead_id, self.get(lead_id), self.suppression(key))
+        return found
+
+    def create_many(self, new):
+        return [self.create(lead, submission) for lead, submission in new]
 
     def get_submission(self, lead_id, submission_id):
         with self._lock:

@@ -17,9 +17,8 @@ def test_ten_thousand_rows_import_in_one_call():
     svc = services()
     # When it is imported
     started = time.perf_counter()
-    results, errors = import_rows(
-        "\n".join(lines).encode(), key="imports/leads/big.csv", etag="e1", services=svc
-    )
+    run = import_rows("\n".join(lines).encode(), key="imports/leads/big.csv", etag="e1", services=svc)
+    results, errors = run.results, run.errors
     elapsed = time.perf_counter() - started
     # Then every row has an outcome, and each person is one lead
     assert errors == []
