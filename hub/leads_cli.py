@@ -8,8 +8,11 @@ is there (``--home``), else against the deployment the environment describes (``
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,14 @@ def register(subparsers: Any) -> None:
     release = q_commands.add_parser("release", help="take a lead out of quarantine and route it")
     release.add_argument("lead_id")
     release.set_defaults(func=cmd_quarantine_release)
+    imported = leads_commands.add_parser(
+        "import", help="import a trade-show list (CSV) and wait for it, with a progress bar"
+    )
+    imported.add_argument("file", help="the CSV as exported (headers like 'E-mail', 'Company Name')")
+    imported.add_argument("--name", help="the list's name in the bucket and campaign (default: the file's)")
+    imported.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the import")
+    imported.add_argument("--no-progress", action="store_true", help="no progress bar")
+    imported.set_defaults(func=cmd_import)
     snippet = leads_commands.add_parser(
         "form-snippet", help="print the HTML lead form to paste into a landing page"
     )
@@ -98,6 +109,62 @@ def cmd_quarantine_release(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"released {args.lead_id}: " + (assignment.describe() if assignment else "already routed"))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Upload the list under ``imports/leads/`` (the function imports it), follow its status object with a
+    progress bar, then print the counts and every rejected row with its reason."""
+    from leads_webhook.imports import IMPORT_PREFIX, RESULT_COLUMNS, results_key, status_key
+
+    from shared.aws import client
+    from shared.settings import get_settings
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: no file {path}", file=sys.stderr)
+        return 2
+    _connect(args.home)
+    bucket, s3 = get_settings().bucket, client("s3")
+    key = f"{IMPORT_PREFIX}{args.name or path.stem}.csv"
+    etag = str(s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())["ETag"]).strip('"')
+    print(f"uploaded {path} as s3://{bucket}/{key}", file=sys.stderr)
+    bar = None
+    status: dict[str, Any] = {}
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        try:
+            status = json.loads(s3.get_object(Bucket=bucket, Key=status_key(key))["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            status = {}
+        if status.get("etag") != etag:  # not started yet (or an earlier upload's status)
+            time.sleep(0.25)
+            continue
+        if bar is None and status.get("rows") and not args.no_progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=status["rows"], unit="row", desc=path.name, file=sys.stderr)
+        if bar is not None:
+            bar.update(status["done"] - bar.n)
+        if status.get("state") == "done":
+            break
+        time.sleep(0.25)
+    if bar is not None:
+        bar.close()
+    if status.get("etag") != etag or status.get("state") != "done":
+        print(f"error: the import of {key} did not finish within {args.timeout:.0f} s", file=sys.stderr)
+        return 1
+    body = s3.get_object(Bucket=bucket, Key=results_key(key))["Body"].read().decode("utf-8")
+    rows = [dict(zip(RESULT_COLUMNS, r, strict=False)) for r in list(csv.reader(io.StringIO(body)))[1:]]
+    counts = status.get("counts", {})
+    outcomes = ("created", "merged", "quarantined", "rejected")
+    print(f"{len(rows)} rows: " + ", ".join(f"{counts.get(o, 0)} {o}" for o in outcomes))
+    for error in status.get("errors", []):
+        print(f"  file refused: {error}")
+    for row in rows:
+        if row["outcome"] == "rejected" and row["row"]:
+            print(f"  row {row['row']} rejected ({row['email'] or 'no email'}): {row['reason']}")
+    print(f"results: s3://{bucket}/{results_key(key)}", file=sys.stderr)
     return 0
 
 

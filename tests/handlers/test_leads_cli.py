@@ -98,3 +98,44 @@ def test_routing_test_refuses_a_rep_the_crm_does_not_know(hub, leads_hub, tmp_pa
         "rules.0.rep: unknown rep 'rep-ghost' (no rep record of this id in the CRM)"
         in capsys.readouterr().err
     )
+
+
+def test_leads_import_uploads_follows_the_import_and_prints_the_counts(hub, leads_hub, tmp_path, capsys):
+    import threading
+
+    from leads_webhook.app import handler
+
+    from hub.local.runtime import LocalContext
+    from tests.helpers import s3_event
+
+    # Given a list with two new people, one of them twice, a spam domain and a bad address
+    (tmp_path / "expo.csv").write_text(
+        "E-mail,First Name,Country\n"
+        "ann@example.com,Ann,DE\nbo@example.com,Bo,JP\nann@example.com,Annie,DE\n"
+        "x@mailinator.com,X,DE\nnot-an-address,Bad,DE\n"
+    )
+    bucket, key = leads_hub.bucket_name(), "imports/leads/expo.csv"
+    s3 = boto3.client("s3")
+
+    def lambda_on_upload() -> None:  # what the hub's S3 notification does (moto alone has no trigger)
+        for _ in range(400):
+            try:
+                s3.head_object(Bucket=bucket, Key=key)
+                break
+            except Exception:
+                threading.Event().wait(0.05)
+        handler(s3_event(bucket, key), LocalContext(function_name="LeadsWebhookFunction", timeout_seconds=300))
+
+    function = threading.Thread(target=lambda_on_upload)
+    function.start()
+    # When the operator imports it as typed
+    code = hub(["leads", "import", str(tmp_path / "expo.csv"), "--timeout", "120"])
+    function.join()
+
+    # Then it waits for the import and ends with the counts, and names the rejected row with its reason
+    assert code == 0
+    out = capsys.readouterr()
+    lines = [line for line in out.out.splitlines() if not line.startswith("{")]  # the function's metrics
+    assert lines[0] == "5 rows: 2 created, 1 merged, 1 quarantined, 1 rejected"
+    assert lines[1].startswith("  row 6 rejected (not-an-address): email")
+    assert "expo.csv" in out.err  # the progress bar and where the results are
