@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -20,7 +21,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from leads_webhook.intake import Accepted, LeadServices, NewPerson, WriteResult, accept_submission, new_person
-from leads_webhook.routing import RepWorkload
+from leads_webhook.routing import RepWorkload, RotationRepository
 from leads_webhook.trade_show import ImportRow, parse_trade_show_csv
 from shared.leads import email_key
 
@@ -62,8 +63,6 @@ class CountingWorkload:
     """Open-lead counts read once per rep, then kept up to date by this import's own assignments."""
 
     def __init__(self, base: RepWorkload) -> None:
-        import threading
-
         self._base = base
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -79,7 +78,7 @@ class CountingWorkload:
             self._counts[rep_id] = self._counts.get(rep_id, 0) + 1
 
 
-CHUNK_PEOPLE = 50  # read in BatchGetItems of 100 keys, their new leads written in one TransactWriteItems
+CHUNK_PEOPLE = 100  # 3 BatchGetItems (3 keys an address, 100 a call); new leads in TransactWriteItems of 50
 WORKERS = 8  # chunks in flight: the work is waiting on DynamoDB
 TIME_RESERVE_MS = (
     10_000  # no chunk is started with less left: the chunks in flight, the results or the checkpoint
@@ -113,6 +112,53 @@ def _rejected(row: ImportRow) -> RowResult:
     return RowResult(row.row_number, row.email, "rejected", reason=reason)
 
 
+TURNS_PER_CLAIM = 64
+
+
+class ReservedRotation:
+    """A pool's turns claimed a block at a time for one import: one conditional write (the rotation's
+    compare-and-set) takes ``block`` turns, which the import's threads then use in order without a write
+    each, and without contending with each other for the stored turn. A block another writer raced is
+    dropped and claimed again from the stored turn; ``give_back`` returns the turns left unused when nobody
+    moved the stored turn since, so the rotation goes on where the import's last lead left it."""
+
+    def __init__(self, base: RotationRepository, block: int = TURNS_PER_CLAIM) -> None:
+        self.base, self.block = base, block
+        self._next: dict[str, int] = {}  # the next turn to hand out, of the pool's claimed block
+        self._end: dict[str, int] = {}  # the first turn past the block (what the stored turn says)
+        self._lock = threading.Lock()
+
+    def current_turn(self, pool_id: str) -> int:
+        with self._lock:
+            if pool_id in self._next:
+                return self._next[pool_id]
+        return self.base.current_turn(pool_id)
+
+    def advance(self, pool_id: str, expected: int, new: int) -> bool:
+        with self._lock:
+            held = self._next.get(pool_id)
+            if held is not None and held != expected:
+                return False  # another of the import's threads took that turn: read again
+            if held is not None and new <= self._end[pool_id]:
+                self._next[pool_id] = new
+                return True
+            stored = self._end.get(pool_id, expected)  # past the block's end, or no block yet
+            end = max(new, expected) + self.block
+            if not self.base.advance(pool_id, stored, end):
+                self._next.pop(pool_id, None)  # someone else moved the stored turn: claim from there
+                self._end.pop(pool_id, None)
+                return False
+            self._next[pool_id], self._end[pool_id] = new, end
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            for pool_id, end in self._end.items():
+                self.base.advance(pool_id, end, self._next[pool_id])
+            self._next.clear()
+            self._end.clear()
+
+
 def import_rows(
     data: bytes,
     *,
@@ -135,7 +181,10 @@ def import_rows(
         return ImportRun([], [f"{e.field} {e.message}" for e in parsed.errors], 0)
     done = dict(done or {})
     source = f"import:{key}"
-    services = replace(services, workload=CountingWorkload(services.workload or services.leads))
+    rotation = ReservedRotation(services.rotation)
+    services = replace(
+        services, workload=CountingWorkload(services.workload or services.leads), rotation=rotation
+    )
     config = services.leads_config()
     now = services.clock()
     results = [done[r.row_number] for r in parsed.rows if r.row_number in done]
@@ -198,6 +247,7 @@ def import_rows(
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
                 results += _collected(finished, progress, len(parsed.rows))
         results += _collected(running, progress, len(parsed.rows))
+    rotation.give_back()
     results.sort(key=lambda r: r.row)
     return ImportRun(results, [], len(parsed.rows), complete)
 

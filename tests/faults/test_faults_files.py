@@ -102,8 +102,8 @@ def test_dynamodb_throttling_on_pos_writes_changes_no_total(hub, lambda_context,
 
 # ------------------------------------------------------------------ trade-show imports
 
-# 60 people (two chunks of new leads, one transaction each) and 10 of them twice (a merge each): a kill
-# at any of the first writes lands in the middle of the import.
+# 60 people (two transactions of new leads) and 10 of them twice (a merge each): a kill at any of the
+# first writes lands in the middle of the import.
 VISITORS, TWICE = 60, range(50, 60)
 TRADE_SHOW = "E-mail,First Name,Company Name,Country\n" + "".join(
     f"visitor{n}@example.com,V{n},Company {n},US\n" for n in [*range(VISITORS), *TWICE]

@@ -124,7 +124,9 @@ def test_leads_import_uploads_follows_the_import_and_prints_the_counts(hub, lead
                 break
             except Exception:
                 threading.Event().wait(0.05)
-        handler(s3_event(bucket, key), LocalContext(function_name="LeadsWebhookFunction", timeout_seconds=300))
+        handler(
+            s3_event(bucket, key), LocalContext(function_name="LeadsWebhookFunction", timeout_seconds=300)
+        )
 
     function = threading.Thread(target=lambda_on_upload)
     function.start()
