@@ -1,10 +1,12 @@
-"""A trade-show list dropped into a running local hub: seconds from the drop to the results file, and the
-hub's peak memory (the hub process and what it started: DynamoDB Local's JVM), as a user would see them.
+"""A trade-show list imported into a running local hub with ``hub leads import``: seconds from the command to
+its final counts, and the hub's peak memory (the hub process and what it started: DynamoDB Local's JVM), as
+a user would see them.
 
 Run: ``.venv/bin/python bench/hub_import.py [--rows 10000] [--moto]`` (``--moto``: the hub on moto's
 DynamoDB, ``HUB_DYNAMODB=moto``, as before DynamoDB Local). Starts ``hub local --fresh`` in a temporary
-home, waits until it is ready, writes ``drop/imports/leads/show.csv``, and polls the bucket for
-``imports/leads/show.results.csv``. Prints one JSON line last (the figures ``bench/sheet.py`` reads).
+home, waits until it is ready, writes ``show.csv`` there and runs ``hub leads import show.csv --home HOME``
+(which uploads it, follows the import's status and prints the counts). Prints one JSON line last (the
+figures ``bench/sheet.py`` reads).
 """
 
 from __future__ import annotations
@@ -100,27 +102,27 @@ def main() -> int:
         )  # fmt: skip
         threading.Thread(target=sample, daemon=True).start()
         at_ready = tree_rss_kib(process.pid)
-        target = Path(info["drop_dir"]) / "imports" / "leads" / "show.csv"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        data = trade_show_csv(args.rows)
+        source = home / "show.csv"
+        source.write_bytes(trade_show_csv(args.rows))
         started = time.monotonic()
-        target.write_bytes(data)
-        results_key = "imports/leads/show.results.csv"
-        body = b""
-        while time.monotonic() - started < args.timeout:
-            try:
-                body = s3.get_object(Bucket=info["bucket"], Key=results_key)["Body"].read()
-                break
-            except s3.exceptions.NoSuchKey:
-                time.sleep(0.5)
+        command = subprocess.run(
+            [str(hub_bin), "leads", "--home", str(home), "import", str(source), "--no-progress",
+             "--timeout", str(args.timeout)],
+            cwd=home, env=env, capture_output=True, text=True,
+        )  # fmt: skip
         elapsed = time.monotonic() - started
+        counts = next((line for line in command.stdout.splitlines() if " rows: " in line), "")
+        body = s3.get_object(Bucket=info["bucket"], Key="imports/leads/show.results.csv")["Body"].read()
         rows = max(0, body.count(b"\n") - 1)
         engine = "moto" if args.moto else "DynamoDB Local"
-        done = bool(body)
-        print(f"local hub ({engine}): {args.rows:,} rows, {'done' if done else 'NOT done'} in {elapsed:.1f} s; "
-              f"results rows {rows:,}; hub memory at ready {at_ready / 1024:.0f} MB, peak {peak[0] / 1024:.0f} MB")  # fmt: skip
+        done = command.returncode == 0
+        print(command.stderr[-2000:] if not done else "", end="")
+        print(f"hub leads import in the local hub ({engine}): {args.rows:,} rows, {'done' if done else 'NOT done'} "
+              f"in {elapsed:.1f} s ({counts}); results rows {rows:,}; hub memory at ready {at_ready / 1024:.0f} MB, "
+              f"peak {peak[0] / 1024:.0f} MB; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
         print(json.dumps({"rows": args.rows, "engine": engine, "done": done, "seconds": round(elapsed, 1),
-                          "peak_mb": round(peak[0] / 1024), "ready_mb": round(at_ready / 1024)}))  # fmt: skip
+                          "peak_mb": round(peak[0] / 1024), "ready_mb": round(at_ready / 1024),
+                          "load_average": round(os.getloadavg()[0], 1)}))  # fmt: skip
     finally:
         stop.set()
         try:
