@@ -82,23 +82,28 @@ def _type_param() -> tuple[str | None, Response[Any] | None]:
     return node_type, None
 
 
-def _roots() -> list[PlanNode] | Response[Any]:
-    """The nodes a ``?root=`` (with ``?type=``) names, every root without one; or the answer refusing it."""
+def _named(node_id: str) -> PlanNode | Response[Any]:
+    """The node an id (with ``?type=``) names, or the answer refusing it (400, 404 or 409)."""
     node_type, problem = _type_param()
     if problem:
         return problem
-    root_id = router.current_event.get_query_string_value("root")
-    if not root_id:
-        return _store().root_nodes()
     try:
-        root = _resolve(root_id, node_type)
+        node = _resolve(node_id, node_type)
     except _Ambiguous as exc:
         return _json(
             409, {"message": f"{exc.node_id} names several nodes: pick one with ?type=", "types": exc.types}
         )
-    if root is None:
-        return _bad(f"no plan node {root_id}", 404)
-    return [root]
+    return node if node is not None else _bad(f"no plan node {node_id}", 404)
+
+
+def _roots() -> list[PlanNode] | Response[Any]:
+    """The node ``?root=`` names, or every root without one; or the answer refusing it."""
+    root_id = router.current_event.get_query_string_value("root")
+    if not root_id:
+        problem = _type_param()[1]
+        return problem if problem else _store().root_nodes()
+    root = _named(root_id)
+    return root if isinstance(root, Response) else [root]
 
 
 @router.get(
@@ -124,17 +129,9 @@ def get_plan_node(
     the_year = _year(year)
     if the_year is None:
         return _bad(f"year {year!r} is not a year")
-    node_type, problem = _type_param()
-    if problem:
-        return problem
-    try:
-        node = _resolve(node_id, node_type)
-    except _Ambiguous as exc:
-        return _json(
-            409, {"message": f"{exc.node_id} names several nodes: pick one with ?type=", "types": exc.types}
-        )
-    if node is None:
-        return _bad(f"no plan node {node_id}", 404)
+    node = _named(node_id)
+    if isinstance(node, Response):
+        return node
     return _json(200, _node_view(node, the_year, _today()))
 
 
