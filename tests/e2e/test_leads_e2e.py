@@ -114,3 +114,29 @@ def test_a_signed_landing_page_post_is_recorded_with_its_source(local_hub):
     _, lead = _request(f"{local_hub['api_url']}/leads/{answer['lead_id']}", headers=token)
     assert lead["source"] == f"signed:{local_hub['events_source']}"
     assert lead["owner"] == "rep-mei"
+
+
+def test_hub_leads_import_as_typed_waits_for_the_list_and_prints_the_counts(local_hub, tmp_path):
+    import os
+    import subprocess
+
+    from tests.e2e.conftest import _hub_command
+
+    # Given a list with a new person twice and a bad address
+    name = f"e2e-import-{time.time_ns()}"
+    source = tmp_path / f"{name}.csv"
+    source.write_text(
+        f"E-mail,First Name,Country\n{name}@example.com,Ann,Japan\n{name}@example.com,Annie,Japan\nnope,B,US\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "HUB_"))}
+    env.pop("CRM_TABLE", None)
+    # When the operator runs `hub leads import` against the running local hub
+    done = subprocess.run(
+        [*_hub_command(), "leads", "--home", local_hub["home"], "import", str(source), "--timeout", "120"],
+        env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    # Then it ends with the counts and names the rejected row with its reason
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0] == "3 rows: 1 created, 1 merged, 0 quarantined, 1 rejected"
+    assert lines[1].startswith("  row 4 rejected (nope): email")
