@@ -58,9 +58,12 @@ def test_an_import_reads_in_batches_and_writes_new_leads_together(
     per_100 = dict(calls)
     assert per_100["dynamodb.BatchGetItem"] <= 3, json.dumps(calls)
     assert per_100["dynamodb.TransactWriteItems"] <= 2, json.dumps(calls)
-    assert per_100.get("dynamodb.GetItem", 0) + per_100.get("dynamodb.UpdateItem", 0) <= 2, json.dumps(calls)
+    # the pool's turn read, one claim of 64 turns and the give-back: per import, not per row
+    assert per_100.get("dynamodb.GetItem", 0) + per_100.get("dynamodb.UpdateItem", 0) <= 4, json.dumps(calls)
     dynamodb = sum(n for operation, n in calls.items() if operation.startswith("dynamodb."))
-    assert dynamodb <= 10, json.dumps(calls)  # with what an import reads once (open leads per rep)
+    assert dynamodb <= 15, json.dumps(
+        calls
+    )  # with what an import reads once (open leads per rep): one lead at a time, 350
 
 
 class _RunsOut(LocalContext):
