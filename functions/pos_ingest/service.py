@@ -44,6 +44,10 @@ from shared.store.pos import (
 )
 
 LOCK_TRIES = 12
+OVERTAKEN = (
+    "the run's commit was cut short and its ledger lock ran out while another file of the distributor "
+    "was counted: nothing of this file counts; upload it again"
+)
 
 SELL_THROUGH_PREFIX = "pos/"
 INVENTORY_PREFIX = "inventory/"
@@ -139,6 +143,12 @@ def ingest_pos_object(
         plan = CommitPlan.from_bytes(
             _required(deps.objects.get_bytes(ref.bucket, commit_plan_object(run.token)))
         )
+        head = store.lock_ledger(ref.distributor, run.run_id)  # the lease may have run out meanwhile
+        if head is None:
+            raise Throttled(f"the ledger of {ref.distributor} is locked by another run: retry later")
+        if head.version != plan.head_version:  # another run committed: this plan no longer adds up
+            store.fail_run(run, OVERTAKEN)
+            return store.get_run(ref.key, ref.identity)
         return _apply(ref, deps, run, plan, expected_slice=run.slice)
     try:
         return _read_and_commit(ref, deps, run, should_stop=should_stop, today=today, opened=opened)

@@ -322,3 +322,114 @@ def test_dynamodb_writes_for_a_100000_line_file_grow_with_account_quarters_not_l
         Decimal(0),
     )
     assert total + unmatched_total == matched
+
+
+def _visible(hub: dict) -> dict[str, Any]:
+    """Everything a reader sees of POS amounts: the account totals and distributor slices (the plan
+    store), what the rollup reads, and the unmatched customers (GET /pos/unmatched)."""
+    from shared.store.plan import DynamoPlanStore, DynamoRollupStore
+
+    plan, rollup = DynamoPlanStore(), DynamoRollupStore()
+    seen: dict[str, Any] = {}
+    for account in ("acct-acme", "acct-globex"):
+        for a in plan.actuals_of_account(account, 2026):
+            seen[f"{account} {a.quarter} total"] = a.amount
+            for b in plan.actual_breakdown(account, 2026, a.quarter, a.currency):
+                seen[f"{account} {a.quarter} {b.dimension} {b.value}"] = b.amount
+        for quarter in (3, 4):
+            for figure in rollup.pos_of(account, (2026, quarter)):
+                seen[f"{account} {quarter} rollup {figure.distributor}"] = figure.amount
+    for year_actual in plan.actuals_of_year(2026):
+        seen[f"{year_actual.account_id} {year_actual.quarter} year"] = year_actual.amount
+    for u in get("/pos/unmatched")["body"]["unmatched"]:
+        seen[f"unmatched {u['normalised_name']}"] = (u["amounts"], u["lines"], u["distributors"])
+    return seen
+
+
+def test_a_commit_in_many_transactions_is_never_half_visible_even_cut_short_and_restated(
+    hub: dict, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks forced small: each file's commit takes several transactions. Between any two of them
+    every reader sees what it saw before the file, or the whole file, never part of it."""
+    from botocore.exceptions import ClientError
+    from pos_ingest.app import handler
+
+    from shared.store import pos
+
+    monkeypatch.setattr(pos, "COMMIT_CHUNK", 3)
+    original = __import__("botocore.client", fromlist=["BaseClient"]).BaseClient._make_api_call
+    watch: dict[str, Any] = {"key": None, "before": None, "polls": 0, "fail_at": None, "tx": 0, "busy": False}
+
+    def polled(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation != "TransactWriteItems" or watch["busy"] or watch["key"] is None:
+            return original(self, operation, params)
+        watch["tx"] += 1
+        if watch["tx"] == watch["fail_at"]:
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "killed"}}, operation)
+        answer = original(self, operation, params)
+        watch["busy"] = True
+        try:  # a reader between two transactions of the commit
+            if run_of(watch["key"])["status"] != "done":
+                assert _visible(hub) == watch["before"]
+                watch["polls"] += 1
+        finally:
+            watch["busy"] = False
+        return answer
+
+    monkeypatch.setattr("botocore.client.BaseClient._make_api_call", polled)
+    customers = ["Acme Corporation", "Globex", "Initech", "Hooli"]
+
+    def file_rows(price: str, count: int) -> list[list[str]]:
+        return [line(f"H-{n}", 1, 1, price, customers[n % 4], part=f"P{n % 5}", day=f"{n % 5 + 7}/15/2026")
+                for n in range(count)]  # fmt: skip
+
+    def expected(rows: list[list[str]], customer: str, months: tuple[int, ...]) -> Decimal:
+        return sum((Decimal(r[6]) for r in rows if r[7] == customer and int(r[0].split("/")[0]) in months),
+                   Decimal("0.00"))  # fmt: skip
+
+    def ingest(key: str, rows: list[list[str]], fail_at: int | None = None) -> dict[str, Any]:
+        body = csv_body(rows)
+        put = hub["s3"].put_object(Bucket=hub["bucket"], Key=key, Body=body)
+        event = s3_event(hub["bucket"], key, etag=put["ETag"], size=len(body))
+        watch.update(key=key, before=_visible(hub), tx=0, fail_at=fail_at)
+        if fail_at is not None:  # the invocation dies between two chunks; S3 retries it
+            with pytest.raises(Exception):  # noqa: B017 - whatever the platform raised
+                handler(event, lambda_context)
+            assert run_of(key)["status"] == "applying"
+            assert _visible(hub) == watch["before"]
+            watch["fail_at"] = None
+        answer = handler(event, lambda_context)
+        watch["key"] = None
+        return answer
+
+    # Given a file of 24 lines over 4 customers (2 unmatched), 6 months and 5 parts
+    key = "pos/northwind/chunks.csv"
+    first = file_rows("2.50", 24)
+    assert ingest(key, first)["files"][0]["status"] == "done"
+    after_first = _visible(hub)
+    # Then it was committed in several transactions, a reader looked between them, and all of it counts
+    assert watch["polls"] >= 3
+    q3, q4 = (7, 8, 9), (10, 11, 12)
+    assert after_first["acct-acme 3 total"] == expected(first, "Acme Corporation", q3) == Decimal("10.00")
+    assert after_first["acct-acme 4 total"] == expected(first, "Acme Corporation", q4) == Decimal("5.00")
+    assert after_first["acct-acme 3 rollup northwind"] == Decimal("10.00")
+    assert after_first["unmatched initech"] == ({"USD": "15.00"}, 6, ["northwind"])
+    # When a new version drops half the lines and changes the price, and dies after its second chunk
+    watch["polls"] = 0
+    second = file_rows("4.00", 12)
+    assert ingest(key, second, fail_at=2)["files"][0]["status"] == "done"
+    # Then readers saw the first version whole until the second was done, then the second whole
+    assert watch["polls"] >= 2
+    final = _visible(hub)
+    acme_q3 = expected(second, "Acme Corporation", q3)
+    assert final["acct-acme 3 total"] == acme_q3 == Decimal("4.00")
+    assert final["acct-acme 4 total"] == expected(second, "Acme Corporation", q4) == Decimal("8.00")
+    assert final["acct-acme 3 distributor northwind"] == acme_q3
+    assert final["acct-acme 3 rollup northwind"] == acme_q3
+    assert final["acct-globex 3 year"] == expected(second, "Globex", q3)
+    assert final["unmatched initech"] == ({"USD": "12.00"}, 3, ["northwind"])
+    # And a third file of another distributor, in one transaction, adds to what the chunked ones staged
+    watch["polls"] = 0
+    put_and_ingest(hub, "pos/contoso/one.csv", csv_body([line("Z-1", 1, 1, "0.01", day="07/15/2026")]),
+                   lambda_context)  # fmt: skip
+    assert _visible(hub)["acct-acme 3 total"] == acme_q3 + Decimal("0.01")
