@@ -126,7 +126,13 @@ def test_a_pos_actual_moves_the_accounts_ancestors(rollup: Any) -> None:
 
 def test_a_staged_pos_slice_reaches_the_rollup_once_its_commit_marker_says_done(rollup: Any) -> None:
     from shared.store.plan import (
-        ACCOUNT, TERRITORY, DistributorCell, NodeRef, PosCommitItem, commit_marker_key, distributor_cell_write,
+        ACCOUNT,
+        TERRITORY,
+        DistributorCell,
+        NodeRef,
+        PosCommitItem,
+        commit_marker_key,
+        distributor_cell_write,
     )  # fmt: skip
     from shared.store.plan import DynamoRollupStore as Store
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -170,30 +171,43 @@ def _ref(hub: dict, key: str) -> Any:
     return ObjectRef(hub["bucket"], key, None, head["ETag"].strip('"'))  # as the S3 event named it
 
 
+def failing_transactions(monkeypatch: pytest.MonkeyPatch, fails: Any) -> dict[str, Any]:
+    """DynamoDB answering InternalServerError to the n-th TransactWriteItems when ``fails(n)`` (the AWS
+    edge, not our code); ``calls["on"] = False`` ends it."""
+    from botocore.exceptions import ClientError
+
+    original = __import__("botocore.client", fromlist=["BaseClient"]).BaseClient._make_api_call
+    calls = {"n": 0, "on": True}
+
+    def failing(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation == "TransactWriteItems" and calls["on"]:
+            calls["n"] += 1
+            if fails(calls["n"]):
+                raise ClientError({"Error": {"Code": "InternalServerError", "Message": "gone"}}, operation)
+        return original(self, operation, params)
+
+    monkeypatch.setattr("botocore.client.BaseClient._make_api_call", failing)
+    return calls
+
+
+def twelve_lines(prefix: str) -> list[list[str]]:
+    """Twelve lines over two accounts and two unmatched customers, three months of Q3, a part each."""
+    customers = ["Acme Corporation", "Globex", "Initech", "Hooli"]
+    return [line(f"{prefix}-{n}", 1, 1, "2.50", customers[n % 4], part=f"P{n}", day=f"{n % 3 + 7}/15/2026")
+            for n in range(12)]  # fmt: skip
+
+
 def test_a_commit_cut_short_between_its_transactions_resumes_exactly_once(
     hub: dict, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from botocore.exceptions import ClientError
     from pos_ingest.app import handler
 
     from shared.store import pos
 
     # Given commits of at most 3 writes per transaction, and DynamoDB failing the second transaction once
     monkeypatch.setattr(pos, "COMMIT_CHUNK", 3)
-    calls = {"n": 0}
-    original = __import__("botocore.client", fromlist=["BaseClient"]).BaseClient._make_api_call
-
-    def flaky(self: Any, operation: str, params: dict[str, Any]) -> Any:
-        if operation == "TransactWriteItems":
-            calls["n"] += 1
-            if calls["n"] == 2:
-                raise ClientError({"Error": {"Code": "InternalServerError", "Message": "gone"}}, operation)
-        return original(self, operation, params)
-
-    monkeypatch.setattr("botocore.client.BaseClient._make_api_call", flaky)
-    customers = ["Acme Corporation", "Globex", "Initech", "Hooli"]
-    rows = [line(f"T-{n}", 1, 1, "2.50", customers[n % 4], part=f"P{n}", day=f"{n % 3 + 7}/15/2026")
-            for n in range(12)]  # fmt: skip
+    failing_transactions(monkeypatch, lambda n: n == 2)
+    rows = twelve_lines("T")
     key = "pos/northwind/commit.csv"
     body = csv_body(rows)
     put = hub["s3"].put_object(Bucket=hub["bucket"], Key=key, Body=body)
@@ -433,3 +447,55 @@ def test_a_commit_in_many_transactions_is_never_half_visible_even_cut_short_and_
     put_and_ingest(hub, "pos/contoso/one.csv", csv_body([line("Z-1", 1, 1, "0.01", day="07/15/2026")]),
                    lambda_context)  # fmt: skip
     assert _visible(hub)["acct-acme 3 total"] == acme_q3 + Decimal("0.01")
+
+
+def failure_queue_event(hub: dict, body: dict[str, Any]) -> dict[str, Any]:
+    """An SQS batch from the POS on-failure queue, as its mapping delivers it."""
+    name = hub["aws"].physical["PosIngestFailureQueue"]["QueueName"]
+    return {"Records": [{"messageId": "m-1", "receiptHandle": "r-1", "body": json.dumps(body), "attributes": {},
+                         "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                         "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{name}", "awsRegion": "us-east-1"}]}  # fmt: skip
+
+
+def test_a_commit_dying_on_every_try_ends_failed_releases_the_ledger_and_counts_nothing(
+    hub: dict, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pos_ingest.app import handler
+
+    from shared.store import pos
+
+    # Given commits of 3 writes a transaction, and DynamoDB failing every transaction after the first
+    monkeypatch.setattr(pos, "COMMIT_CHUNK", 3)
+    calls = failing_transactions(monkeypatch, lambda n: n >= 2)
+    rows = twelve_lines("D")
+    key = "pos/northwind/dying.csv"
+    body = csv_body(rows)
+    put = hub["s3"].put_object(Bucket=hub["bucket"], Key=key, Body=body)
+    event = s3_event(hub["bucket"], key, etag=put["ETag"], size=len(body))
+    # When the invocation fails three times (S3's event and Lambda's two retries)
+    for _try in range(3):
+        with pytest.raises(Exception):  # noqa: B017 - whatever the platform raised
+            handler(event, lambda_context)
+    assert run_of(key)["status"] == "applying"
+    # and Lambda's on-failure record reaches pos_ingest through the failure queue
+    record = {"version": "1.0", "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+              "requestPayload": event, "responseContext": {"functionError": "Unhandled"},
+              "responsePayload": {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out after 900.00 seconds"}}  # fmt: skip
+    calls["on"] = False  # (DynamoDB is back by then)
+    answer = handler(failure_queue_event(hub, record), lambda_context)
+    # Then the run is failed with the reason, the channel manager hears, and nothing of it counts
+    assert answer["batchItemFailures"] == []
+    run = run_of(key)
+    assert run["status"] == "failed" and "Task timed out after 900.00 seconds (3 tries)" in run["error"]
+    assert len(sent_emails(hub)) == 1
+    assert _visible(hub) == {}
+    # And the record is kept in the dead-letter queue, and arriving again changes nothing
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    kept = sqs.receive_message(QueueUrl=hub["aws"].physical["PosIngestDeadLetterQueue"]["Ref"])["Messages"]
+    assert json.loads(kept[0]["Body"])["responsePayload"]["errorType"] == "Sandbox.Timedout"
+    handler(failure_queue_event(hub, record), lambda_context)
+    assert run_of(key)["error"] == run["error"] and len(sent_emails(hub)) == 1
+    # And the ledger is free: the same lines in another file count at once, exactly
+    put_and_ingest(hub, "pos/northwind/after.csv", body, lambda_context)
+    assert _visible(hub)["acct-acme 3 total"] == Decimal("7.50")
+    assert _visible(hub)["unmatched initech"] == ({"USD": "7.50"}, 3, ["northwind"])
