@@ -164,7 +164,9 @@ def run_child(mode: str, path: Path) -> dict:
 def commit_writes(rows: int) -> dict:
     """DynamoDB item writes of one run's commit for a bench file of ``rows`` lines (the in-memory store
     and ledger objects; the DynamoDB store writes the same plan): the plan's writes, the run record
-    (created, finished), the ledger head (locked) and one run-record step per further chunk."""
+    (created, finished), the ledger head (locked), one run-record step and one check of the ledger
+    head (a transaction's ConditionCheck costs as a write) per further chunk and, for a chunked commit,
+    its commit marker."""
     sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
     from pos_ingest.core import ingest_file
     from pos_ingest.ledger import StagedLines, plan_commit
@@ -190,7 +192,8 @@ def commit_writes(rows: int) -> dict:
         previous=None, read_object=lambda key: None, store=store,
     )  # fmt: skip
     plan = work.plan
-    writes = plan.size() + 2 + 1 + (plan.chunk_count() - 1)
+    chunked = plan.chunk_count() > 1  # staged, with the commit marker in the last transaction
+    writes = plan.size() + 2 + 1 + 2 * (plan.chunk_count() - 1) + (1 if chunked else 0)
     return {"rows": rows, "writes": writes, "per_1000_lines": round(writes * 1000 / rows, 2),
             "account_quarters": len(plan.totals), "unmatched": len(plan.unmatched),
             "transactions": plan.chunk_count(), "ledger_objects": len(work.shard_bodies)}  # fmt: skip

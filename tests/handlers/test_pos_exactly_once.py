@@ -328,8 +328,9 @@ def test_dynamodb_writes_for_a_100000_line_file_grow_with_account_quarters_not_l
     print(f"\n100,000 lines: {writes['items']} DynamoDB item writes in {writes['calls']} calls "
           f"({writes['items'] / 100:.1f} per 1,000 lines); {len(cells)} account-quarters, {unmatched} unmatched")  # fmt: skip
     # one total and one distributor slice per account-quarter, one per unmatched customer, the run record
-    # (created, finished), the ledger head (locked, moved) and one run-record step per further chunk
-    assert writes["items"] <= 2 * len(cells) + unmatched + 2 * (2 * len(cells) + unmatched) // 98 + 6
+    # (created, finished), the ledger head (locked, moved), the commit marker, and per further chunk a
+    # run-record step and a check of the ledger head (its transaction's ConditionCheck)
+    assert writes["items"] <= 2 * len(cells) + unmatched + 2 * ((2 * len(cells) + unmatched) // 97 + 1) + 6
     assert total <= matched  # the matched share of what the run accepted, to the cent (the rest unmatched)
     unmatched_total = sum(
         (Decimal(a) for u in get("/pos/unmatched")["body"]["unmatched"] for a in u["amounts"].values()),
@@ -360,7 +361,7 @@ def _visible(hub: dict) -> dict[str, Any]:
     return seen
 
 
-def test_a_commit_in_many_transactions_is_never_half_visible_even_cut_short_and_restated(
+def test_a_commit_in_many_transactions_is_never_half_visible_cut_short_restated_or_overlapped(
     hub: dict, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Chunks forced small: each file's commit takes several transactions. Between any two of them
@@ -447,6 +448,19 @@ def test_a_commit_in_many_transactions_is_never_half_visible_even_cut_short_and_
     put_and_ingest(hub, "pos/contoso/one.csv", csv_body([line("Z-1", 1, 1, "0.01", day="07/15/2026")]),
                    lambda_context)  # fmt: skip
     assert _visible(hub)["acct-acme 3 total"] == acme_q3 + Decimal("0.01")
+    # And a file under another key sending half of those lines again, repriced (overlap), counts each
+    # line once, as the later file says, and is never seen half committed either
+    watch["polls"] = 0
+    third = file_rows("5.00", 6)
+    assert ingest("pos/northwind/overlap.csv", third)["files"][0]["status"] == "done"
+    assert watch["polls"] >= 1
+    counted = third + [r for r in second if int(r[1].removeprefix("H-")) >= 6]
+    final = _visible(hub)
+    assert final["acct-acme 3 total"] == expected(counted, "Acme Corporation", q3) + Decimal("0.01")
+    assert final["acct-acme 4 total"] == expected(counted, "Acme Corporation", q4)
+    assert final["acct-globex 3 year"] == expected(counted, "Globex", q3)
+    initech = expected(counted, "Initech", q3 + q4)
+    assert final["unmatched initech"] == ({"USD": str(initech)}, 3, ["northwind"])
 
 
 def failure_queue_event(hub: dict, body: dict[str, Any]) -> dict[str, Any]:
