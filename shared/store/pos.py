@@ -24,7 +24,11 @@ contribution against the ledger (line sets in S3, by shard) and hands it to ``co
 written whole (conditioned on their version), unmatched customers by ``ADD``, with the run record
 (``done``) and the ledger head (new shard objects, version + 1, lock released) in the same
 transaction; a plan larger than one transaction goes in chunks, each moving the run record's
-``applied`` on by one, so a retry carries on and nothing is applied twice. DynamoDB writes grow with
+``applied`` on by one, so a retry carries on and nothing is applied twice. Those chunks only *stage*
+the run's contribution (the distributor's slot on a total or unmatched customer, ``pending`` on its
+slices; ``shared.store.plan``), which counts from the last transaction on, where the run's commit
+marker is written with the run record: no reader ever sees part of a run. A run whose invocations
+all fail ends ``failed`` (``fail_run``) and what it staged never counts. DynamoDB writes grow with
 account-quarters, not lines.
 
 ``DynamoPosStore`` serves it with pynamodb; ``InMemoryPosStore`` has the same semantics.
