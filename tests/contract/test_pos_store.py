@@ -209,11 +209,17 @@ def a_plan(run: Any, head: Any, amount: str, *, cells: int = 1) -> Any:
     return plan
 
 
+def two_runs(pos: Any, first: str, second: str) -> tuple[Any, Any]:
+    """Two runs of distributor dist-1's files, their records created."""
+    runs = a_run(key=f"pos/dist-1/{first}.csv"), a_run(key=f"pos/dist-1/{second}.csv")
+    for run in runs:
+        pos.create_run(run)
+    return runs
+
+
 def test_the_ledger_lock_is_held_by_one_run_and_released_by_its_commit(store_backend: StoreBackend) -> None:
     pos, plan_store = pos_and_plan(store_backend)
-    first, second = a_run(key="pos/dist-1/a.csv"), a_run(key="pos/dist-1/b.csv")
-    pos.create_run(first)
-    pos.create_run(second)
+    first, second = two_runs(pos, "a", "b")
     # Given the first run holding the distributor's ledger lock
     head = pos.lock_ledger("dist-1", first.run_id)
     assert head is not None and head.version == 0 and head.shards == {}
@@ -261,9 +267,7 @@ def test_a_commit_too_big_for_one_transaction_is_applied_in_chunks_exactly_once(
 
 def test_a_run_that_will_not_finish_is_failed_once_and_frees_the_ledger(store_backend: StoreBackend) -> None:
     pos, plan_store = pos_and_plan(store_backend)
-    dead, next_run = a_run(key="pos/dist-1/dead.csv"), a_run(key="pos/dist-1/next.csv")
-    pos.create_run(dead)
-    pos.create_run(next_run)
+    dead, next_run = two_runs(pos, "dead", "next")
     # Given a run holding the ledger lock, its commit never made
     head = pos.lock_ledger("dist-1", dead.run_id)
     assert pos.lock_ledger("dist-1", next_run.run_id) is None
@@ -297,9 +301,7 @@ def test_a_second_chunked_commit_folds_in_what_the_first_staged(
     )  # 24 writes: three chunks (moto copies tables per transaction)
 
     pos, plan_store = pos_and_plan(store_backend)
-    first, second = a_run(key="pos/dist-1/a.csv"), a_run(key="pos/dist-1/b.csv")
-    pos.create_run(first)
-    pos.create_run(second)
+    first, second = two_runs(pos, "a", "b")
     # Given a first commit of three chunks (staged, counting once done)
     head = pos.lock_ledger("dist-1", first.run_id)
     first.status, first.slice = "done", 1
