@@ -1,8 +1,8 @@
 """Reading, validating and aggregating one POS file, resumable at batch boundaries.
 
-A sell-through CSV that the columnar engine can read exactly (see ``engine``) is read, checked and
-summed by DuckDB; every other file, and every row the engine does not find plainly good, goes through
-the reference path below (``reader`` + ``validate``), which explains each reject.
+With ``use_engine``, a sell-through CSV that the columnar engine can read exactly (see ``engine``) is
+read, checked and summed by DuckDB; every other file, and every row the engine does not find plainly
+good, goes through the reference path below (``reader`` + ``validate``), which explains each reject.
 
 ``ingest_file`` reads a binary stream batch by batch; after each batch it asks ``should_stop`` (a time
 budget) and, when told to, returns a ``Checkpoint``: the layout found, the source position (record
@@ -141,15 +141,18 @@ def ingest_file(
     default_as_of: date | None = None,
     batch_size: int | None = None,
     repeats_across_batches: bool = True,
-    use_engine: bool = True,
+    use_engine: bool = False,
 ) -> SliceOutcome:
     """Read, validate and hand over the rows of one POS file (sell-through or inventory per profile).
 
     ``should_stop(rows_done_in_this_call)`` is asked after each batch; ``max_rows`` stops after that
     many data records in this call. Both return a checkpoint to resume from. With
-    ``repeats_across_batches=False`` a line repeated in a later batch is left to the caller's ledger (the
-    engine, which sees the whole file at once, judges every repeat itself). ``use_engine=False`` keeps
-    to the reference path (the equivalence tests and the benchmark's baseline)."""
+    ``repeats_across_batches=False`` a line repeated in a later batch is left to the caller's ledger.
+
+    ``use_engine=True`` lets the columnar engine read a plain sell-through CSV (see ``engine``): the file
+    in one pass, one accepted batch whose totals DuckDB sums, every repeat judged over the whole file.
+    It pays when the caller wants totals; a caller that takes every line (``pos_ingest``'s staging) gets
+    them built again by the reference path, so it keeps the reference path (bench/pos.py, ``lambda``)."""
     if (
         use_engine
         and checkpoint is None

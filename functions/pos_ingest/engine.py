@@ -267,13 +267,12 @@ class _Engine:
 
         currency = cell("currency") if "currency" in cols else "''"
         tolerance = f"'{self.profile.amount_tolerance}'::DECIMAL(18, 6)"
-        number = "' *-?[0-9]+(\\.[0-9]{1,6})? *'"
-        amount = "' *-?[0-9]+(\\.[0-9]{1,2})? *'"
+        number, amount = " *-?[0-9]+(\\.[0-9]{1,6})? *", " *-?[0-9]+(\\.[0-9]{1,2})? *"
+        numbers = f"'{number}\\|{number}\\|{amount}'"  # quantity|price|amount, each plain
         return f"""
             SELECT n, l, d, cust, cur, part, hash(inv, line) AS h, amount, qty,
                    coalesce(wide AND inv <> '' AND line <> '' AND part <> ''
-                            AND regexp_full_match(q, {number}) AND regexp_full_match(u, {number})
-                            AND regexp_full_match(e, {amount})
+                            AND regexp_full_match(concat_ws('|', q, u, e), {numbers})
                             AND abs(qty) < 1000000 AND abs(price) < 1000000
                             AND abs(qty * price - amount) <= {tolerance}, false) AS ok
             FROM (

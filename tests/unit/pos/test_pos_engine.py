@@ -244,7 +244,7 @@ def test_no_time_for_a_whole_file_pass_takes_the_batch_path_and_checkpoints() ->
     data = lf(faulty_file(300, 21))
     outcome = ingest_file(
         io.BytesIO(data), default_profile("d", "sell_through"), file_name="f.csv", today=TODAY,
-        matcher=ACCOUNTS, should_stop=lambda rows: True,
+        matcher=ACCOUNTS, should_stop=lambda rows: True, use_engine=True,
     )  # fmt: skip
     assert not outcome.done and outcome.checkpoint is not None
     assert outcome.checkpoint.position.byte_offset is not None
@@ -253,7 +253,7 @@ def test_no_time_for_a_whole_file_pass_takes_the_batch_path_and_checkpoints() ->
 def test_the_engine_batch_is_read_during_its_callback_only() -> None:
     kept: list[Any] = []
     ingest_file(io.BytesIO(lf(faulty_file(50, 22))), default_profile("d", "sell_through"), file_name="f.csv",
-                today=TODAY, matcher=ACCOUNTS, on_accepted=kept.append)  # fmt: skip
+                today=TODAY, matcher=ACCOUNTS, on_accepted=kept.append, use_engine=True)  # fmt: skip
     assert isinstance(kept[0], EngineBatch)
     with pytest.raises(RuntimeError, match="callback"):
         kept[0].lines()
