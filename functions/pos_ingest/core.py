@@ -163,14 +163,14 @@ def ingest_file(
     ):
         spool = engine.Spool(stream)
         try:
+            counts = RunCounts()
             with _fewer_collections():
                 served = engine.ingest(
                     spool, profile, today=today, matcher=matcher, on_layout=on_layout,
-                    on_accepted=on_accepted, on_rejects=on_rejects, should_stop=should_stop,
-                    counts=RunCounts(),
+                    on_accepted=on_accepted, on_rejects=on_rejects, should_stop=should_stop, counts=counts,
                 )  # fmt: skip
             if served is not None:
-                return served
+                return SliceOutcome(served, counts, True, None)
             spool.file.seek(0)
             return ingest_file(
                 spool.file, profile, file_name=file_name, today=today, matcher=matcher,

@@ -48,7 +48,7 @@ from pos_ingest.validate import (
 from shared.accounts import AccountMatcher
 
 if TYPE_CHECKING:
-    from pos_ingest.core import RunCounts, SliceOutcome
+    from pos_ingest.core import RunCounts
 
 ENGINE_BATCH = 65_536
 _PIECE = 1 << 20
@@ -443,10 +443,10 @@ def ingest(
     on_rejects: Callable[[list[Reject]], None] | None,
     should_stop: Callable[[int], bool],
     counts: RunCounts,
-) -> SliceOutcome | None:
-    """The whole file through the engine in one pass, or None (nothing handed over) when it is not the
-    engine's to read. The plain rows are one batch; the others are judged per row in file order."""
-    from pos_ingest.core import SliceOutcome
+) -> Layout | None:
+    """The whole file through the engine in one pass (``counts`` filled in; the layout returned), or
+    None, with nothing handed over, when it is not the engine's to read. The plain rows are one batch;
+    the others are judged per row in file order."""
 
     source = CsvSource(spool.file, profile)
     layout, data_offset = source.layout, source.data_offset
@@ -486,6 +486,6 @@ def ingest(
         if on_rejects and rejects:
             on_rejects(rejects)
         should_stop(total)  # asked as after any batch; the file is done, so nothing is left to resume
-        return SliceOutcome(layout, counts, True, None)
+        return layout
     finally:
         engine.close()
