@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from pos_ingest.core import RunCounts
 
 ENGINE_BATCH = 65_536
+MEMORY_LIMIT = "256MB"  # DuckDB's own (it spills to the spool's directory); a Lambda has 1024 MB
 _PIECE = 1 << 20
 # what str.strip removes besides a space and the line breaks (c.isspace(); a test checks the list): a file
 # with one of them goes to the reference path, so DuckDB's trim (of spaces) is Python's strip
@@ -245,7 +246,7 @@ class _Engine:
         self.validator = SellThroughValidator(layout, profile, matcher, today)
         self.shadow = SellThroughValidator(layout, profile, matcher, today)
         self.con = duckdb.connect(
-            config={"threads": 1, "memory_limit": "256MB", "temp_directory": spool.directory},
+            config={"threads": 1, "memory_limit": MEMORY_LIMIT, "temp_directory": spool.directory},
         )
         self.slow: list[tuple[int, str | None]] = []
         self._sums: dict[bool, list[tuple[Any, ...]]] = {}
@@ -456,9 +457,14 @@ def ingest(
     if plain_bytes is None:
         return None
     new_line, lines = plain_bytes
+    import duckdb
+
     engine = _Engine(spool, layout, data_offset, new_line, profile, matcher or AccountMatcher(), today)
     try:
-        total, plain = engine.run()
+        try:
+            total, plain = engine.run()
+        except duckdb.Error:  # out of memory, a line too long, ...: nothing handed over yet
+            return None
         if total != lines - _header_lf(spool.path, data_offset):  # DuckDB split the lines otherwise
             return None
         if on_layout:

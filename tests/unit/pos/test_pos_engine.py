@@ -262,3 +262,10 @@ def test_the_engine_batch_is_read_during_its_callback_only() -> None:
 def test_the_odd_white_space_list_is_what_str_strip_removes_but_space_and_line_breaks() -> None:
     python = {chr(c) for c in range(0x110000) if chr(c).isspace()}
     assert set(_ODD_SPACE) == python - {" ", "\n", "\r"}
+
+
+def test_when_duckdb_fails_the_file_takes_the_reference_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given DuckDB with too little memory for the file
+    monkeypatch.setattr(engine, "MEMORY_LIMIT", "1MB")
+    # Then nothing is handed over twice and the result is the reference's
+    assert_same(lf(faulty_file(3000, 23)), served=False)
