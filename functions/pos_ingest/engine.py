@@ -1,27 +1,29 @@
-"""The columnar engine: DuckDB reads and checks the plain rows of a sell-through CSV; our own code keeps
-the rest.
+"""The columnar engine: DuckDB reads, checks and sums the plain rows of a sell-through CSV; our own code
+keeps the rest (``ingest_file(use_engine=True)``).
 
 DuckDB serves a file only when its rows cannot mean anything else to it than to our reader (checked
-before any row is handed over): a UTF-8 CSV without quote characters, NUL bytes or lone carriage
-returns, a decimal point, no footer lines held back, a line column, and both a unit price and an
-extended amount. Anything else (other encodings, XLSX, quoted cells, decimal commas, a resumed run, a
-row limit) goes to the reference path in ``core`` unchanged.
+before any row is handed over): UTF-8 without quote characters, NUL bytes, lone carriage returns or
+white space other than spaces, a decimal point, no footer lines held back, a line column, and both a
+unit price and an extended amount. Anything else (other encodings, XLSX, quoted cells, decimal commas,
+a resumed run, a row limit, no time left for a whole pass, any DuckDB error) goes to the reference
+path in ``core`` unchanged.
 
 In a served file DuckDB decides only which rows are *plainly good*: the right width, invoice, line and
-part present, a date and a currency and a customer our own rules accept (each distinct cell text is
+part present, a date, a customer and a currency our own rules accept (each distinct cell text is
 judged once by ``validate``'s rules and joined back), plain numbers with few enough digits to be exact
 in DECIMAL and in Python's 28-digit context, an amount with at most two decimals within the tolerance
 of quantity x unit price, and an (invoice, line) found once in the file. Every other row (blank,
-footer, any reject, any repeated key) goes through ``SellThroughValidator._row``, the path that
-explains each problem, in file order, so rejects and reasons are the reference's own.
+footer, any reject, any repeated key) goes through the per-row path that explains each problem, in
+file order, so rejects and reasons are the reference's own.
 
-Amounts never pass through a float: cells are cast to DECIMAL(18, 6) / DECIMAL(18, 2), sums come back
-as ``Decimal``. A batch's totals are summed by DuckDB per (account, period, currency, part); its lines
-(``AcceptedBatch.column_sets``, ``lines()``) are built on demand by the reference fast path from the
-same rows, so they are the reference's values by construction. They are valid during the callback.
+Amounts never pass through a float: cells are cast to DECIMAL(18, 6) / DECIMAL(18, 2) and sums come
+back as text for ``Decimal``. The whole file is one accepted batch: its totals are summed by DuckDB per
+(account, period, currency) (per part on demand, another pass); its lines (``column_sets``,
+``lines()``) are built on demand by the reference fast path from the same rows, so they are the
+reference's values by construction, and are valid during the callback only.
 
-The file is spooled to a temporary directory (DuckDB reads files, not streams) and DuckDB's own table
-lives in a database file there with a memory limit, so memory stays flat however long the file.
+The file is spooled to a temporary directory (DuckDB reads files, not streams); DuckDB works within
+``MEMORY_LIMIT`` and spills its aggregates there, so memory is bounded however long the file.
 """
 
 from __future__ import annotations
