@@ -70,6 +70,10 @@ def _pos(out: str) -> dict[str, Any]:
         ) and size:
             figures[f"core_vs_csv_reader_{size}"] = float(m.group(1))
             figures[f"core_peak_mib_{size}"] = float(m.group(2))
+        if (m := re.search(r"^\s*reference path alone.*?ratio\s+([\d.]+)", line)) and size:
+            figures[f"reference_vs_csv_reader_{size}"] = float(m.group(1))
+        if (m := re.search(r"the same on the reference path alone.*?ratio\s+([\d.]+)", line)) and size:
+            figures[f"lambda_vs_csv_reader_{size}"] = float(m.group(1))
     if not figures:
         raise ValueError("no core figure")
     return figures
@@ -99,11 +103,17 @@ PROBES = [
           rows=[("14", "events applied vs bare put_item (apply_vs_put_item)", "0.21x", "≥ 0.5x")]),
     Probe("imports", [PY, "bench/imports.py"], [PY, "bench/imports.py"], _imports,
           rows=[("14", "handler import vs import boto3, worst handler (worst_ratio)", "2.3-4.0x", "≤ 1.6x")]),
-    Probe("pos", [PY, "bench/pos.py", "--rows", "100000", "1000000", "--repeat", "1", "--modes", "bare", "core"],
-          [PY, "bench/pos.py", "--rows", "20000", "--repeat", "1", "--modes", "bare", "core"], _pos,
+    Probe("pos", [PY, "bench/pos.py", "--rows", "100000", "1000000", "--repeat", "1", "--modes", "bare", "core",
+                  "reference", "lambda-reference"],
+          [PY, "bench/pos.py", "--rows", "20000", "--repeat", "1", "--modes", "bare", "core", "reference"], _pos,
           rows=[("13", "POS core vs csv.reader, 100k rows (core_vs_csv_reader_100000)", "0.21-0.32x", "≥ 0.5x"),
                 ("13", "POS core vs csv.reader, 1M rows (core_vs_csv_reader_1000000)", "0.21-0.32x", "≥ 0.5x"),
-                ("13", "  core peak memory MiB, 1M rows (core_peak_mib_1000000)", "—", "flat")]),
+                ("13", "  core peak memory MiB, 1M rows (core_peak_mib_1000000)", "—", "flat"),
+                ("13", "POS reference path vs csv.reader, 1M rows (reference_vs_csv_reader_1000000)", "0.21-0.32x", "—"),
+                ("13", "pos_ingest's path (stages every line) vs csv.reader, 1M rows (lambda_vs_csv_reader_1000000)", "—", "—")]),
+    Probe("layer", [PY, "bench/layer_size.py"], [PY, "bench/layer_size.py"], _last_json,
+          rows=[("13", "layer + function code unzipped, MB (total_mb)", "— (without DuckDB)", "< 250"),
+                ("13", "  of which DuckDB, MB (duckdb_mb)", "0", "—")]),
     Probe("pos_writes", [PY, "bench/pos.py", "--writes", "--rows", "1000000"],
           [PY, "bench/pos.py", "--writes", "--rows", "100000"], _last_json,
           rows=[("13", "POS writes per 1,000 lines, 1M-line file (per_1000_lines)", "~50 (1 item per line, 2x cost)",
