@@ -368,12 +368,12 @@ def test_unprocessed_keys_are_retried_only_while_the_invocation_has_time(hub: di
     from hub.local.runtime import LocalContext
     from shared.store.errors import Throttled
 
-    # Given DynamoDB never processing the ledger's keys, and an invocation with 7 seconds left
+    # Given DynamoDB never processing the ledger's keys, and an invocation with 12 seconds left (the store keeps 5 s in reserve)
     seen, stop = starve_batch_gets(None)
     body = csv_body([["10/01/2026", "U-2", "1", "LM358", "100", "0.12", "12.00", "Acme Corporation"]])
     put = hub["s3"].put_object(Bucket=hub["bucket"], Key="pos/northwind/stuck.csv", Body=body)
     event = s3_event(hub["bucket"], "pos/northwind/stuck.csv", etag=put["ETag"], size=len(body))
-    context = LocalContext("pos", timeout_seconds=7)
+    context = LocalContext("pos", timeout_seconds=12)
     # When the file arrives
     with pytest.raises(Throttled):
         handler(event, context)
