@@ -586,7 +586,8 @@ class AlertItem(CrmItem, discriminator="ALERT"):
 
 # ====================================================================== records (what callers get)
 class Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # Built on first use (pydantic's defer_build): a function validates only the few records its requests use.
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
 
 class Lead(Record):
