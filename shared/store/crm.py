@@ -1918,7 +1918,11 @@ def _chunks(plans: list[_Planned]) -> Iterator[list[_Planned]]:
 
 
 def _plan_writes(
-    writes: Sequence[tuple[Entity, Version]], items: dict[int, EventItem], indexes: list[int], stored: Any
+    writes: Sequence[tuple[Entity, Version]],
+    items: dict[int, EventItem],
+    indexes: list[int],
+    stored: Any,
+    observed: set[Key],
 ) -> _Planned | None:
     """What one entity's events (``indexes``, in the order given) write over ``stored``: the newest's
     item, on condition that the entity is as read; None to leave them to the one-at-a-time writers."""
@@ -1936,8 +1940,11 @@ def _plan_writes(
         return _Planned([] if newest is None else [(item, _OlderThan(writes[newest][1]))], outcomes)
     # An opportunity: its stage entry comes from the stage history. Exact from the stored item only
     # when that was written by an event and every event here is newer (a late one restates the entry).
-    if newest is None or (stored is not None and stored.last_event_id is None):
+    if stored is not None and stored.last_event_id is None:
         return None
+    if newest is None:  # none newer than what is stored: nothing to write if each was observed before
+        seen = all(stage_observation_key(str(item.opportunity_id), writes[i][1]) in observed for i in indexes)
+        return _Planned([], outcomes) if seen else None
     if stored_version is not None and any(writes[i][1] <= stored_version for i in indexes):
         return None
     observations: dict[Version, Opportunity] = {}
@@ -2379,9 +2386,24 @@ class _CrmLogic:
         for start in range(0, len(keys), 100):
             for found in self._backend.batch_get(CrmItem, keys[start : start + 100]):  # type: ignore[type-abstract]
                 stored[(str(found.pk), str(found.sk))] = found
+        # A redelivery: opportunities' events not newer than what is stored need their observations
+        # to be stored too (read at once) to change nothing; otherwise the one-by-one writer restates.
+        late: list[Key] = []
+        for key, indexes in groups.items():
+            previous = stored.get(key)
+            if isinstance(previous, OpportunityItem):
+                at = Version.of(previous.occurred_at, previous.last_event_id)
+                if any(writes[i][1] <= at for i in indexes):
+                    opportunity_id = str(previous.opportunity_id)
+                    late += [stage_observation_key(opportunity_id, writes[i][1]) for i in indexes]
+        observed = {
+            (str(found.pk), str(found.sk))
+            for start in range(0, len(late), 100)
+            for found in self._backend.batch_get(OpportunityStageItem, late[start : start + 100])
+        }
         planned: list[_Planned] = []
         for key, indexes in groups.items():
-            plan = _plan_writes(writes, items, indexes, stored.get(key))
+            plan = _plan_writes(writes, items, indexes, stored.get(key), observed)
             if plan is not None and plan.puts:
                 planned.append(plan)
             elif plan is not None:
