@@ -33,41 +33,37 @@ def _date(value: Any) -> date | None:
     return date.fromisoformat(str(value)[:10])
 
 
+# Each node entity: the item field holding its id, and its parent's type and id field.
+_NODE_SHAPES: dict[str, tuple[str, str, str]] = {
+    TERRITORY: ("territory_id", TERRITORY, "parent_id"),
+    ACCOUNT: ("account_id", TERRITORY, "territory_id"),
+    OPPORTUNITY: ("opportunity_id", ACCOUNT, "account_id"),
+}
+
+
 def node_from_crm(item: Mapping[str, Any]) -> PlanNode:
     """The plan node a CRM territory, account or opportunity item describes."""
     entity = item["entity"]
-    if entity == TERRITORY:
-        parent_id = item.get("parent_id")
-        return PlanNode(
-            NodeRef(TERRITORY, item["territory_id"]),
-            name=item.get("name") or "",
-            owner=item.get("owner"),
-            parent=NodeRef(TERRITORY, parent_id) if parent_id else None,
-            version=_version(item),
-        )
-    if entity == ACCOUNT:
-        territory = item.get("territory_id")
-        return PlanNode(
-            NodeRef(ACCOUNT, item["account_id"]),
-            name=item.get("name") or "",
-            owner=item.get("owner"),
-            parent=NodeRef(TERRITORY, territory) if territory else None,
-            version=_version(item),
-        )
-    if entity == OPPORTUNITY:
-        account = item.get("account_id")
-        return PlanNode(
-            NodeRef(OPPORTUNITY, item["opportunity_id"]),
-            name=item.get("name") or "",
-            owner=item.get("owner"),
-            parent=NodeRef(ACCOUNT, account) if account else None,
-            stage=item.get("stage"),
-            probability=_decimal(item.get("probability")),
-            amount=_decimal(item.get("amount")),
-            close_date=_date(item.get("close_date")),
-            version=_version(item),
-        )
-    raise ValueError(f"not a plan node: {entity}")
+    if entity not in _NODE_SHAPES:
+        raise ValueError(f"not a plan node: {entity}")
+    id_field, parent_type, parent_field = _NODE_SHAPES[entity]
+    parent_id = item.get(parent_field)
+    deal: dict[str, Any] = {}
+    if entity == OPPORTUNITY:  # only opportunities carry a deal's figures
+        deal = {
+            "stage": item.get("stage"),
+            "probability": _decimal(item.get("probability")),
+            "amount": _decimal(item.get("amount")),
+            "close_date": _date(item.get("close_date")),
+        }
+    return PlanNode(
+        NodeRef(entity, item[id_field]),
+        name=item.get("name") or "",
+        owner=item.get("owner"),
+        parent=NodeRef(parent_type, parent_id) if parent_id else None,
+        version=_version(item),
+        **deal,
+    )
 
 
 def order_from_crm(item: Mapping[str, Any]) -> OrderFigure:

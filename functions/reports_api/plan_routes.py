@@ -82,6 +82,30 @@ def _type_param() -> tuple[str | None, Response[Any] | None]:
     return node_type, None
 
 
+def _named(node_id: str) -> PlanNode | Response[Any]:
+    """The node an id (with ``?type=``) names, or the answer refusing it (400, 404 or 409)."""
+    node_type, problem = _type_param()
+    if problem:
+        return problem
+    try:
+        node = _resolve(node_id, node_type)
+    except _Ambiguous as exc:
+        return _json(
+            409, {"message": f"{exc.node_id} names several nodes: pick one with ?type=", "types": exc.types}
+        )
+    return node if node is not None else _bad(f"no plan node {node_id}", 404)
+
+
+def _roots() -> list[PlanNode] | Response[Any]:
+    """The node ``?root=`` names, or every root without one; or the answer refusing it."""
+    root_id = router.current_event.get_query_string_value("root")
+    if not root_id:
+        problem = _type_param()[1]
+        return problem if problem else _store().root_nodes()
+    root = _named(root_id)
+    return root if isinstance(root, Response) else [root]
+
+
 @router.get(
     "/plan/<year>/nodes/<node_id>",
     summary="One plan node's quarters, year to date and last year: plan, actual, variance and more",
@@ -105,17 +129,9 @@ def get_plan_node(
     the_year = _year(year)
     if the_year is None:
         return _bad(f"year {year!r} is not a year")
-    node_type, problem = _type_param()
-    if problem:
-        return problem
-    try:
-        node = _resolve(node_id, node_type)
-    except _Ambiguous as exc:
-        return _json(
-            409, {"message": f"{exc.node_id} names several nodes: pick one with ?type=", "types": exc.types}
-        )
-    if node is None:
-        return _bad(f"no plan node {node_id}", 404)
+    node = _named(node_id)
+    if isinstance(node, Response):
+        return node
     return _json(200, _node_view(node, the_year, _today()))
 
 
@@ -150,23 +166,9 @@ def get_plan_tree(
     depth_text = event.get_query_string_value("depth", "2") or "2"
     if not depth_text.isdigit() or not 0 <= int(depth_text) <= MAX_DEPTH:
         return _bad(f"depth must be 0 to {MAX_DEPTH}")
-    node_type, problem = _type_param()
-    if problem:
-        return problem
-    root_id = event.get_query_string_value("root")
-    if root_id:
-        try:
-            root = _resolve(root_id, node_type)
-        except _Ambiguous as exc:
-            return _json(
-                409,
-                {"message": f"{exc.node_id} names several nodes: pick one with ?type=", "types": exc.types},
-            )
-        if root is None:
-            return _bad(f"no plan node {root_id}", 404)
-        roots = [root]
-    else:
-        roots = _store().root_nodes()
+    roots = _roots()
+    if isinstance(roots, Response):
+        return roots
     today = _today()
     budget = [MAX_TREE_NODES]
 
@@ -223,24 +225,12 @@ def get_pipeline(
     if quarter_text is not None and quarter_text not in ("1", "2", "3", "4"):
         return _bad("quarter must be 1 to 4")
     quarters = [int(quarter_text)] if quarter_text else [1, 2, 3, 4]
-    node_type, problem = _type_param()
-    if problem:
-        return problem
+    roots = _roots()
+    if isinstance(roots, Response):
+        return roots
     root_id = event.get_query_string_value("root")
     store = _store()
-    if root_id:
-        try:
-            root = _resolve(root_id, node_type)
-        except _Ambiguous as exc:
-            return _json(
-                409,
-                {"message": f"{exc.node_id} names several nodes: pick one with ?type=", "types": exc.types},
-            )
-        if root is None:
-            return _bad(f"no plan node {root_id}", 404)
-        refs = [root.ref]
-    else:
-        refs = [n.ref for n in store.root_nodes()]
+    refs = [n.ref for n in roots]
     total = RollupCell()
     for ref in refs:
         for (year, quarter), cell in store.cells_of(ref, (the_year, the_year)).items():

@@ -95,6 +95,16 @@ def test_an_id_naming_two_node_types_answers_409_and_type_picks_one(world: Any) 
     assert world("/plan/20x6/nodes/world")[0] == 400
 
 
+def test_tree_and_pipeline_refuse_a_root_as_the_node_route_does(world: Any) -> None:
+    for path in (f"/plan/{YEAR}/tree", f"/pipeline?year={YEAR}"):
+        status, body = world(f"{path}{'&' if '?' in path else '?'}root=x")
+        assert status == 409 and sorted(body["types"]) == ["account", "territory"], path
+        status, _ = world(f"{path}{'&' if '?' in path else '?'}root=x&type=account")
+        assert status == 200, path
+        assert world(f"{path}{'&' if '?' in path else '?'}root=nobody")[0] == 404, path
+        assert world(f"{path}{'&' if '?' in path else '?'}type=planet")[0] == 400, path
+
+
 def test_the_tree_nests_the_same_figures(world: Any) -> None:
     status, body = world(f"/plan/{YEAR}/tree?root=world&depth=2")
     assert status == 200
