@@ -12,7 +12,7 @@ LAYER_PIP_PLATFORM ?= --platform manylinux2014_aarch64 --implementation cp --pyt
 DDB_LOCAL := tests/ddb_local
 DDB_LOCAL_INSTALLED := $(DDB_LOCAL)/node_modules/.package-lock.json
 
-.PHONY: run test test-fast ddb-local lint bench build-SharedLayer clean
+.PHONY: run test test-fast ddb-local lint bench build-SharedLayer layer-size clean
 
 $(BIN)/hub: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ build-SharedLayer:
 	$(PYTHON) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > "$(ARTIFACTS_DIR)/requirements.txt"
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r "$(ARTIFACTS_DIR)/requirements.txt" -t "$(ARTIFACTS_DIR)/python" $(LAYER_PIP_PLATFORM)
 	rm -f "$(ARTIFACTS_DIR)/requirements.txt"
+
+layer-size: $(BIN)/hub   ## build the layer for arm64 and print it and the function code, unzipped, vs Lambda's 250 MB
+	$(BIN)/python bench/layer_size.py
 
 clean:
 	rm -rf .hub .layer-build .aws-sam .pytest_cache $(DDB_LOCAL)/node_modules

@@ -1,6 +1,12 @@
 """POS core benchmark: rows/second of read + validate + aggregate beside a bare csv.reader loop over the
 same file in the same run, and peak memory (ru_maxrss of a fresh subprocess) for growing files.
 
+``core`` reads, checks and totals with the columnar engine (``ingest_file(use_engine=True)``: DuckDB
+for a plain CSV); ``reference`` is the same with the engine off (the path before it, still taken by
+every file the engine does not read). ``lambda`` stages every line as pos_ingest does, with the engine;
+``lambda-reference`` is the path pos_ingest takes (the engine does not pay where every line is wanted). Imports
+happen before the clock starts (a warm Lambda has them; bench/imports.py measures the cold start).
+
     .venv/bin/python bench/pos.py                 # 100,000 and 1,000,000 rows
     .venv/bin/python bench/pos.py --rows 20000    # a quick look
     .venv/bin/python bench/pos.py --json          # the figures as one JSON document (make bench)
@@ -66,14 +72,24 @@ def bare_loop(path: Path) -> int:
 MODES = {
     "bare": "bare csv.reader loop",
     "core": "core: read + validate + totals per account/quarter",
+    "reference": "reference path alone (no engine): read + validate + totals",
     "core+parts": "core + breakdown per account/quarter/part",
     "core-ledger": "core, repeats across batches left to the ledger",
     "lambda": "core + staging each line for the commit (what pos_ingest does)",
+    "lambda-reference": "the same on the reference path alone (no engine)",
     "pydantic": "for scale: csv.reader + one pydantic model per row",
 }
 
 
-def core(path: Path, *, by_part: bool = False, across_batches: bool = True, stage: bool = False) -> int:
+def core(
+    path: Path,
+    *,
+    by_part: bool = False,
+    across_batches: bool = True,
+    stage: bool = False,
+    engine: bool = True,
+) -> int:
+    """Rows accepted; ``engine`` lets the columnar engine read the file (ingest_file(use_engine=True))."""
     sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
     from pos_ingest.aggregate import ActualsAggregator
     from pos_ingest.core import ingest_file
@@ -96,6 +112,7 @@ def core(path: Path, *, by_part: bool = False, across_batches: bool = True, stag
             on_accepted=staged.add if stage else totals.add,
             on_rejects=rejects.extend,
             repeats_across_batches=across_batches,
+            use_engine=engine,
         )
     assert outcome.done and outcome.counts.rejected == 0, (outcome.counts, rejects[:3])
     return outcome.counts.accepted
@@ -133,12 +150,29 @@ def pydantic_rows(path: Path) -> int:
     return count
 
 
+def warm_imports(mode: str) -> float:
+    """Import what the mode uses before the clock starts (a warm Lambda has; bench/imports.py measures
+    the cold start): CPU seconds spent importing."""
+    started = time.process_time()
+    if mode not in ("bare", "pydantic"):
+        import pos_ingest.aggregate
+        import pos_ingest.core
+        import pos_ingest.ledger
+        import pos_ingest.profile  # noqa: F401
+        from pos_ingest import engine
+
+        if mode not in ("reference", "lambda-reference") and engine.available():
+            import duckdb  # noqa: F401
+    return time.process_time() - started
+
+
 def child(mode: str, path: Path) -> None:
     sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
 
     from shared.config_schemas.distributors import iso_currency_codes
 
     iso_currency_codes()
+    import_seconds = warm_imports(mode)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.process_time()  # CPU time: the figure holds on a busy machine
     if mode == "bare":
@@ -147,11 +181,13 @@ def child(mode: str, path: Path) -> None:
         rows = pydantic_rows(path)
     else:
         rows = core(
-            path, by_part=mode == "core+parts", across_batches=mode != "core-ledger", stage=mode == "lambda"
-        )
+            path, by_part=mode == "core+parts", across_batches=mode != "core-ledger",
+            stage=mode.startswith("lambda"), engine=mode not in ("reference", "lambda-reference"),
+        )  # fmt: skip
     elapsed = time.process_time() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"rows": rows, "seconds": elapsed, "baseline_kib": before, "peak_kib": peak}))
+    print(json.dumps({"rows": rows, "seconds": elapsed, "baseline_kib": before, "peak_kib": peak,
+                      "import_seconds": import_seconds}))  # fmt: skip
 
 
 def run_child(mode: str, path: Path) -> dict:
@@ -164,7 +200,9 @@ def run_child(mode: str, path: Path) -> dict:
 def commit_writes(rows: int) -> dict:
     """DynamoDB item writes of one run's commit for a bench file of ``rows`` lines (the in-memory store
     and ledger objects; the DynamoDB store writes the same plan): the plan's writes, the run record
-    (created, finished), the ledger head (locked) and one run-record step per further chunk."""
+    (created, finished), the ledger head (locked), one run-record step and one check of the ledger
+    head (a transaction's ConditionCheck costs as a write) per further chunk and, for a chunked commit,
+    its commit marker."""
     sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
     from pos_ingest.core import ingest_file
     from pos_ingest.ledger import StagedLines, plan_commit
@@ -190,7 +228,8 @@ def commit_writes(rows: int) -> dict:
         previous=None, read_object=lambda key: None, store=store,
     )  # fmt: skip
     plan = work.plan
-    writes = plan.size() + 2 + 1 + (plan.chunk_count() - 1)
+    chunked = plan.chunk_count() > 1  # staged, with the commit marker in the last transaction
+    writes = plan.size() + 2 + 1 + 2 * (plan.chunk_count() - 1) + (1 if chunked else 0)
     return {"rows": rows, "writes": writes, "per_1000_lines": round(writes * 1000 / rows, 2),
             "account_quarters": len(plan.totals), "unmatched": len(plan.unmatched),
             "transactions": plan.chunk_count(), "ledger_objects": len(work.shard_bodies)}  # fmt: skip
@@ -225,12 +264,14 @@ def figures(rows: list[int], repeat: int = 3, modes: list[str] | None = None, ec
                     "ratio": round(bare / best, 3) if mode != "bare" else 1.0,
                     "peak_mib": round(max(r["peak_kib"] for r in runs) / 1024, 1),
                     "imports_mib": round(min(r["baseline_kib"] for r in runs) / 1024, 1),
+                    "imports_ms": round(min(r["import_seconds"] for r in runs) * 1000),
                 }
                 sheet[mode] = figure
                 if echo:
                     ratio = f"ratio {figure['ratio']:4.2f}" if mode != "bare" else "          "
                     print(f"  {MODES[mode]:<72} {figure['rows_per_s']:>10,} rows/s  {ratio}  "
-                          f"peak RSS {figure['peak_mib']:6.1f} MiB (imports {figure['imports_mib']:.1f})")  # fmt: skip
+                          f"peak RSS {figure['peak_mib']:6.1f} MiB (imports {figure['imports_mib']:.1f} MiB, "
+                          f"{figure['imports_ms']} ms before the clock)")  # fmt: skip
             out["sizes"][size] = sheet
             path.unlink()
     return out

@@ -74,8 +74,22 @@ def _pos(out: str) -> dict[str, Any]:
         ) and size:
             figures[f"core_vs_csv_reader_{size}"] = float(m.group(1))
             figures[f"core_peak_mib_{size}"] = float(m.group(2))
+        if (m := re.search(r"^\s*reference path alone.*?ratio\s+([\d.]+)", line)) and size:
+            figures[f"reference_vs_csv_reader_{size}"] = float(m.group(1))
+        if (m := re.search(r"the same on the reference path alone.*?ratio\s+([\d.]+)", line)) and size:
+            figures[f"lambda_vs_csv_reader_{size}"] = float(m.group(1))
     if not figures:
         raise ValueError("no core figure")
+    return figures
+
+
+def _pos_hub(out: str) -> dict[str, Any]:
+    sizes = json.loads(out)["sizes"]
+    figures: dict[str, Any] = {}
+    for size, figure in sizes.items():
+        figures[f"seconds_{size}"] = figure["seconds_to_done"] if figure["status"] == "done" else None
+        figures[f"peak_mib_{size}"] = figure["hub_peak_rss_mib"]
+        figures[f"slowest_read_s_{size}"] = figure["slowest_other_read_s"]
     return figures
 
 
@@ -93,17 +107,31 @@ PROBES = [
           rows=[("14", "events applied vs bare put_item (apply_vs_put_item)", "0.21x", "≥ 0.5x")]),
     Probe("imports", [PY, "bench/imports.py"], [PY, "bench/imports.py"], _imports,
           rows=[("14", "handler import vs import boto3, worst handler (worst_ratio)", "2.3-4.0x", "≤ 1.6x")]),
-    Probe("pos", [PY, "bench/pos.py", "--rows", "100000", "1000000", "--repeat", "1", "--modes", "bare", "core"],
-          [PY, "bench/pos.py", "--rows", "20000", "--repeat", "1", "--modes", "bare", "core"], _pos,
+    Probe("pos", [PY, "bench/pos.py", "--rows", "100000", "1000000", "--repeat", "1", "--modes", "bare", "core",
+                  "reference", "lambda-reference"],
+          [PY, "bench/pos.py", "--rows", "20000", "--repeat", "1", "--modes", "bare", "core", "reference"], _pos,
           rows=[("13", "POS core vs csv.reader, 100k rows (core_vs_csv_reader_100000)", "0.21-0.32x", "≥ 0.5x"),
                 ("13", "POS core vs csv.reader, 1M rows (core_vs_csv_reader_1000000)", "0.21-0.32x", "≥ 0.5x"),
-                ("13", "  core peak memory MiB, 1M rows (core_peak_mib_1000000)", "—", "flat")]),
+                ("13", "  core peak memory MiB, 1M rows (core_peak_mib_1000000)", "—", "flat"),
+                ("13", "POS reference path vs csv.reader, 1M rows (reference_vs_csv_reader_1000000)", "0.21-0.32x", "—"),
+                ("13", "pos_ingest's path (stages every line) vs csv.reader, 1M rows (lambda_vs_csv_reader_1000000)", "—", "—")]),
+    Probe("layer", [PY, "bench/layer_size.py"], [PY, "bench/layer_size.py"], _last_json,
+          rows=[("13", "layer + function code unzipped, MB (total_mb)", "— (without DuckDB)", "< 250"),
+                ("13", "  of which DuckDB, MB (duckdb_mb)", "0", "—")]),
+    Probe("pos_writes", [PY, "bench/pos.py", "--writes", "--rows", "1000000"],
+          [PY, "bench/pos.py", "--writes", "--rows", "100000"], _last_json,
+          rows=[("13", "POS writes per 1,000 lines, 1M-line file (per_1000_lines)", "~50 (1 item per line, 2x cost)",
+                 "≤ 5")]),
+    Probe("pos_hub", [PY, "bench/pos_hub.py", "--json", "--rows", "100000", "1000000"],
+          [PY, "bench/pos_hub.py", "--json", "--rows", "20000"], _pos_hub,
+          rows=[("13", "POS 100,000 lines in the local hub, upload to done, s (seconds_100000)",
+                 "5,000 rows never finished", "≤ 12 s"),
+                ("13", "POS 1,000,000 lines in the local hub, upload to done, s (seconds_1000000)", "never finished",
+                 "finishes"),
+                ("13", "  hub peak memory MiB, 100k then 1M (peak_mib_1000000)", "4-5.5 GB, climbing", "flat"),
+                ("13", "  slowest other read meanwhile, s (slowest_read_s_1000000)", "> 30 s", "answers")]),
 ]  # fmt: skip
-NOT_MEASURED = [
-    ("13", "POS writes per 1,000 lines, 1M-line file", "~50 (1 item per line, 2x cost)", "≤ 5"),
-    ("13", "POS 100,000 lines in the local hub, upload to done", "5,000 rows never finished", "≤ 12 s"),
-    ("13", "POS 1,000,000 lines in the local hub, upload to done", "never finished", "finishes, flat memory"),
-]
+NOT_MEASURED: list[tuple[str, str, str, str]] = []
 
 
 def _value(figures: dict[str, Any] | None, label: str) -> str:

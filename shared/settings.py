@@ -48,6 +48,10 @@ class HubSettings(BaseModel):
     mailchimp_double_opt_in: bool = Field(default=False, validation_alias="MAILCHIMP_DOUBLE_OPT_IN")
     inbox_retention_hours: int = Field(default=96, ge=72, validation_alias="INBOX_RETENTION_HOURS")
     pos_continuation_queue_url: str = Field(default="", validation_alias="POS_CONTINUATION_QUEUE_URL")
+    # Lambda's on-failure records of pos_ingest (and continuations that failed on every try) arrive from
+    # this queue; once their run is failed they are kept in the dead-letter queue.
+    pos_failure_queue_name: str = Field(default="", validation_alias="POS_FAILURE_QUEUE_NAME")
+    pos_dead_letter_queue_url: str = Field(default="", validation_alias="POS_DEAD_LETTER_QUEUE_URL")
     config_dir: str = Field(default="", validation_alias="HUB_CONFIG_DIR")
     # Plan figures are in this currency; config/fx.yaml converts the others into it.
     company_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", validation_alias="COMPANY_CURRENCY")

@@ -1,7 +1,8 @@
 """What plan_rollup does with a stream record and with the nightly schedule.
 
 - CRM stream (TERRITORY, ACCOUNT, OPPORTUNITY, ORDER): mirror the node or order into the plan table.
-- Plan stream (PLAN, ACTUAL, NODE, NODE_ORDER): recompute the changed node and its ancestors.
+- Plan stream (PLAN, ACTUAL, NODE, NODE_ORDER): recompute the changed node and its ancestors; a POS
+  commit marker (POS_COMMIT, a chunked commit done): recompute every account it moved.
 - Nightly: rebuild every rollup from the source figures and correct (and report) any drift.
 """
 
@@ -29,9 +30,10 @@ from shared.store.plan import (
     RollupSnapshot,
     RollupStore,
     change_of,
+    pos_commit_of,
 )
 
-PLAN_ENTITIES = ("PLAN", "ACTUAL", "NODE", "NODE_ORDER")
+PLAN_ENTITIES = ("PLAN", "ACTUAL", "NODE", "NODE_ORDER", "POS_COMMIT")
 CRM_ENTITIES = (*CRM_NODE_ENTITIES, "ORDER")
 
 
@@ -49,6 +51,13 @@ def apply_stream_change(
     entity = image.get("entity")
     if entity in CRM_ENTITIES:
         return mirror_crm_change(store, new, old)
+    if entity == "POS_COMMIT":  # a chunked POS commit is done: what it staged counts from now on
+        result = RecomputeResult()
+        for ref, moved in pos_commit_of(dict(new) if new else None).items():
+            result += on_figure_changed(
+                store, ctx(), ref, set().union(*(pos_periods_touched(p) for p in moved))
+            )
+        return result
     change = change_of(dict(keys), dict(new) if new else None, dict(old) if old else None)
     if change is None:
         return "ignored"

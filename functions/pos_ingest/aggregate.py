@@ -29,7 +29,7 @@ class ActualsAggregator:
     def add(self, batch: AcceptedBatch) -> None:
         totals = self.totals
         get = totals.get
-        for accounts, periods, currencies, parts, amounts, quantities in batch.amount_columns():
+        for accounts, periods, currencies, parts, amounts, quantities in batch.amount_columns(self.by_part):
             for key, amount in zip(zip(accounts, periods, currencies), amounts):  # noqa: B905 - same length
                 totals[key] = get(key, ZERO) + amount
             if self.by_part:

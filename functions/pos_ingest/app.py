@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pos_ingest import wiring
-from pos_ingest.service import ObjectRef, ingest_pos_object
+from pos_ingest.service import ObjectRef, fail_dead_lettered, ingest_pos_object
 from shared.observability import logger, metrics, tracer
 from shared.store.errors import StoreError
 
@@ -48,6 +48,19 @@ def _run(ref: ObjectRef, context: LambdaContext, expected_slice: int | None = No
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records") or []
+    if records and records[0].get("eventSource") == "aws:sqs" and wiring.from_failure_queue(records[0]):
+
+        def fail_run(record: SQSRecord) -> None:
+            failed = fail_dead_lettered(json.loads(record.body), wiring.store())
+            for run in failed:
+                logger.warning("pos run failed on every try", extra={"key": run.key, "error": run.error})
+            metrics.add_metric(name="PosRunsDeadLettered", unit="Count", value=len(failed))
+            wiring.keep_dead_letter(record.body)  # the evidence stays, and its alarm tells the operators
+
+        response = process_partial_response(
+            event=event, record_handler=fail_run, processor=processor, context=context
+        )
+        return dict(response)
     if records and records[0].get("eventSource") == "aws:sqs":
 
         def continue_file(record: SQSRecord) -> None:

@@ -1,5 +1,9 @@
 """Reading, validating and aggregating one POS file, resumable at batch boundaries.
 
+With ``use_engine``, a sell-through CSV that the columnar engine can read exactly (see ``engine``) is
+read, checked and summed by DuckDB; every other file, and every row the engine does not find plainly
+good, goes through the reference path below (``reader`` + ``validate``), which explains each reject.
+
 ``ingest_file`` reads a binary stream batch by batch; after each batch it asks ``should_stop`` (a time
 budget) and, when told to, returns a ``Checkpoint``: the layout found, the source position (record
 number and byte offset), the keys seen and the counts so far. Calling it again with that checkpoint
@@ -19,6 +23,7 @@ from datetime import date
 from decimal import Decimal
 from typing import IO, Any
 
+from pos_ingest import engine
 from pos_ingest.layout import Layout
 from pos_ingest.profile import DistributorProfile
 from pos_ingest.reader import Position, open_source
@@ -136,12 +141,45 @@ def ingest_file(
     default_as_of: date | None = None,
     batch_size: int | None = None,
     repeats_across_batches: bool = True,
+    use_engine: bool = False,
 ) -> SliceOutcome:
     """Read, validate and hand over the rows of one POS file (sell-through or inventory per profile).
 
     ``should_stop(rows_done_in_this_call)`` is asked after each batch; ``max_rows`` stops after that
     many data records in this call. Both return a checkpoint to resume from. With
-    ``repeats_across_batches=False`` a line repeated in a later batch is left to the caller's ledger."""
+    ``repeats_across_batches=False`` a line repeated in a later batch is left to the caller's ledger.
+
+    ``use_engine=True`` lets the columnar engine read a plain sell-through CSV (see ``engine``): the file
+    in one pass, one accepted batch whose totals DuckDB sums, every repeat judged over the whole file.
+    It pays when the caller wants totals; a caller that takes every line (``pos_ingest``'s staging) gets
+    them built again by the reference path, so it keeps the reference path (bench/pos.py, ``lambda``)."""
+    if (
+        use_engine
+        and checkpoint is None
+        and max_rows is None
+        and batch_size is None
+        and engine.may_serve(profile, file_name)
+        and not should_stop(0)  # no time for a whole-file pass: the batch path checkpoints as it goes
+    ):
+        spool = engine.Spool(stream)
+        try:
+            counts = RunCounts()
+            with _fewer_collections():
+                served = engine.ingest(
+                    spool, profile, today=today, matcher=matcher, on_layout=on_layout,
+                    on_accepted=on_accepted, on_rejects=on_rejects, should_stop=should_stop, counts=counts,
+                )  # fmt: skip
+            if served is not None:
+                return SliceOutcome(served, counts, True, None)
+            spool.file.seek(0)
+            return ingest_file(
+                spool.file, profile, file_name=file_name, today=today, matcher=matcher,
+                on_accepted=on_accepted, on_inventory=on_inventory, on_rejects=on_rejects,
+                on_layout=on_layout, should_stop=should_stop, max_rows=max_rows, default_as_of=default_as_of,
+                batch_size=batch_size, repeats_across_batches=repeats_across_batches, use_engine=False,
+            )  # fmt: skip
+        finally:
+            spool.close()
     with _fewer_collections():
         return _ingest(
             stream, profile, file_name=file_name, today=today, matcher=matcher, on_accepted=on_accepted,

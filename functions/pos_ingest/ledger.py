@@ -258,9 +258,17 @@ def plan_commit(
             DistributorCell(
                 account, year, quarter, currency, distributor, (now.amount if now else ZERO) + amount,
                 (now.quantity if now else ZERO) + quantity, merged, now.version if now else 0,
+                now.stored_version if now else 0, now.stored_run if now else "",
             )
         )  # fmt: skip
+        if now is not None and now.version:
+            plan.before[cell_key] = now
     plan.unmatched = [u for _k, u in sorted(contribution.unmatched.items()) if u.amount or u.lines]
+    plan.slots, plan.unmatched_slots = store.commit_slots(
+        distributor,
+        [(d.account_id, d.year, d.quarter, d.currency) for d in plan.totals],
+        sorted({u.normalised_name for u in plan.unmatched}),
+    )
     return CommitWork(plan, repeats, bodies, old, with_lines)
 
 

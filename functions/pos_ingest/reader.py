@@ -324,6 +324,7 @@ class CsvSource(_BatchedSource):
                 offset = start.byte_offset
             self._row = 0
         self.layout = layout
+        self.data_offset = offset  # where the records after the header (or the resume point) begin
         self._offsets_valid = layout.encoding != "utf-16"
         self._chunks = _RecordChunks(
             raw, head, offset, _decoder(layout.encoding), layout.delimiter, layout.width

@@ -44,6 +44,10 @@ from shared.store.pos import (
 )
 
 LOCK_TRIES = 12
+OVERTAKEN = (
+    "the run's commit was cut short and its ledger lock ran out while another file of the distributor "
+    "was counted: nothing of this file counts; upload it again"
+)
 
 SELL_THROUGH_PREFIX = "pos/"
 INVENTORY_PREFIX = "inventory/"
@@ -139,6 +143,12 @@ def ingest_pos_object(
         plan = CommitPlan.from_bytes(
             _required(deps.objects.get_bytes(ref.bucket, commit_plan_object(run.token)))
         )
+        head = store.lock_ledger(ref.distributor, run.run_id)  # the lease may have run out meanwhile
+        if head is None:
+            raise Throttled(f"the ledger of {ref.distributor} is locked by another run: retry later")
+        if head.version != plan.head_version:  # another run committed: this plan no longer adds up
+            store.fail_run(run, OVERTAKEN)
+            return store.get_run(ref.key, ref.identity)
         return _apply(ref, deps, run, plan, expected_slice=run.slice)
     try:
         return _read_and_commit(ref, deps, run, should_stop=should_stop, today=today, opened=opened)
@@ -339,6 +349,56 @@ def _refuse(ref: ObjectRef, store: PosStore) -> RunRecord | None:
     run = RunRecord(ref.key, ref.identity, "", ref.kind, status="refused", started_at=now_iso(),
                     finished_at=now_iso(), error=reason)  # fmt: skip
     return store.create_run(run)
+
+
+def fail_dead_lettered(body: dict[str, Any], store: PosStore) -> list[RunRecord]:
+    """A run whose invocations all failed ends ``failed`` with the reason (the stream tells the channel
+    manager). ``body``: Lambda's on-failure record of an S3 event (``requestPayload`` the event,
+    ``responsePayload`` the error), or a continuation message that failed on every try. Returns the
+    runs this failed (none when they had ended already: a record delivered twice changes nothing)."""
+    from urllib.parse import unquote_plus
+
+    if "requestPayload" in body:
+        refs = [
+            ObjectRef(r["s3"]["bucket"]["name"], unquote_plus(r["s3"]["object"]["key"]),
+                      r["s3"]["object"].get("versionId"), r["s3"]["object"].get("eTag"))
+            for r in (body.get("requestPayload") or {}).get("Records", []) if "s3" in r
+        ]  # fmt: skip
+        reason = _dead_letter_reason(body)
+    else:
+        refs = [ObjectRef(body["bucket"], body["key"], body.get("version"), body.get("etag"))]
+        reason = (
+            f"the file's reading stopped at slice {body.get('slice')}: that step failed on every try "
+            "(an error, a time-out or out of memory); nothing of the file counts. Upload it again, or "
+            "split it, and tell support if it fails again"
+        )
+    failed = []
+    for ref in refs:
+        if not ref.distributor:
+            continue  # refused when it arrived
+        run = store.get_run(ref.key, ref.identity)
+        if run is None:  # it died before its record was written
+            run = RunRecord(ref.key, ref.identity, ref.distributor, ref.kind, status="failed",
+                            started_at=now_iso(), finished_at=now_iso(), error=reason)  # fmt: skip
+            if store.create_run(run) is not None:
+                failed.append(run)
+        elif store.fail_run(run, reason):
+            failed.append(run)
+    return failed
+
+
+def _dead_letter_reason(body: dict[str, Any]) -> str:
+    error = body.get("responsePayload") or {}
+    if not isinstance(error, dict):
+        error = {"errorMessage": str(error)}
+    context = body.get("requestContext") or {}
+    what = ": ".join(str(v) for v in (error.get("errorType"), error.get("errorMessage")) if v)
+    tries = context.get("approximateInvokeCount")
+    return (
+        f"the file could not be processed: {what or context.get('condition', 'the function failed')}"
+        f"{f' ({tries} tries)' if tries else ''}; nothing of it counts. Upload it again, and tell "
+        "support if it fails again"
+    )
 
 
 def _readable_failure(error: Exception) -> bool:

@@ -133,11 +133,17 @@ class AcceptedBatch:
         return out
 
     def amount_columns(
-        self,
+        self, by_part: bool = True
     ) -> Iterator[tuple[list[str], list[str], list[str], list[str], list[Decimal], list[Decimal]]]:
-        """(accounts, periods, currencies, parts, amounts, quantities) per column set, for summing."""
+        """(accounts, periods, currencies, parts, amounts, quantities) per column set, for summing. The
+        columns may be pre-summed groups (the engine's; without ``by_part`` its parts are blank)."""
         for c in self.column_sets:
             yield c.account, c.periods, c.currency, c.part, c.ext, c.qty
+        yield from self._single_columns()
+
+    def _single_columns(
+        self,
+    ) -> Iterator[tuple[list[str], list[str], list[str], list[str], list[Decimal], list[Decimal]]]:
         if self.singles:
             s = self.singles
             yield (
@@ -640,8 +646,12 @@ class SellThroughValidator(_CellRules):
             self._split(left, result)
             self._split(right, result)
             return
-        lines = []
-        for number, row in zip(batch.numbers, batch.rows, strict=True):
+        self.one_by_one(batch.numbers, batch.rows, result)
+
+    def one_by_one(self, numbers: list[int], rows: list[list[str]], result: BatchResult) -> None:
+        """Rows through the per-row path, which explains each problem, into ``result``."""
+        accepted = result.accepted
+        for number, row in zip(numbers, rows, strict=True):
             try:
                 outcome = self._row(number, row)
             except _Skip as skip:
@@ -653,9 +663,8 @@ class SellThroughValidator(_CellRules):
             if isinstance(outcome, Reject):
                 result.rejects.append(outcome)
             else:
-                lines.append(outcome)
-                result.accepted.single_cells.append(row)
-        result.accepted.singles.extend(lines)
+                accepted.singles.append(outcome)
+                accepted.single_cells.append(row)
 
 
 class InventoryValidator(_CellRules):

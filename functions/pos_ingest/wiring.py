@@ -6,13 +6,21 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 from pos_ingest.profile import DistributorProfile, default_profile
 from pos_ingest.service import Collaborators, ObjectRef, S3Objects
 from shared.accounts import forget_accounts, load_account_matcher
 from shared.store.pos import DynamoPosStore
 
-__all__ = ["collaborators", "forget_accounts", "store", "time_budget"]
+__all__ = [
+    "collaborators",
+    "forget_accounts",
+    "from_failure_queue",
+    "keep_dead_letter",
+    "store",
+    "time_budget",
+]
 
 
 def load_profile(distributor: str, kind: str) -> DistributorProfile:
@@ -50,6 +58,22 @@ def continue_later(ref: ObjectRef, slice_number: int) -> None:
     client("sqs").send_message(
         QueueUrl=get_settings().pos_continuation_queue_url, MessageBody=json.dumps(body)
     )
+
+
+def from_failure_queue(record: dict[str, Any]) -> bool:
+    """Whether an SQS record comes from the queue of Lambda's on-failure records (not a continuation)."""
+    from shared.settings import get_settings
+
+    name = get_settings().pos_failure_queue_name
+    return bool(name) and str(record.get("eventSourceARN", "")).endswith(f":{name}")
+
+
+def keep_dead_letter(body: str) -> None:
+    """Keep an on-failure record, once its run is failed, in the dead-letter queue (its alarm)."""
+    from shared.aws import client
+    from shared.settings import get_settings
+
+    client("sqs").send_message(QueueUrl=get_settings().pos_dead_letter_queue_url, MessageBody=body)
 
 
 @lru_cache(maxsize=1)

@@ -5,6 +5,7 @@ Used by the local hub against the moto server and by the handler tests under ``m
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,14 @@ def create_resources(template: HubTemplate, clients: Any) -> dict[str, dict[str,
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         template.physical[lid] = {"Ref": url, "Arn": arn, "QueueName": name}
+    for lid, res in template.of_type("AWS::SQS::Queue").items():  # redrive: once every queue exists
+        redrive = res["Properties"].get("RedrivePolicy")
+        if redrive:
+            target = template.physical[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]]["Arn"]
+            policy = {"deadLetterTargetArn": target, "maxReceiveCount": str(redrive["maxReceiveCount"])}
+            sqs.set_queue_attributes(
+                QueueUrl=template.physical[lid]["Ref"], Attributes={"RedrivePolicy": json.dumps(policy)}
+            )
     clients("ses").verify_email_identity(EmailAddress=template.parameters["SenderEmail"])
     return template.physical
 

@@ -10,7 +10,18 @@ access pattern):
   ``<yyyy>#Q<n>#<CUR>``, entity ``ACTUAL``, ``amount`` and ``quantity`` moved by ``ADD``; gsi1
   ``ACTUAL#<yyyy>`` / ``ACCOUNT#<account_id>#Q<n>#<CUR>`` (all actuals of a year);
 - their breakdown by distributor and by part: same partition, ``<yyyy>#Q<n>#<CUR>#DIST#<distributor>``
-  / ``...#PART#<part>``, entity ``ACTUAL_BREAKDOWN`` (not on the rollup's stream filter).
+  / ``...#PART#<part>``, entity ``ACTUAL_BREAKDOWN`` (not on the rollup's stream filter);
+- a POS run's commit marker: ``POSCOMMIT#<run token>`` / ``COMMIT``, entity ``POS_COMMIT``: ``done``
+  makes the run's staged contribution count (below); it lists the account-quarters the run moved,
+  and its stream record is what tells the rollup (once, after the run is done).
+
+Never half a result (issue 13): a POS commit too big for one transaction is written in chunks, each
+item getting the run's contribution *staged*, beside what counts: on an account total (and an
+unmatched customer, in the POS table) in the distributor's slot ``slot_<hash of distributor>``
+(``slot_attribute``), on a distributor's slice in ``pending`` / ``pending_run``. A staged value
+counts only once its run's marker says ``done`` (written in the commit's last transaction, with the
+run record); every reader here resolves it (``CommittedRuns``), so a reader sees the whole run or
+none of it. The distributor's next commit folds a counted slot into the item (one write an item).
 
 Actuals are written by the POS ledger in the same transaction as the lines that make them
 (``shared.store.pos`` uses ``actual_write``); ``add_actuals`` is the same change on its own.
@@ -21,6 +32,7 @@ Readers get plain dataclasses (``PlanFigure``, ``Actual``, ``ActualBreakdown``),
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -87,6 +99,24 @@ def actual_year_index(account_id: str, year: int, quarter: int, currency: str) -
 
 def actual_year_pk(year: int) -> str:
     return f"ACTUAL#{year:04d}"
+
+
+_SLOT_PREFIX = "slot_"
+
+
+def slot_attribute(distributor: str) -> str:
+    """The attribute holding one distributor's staged contribution on an item many distributors move
+    (an account total, an unmatched customer): ``slot_<hash>``, since an attribute name is limited."""
+    return _SLOT_PREFIX + hashlib.blake2b(distributor.encode(), digest_size=8).hexdigest()
+
+
+def is_slot_attribute(name: str) -> bool:
+    return name.startswith(_SLOT_PREFIX)
+
+
+def commit_marker_key(token: str) -> tuple[str, str]:
+    """A POS run's commit marker (``token``: ``shared.store.pos.run_token``)."""
+    return f"POSCOMMIT#{token}", "COMMIT"
 
 
 # ---- rollup keys (issue 11, branch plan-rollup) ----
@@ -242,6 +272,112 @@ class ActualBreakdownItem(PlanTableItem, discriminator="ACTUAL_BREAKDOWN"):
     # ``{part: [amount, quantity]}`` (decimal text), and a version the commit conditions on.
     parts = UnicodeAttribute(null=True)
     version = NumberAttribute(null=True)
+    # A chunked POS commit's slice, staged: JSON ``{amount, quantity, parts, version}``, counting
+    # once the run ``pending_run`` (its token) is done (``CommittedRuns``).
+    pending = UnicodeAttribute(null=True)
+    pending_run = UnicodeAttribute(null=True)
+
+
+class PosCommitItem(PlanTableItem, discriminator="POS_COMMIT"):
+    """A POS run's commit marker (``commit_marker_key``): ``done`` once its last transaction went."""
+
+    run_id = UnicodeAttribute()
+    distributor = UnicodeAttribute()
+    status = UnicodeAttribute()  # done | failed (final either way)
+    touched = UnicodeAttribute(null=True)  # JSON {account_id: [[year, quarter], ...]}
+
+
+class CommittedRuns:
+    """Which POS runs' staged contributions count: those whose commit marker says ``done``. A marker
+    is final once written (``done`` or ``failed``), so what was found is kept; a run with no marker
+    yet (still committing, or dead) is asked again next time."""
+
+    def __init__(self) -> None:
+        self._final: dict[str, bool] = {}
+
+    def counted(self, tokens: Iterable[str | None]) -> set[str]:
+        wanted = {t for t in tokens if t}
+        unknown = [t for t in wanted if t not in self._final]
+        if unknown:
+            with translated():
+                found = PosCommitItem.batch_get([commit_marker_key(t) for t in unknown], consistent_read=True)
+                for item in found:
+                    self._final[item.pk.split("#", 1)[1]] = item.status == "done"
+        return {t for t in wanted if self._final.get(t)}
+
+
+def parse_slot(text: str) -> tuple[str, Decimal, Decimal]:
+    """An account total's slot: ``<token> <amount> <quantity>``."""
+    token, amount, quantity = text.split(" ")
+    return token, Decimal(amount), Decimal(quantity)
+
+
+def slot_text(token: str, amount: Decimal, quantity: Decimal) -> str:
+    return f"{token} {amount} {quantity}"
+
+
+def staged_cell(cell: DistributorCell) -> str:
+    parts = {p: [str(a), str(q)] for p, (a, q) in sorted(cell.parts.items())}
+    return json.dumps({"amount": str(cell.amount), "quantity": str(cell.quantity), "parts": parts,
+                       "version": cell.version + 1}, separators=(",", ":"))  # fmt: skip
+
+
+def resolve_cells(items: list[ActualBreakdownItem], runs: CommittedRuns) -> list[ActualBreakdownItem]:
+    """Breakdown items as they count: a slice staged by a run that is done replaces what the item held;
+    one staged by a run that is not (yet) done is left out, and so is an item with nothing else."""
+    counted = runs.counted(i.pending_run for i in items)
+    out = []
+    for item in items:
+        if item.pending_run and item.pending_run in counted and item.pending:
+            staged = json.loads(item.pending)
+            item.amount, item.quantity = Decimal(staged["amount"]), Decimal(staged["quantity"])
+            item.parts = json.dumps(staged["parts"], separators=(",", ":"))
+            item.version = int(staged["version"])
+        elif item.amount is None and item.quantity is None:
+            continue  # made by a staged write whose run does not count (yet)
+        out.append(item)
+    return out
+
+
+def _raw_query(
+    pk: str, sk_prefix: str, *, index: str | None = None, consistent: bool = True
+) -> Iterator[tuple[PlanTableItem, dict[str, Any]]]:
+    """Items with their raw attributes (pynamodb models drop the ``slot_`` attributes they do not declare)."""
+    connection = PlanTableItem._get_connection()
+    key = PlanTableItem.gsi1sk if index else PlanTableItem.sk
+    start = None
+    while True:
+        with translated():
+            page = connection.query(
+                pk, range_key_condition=key.startswith(sk_prefix) if sk_prefix else None,
+                consistent_read=consistent and not index, index_name=index, exclusive_start_key=start,
+            )  # fmt: skip
+        for raw in page.get("Items", []):
+            yield PlanTableItem.from_raw_data(raw), raw
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return
+
+
+def resolve_actuals(
+    found: list[tuple[PlanTableItem, dict[str, Any]]], runs: CommittedRuns
+) -> list[ActualItem]:
+    """Account totals as they count: what the item holds plus each slot whose run is done."""
+    slots = [
+        (item, [parse_slot(v["S"]) for k, v in raw.items() if is_slot_attribute(k)])
+        for item, raw in found
+        if isinstance(item, ActualItem)
+    ]
+    counted = runs.counted(token for _item, staged in slots for token, _a, _q in staged)
+    out = []
+    for item, staged in slots:
+        mine = [(a, q) for token, a, q in staged if token in counted]
+        if item.amount is None and item.quantity is None and not mine:
+            continue  # made by a staged write whose run does not count (yet)
+        item.amount = (item.amount or ZERO) + sum((a for a, _q in mine), ZERO)
+        item.quantity = (item.quantity or ZERO) + sum((q for _a, q in mine), ZERO)
+        out.append(item)
+    return out
 
 
 @dataclass(frozen=True)
@@ -257,7 +393,9 @@ class DistributorCell:
     amount: Decimal
     quantity: Decimal
     parts: dict[str, tuple[Decimal, Decimal]]
-    version: int = 0  # as read; 0 when there is no item yet
+    version: int = 0  # as read (a staged slice of a run that is done counting); 0 when there is no item yet
+    stored_version: int = 0  # the item as stored, which the commit's write is conditioned on
+    stored_run: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -265,6 +403,7 @@ class DistributorCell:
             "currency": self.currency, "distributor": self.distributor, "amount": str(self.amount),
             "quantity": str(self.quantity), "version": self.version,
             "parts": {p: [str(a), str(q)] for p, (a, q) in self.parts.items()},
+            "stored_version": self.stored_version, "stored_run": self.stored_run,
         }  # fmt: skip
 
     @classmethod
@@ -272,7 +411,7 @@ class DistributorCell:
         parts = {p: (Decimal(a), Decimal(q)) for p, (a, q) in data["parts"].items()}
         return cls(data["account_id"], int(data["year"]), int(data["quarter"]), data["currency"],
                    data["distributor"], Decimal(data["amount"]), Decimal(data["quantity"]), parts,
-                   int(data["version"]))  # fmt: skip
+                   int(data["version"]), int(data.get("stored_version", 0)), data.get("stored_run", ""))  # fmt: skip
 
 
 def distributor_cell_item(cell: DistributorCell, stamp: str) -> ActualBreakdownItem:
@@ -287,10 +426,60 @@ def distributor_cell_item(cell: DistributorCell, stamp: str) -> ActualBreakdownI
     )  # fmt: skip
 
 
-def distributor_cell(item: ActualBreakdownItem, distributor: str) -> DistributorCell:
+def distributor_cell(
+    item: ActualBreakdownItem, distributor: str, stored: tuple[int, str] = (0, "")
+) -> DistributorCell:
+    """The slice as it counts (``item`` resolved by ``resolve_cells``); ``stored``: the item's own
+    version and staged run before resolving."""
     parts = {p: (Decimal(a), Decimal(q)) for p, (a, q) in json.loads(item.parts or "{}").items()}
     return DistributorCell(item.account_id, int(item.year), int(item.quarter), item.currency, distributor,
-                           item.amount or ZERO, item.quantity or ZERO, parts, int(item.version or 0))  # fmt: skip
+                           item.amount or ZERO, item.quantity or ZERO, parts, int(item.version or 0),
+                           *stored)  # fmt: skip
+
+
+def distributor_cell_write(
+    after: DistributorCell, before: DistributorCell | None, token: str, *, staged: bool, stamp: str
+) -> tuple[ActualBreakdownItem, Any]:
+    """A distributor's slice as a commit writes it, whole, with the condition that the item is as
+    read: ``after`` counting at once, or (``staged``) ``before`` counting and ``after`` staged for
+    the run ``token``."""
+    if staged:
+        pk, sk = actual_key(after.account_id, after.year, after.quarter, after.currency,
+                            distributor_breakdown(after.distributor))  # fmt: skip
+        item = ActualBreakdownItem(
+            pk, sk, account_id=after.account_id, year=after.year, quarter=after.quarter,
+            currency=after.currency, breakdown=distributor_breakdown(after.distributor),
+            pending=staged_cell(after), pending_run=token, updated_at=stamp,
+        )  # fmt: skip
+        if before is not None:
+            item.amount, item.quantity, item.version = before.amount, before.quantity, before.version
+            item.parts = json.dumps({p: [str(a), str(q)] for p, (a, q) in sorted(before.parts.items())},
+                                    separators=(",", ":"))  # fmt: skip
+    else:
+        item = distributor_cell_item(after, stamp)
+    version, run = ActualBreakdownItem.version, ActualBreakdownItem.pending_run
+    condition = (version == after.stored_version) if after.stored_version else version.does_not_exist()
+    condition &= (run == after.stored_run) if after.stored_run else run.does_not_exist()
+    return item, condition
+
+
+def total_write(
+    delta: ActualDelta, distributor: str, token: str, before: str | None,
+    folded: tuple[Decimal, Decimal], *, staged: bool, stamp: str,
+) -> tuple[Model, list[Action], Any]:  # fmt: skip
+    """An account total moved by a commit, conditioned on the distributor's slot as read (``before``):
+    ``delta`` added at once, or (``staged``) put in the distributor's slot; either way the slot's
+    earlier content, when its run is done (``folded``), is added to what counts."""
+    slot = UnicodeAttribute(attr_name=slot_attribute(distributor))
+    add = (folded[0], folded[1]) if staged else (folded[0] + delta.amount, folded[1] + delta.quantity)
+    target, actions = actual_write(replace(delta, amount=add[0], quantity=add[1]), stamp)
+    if staged:
+        if not add[0] and not add[1]:
+            actions = actions[2:]  # nothing counts yet: no amount on a new item (readers leave it out)
+        actions.append(slot.set(slot_text(token, delta.amount, delta.quantity)))
+    elif before is not None:
+        actions.append(slot.remove())
+    return target, actions, (slot == before) if before is not None else slot.does_not_exist()
 
 
 def _with_parts(items: list[ActualBreakdownItem]) -> list[ActualBreakdown]:
@@ -446,7 +635,11 @@ class PlanStore(Protocol):
 
 # ------------------------------------------------------------------ DynamoDB
 class DynamoPlanStore:
-    """``PlanStore`` on the plan table (pynamodb)."""
+    """``PlanStore`` on the plan table (pynamodb); POS contributions staged by a run that is not done
+    are not read (``CommittedRuns``)."""
+
+    def __init__(self) -> None:
+        self.runs = CommittedRuns()
 
     def put_plan_figure_if_newer(
         self, figure: PlanFigure, *, occurred_at: datetime, event_id: str, source: str
@@ -492,29 +685,25 @@ class DynamoPlanStore:
                 item, actions = actual_write(delta, stamp)
                 item.update(actions=actions)
 
-    def _actual_items(self, account_id: str, sk_prefix: str) -> list[PlanTableItem]:
-        with translated():
-            return list(
-                PlanTableItem.query(
-                    actual_pk(account_id), PlanTableItem.sk.startswith(sk_prefix), consistent_read=True
-                )
-            )
+    def _actual_items(self, account_id: str, sk_prefix: str) -> list[tuple[PlanTableItem, dict[str, Any]]]:
+        return list(_raw_query(actual_pk(account_id), sk_prefix))
 
     def actuals_of_account(self, account_id: str, year: int, quarter: int | None = None) -> list[Actual]:
         prefix = f"{year:04d}#" + (f"Q{quarter}#" if quarter is not None else "")
-        return [_actual(i) for i in self._actual_items(account_id, prefix) if isinstance(i, ActualItem)]
+        return [_actual(i) for i in resolve_actuals(self._actual_items(account_id, prefix), self.runs)]
 
     def actuals_of_year(self, year: int) -> list[Actual]:
-        with translated():
-            items = list(PlanTableItem.by_gsi1.query(actual_year_pk(year)))
-        return [_actual(i) for i in items if isinstance(i, ActualItem)]
+        found = list(_raw_query(actual_year_pk(year), "", index="gsi1", consistent=False))
+        return [_actual(i) for i in resolve_actuals(found, self.runs)]
 
     def actual_breakdown(
         self, account_id: str, year: int, quarter: int, currency: str
     ) -> list[ActualBreakdown]:
         prefix = actual_key(account_id, year, quarter, currency)[1] + "#"
-        items = self._actual_items(account_id, prefix)
-        return _with_parts([i for i in items if isinstance(i, ActualBreakdownItem)])
+        items = [
+            i for i, _raw in self._actual_items(account_id, prefix) if isinstance(i, ActualBreakdownItem)
+        ]
+        return _with_parts(resolve_cells(items, self.runs))
 
     # ---- rollups (issue 11): see ``RollupStore`` / ``DynamoRollupStore`` / ``InMemoryRollupStore`` below ----
 
@@ -1151,12 +1340,22 @@ def change_of(
     return None
 
 
+def pos_commit_of(new: dict[str, Any] | None) -> dict[NodeRef, frozenset[Period]]:
+    """A POS commit marker's stream record: the account-quarters the run moved, once it is done
+    (a chunked commit's staged contribution starts counting there); empty for anything else."""
+    if not new or new.get("entity") != "POS_COMMIT" or new.get("status") != "done":
+        return {}
+    touched = json.loads(str(new.get("touched") or "{}"))
+    return {NodeRef(ACCOUNT, a): frozenset((int(y), int(q)) for y, q in ps) for a, ps in touched.items()}
+
+
 class DynamoRollupStore:
     """``RollupStore`` on the plan table (pynamodb): the tree mirror, the order mirror and the rollups,
     and the plan figures and POS breakdowns the rollup reads."""
 
     def __init__(self) -> None:
         self.writes = 0
+        self.runs = CommittedRuns()
 
     # ---- tree ----
     def get_node(self, ref: NodeRef) -> PlanNode | None:
@@ -1263,7 +1462,7 @@ class DynamoRollupStore:
         condition = ActualBreakdownItem.sk.startswith(sk_prefix) if sk_prefix else None
         with translated():
             items = list(ActualBreakdownItem.query(actual_pk(account_id), condition))
-        for item in items:
+        for item in resolve_cells(items, self.runs):
             if item.breakdown.startswith("DIST#"):
                 yield PosFigure(account_id, int(item.year), int(item.quarter), item.currency,
                                 item.breakdown[5:], _cents(item.amount or ZERO))  # fmt: skip
@@ -1307,6 +1506,7 @@ class DynamoRollupStore:
     def snapshot(self) -> RollupSnapshot:
         """Every node, plan figure, mirrored order and POS figure of the table in one scan (nightly)."""
         snapshot = RollupSnapshot()
+        breakdowns: list[ActualBreakdownItem] = []
         with translated():
             for item in PlanTableItem.scan(
                 PlanTableItem.entity.is_in(NodeItem, PlanFigureItem, ActualBreakdownItem, OrderRefItem)  # type: ignore[arg-type]
@@ -1321,13 +1521,10 @@ class DynamoRollupStore:
                     order = decode_order(json.loads(item.order))
                     snapshot.orders[order.order_id] = order
                 elif isinstance(item, ActualBreakdownItem) and item.breakdown.startswith("DIST#"):
-                    key = (
-                        item.account_id,
-                        (int(item.year), int(item.quarter)),
-                        item.currency,
-                        item.breakdown[5:],
-                    )
-                    snapshot.pos[key] = item.amount or ZERO
+                    breakdowns.append(item)
+        for item in resolve_cells(breakdowns, self.runs):
+            key = (item.account_id, (int(item.year), int(item.quarter)), item.currency, item.breakdown[5:])
+            snapshot.pos[key] = item.amount or ZERO
         return snapshot
 
     # ---- rollups ----

@@ -24,7 +24,11 @@ contribution against the ledger (line sets in S3, by shard) and hands it to ``co
 written whole (conditioned on their version), unmatched customers by ``ADD``, with the run record
 (``done``) and the ledger head (new shard objects, version + 1, lock released) in the same
 transaction; a plan larger than one transaction goes in chunks, each moving the run record's
-``applied`` on by one, so a retry carries on and nothing is applied twice. DynamoDB writes grow with
+``applied`` on by one, so a retry carries on and nothing is applied twice. Those chunks only *stage*
+the run's contribution (the distributor's slot on a total or unmatched customer, ``pending`` on its
+slices; ``shared.store.plan``), which counts from the last transaction on, where the run's commit
+marker is written with the run record: no reader ever sees part of a run. A run whose invocations
+all fail ends ``failed`` (``fail_run``) and what it staged never counts. DynamoDB writes grow with
 account-quarters, not lines.
 
 ``DynamoPosStore`` serves it with pynamodb; ``InMemoryPosStore`` has the same semantics.
@@ -63,15 +67,23 @@ from shared.store.items import DecimalAttribute, Gsi1, now_text
 from shared.store.plan import (
     ActualBreakdownItem,
     ActualDelta,
+    CommittedRuns,
     DistributorCell,
     InMemoryPlanStore,
     PlanTableItem,
+    PosCommitItem,
     actual_key,
     actual_write,
+    commit_marker_key,
     distributor_breakdown,
     distributor_cell,
-    distributor_cell_item,
+    distributor_cell_write,
+    is_slot_attribute,
+    parse_slot,
     part_breakdown,
+    resolve_cells,
+    slot_attribute,
+    total_write,
 )
 
 _settings = get_settings()
@@ -525,7 +537,9 @@ def _merge(total: LedgerOutcome, group: LedgerOutcome) -> None:
 
 
 # ------------------------------------------------------------------ a run's commit
-COMMIT_CHUNK = MAX_TRANSACTION_ITEMS - 2  # room for the run record and, in the last one, the ledger head
+# Room in each transaction for the run record, the ledger head (checked; moved in the last) and, in
+# the last, the commit marker.
+COMMIT_CHUNK = MAX_TRANSACTION_ITEMS - 3
 LOCK_SECONDS = 900  # a Lambda invocation's longest life
 
 
@@ -539,13 +553,23 @@ class LedgerHead:
     lock_run: str | None = None
 
 
+Slot = tuple[str | None, Any]  # a distributor's slot on an item as read, and what of it counts (folded)
+TotalKey = tuple[str, int, int, str]
+
+
 @dataclass
 class CommitPlan:
     """Everything one run's commit writes, computed in one pass over its lines against the ledger:
     the account-quarter-currency totals (``ADD``), the distributor's slices with their parts (whole,
-    conditioned on the version read), the unmatched customers (``ADD``), and the ledger head's new
+    conditioned on the item as read), the unmatched customers (``ADD``), and the ledger head's new
     shard pointers. Applied by ``PosStore.commit_run`` as one transaction with the run record, or,
-    when larger, in chunks each moving the run record's ``applied`` on by one (resumable, exactly once)."""
+    when larger, in chunks that stage the contribution (``shared.store.plan``: it counts once the
+    last transaction writes the run's commit marker), each moving the run record's ``applied`` on by
+    one (resumable, exactly once).
+
+    ``slots`` / ``unmatched_slots``: the distributor's slot on each total and unmatched customer as
+    read, with what of it counts (an earlier commit's staged contribution, folded in by this one);
+    ``before``: each slice as it counted when read (what a staged write leaves counting)."""
 
     distributor: str
     run_id: str
@@ -554,15 +578,34 @@ class CommitPlan:
     totals: list[ActualDelta] = field(default_factory=list)
     cells: list[DistributorCell] = field(default_factory=list)
     unmatched: list[UnmatchedDelta] = field(default_factory=list)
+    slots: dict[TotalKey, Slot] = field(default_factory=dict)
+    unmatched_slots: dict[str, Slot] = field(default_factory=dict)
+    before: dict[TotalKey, DistributorCell] = field(default_factory=dict)
+
+    @property
+    def token(self) -> str:
+        return run_token(self.run_id)
 
     def size(self) -> int:
-        return len(self.totals) + len(self.cells) + len(self.unmatched)
+        return len(self.totals) + len(self.cells) + len({u.normalised_name for u in self.unmatched})
 
     def chunk_count(self) -> int:
         return max(1, -(-self.size() // COMMIT_CHUNK))
 
-    def writes(self) -> list[ActualDelta | DistributorCell | UnmatchedDelta]:
-        return [*self.totals, *self.cells, *self.unmatched]
+    def writes(self) -> list[ActualDelta | DistributorCell | list[UnmatchedDelta]]:
+        by_name: dict[str, list[UnmatchedDelta]] = {}
+        for change in self.unmatched:
+            by_name.setdefault(change.normalised_name, []).append(change)
+        return [*self.totals, *self.cells, *by_name.values()]
+
+    def touched(self) -> dict[str, list[list[int]]]:
+        """The account-quarters the commit moves (the rollup's part, told by the commit marker)."""
+        out: dict[str, set[tuple[int, int]]] = {}
+        for d in self.totals:
+            out.setdefault(d.account_id, set()).add((d.year, d.quarter))
+        for c in self.cells:
+            out.setdefault(c.account_id, set()).add((c.year, c.quarter))
+        return {a: [list(p) for p in sorted(ps)] for a, ps in sorted(out.items())}
 
     def to_bytes(self) -> bytes:
         data = {
@@ -573,18 +616,26 @@ class CommitPlan:
             "cells": [c.to_json() for c in self.cells],
             "unmatched": [[u.normalised_name, u.currency, str(u.amount), u.lines, sorted(u.customers)]
                           for u in self.unmatched],
+            "slots": [[*k, b, [str(f[0]), str(f[1])]] for k, (b, f) in self.slots.items()],
+            "unmatched_slots": [[k, b, f] for k, (b, f) in self.unmatched_slots.items()],
+            "before": [c.to_json() for c in self.before.values()],
         }  # fmt: skip
         return gzip.compress(json.dumps(data).encode(), compresslevel=5)
 
     @classmethod
     def from_bytes(cls, body: bytes) -> CommitPlan:
         data = json.loads(gzip.decompress(body))
+        before = [DistributorCell.from_json(c) for c in data.get("before", [])]
         return cls(
             data["distributor"], data["run_id"], int(data["head_version"]),
             {int(k): v for k, v in data["shards"].items()},
             [ActualDelta(a, int(y), int(q), c, Decimal(m), Decimal(n)) for a, y, q, c, m, n in data["totals"]],
             [DistributorCell.from_json(c) for c in data["cells"]],
             [UnmatchedDelta(n, c, Decimal(a), int(k), set(cs)) for n, c, a, k, cs in data["unmatched"]],
+            {(a, int(y), int(q), c): (b, (Decimal(f[0]), Decimal(f[1])))
+             for a, y, q, c, b, f in data.get("slots", [])},
+            {k: (b, f) for k, b, f in data.get("unmatched_slots", [])},
+            {(c.account_id, c.year, c.quarter, c.currency): c for c in before},
         )  # fmt: skip
 
 
@@ -623,6 +674,20 @@ class PosStore(Protocol):
         self, distributor: str, keys: Iterable[tuple[str, int, int, str]]
     ) -> dict[tuple[str, int, int, str], DistributorCell]:
         """The distributor's slices of these account-quarter-currencies as stored (with their version)."""
+        ...
+
+    def commit_slots(
+        self, distributor: str, totals: Iterable[TotalKey], names: Iterable[str]
+    ) -> tuple[dict[TotalKey, Slot], dict[str, Slot]]:
+        """The distributor's slot on these account totals and unmatched customers (what an earlier
+        chunked commit staged there), each with what of it counts (its run is done): for totals
+        ``(amount, quantity)``, for customers the slot's content. Slots never written are left out."""
+        ...
+
+    def fail_run(self, run: RunRecord, reason: str) -> bool:
+        """End a run that will not finish (its invocations dead-lettered): ``failed`` with the reason,
+        unless it is already done, failed or refused; its ledger lock is released and its commit
+        marker says failed, so whatever it staged never counts. False when it had ended already."""
         ...
 
     def commit_run(self, plan: CommitPlan, run: RunRecord, *, expected_slice: int) -> bool:
@@ -669,6 +734,7 @@ class DynamoPosStore:
         self.remaining_ms = remaining_ms
         self.sleep = sleep
         self.jitter = jitter
+        self.runs = CommittedRuns()
         # One connection (one botocore client) per table for every item class, made on first use:
         # pynamodb keeps one per class, and each new client costs a second on a busy machine.
         PosTableItem._get_connection()
@@ -716,7 +782,8 @@ class DynamoPosStore:
         with translated():
             try:
                 _run_item(run).save(
-                    condition=(PosRunItem.slice == expected_slice) & (PosRunItem.status != "done")
+                    condition=(PosRunItem.slice == expected_slice)
+                    & PosRunItem.status.is_in("running", "continuing", "applying")
                 )
             except PutError as exc:
                 if exc.cause_response_code == "ConditionalCheckFailedException":
@@ -757,30 +824,113 @@ class DynamoPosStore:
         wanted = {
             actual_key(a, y, q, c, distributor_breakdown(distributor)): (a, y, q, c) for a, y, q, c in keys
         }
+        items = [
+            i for i in self._batch_get(list(wanted), PlanTableItem) if isinstance(i, ActualBreakdownItem)
+        ]
+        stored = {(i.pk, i.sk): (int(i.version or 0), i.pending_run or "") for i in items}
         found: dict[tuple[str, int, int, str], DistributorCell] = {}
-        for item in self._batch_get(list(wanted), PlanTableItem):
-            if isinstance(item, ActualBreakdownItem):
-                found[wanted[(item.pk, item.sk)]] = distributor_cell(item, distributor)
+        for item in resolve_cells(items, self.runs):
+            found[wanted[(item.pk, item.sk)]] = distributor_cell(
+                item, distributor, stored[(item.pk, item.sk)]
+            )
+        for item in items:  # staged by a run that does not count, over no counted slice: as if new
+            key = wanted[(item.pk, item.sk)]
+            if key not in found:
+                found[key] = replace(_empty_cell(distributor, key), stored_version=stored[(item.pk, item.sk)][0],
+                                     stored_run=stored[(item.pk, item.sk)][1])  # fmt: skip
         return found
 
+    def commit_slots(
+        self, distributor: str, totals: Iterable[TotalKey], names: Iterable[str]
+    ) -> tuple[dict[TotalKey, Slot], dict[str, Slot]]:
+        attribute = slot_attribute(distributor)
+        wanted = {actual_key(*k): k for k in totals}
+        raw_totals = {
+            wanted[(r["pk"]["S"], r["sk"]["S"])]: r[attribute]["S"]
+            for r in self._batch_get_raw(list(wanted), PlanTableItem)
+            if attribute in r
+        }
+        named = {unmatched_key(n): n for n in names}
+        raw_names = {
+            named[(r["pk"]["S"], r["sk"]["S"])]: r[attribute]["S"]
+            for r in self._batch_get_raw(list(named), PosTableItem)
+            if attribute in r
+        }
+        slots = {k: parse_slot(v) for k, v in raw_totals.items()}
+        customers = {k: json.loads(v) for k, v in raw_names.items()}
+        counted = self.runs.counted(
+            [t for t, _a, _q in slots.values()] + [c["t"] for c in customers.values()]
+        )
+        return (
+            {k: (raw_totals[k], (a, q) if t in counted else (ZERO, ZERO)) for k, (t, a, q) in slots.items()},
+            {k: (raw_names[k], c if c["t"] in counted else None) for k, c in customers.items()},
+        )
+
+    def fail_run(self, run: RunRecord, reason: str) -> bool:
+        stamp = now_text()
+        pk, sk = run_key(run.key, run.version)
+        open_run = PosRunItem.status.is_in("running", "continuing", "applying")
+        try:
+            with translated(), TransactWrite(connection=PosTableItem._get_connection().connection) as tx:
+                tx.update(
+                    PosRunItem(pk, sk),
+                    actions=[PosRunItem.status.set("failed"), PosRunItem.error.set(reason),
+                             PosRunItem.finished_at.set(stamp), PosRunItem.checkpoint.remove(),
+                             PosRunItem.updated_at.set(stamp)],
+                    condition=open_run,
+                )  # fmt: skip
+                if run.distributor and run.kind == "sell_through":
+                    marker = PosCommitItem(*commit_marker_key(run.token), run_id=run.run_id,
+                                           distributor=run.distributor, status="failed", updated_at=stamp)  # fmt: skip
+                    tx.save(marker, condition=PosCommitItem.pk.does_not_exist())
+        except Conflict:
+            return False
+        if run.distributor:
+            self._release_lock(run.distributor, run.run_id)
+        return True
+
+    def _release_lock(self, distributor: str, run_id: str) -> None:
+        item = PosLedgerHeadItem(*ledger_head_key(distributor))
+        with translated():
+            try:
+                item.update(
+                    actions=[PosLedgerHeadItem.lock_run.remove(), PosLedgerHeadItem.lock_until.remove()],
+                    condition=PosLedgerHeadItem.lock_run == run_id,
+                )
+            except UpdateError as exc:
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+
     def commit_run(self, plan: CommitPlan, run: RunRecord, *, expected_slice: int) -> bool:
+        """Chunks of at most ``COMMIT_CHUNK`` writes, each a transaction with the run record's step and
+        a check that the run still holds the ledger; a plan of more than one chunk stages what it
+        writes, which counts from the last transaction on (it writes the commit marker)."""
         writes = plan.writes()
         chunks = plan.chunk_count()
+        staged = chunks > 1
         if run.applied >= chunks:
             return False  # every chunk was applied already: the run is done
         connection = PosTableItem._get_connection().connection
-        for number in range(run.applied, chunks):
+        number = run.applied
+        while number < chunks:
             stamp = now_text()
             mine = (
                 (PosRunItem.slice == expected_slice)
-                & (PosRunItem.status != "done")
+                & PosRunItem.status.is_in("running", "continuing", "applying")
                 & (PosRunItem.applied == number)
+            )
+            head = PosLedgerHeadItem(*ledger_head_key(plan.distributor))
+            holds = (PosLedgerHeadItem.version == plan.head_version) & (
+                PosLedgerHeadItem.lock_run == plan.run_id
             )
             try:
                 with translated(), TransactWrite(connection=connection) as tx:
                     for write in writes[number * COMMIT_CHUNK : (number + 1) * COMMIT_CHUNK]:
-                        _commit_write(tx, plan.distributor, write, stamp)
+                        _commit_write(tx, plan, write, stamp, staged=staged)
                     if number + 1 < chunks:
+                        tx.condition_check(
+                            PosLedgerHeadItem, *ledger_head_key(plan.distributor), condition=holds
+                        )
                         tx.update(
                             PosRunItem(*run_key(run.key, run.version)),
                             actions=[
@@ -790,23 +940,36 @@ class DynamoPosStore:
                             ],
                             condition=mine,
                         )
-                        continue
-                    run.applied = chunks
-                    tx.save(_run_item(run), condition=mine)
-                    tx.update(
-                        PosLedgerHeadItem(*ledger_head_key(plan.distributor)),
-                        actions=[
-                            PosLedgerHeadItem.shards.set({str(k): v for k, v in sorted(plan.shards.items())}),
-                            PosLedgerHeadItem.version.set(plan.head_version + 1),
-                            PosLedgerHeadItem.lock_run.remove(),
-                            PosLedgerHeadItem.lock_until.remove(),
-                            PosLedgerHeadItem.updated_at.set(stamp),
-                        ],
-                        condition=(PosLedgerHeadItem.version == plan.head_version)
-                        & (PosLedgerHeadItem.lock_run == plan.run_id),
-                    )
+                    else:
+                        run.applied = chunks
+                        tx.save(_run_item(run), condition=mine)
+                        tx.update(
+                            head,
+                            actions=[
+                                PosLedgerHeadItem.shards.set(
+                                    {str(k): v for k, v in sorted(plan.shards.items())}
+                                ),
+                                PosLedgerHeadItem.version.set(plan.head_version + 1),
+                                PosLedgerHeadItem.lock_run.remove(),
+                                PosLedgerHeadItem.lock_until.remove(),
+                                PosLedgerHeadItem.updated_at.set(stamp),
+                            ],
+                            condition=holds,
+                        )
+                        if staged:
+                            marker = PosCommitItem(
+                                *commit_marker_key(plan.token), run_id=plan.run_id, distributor=plan.distributor,
+                                status="done", touched=json.dumps(plan.touched(), separators=(",", ":")),
+                                updated_at=stamp,
+                            )  # fmt: skip
+                            tx.save(marker, condition=PosCommitItem.pk.does_not_exist())
             except Conflict:
+                stored = self.get_run(run.key, run.version)
+                if stored is not None and stored.applied > number and stored.status == "applying":
+                    number = stored.applied  # an earlier try of this very chunk went through
+                    continue
                 return False
+            number += 1
         return True
 
     # ---- the line ledger ---------------------------------------------------------------------------
@@ -854,7 +1017,8 @@ class DynamoPosStore:
                 target, actions = actual_write(delta, stamp)
                 tx.update(target, actions=actions)
             for change in plan.unmatched.values():
-                target, actions = _unmatched_write(distributor, change, stamp)
+                bare = CommitPlan(distributor, run_id, 0, {})
+                target, actions, _slot = _unmatched_write(bare, [change], None, None, stamp, staged=False)
                 tx.update(target, actions=actions)
 
     def _lines_as_stored(
@@ -868,6 +1032,12 @@ class DynamoPosStore:
         return found
 
     def _batch_get(self, keys: list[tuple[str, str]], model: type[Model] = PosTableItem) -> Iterator[Model]:
+        for raw in self._batch_get_raw(keys, model):
+            yield model.from_raw_data(raw)
+
+    def _batch_get_raw(
+        self, keys: list[tuple[str, str]], model: type[Model] = PosTableItem
+    ) -> Iterator[dict[str, Any]]:
         """Consistent BatchGetItem, retrying unprocessed keys with exponential backoff and full jitter,
         for as long as the invocation's remaining time allows (else ``Throttled``)."""
         # Low-level client: pynamodb's batch_get retries UnprocessedKeys at once and without end.
@@ -886,8 +1056,7 @@ class DynamoPosStore:
             while request:
                 with translated():
                     answer = client("dynamodb").batch_get_item(RequestItems=request)
-                for raw in answer.get("Responses", {}).get(table, []):
-                    yield model.from_raw_data(raw)
+                yield from answer.get("Responses", {}).get(table, [])
                 request = answer.get("UnprocessedKeys") or {}
                 if request:
                     self._back_off(attempt, len(request[table]["Keys"]))
@@ -954,41 +1123,85 @@ class DynamoPosStore:
             "ExpressionAttributeValues": {":pk": {"S": pk}, ":sk": {"S": prefix}},
             "ConsistentRead": True,
         }
-        found = []
+        items = []
         while True:
             with translated():
                 answer = client("dynamodb").query(**kwargs)
-            for raw in answer.get("Items", []):
-                item = {k: deserialise(v) for k, v in raw.items()}
-                found.append(_unmatched(item))
+            items += [{k: deserialise(v) for k, v in raw.items()} for raw in answer.get("Items", [])]
             if "LastEvaluatedKey" not in answer:
-                return found
+                break
             kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        slots = [[json.loads(v) for k, v in item.items() if is_slot_attribute(k)] for item in items]
+        counted = self.runs.counted(slot["t"] for staged in slots for slot in staged)
+        found = [
+            _unmatched(i, [s for s in staged if s["t"] in counted])
+            for i, staged in zip(items, slots, strict=True)
+        ]
+        return [c for c in found if c is not None]
 
 
-def _unmatched(item: dict[str, Any]) -> UnmatchedCustomer:
+def _unmatched(item: dict[str, Any], counted: list[dict[str, Any]]) -> UnmatchedCustomer | None:
+    """A customer as it counts: what the item holds and the slots of runs that are done (None when the
+    item holds only what a run that is not done staged)."""
     prefix = unmatched_amount_attribute("")
     amounts = {k.removeprefix(prefix): Decimal(v) for k, v in item.items() if k.startswith(prefix)}
+    if not amounts and "line_count" not in item and not counted:
+        return None
+    lines = int(item.get("line_count", 0))
+    distributors = set(item.get("distributors") or ())
+    for slot in counted:
+        for currency, amount in slot["a"].items():
+            amounts[currency] = amounts.get(currency, ZERO) + Decimal(amount)
+        lines += int(slot["n"])
+        distributors.add(slot["d"])
     return UnmatchedCustomer(
-        item["normalised_name"], item.get("end_customer"), amounts, int(item.get("line_count", 0)),
-        sorted(item.get("distributors") or ()),
-    )  # fmt: skip
+        item["normalised_name"], item.get("end_customer"), amounts, lines, sorted(distributors)
+    )
 
 
-def _unmatched_write(distributor: str, change: UnmatchedDelta, stamp: str) -> tuple[Model, list[Action]]:
-    amount = DecimalAttribute(attr_name=unmatched_amount_attribute(change.currency))
+def _unmatched_write(
+    plan: CommitPlan, changes: list[UnmatchedDelta], before: str | None, folded: dict[str, Any] | None,
+    stamp: str, *, staged: bool,
+) -> tuple[Model, list[Action], Any]:  # fmt: skip
+    """An unmatched customer moved by a commit (its changes in each currency), conditioned on the
+    distributor's slot as read: added at once, or (``staged``) put in the slot; the slot's earlier
+    content, when its run is done (``folded``), is added to what counts either way."""
+    name = changes[0].normalised_name
+    slot = UnicodeAttribute(attr_name=slot_attribute(plan.distributor))
+    amounts: dict[str, Decimal] = {}
+    lines = 0
+    if folded:
+        amounts = {c: Decimal(a) for c, a in folded["a"].items()}
+        lines = int(folded["n"])
+    if not staged:
+        for change in changes:
+            amounts[change.currency] = amounts.get(change.currency, ZERO) + change.amount
+        lines += sum(change.lines for change in changes)
     actions: list[Action] = [
-        amount.add(change.amount),
-        PosUnmatchedItem.line_count.add(change.lines),
-        PosUnmatchedItem.distributors.add({distributor}),
         PosUnmatchedItem.entity.set(PosUnmatchedItem),
-        PosUnmatchedItem.normalised_name.set(change.normalised_name),
+        PosUnmatchedItem.normalised_name.set(name),
         PosUnmatchedItem.updated_at.set(stamp),
     ]
-    customers = sorted(c for c in change.customers if c)
+    if amounts or lines or not staged:
+        actions += [
+            DecimalAttribute(attr_name=unmatched_amount_attribute(c)).add(a)
+            for c, a in sorted(amounts.items())
+        ]
+        actions += [
+            PosUnmatchedItem.line_count.add(lines),
+            PosUnmatchedItem.distributors.add({plan.distributor}),
+        ]
+    customers = sorted(c for change in changes for c in change.customers if c)
     if customers:
         actions.append(PosUnmatchedItem.end_customer.set(customers[0]))
-    return PosUnmatchedItem(*unmatched_key(change.normalised_name)), actions
+    if staged:
+        mine = {"t": plan.token, "d": plan.distributor, "n": sum(c.lines for c in changes),
+                "a": {c.currency: str(c.amount) for c in changes}}  # fmt: skip
+        actions.append(slot.set(json.dumps(mine, separators=(",", ":"))))
+    elif before is not None:
+        actions.append(slot.remove())
+    condition = (slot == before) if before is not None else slot.does_not_exist()
+    return PosUnmatchedItem(*unmatched_key(name)), actions, condition
 
 
 def _cell_deltas(
@@ -1013,18 +1226,28 @@ def _lease_text(epoch: float) -> str:
 
 
 def _commit_write(
-    tx: TransactWrite, distributor: str, write: ActualDelta | DistributorCell | UnmatchedDelta, stamp: str
-) -> None:
+    tx: TransactWrite, plan: CommitPlan, write: ActualDelta | DistributorCell | list[UnmatchedDelta],
+    stamp: str, *, staged: bool,
+) -> None:  # fmt: skip
     if isinstance(write, ActualDelta):
-        target, actions = actual_write(write, stamp)
-        tx.update(target, actions=actions)
+        key = (write.account_id, write.year, write.quarter, write.currency)
+        before, folded = plan.slots.get(key, (None, (ZERO, ZERO)))
+        target, actions, condition = total_write(write, plan.distributor, plan.token, before, folded,
+                                                 staged=staged, stamp=stamp)  # fmt: skip
+        tx.update(target, actions=actions, condition=condition)
     elif isinstance(write, DistributorCell):
-        item = distributor_cell_item(write, stamp)
-        first = ActualBreakdownItem.version.does_not_exist()
-        tx.save(item, condition=first if not write.version else ActualBreakdownItem.version == write.version)
+        key = (write.account_id, write.year, write.quarter, write.currency)
+        item, condition = distributor_cell_write(write, plan.before.get(key), plan.token, staged=staged,
+                                                 stamp=stamp)  # fmt: skip
+        tx.save(item, condition=condition)
     else:
-        target, actions = _unmatched_write(distributor, write, stamp)
-        tx.update(target, actions=actions)
+        before, folded = plan.unmatched_slots.get(write[0].normalised_name, (None, None))
+        target, actions, condition = _unmatched_write(plan, write, before, folded, stamp, staged=staged)
+        tx.update(target, actions=actions, condition=condition)
+
+
+def _empty_cell(distributor: str, key: TotalKey) -> DistributorCell:
+    return DistributorCell(*key, distributor, ZERO, ZERO, {})
 
 
 # ------------------------------------------------------------------ in memory
@@ -1063,7 +1286,7 @@ class InMemoryPosStore:
     def save_run(self, run: RunRecord, *, expected_slice: int) -> bool:
         key = run_key(run.key, run.version)
         stored = self.runs.get(key)
-        if stored is None or stored.slice != expected_slice or stored.status == "done":
+        if stored is None or stored.slice != expected_slice or stored.status in ("done", "failed", "refused"):
             return False
         self.runs[key] = copy.deepcopy(run)
         return True
@@ -1093,11 +1316,31 @@ class InMemoryPosStore:
     ) -> dict[tuple[str, int, int, str], DistributorCell]:
         return {k: self.cells[(distributor, *k)] for k in keys if (distributor, *k) in self.cells}
 
+    def commit_slots(
+        self, distributor: str, totals: Iterable[TotalKey], names: Iterable[str]
+    ) -> tuple[dict[TotalKey, Slot], dict[str, Slot]]:
+        return {}, {}  # a commit here is one step: nothing is ever staged
+
+    def fail_run(self, run: RunRecord, reason: str) -> bool:
+        stored = self.runs.get(run_key(run.key, run.version))
+        if stored is None or stored.status not in ("running", "continuing", "applying"):
+            return False
+        stored.status, stored.error, stored.finished_at, stored.checkpoint = (
+            "failed",
+            reason,
+            now_text(),
+            None,
+        )
+        head = self.heads.get(run.distributor)
+        if head is not None and head.lock_run == run.run_id:
+            head.lock_run = None
+        return True
+
     def commit_run(self, plan: CommitPlan, run: RunRecord, *, expected_slice: int) -> bool:
         """All at once (the chunks of the DynamoDB store are one step here)."""
         stored = self.runs.get(run_key(run.key, run.version))
         head = self.heads.get(plan.distributor)
-        if stored is None or stored.slice != expected_slice or stored.status == "done":
+        if stored is None or stored.slice != expected_slice or stored.status in ("done", "failed", "refused"):
             return False
         if run.applied >= plan.chunk_count():
             return False

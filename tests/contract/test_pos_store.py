@@ -209,11 +209,17 @@ def a_plan(run: Any, head: Any, amount: str, *, cells: int = 1) -> Any:
     return plan
 
 
+def two_runs(pos: Any, first: str, second: str) -> tuple[Any, Any]:
+    """Two runs of distributor dist-1's files, their records created."""
+    runs = a_run(key=f"pos/dist-1/{first}.csv"), a_run(key=f"pos/dist-1/{second}.csv")
+    for run in runs:
+        pos.create_run(run)
+    return runs
+
+
 def test_the_ledger_lock_is_held_by_one_run_and_released_by_its_commit(store_backend: StoreBackend) -> None:
     pos, plan_store = pos_and_plan(store_backend)
-    first, second = a_run(key="pos/dist-1/a.csv"), a_run(key="pos/dist-1/b.csv")
-    pos.create_run(first)
-    pos.create_run(second)
+    first, second = two_runs(pos, "a", "b")
     # Given the first run holding the distributor's ledger lock
     head = pos.lock_ledger("dist-1", first.run_id)
     assert head is not None and head.version == 0 and head.shards == {}
@@ -257,3 +263,67 @@ def test_a_commit_too_big_for_one_transaction_is_applied_in_chunks_exactly_once(
     parts = plan_store.actual_breakdown("acct-7", 2026, 4, "USD")
     assert [(b.dimension, b.value, b.amount) for b in parts] == [
         ("distributor", "dist-1", Decimal("1.25")), ("part", "PN-1", Decimal("1.25"))]  # fmt: skip
+
+
+def test_a_run_that_will_not_finish_is_failed_once_and_frees_the_ledger(store_backend: StoreBackend) -> None:
+    pos, plan_store = pos_and_plan(store_backend)
+    dead, next_run = two_runs(pos, "dead", "next")
+    # Given a run holding the ledger lock, its commit never made
+    head = pos.lock_ledger("dist-1", dead.run_id)
+    assert pos.lock_ledger("dist-1", next_run.run_id) is None
+    # When it is failed (its invocations dead-lettered)
+    assert pos.fail_run(dead, "the function timed out on every try")
+    # Then its record says why, a second failing changes nothing, nothing of it moves on, and the
+    # ledger is free for the next run, whose commit counts
+    stored = pos.get_run(dead.key, dead.version)
+    assert (stored.status, stored.error) == ("failed", "the function timed out on every try")
+    assert not pos.fail_run(dead, "again")
+    assert pos.get_run(dead.key, dead.version).error == "the function timed out on every try"
+    dead.status, dead.slice = "done", 1
+    assert not pos.commit_run(a_plan(dead, head, "9.99"), dead, expected_slice=0)
+    assert not pos.save_run(dead, expected_slice=0)
+    taken = pos.lock_ledger("dist-1", next_run.run_id)
+    assert taken is not None
+    next_run.status, next_run.slice = "done", 1
+    assert pos.commit_run(a_plan(next_run, taken, "1.25"), next_run, expected_slice=0)
+    assert [a.amount for a in plan_store.actuals_of_account("acct-0", 2026, 4)] == [Decimal("1.25")]
+
+
+def test_a_second_chunked_commit_folds_in_what_the_first_staged(
+    store_backend: StoreBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from shared.store import pos as pos_module
+
+    monkeypatch.setattr(
+        pos_module, "COMMIT_CHUNK", 9
+    )  # 24 writes: three chunks (moto copies tables per transaction)
+
+    pos, plan_store = pos_and_plan(store_backend)
+    first, second = two_runs(pos, "a", "b")
+    # Given a first commit of three chunks (staged, counting once done)
+    head = pos.lock_ledger("dist-1", first.run_id)
+    first.status, first.slice = "done", 1
+    assert pos.commit_run(a_plan(first, head, "1.25", cells=12), first, expected_slice=0)
+    # When a second run of the distributor adds 1.00 to every account-quarter, computed as the store
+    # shows them (its slices as they count, its slots), in three chunks too
+    head = pos.lock_ledger("dist-1", second.run_id)
+    keys = [(f"acct-{n}", 2026, 4, "USD") for n in range(12)]
+    now = pos.distributor_cells("dist-1", keys)
+    plan = a_plan(second, head, "1.00", cells=12)
+    plan.cells = [replace(now[k], amount=now[k].amount + 1, quantity=now[k].quantity + 1,
+                          parts={"PN-1": (now[k].amount + 1, now[k].quantity + 1)}) for k in keys]  # fmt: skip
+    plan.before = dict(now)
+    plan.slots, plan.unmatched_slots = pos.commit_slots("dist-1", keys, [])
+    second.status, second.slice = "done", 1
+    assert plan.chunk_count() == 3 and pos.commit_run(plan, second, expected_slice=0)
+    # Then each total and slice counts both, once, to the cent
+    totals = [a.amount for n in range(12) for a in plan_store.actuals_of_account(f"acct-{n}", 2026, 4)]
+    assert totals == [Decimal("2.25")] * 12
+    parts = plan_store.actual_breakdown("acct-7", 2026, 4, "USD")
+    assert [(b.dimension, b.value, b.amount) for b in parts] == [
+        ("distributor", "dist-1", Decimal("2.25")), ("part", "PN-1", Decimal("2.25"))]  # fmt: skip
+    assert [a.amount for a in plan_store.actuals_of_year(2026) if a.account_id == "acct-3"] == [
+        Decimal("2.25")
+    ]

@@ -3,11 +3,13 @@ file or a trade-show import and delivered again. Each outcome is the run without
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.faults.conftest import until_done
 from tests.handlers.test_pos_handler import actual, csv_body, get
@@ -98,6 +100,61 @@ def test_dynamodb_throttling_on_pos_writes_changes_no_total(hub, lambda_context,
         ACME,
         GLOBEX,
     )
+
+
+def test_a_pos_file_failing_on_every_try_ends_failed_with_the_reason_and_an_email(hub, monkeypatch):
+    """Through the local hub's own S3 delivery (Lambda's two retries, then the on-failure record) and
+    its queue mapping of the on-failure queue: the run ends failed, the channel manager hears, the record
+    is kept in the dead-letter queue, and nothing of the file counts."""
+    from hub.local.queues import QueueMappingPump, S3NotificationPump
+    from hub.local.runtime import FunctionRuntime
+    from tests.handlers.test_pos_handler import sent_emails
+
+    template = hub["aws"]
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    runtime = FunctionRuntime(template.functions())
+    triggers = template.s3_triggers()
+    dead_letters = {t.dead_letter: template.physical[t.dead_letter]["Ref"] for t in triggers if t.dead_letter}
+    notify = sqs.create_queue(QueueName="s3-notifications")["QueueUrl"]
+    s3_pump = S3NotificationPump(hub["s3"], sqs, notify, triggers, runtime, dead_letters=dead_letters,
+                                 sleep=lambda _s: None)  # fmt: skip
+    (failures,) = [m for m in template.queue_mappings() if m.queue == "PosIngestFailureQueue"]
+    failure_pump = QueueMappingPump(failures, template.physical[failures.queue]["Ref"],
+                                    template.physical[failures.queue]["Arn"], sqs, runtime)  # fmt: skip
+    # Given S3 failing every read of the file (the function fails on every try, as a crash would)
+    key = "pos/northwind/every-try.csv"
+    original = __import__("botocore.client", fromlist=["BaseClient"]).BaseClient._make_api_call
+    tries = {"n": 0}
+
+    def unavailable(self, operation, params):
+        if operation == "GetObject" and params.get("Key") == key:
+            tries["n"] += 1
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate"}},
+                              operation)  # fmt: skip
+        return original(self, operation, params)
+
+    monkeypatch.setattr("botocore.client.BaseClient._make_api_call", unavailable)
+    # When the file is uploaded and S3's event reaches the function
+    put = hub["s3"].put_object(Bucket=hub["bucket"], Key=key, Body=csv_body(ROWS))
+    sqs.send_message(QueueUrl=notify, MessageBody=json.dumps(s3_event(hub["bucket"], key, etag=put["ETag"])))
+    s3_pump.poll()
+    # Then it was tried three times, and Lambda's on-failure record went to the failure queue
+    assert s3_pump.dead_lettered == [("PosIngestFunction", key)] and tries["n"] >= 3
+    record = get(f"/pos/runs?key={key}")["body"]
+    assert record["status"] == "running"
+    # When pos_ingest reads the failure queue
+    assert failure_pump.poll() == 1
+    # Then the run is failed with the reason, the channel manager has an email, nothing counts
+    record = get(f"/pos/runs?key={key}")["body"]
+    assert record["status"] == "failed", record
+    assert "SlowDown" in record["error"] and "3 tries" in record["error"]
+    emails = sent_emails(hub)
+    assert len(emails) == 1 and "every-try.csv" in str(emails[0].subject) + str(emails[0].body)
+    assert actual(hub, "acct-acme", "2026#Q4#USD") is None
+    # And the record is kept in the dead-letter queue (its alarm), and a second read changes nothing
+    kept = sqs.receive_message(QueueUrl=template.physical["PosIngestDeadLetterQueue"]["Ref"])["Messages"]
+    assert json.loads(kept[0]["Body"])["requestContext"]["condition"] == "RetriesExhausted"
+    assert failure_pump.poll() == 0
 
 
 # ------------------------------------------------------------------ trade-show imports

@@ -124,6 +124,47 @@ def test_a_pos_actual_moves_the_accounts_ancestors(rollup: Any) -> None:
     assert store.get_cell(NodeRef(TERRITORY, "root"), (2026, 4)).pos_expected == {"northwind": 1}  # type: ignore[union-attr]
 
 
+def test_a_staged_pos_slice_reaches_the_rollup_once_its_commit_marker_says_done(rollup: Any) -> None:
+    from shared.store.plan import (
+        ACCOUNT,
+        TERRITORY,
+        DistributorCell,
+        NodeRef,
+        PosCommitItem,
+        commit_marker_key,
+        distributor_cell_write,
+    )  # fmt: skip
+    from shared.store.plan import DynamoRollupStore as Store
+
+    rollup(stream_event([
+        ("INSERT", crm("TERRITORY", territory_id="root", name="World"), None),
+        ("INSERT", crm("ACCOUNT", account_id="a1", name="Acme", territory_id="root"), None),
+    ]))  # fmt: skip
+    store = Store()
+    rollup(plan_stream_for(store, [NodeRef(TERRITORY, "root"), NodeRef(ACCOUNT, "a1")], []))
+    # Given a distributor slice staged by a chunked POS commit that has not finished
+    cell = DistributorCell(
+        "a1", 2026, 3, "USD", "northwind", D("99.99"), D("3"), {"P1": (D("99.99"), D("3"))}
+    )
+    item, _condition = distributor_cell_write(cell, None, "tok1", staged=True, stamp="2026-12-01T00:00:00Z")
+    item.save()
+    rollup(
+        stream_event([("MODIFY", {"pk": "ACTUAL#ACCOUNT#a1", "sk": "2026#Q3#USD", "entity": "ACTUAL"}, None)])
+    )
+    # Then the rollup does not count it
+    root = store.get_cell(NodeRef(TERRITORY, "root"), (2026, 3))
+    assert root is None or not root.pos
+    # When the commit's last transaction writes its marker, and the stream brings the marker
+    marker = {"run_id": "pos/northwind/a.csv@v1", "distributor": "northwind", "status": "done",
+              "touched": '{"a1":[[2026,3]]}'}  # fmt: skip
+    PosCommitItem(*commit_marker_key("tok1"), **marker).save()
+    pk, sk = commit_marker_key("tok1")
+    rollup(stream_event([("INSERT", {"pk": pk, "sk": sk, "entity": "POS_COMMIT", **marker}, None)]))
+    # Then the slice counts, to the cent, up the tree
+    root = store.get_cell(NodeRef(TERRITORY, "root"), (2026, 3))
+    assert root is not None and root.pos == {"northwind": D("99.99")}
+
+
 def test_the_nightly_recompute_rebuilds_from_the_sources_and_counts_drift(rollup: Any) -> None:
 
     from shared.store.plan import ACCOUNT, TERRITORY, NodeRef, RollupCell

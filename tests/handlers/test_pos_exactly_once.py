@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -170,30 +171,43 @@ def _ref(hub: dict, key: str) -> Any:
     return ObjectRef(hub["bucket"], key, None, head["ETag"].strip('"'))  # as the S3 event named it
 
 
+def failing_transactions(monkeypatch: pytest.MonkeyPatch, fails: Any) -> dict[str, Any]:
+    """DynamoDB answering InternalServerError to the n-th TransactWriteItems when ``fails(n)`` (the AWS
+    edge, not our code); ``calls["on"] = False`` ends it."""
+    from botocore.exceptions import ClientError
+
+    original = __import__("botocore.client", fromlist=["BaseClient"]).BaseClient._make_api_call
+    calls = {"n": 0, "on": True}
+
+    def failing(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation == "TransactWriteItems" and calls["on"]:
+            calls["n"] += 1
+            if fails(calls["n"]):
+                raise ClientError({"Error": {"Code": "InternalServerError", "Message": "gone"}}, operation)
+        return original(self, operation, params)
+
+    monkeypatch.setattr("botocore.client.BaseClient._make_api_call", failing)
+    return calls
+
+
+def twelve_lines(prefix: str) -> list[list[str]]:
+    """Twelve lines over two accounts and two unmatched customers, three months of Q3, a part each."""
+    customers = ["Acme Corporation", "Globex", "Initech", "Hooli"]
+    return [line(f"{prefix}-{n}", 1, 1, "2.50", customers[n % 4], part=f"P{n}", day=f"{n % 3 + 7}/15/2026")
+            for n in range(12)]  # fmt: skip
+
+
 def test_a_commit_cut_short_between_its_transactions_resumes_exactly_once(
     hub: dict, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from botocore.exceptions import ClientError
     from pos_ingest.app import handler
 
     from shared.store import pos
 
     # Given commits of at most 3 writes per transaction, and DynamoDB failing the second transaction once
     monkeypatch.setattr(pos, "COMMIT_CHUNK", 3)
-    calls = {"n": 0}
-    original = __import__("botocore.client", fromlist=["BaseClient"]).BaseClient._make_api_call
-
-    def flaky(self: Any, operation: str, params: dict[str, Any]) -> Any:
-        if operation == "TransactWriteItems":
-            calls["n"] += 1
-            if calls["n"] == 2:
-                raise ClientError({"Error": {"Code": "InternalServerError", "Message": "gone"}}, operation)
-        return original(self, operation, params)
-
-    monkeypatch.setattr("botocore.client.BaseClient._make_api_call", flaky)
-    customers = ["Acme Corporation", "Globex", "Initech", "Hooli"]
-    rows = [line(f"T-{n}", 1, 1, "2.50", customers[n % 4], part=f"P{n}", day=f"{n % 3 + 7}/15/2026")
-            for n in range(12)]  # fmt: skip
+    failing_transactions(monkeypatch, lambda n: n == 2)
+    rows = twelve_lines("T")
     key = "pos/northwind/commit.csv"
     body = csv_body(rows)
     put = hub["s3"].put_object(Bucket=hub["bucket"], Key=key, Body=body)
@@ -314,11 +328,188 @@ def test_dynamodb_writes_for_a_100000_line_file_grow_with_account_quarters_not_l
     print(f"\n100,000 lines: {writes['items']} DynamoDB item writes in {writes['calls']} calls "
           f"({writes['items'] / 100:.1f} per 1,000 lines); {len(cells)} account-quarters, {unmatched} unmatched")  # fmt: skip
     # one total and one distributor slice per account-quarter, one per unmatched customer, the run record
-    # (created, finished), the ledger head (locked, moved) and one run-record step per further chunk
-    assert writes["items"] <= 2 * len(cells) + unmatched + 2 * (2 * len(cells) + unmatched) // 98 + 6
+    # (created, finished), the ledger head (locked, moved), the commit marker, and per further chunk a
+    # run-record step and a check of the ledger head (its transaction's ConditionCheck)
+    assert writes["items"] <= 2 * len(cells) + unmatched + 2 * ((2 * len(cells) + unmatched) // 97 + 1) + 6
     assert total <= matched  # the matched share of what the run accepted, to the cent (the rest unmatched)
     unmatched_total = sum(
         (Decimal(a) for u in get("/pos/unmatched")["body"]["unmatched"] for a in u["amounts"].values()),
         Decimal(0),
     )
     assert total + unmatched_total == matched
+
+
+def _visible(hub: dict) -> dict[str, Any]:
+    """Everything a reader sees of POS amounts: the account totals and distributor slices (the plan
+    store), what the rollup reads, and the unmatched customers (GET /pos/unmatched)."""
+    from shared.store.plan import DynamoPlanStore, DynamoRollupStore
+
+    plan, rollup = DynamoPlanStore(), DynamoRollupStore()
+    seen: dict[str, Any] = {}
+    for account in ("acct-acme", "acct-globex"):
+        for a in plan.actuals_of_account(account, 2026):
+            seen[f"{account} {a.quarter} total"] = a.amount
+            for b in plan.actual_breakdown(account, 2026, a.quarter, a.currency):
+                seen[f"{account} {a.quarter} {b.dimension} {b.value}"] = b.amount
+        for quarter in (3, 4):
+            for figure in rollup.pos_of(account, (2026, quarter)):
+                seen[f"{account} {quarter} rollup {figure.distributor}"] = figure.amount
+    for year_actual in plan.actuals_of_year(2026):
+        seen[f"{year_actual.account_id} {year_actual.quarter} year"] = year_actual.amount
+    for u in get("/pos/unmatched")["body"]["unmatched"]:
+        seen[f"unmatched {u['normalised_name']}"] = (u["amounts"], u["lines"], u["distributors"])
+    return seen
+
+
+def test_a_commit_in_many_transactions_is_never_half_visible_cut_short_restated_or_overlapped(
+    hub: dict, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks forced small: each file's commit takes several transactions. Between any two of them
+    every reader sees what it saw before the file, or the whole file, never part of it."""
+    from botocore.exceptions import ClientError
+    from pos_ingest.app import handler
+
+    from shared.store import pos
+
+    monkeypatch.setattr(pos, "COMMIT_CHUNK", 3)
+    original = __import__("botocore.client", fromlist=["BaseClient"]).BaseClient._make_api_call
+    watch: dict[str, Any] = {"key": None, "before": None, "polls": 0, "fail_at": None, "tx": 0, "busy": False}
+
+    def polled(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation != "TransactWriteItems" or watch["busy"] or watch["key"] is None:
+            return original(self, operation, params)
+        watch["tx"] += 1
+        if watch["tx"] == watch["fail_at"]:
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "killed"}}, operation)
+        answer = original(self, operation, params)
+        watch["busy"] = True
+        try:  # a reader between two transactions of the commit
+            if run_of(watch["key"])["status"] != "done":
+                assert _visible(hub) == watch["before"]
+                watch["polls"] += 1
+        finally:
+            watch["busy"] = False
+        return answer
+
+    monkeypatch.setattr("botocore.client.BaseClient._make_api_call", polled)
+    customers = ["Acme Corporation", "Globex", "Initech", "Hooli"]
+
+    def file_rows(price: str, count: int) -> list[list[str]]:
+        return [line(f"H-{n}", 1, 1, price, customers[n % 4], part=f"P{n % 5}", day=f"{n % 5 + 7}/15/2026")
+                for n in range(count)]  # fmt: skip
+
+    def expected(rows: list[list[str]], customer: str, months: tuple[int, ...]) -> Decimal:
+        return sum((Decimal(r[6]) for r in rows if r[7] == customer and int(r[0].split("/")[0]) in months),
+                   Decimal("0.00"))  # fmt: skip
+
+    def ingest(key: str, rows: list[list[str]], fail_at: int | None = None) -> dict[str, Any]:
+        body = csv_body(rows)
+        put = hub["s3"].put_object(Bucket=hub["bucket"], Key=key, Body=body)
+        event = s3_event(hub["bucket"], key, etag=put["ETag"], size=len(body))
+        watch.update(key=key, before=_visible(hub), tx=0, fail_at=fail_at)
+        if fail_at is not None:  # the invocation dies between two chunks; S3 retries it
+            with pytest.raises(Exception):  # noqa: B017 - whatever the platform raised
+                handler(event, lambda_context)
+            assert run_of(key)["status"] == "applying"
+            assert _visible(hub) == watch["before"]
+            watch["fail_at"] = None
+        answer = handler(event, lambda_context)
+        watch["key"] = None
+        return answer
+
+    # Given a file of 24 lines over 4 customers (2 unmatched), 6 months and 5 parts
+    key = "pos/northwind/chunks.csv"
+    first = file_rows("2.50", 24)
+    assert ingest(key, first)["files"][0]["status"] == "done"
+    after_first = _visible(hub)
+    # Then it was committed in several transactions, a reader looked between them, and all of it counts
+    assert watch["polls"] >= 3
+    q3, q4 = (7, 8, 9), (10, 11, 12)
+    assert after_first["acct-acme 3 total"] == expected(first, "Acme Corporation", q3) == Decimal("10.00")
+    assert after_first["acct-acme 4 total"] == expected(first, "Acme Corporation", q4) == Decimal("5.00")
+    assert after_first["acct-acme 3 rollup northwind"] == Decimal("10.00")
+    assert after_first["unmatched initech"] == ({"USD": "15.00"}, 6, ["northwind"])
+    # When a new version drops half the lines and changes the price, and dies after its second chunk
+    watch["polls"] = 0
+    second = file_rows("4.00", 12)
+    assert ingest(key, second, fail_at=2)["files"][0]["status"] == "done"
+    # Then readers saw the first version whole until the second was done, then the second whole
+    assert watch["polls"] >= 2
+    final = _visible(hub)
+    acme_q3 = expected(second, "Acme Corporation", q3)
+    assert final["acct-acme 3 total"] == acme_q3 == Decimal("4.00")
+    assert final["acct-acme 4 total"] == expected(second, "Acme Corporation", q4) == Decimal("8.00")
+    assert final["acct-acme 3 distributor northwind"] == acme_q3
+    assert final["acct-acme 3 rollup northwind"] == acme_q3
+    assert final["acct-globex 3 year"] == expected(second, "Globex", q3)
+    assert final["unmatched initech"] == ({"USD": "12.00"}, 3, ["northwind"])
+    # And a third file of another distributor, in one transaction, adds to what the chunked ones staged
+    watch["polls"] = 0
+    put_and_ingest(hub, "pos/contoso/one.csv", csv_body([line("Z-1", 1, 1, "0.01", day="07/15/2026")]),
+                   lambda_context)  # fmt: skip
+    assert _visible(hub)["acct-acme 3 total"] == acme_q3 + Decimal("0.01")
+    # And a file under another key sending half of those lines again, repriced (overlap), counts each
+    # line once, as the later file says, and is never seen half committed either
+    watch["polls"] = 0
+    third = file_rows("5.00", 6)
+    assert ingest("pos/northwind/overlap.csv", third)["files"][0]["status"] == "done"
+    assert watch["polls"] >= 1
+    counted = third + [r for r in second if int(r[1].removeprefix("H-")) >= 6]
+    final = _visible(hub)
+    assert final["acct-acme 3 total"] == expected(counted, "Acme Corporation", q3) + Decimal("0.01")
+    assert final["acct-acme 4 total"] == expected(counted, "Acme Corporation", q4)
+    assert final["acct-globex 3 year"] == expected(counted, "Globex", q3)
+    initech = expected(counted, "Initech", q3 + q4)
+    assert final["unmatched initech"] == ({"USD": str(initech)}, 3, ["northwind"])
+
+
+def failure_queue_event(hub: dict, body: dict[str, Any]) -> dict[str, Any]:
+    """An SQS batch from the POS on-failure queue, as its mapping delivers it."""
+    name = hub["aws"].physical["PosIngestFailureQueue"]["QueueName"]
+    return {"Records": [{"messageId": "m-1", "receiptHandle": "r-1", "body": json.dumps(body), "attributes": {},
+                         "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                         "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{name}", "awsRegion": "us-east-1"}]}  # fmt: skip
+
+
+def test_a_commit_dying_on_every_try_ends_failed_releases_the_ledger_and_counts_nothing(
+    hub: dict, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pos_ingest.app import handler
+
+    from shared.store import pos
+
+    # Given commits of 3 writes a transaction, and DynamoDB failing every transaction after the first
+    monkeypatch.setattr(pos, "COMMIT_CHUNK", 3)
+    calls = failing_transactions(monkeypatch, lambda n: n >= 2)
+    rows = twelve_lines("D")
+    key = "pos/northwind/dying.csv"
+    body = csv_body(rows)
+    put = hub["s3"].put_object(Bucket=hub["bucket"], Key=key, Body=body)
+    event = s3_event(hub["bucket"], key, etag=put["ETag"], size=len(body))
+    # When the invocation fails three times (S3's event and Lambda's two retries)
+    for _try in range(3):
+        with pytest.raises(Exception):  # noqa: B017 - whatever the platform raised
+            handler(event, lambda_context)
+    assert run_of(key)["status"] == "applying"
+    # and Lambda's on-failure record reaches pos_ingest through the failure queue
+    record = {"version": "1.0", "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+              "requestPayload": event, "responseContext": {"functionError": "Unhandled"},
+              "responsePayload": {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out after 900.00 seconds"}}  # fmt: skip
+    calls["on"] = False  # (DynamoDB is back by then)
+    answer = handler(failure_queue_event(hub, record), lambda_context)
+    # Then the run is failed with the reason, the channel manager hears, and nothing of it counts
+    assert answer["batchItemFailures"] == []
+    run = run_of(key)
+    assert run["status"] == "failed" and "Task timed out after 900.00 seconds (3 tries)" in run["error"]
+    assert len(sent_emails(hub)) == 1
+    assert _visible(hub) == {}
+    # And the record is kept in the dead-letter queue, and arriving again changes nothing
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    kept = sqs.receive_message(QueueUrl=hub["aws"].physical["PosIngestDeadLetterQueue"]["Ref"])["Messages"]
+    assert json.loads(kept[0]["Body"])["responsePayload"]["errorType"] == "Sandbox.Timedout"
+    handler(failure_queue_event(hub, record), lambda_context)
+    assert run_of(key)["error"] == run["error"] and len(sent_emails(hub)) == 1
+    # And the ledger is free: the same lines in another file count at once, exactly
+    put_and_ingest(hub, "pos/northwind/after.csv", body, lambda_context)
+    assert _visible(hub)["acct-acme 3 total"] == Decimal("7.50")
+    assert _visible(hub)["unmatched initech"] == ({"USD": "7.50"}, 3, ["northwind"])

@@ -57,8 +57,9 @@ def test_translates_offline_into_every_function_and_trigger():
         assert props["Runtime"] == "python3.12"
         assert props["Architectures"] == ["arm64"]
         assert props["Layers"] == [{"Ref": next(iter(resources_of("AWS::Lambda::LayerVersion")))}]
-    # 5 streams (CRM -> alerts, mailchimp_sync, plan_rollup; plan -> plan_rollup; POS runs -> alerts) + the POS queue
-    assert len(resources_of("AWS::Lambda::EventSourceMapping")) == 6
+    # 5 streams (CRM -> alerts, mailchimp_sync, plan_rollup; plan -> plan_rollup; POS runs -> alerts) + the POS
+    # continuation queue + the POS on-failure queue
+    assert len(resources_of("AWS::Lambda::EventSourceMapping")) == 7
     assert len(resources_of("AWS::Events::Rule")) == 3  # alerts sweep, plan nightly, plan monthly export
 
 
@@ -114,6 +115,27 @@ def test_tables_are_recoverable_and_encrypted():
         assert tables[streamed]["Properties"]["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     for expiring in ("CrmTable", "EventsTable", "StateTable", "IdempotencyTable"):
         assert tables[expiring]["Properties"]["TimeToLiveSpecification"]["Enabled"]
+
+
+def test_pos_failures_end_their_run_and_are_kept_where_an_alarm_sees_them():
+    functions = resources_of("AWS::Lambda::Function")
+    (pos,) = [f for f in functions.values() if f["Properties"]["Handler"] == "pos_ingest.app.handler"]
+    queues = resources_of("AWS::SQS::Queue")
+    # S3's events failing after Lambda's retries, and continuations failing five times, reach pos_ingest
+    configs = [c["Properties"] for c in resources_of("AWS::Lambda::EventInvokeConfig").values()]
+    (invoke,) = [c for c in configs if "PosIngest" in str(c["FunctionName"])]
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["PosIngestFailureQueue", "Arn"]
+    }
+    redrive = queues["PosContinuationQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["PosIngestFailureQueue", "Arn"]}
+    mappings = [m["Properties"] for m in resources_of("AWS::Lambda::EventSourceMapping").values()]
+    assert any(m["EventSourceArn"] == {"Fn::GetAtt": ["PosIngestFailureQueue", "Arn"]} for m in mappings)
+    # and what pos_ingest cannot handle, or has handled, is kept in the dead-letter queue (its alarm)
+    kept = queues["PosIngestFailureQueue"]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]
+    assert kept == {"Fn::GetAtt": ["PosIngestDeadLetterQueue", "Arn"]}
+    env = pos["Properties"]["Environment"]["Variables"]
+    assert env["POS_DEAD_LETTER_QUEUE_URL"] == {"Ref": "PosIngestDeadLetterQueue"}
 
 
 def test_alarms_watch_dead_letters_errors_and_iterator_age():
