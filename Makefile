@@ -53,6 +53,9 @@ build-SharedLayer:
 	mkdir -p "$(ARTIFACTS_DIR)/python"
 	cp -R shared "$(ARTIFACTS_DIR)/python/"
 	rm -rf "$(ARTIFACTS_DIR)"/python/shared/__pycache__
+	# Byte-compiled in the layer (Lambda cannot write .pyc under /opt): no cold start compiles shared/.
+	# Used when the build's Python is the runtime's (3.12, e.g. `sam build --use-container`).
+	$(PYTHON) -m compileall -q --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)/python/shared"
 	$(PYTHON) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > "$(ARTIFACTS_DIR)/requirements.txt"
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r "$(ARTIFACTS_DIR)/requirements.txt" -t "$(ARTIFACTS_DIR)/python" $(LAYER_PIP_PLATFORM)
 	rm -f "$(ARTIFACTS_DIR)/requirements.txt"

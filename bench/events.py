@@ -1,15 +1,18 @@
-"""Events per second applied in-process under moto, beside a bare ``put_item`` per event, same run.
+"""Events per second applied in-process, beside a bare ``put_item`` per event, same run, same engine.
 
-Run: ``.venv/bin/python bench/events.py [--events 2000] [--opportunities 200]``
+Run: ``.venv/bin/python bench/events.py [--events 2000] [--opportunities 200] [--engine ddblocal|moto]``
 
-Three figures over the same events (a mix of opportunity stage changes, accounts and plan
-figures, on the template's tables in moto's in-process DynamoDB):
+The tables are the template's, in DynamoDB Local (AWS's own engine, which the local hub runs; the
+default when Java and the jar are here) or in moto's in-process DynamoDB (``--engine moto``; its
+TransactWriteItems deep-copies every table it touches, so batches of transactions cost it what they
+never cost DynamoDB, and its Query sorts the whole table). Three figures over the same events (a mix
+of opportunity stage changes, accounts and plan figures):
 - ``receive``: the whole ``POST /events`` logic in batches of 100 (signature, validation, inbox
-  write, apply with its conditional writes), without HTTP or the Lambda wrapper;
-- ``apply``: ``apply_event`` alone on already validated events (read + conditional put, plus
-  the stage observation for opportunities);
+  read and write, apply with its conditional writes), without HTTP or the Lambda wrapper;
+- ``apply_events``: the apply alone, in batches of 100 already validated events;
 - ``put_item``: one unconditional ``put_item`` of the same size per event: the floor.
-moto's DynamoDB is much slower than the real service, so the ratio is the figure to read.
+Also the AWS calls per 100 events of ``receive`` (a botocore event hook). The ratio is the figure
+to read: both engines are slower than the real service, by different amounts per call and per item.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from benchenv import prepare
 
@@ -52,20 +58,32 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--opportunities", type=int, default=200)
+    parser.add_argument("--engine", choices=["ddblocal", "moto"], default=None)
     args = parser.parse_args()
 
     import boto3
+    from botocore.handlers import BUILTIN_HANDLERS
     from moto import mock_aws
 
-    from hub.local.resources import create_resources, hub_environment
+    from hub.local import dynamodb_local
+    from hub.local.resources import create_tables, hub_environment
     from hub.local.template import HubTemplate
 
-    with mock_aws():
+    engine = args.engine or ("moto" if dynamodb_local.unavailable() else "ddblocal")
+    calls: Counter[str] = Counter()
+    BUILTIN_HANDLERS.append(("before-call.dynamodb.*", lambda event_name, **_: calls.update([event_name])))
+    with tempfile.TemporaryDirectory() as db_dir, mock_aws():
+        local = None
+        if engine == "ddblocal":
+            local = dynamodb_local.DynamoDBLocalProcess(Path(db_dir))
+            local.launch()
+            local.wait_ready()
+            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = local.endpoint
         template = HubTemplate()
-        create_resources(template, lambda service: boto3.client(service, region_name="us-east-1"))
+        create_tables(template, boto3.client("dynamodb", region_name="us-east-1"), ttl=engine == "moto")
         os.environ.update(hub_environment(template))
 
-        from crm_events.apply import apply_event
+        from crm_events.apply import apply_events
         from crm_events.models import validate_event
         from crm_events.service import EventsContext, receive_events
         from crm_events.storage import dynamo_stores
@@ -81,6 +99,7 @@ def main() -> None:
         # 1. The whole receive path, batches of 100, on fresh tables' worth of ids.
         events = make_events(args.events, args.opportunities, now - timedelta(days=1))
         context = EventsContext(dynamo_stores(), StaticSourceSecrets({SOURCE: [SECRET]}), lambda: stages)
+        calls.clear()
         started = time.perf_counter()
         for offset in range(0, len(events), 100):
             body = json.dumps({"events": events[offset : offset + 100]}).encode()
@@ -88,8 +107,10 @@ def main() -> None:
             answer = receive_events(headers, body, context)
             assert answer.status_code == 200, answer.body
         receive_s = time.perf_counter() - started
+        receive_calls = sum(calls.values()) * 100 / len(events)
 
-        # 2. apply_event alone, on the same kind of events with other ids (validated beforehand).
+        # 2. apply_events alone, in batches of 100, on the same kind of events with other ids
+        #    (validated beforehand).
         store = dynamo_stores()
         fresh = [
             {**e, "event_id": "apply-" + e["event_id"], "data": {**e["data"]}}
@@ -97,8 +118,8 @@ def main() -> None:
         ]
         validated = [validate_event(e, stages, now=now).event for e in fresh]
         started = time.perf_counter()
-        for event in validated:
-            apply_event(event, store, stages)
+        for offset in range(0, len(validated), 100):
+            apply_events(validated[offset : offset + 100], store, stages)
         apply_s = time.perf_counter() - started
 
         # 3. The floor: one bare put_item per event, of the same payload.
@@ -111,13 +132,17 @@ def main() -> None:
                 Item={"pk": {"S": f"BENCH#{i}"}, "sk": {"S": "BENCH"}, "body": {"S": json.dumps(e["data"])}},
             )
         put_s = time.perf_counter() - started
+        if local is not None:
+            local.stop()
 
     n = args.events
+    print(f"engine: {engine}")
     print(f"events: {n} ({args.opportunities} opportunities, 80% opportunity / 10% account / 10% plan)")
+    print(f"AWS calls per 100 events (receive): {receive_calls:.1f}")
     print(f"{'path':<36} {'seconds':>8} {'events/s':>10} {'vs put_item':>12}")
     for name, seconds in (
         ("receive (sign+validate+inbox+apply)", receive_s),
-        ("apply_event only", apply_s),
+        ("apply_events (batches of 100)", apply_s),
         ("bare put_item per event", put_s),
     ):
         print(f"{name:<36} {seconds:>8.2f} {n / seconds:>10.0f} {put_s / seconds:>11.2f}x")

@@ -42,11 +42,15 @@ def _last_json(out: str) -> dict[str, Any]:
 
 
 def _events(out: str) -> dict[str, Any]:
-    found = re.search(r"apply_event only\s+[\d.]+\s+\d+\s+([\d.]+)x", out)
+    found = re.search(r"apply_events \(batches of 100\)\s+[\d.]+\s+\d+\s+([\d.]+)x", out)
+    calls = re.search(r"AWS calls per 100 events \(receive\): ([\d.]+)", out)
+    engine = re.search(r"engine: (\S+)", out)
     receive = re.search(r"receive \(sign\+validate\+inbox\+apply\)\s+[\d.]+\s+\d+\s+([\d.]+)x", out)
     if not found:
-        raise ValueError("no apply_event figure")
+        raise ValueError("no apply_events figure")
     return {
+        "engine": engine.group(1) if engine else None,
+        "calls_per_100_events": float(calls.group(1)) if calls else None,
         "apply_vs_put_item": float(found.group(1)),
         "receive_vs_put_item": float(receive.group(1)) if receive else None,
     }

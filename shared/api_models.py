@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict
 
 
 class OpenModel(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # Built on first use: most answer models are only read to write the OpenAPI document
+    # (``hub openapi``), never in a Lambda, which builds just the ones it validates.
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class Message(OpenModel):
@@ -24,6 +26,8 @@ class Message(OpenModel):
 
 
 class FieldProblem(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     field: str
     message: str
 

@@ -7,16 +7,20 @@ reads ``os.environ``. The names are the environment variables the template sets
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class HubSettings(BaseSettings):
-    """What every function knows about its deployment."""
+class HubSettings(BaseModel):
+    """What every function knows about its deployment.
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    A plain pydantic model validated from the environment (names compared in upper case), not
+    pydantic-settings' ``BaseSettings``: that package costs every handler's cold start about as
+    much again as pydantic itself, for features (dotenv files, secrets directories) no function uses."""
+
+    model_config = ConfigDict(extra="ignore")
 
     region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
     crm_table: str = Field(default="crm-hub-CrmTable", validation_alias="CRM_TABLE")
@@ -56,4 +60,4 @@ class HubSettings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> HubSettings:
     """The settings of this process, read once."""
-    return HubSettings()
+    return HubSettings.model_validate({name.upper(): value for name, value in os.environ.items()})

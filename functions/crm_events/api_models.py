@@ -41,7 +41,7 @@ EVENTS_REQUEST: dict[str, Any] = {
 
 class EventResult(OpenModel):
     event_id: str | None = None
-    status: str  # accepted | duplicate | rejected | conflict
+    status: str  # accepted | duplicate | rejected | conflict | failed (the table refused it as sent)
     errors: list[dict[str, Any]]
     outcome: str | None = None
     status_code: int | None = None  # 409 for a conflict: the event_id was accepted with another body

@@ -9,7 +9,7 @@ keeps the lead's place in its owner's open leads in step with the status.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,7 +20,7 @@ from crm_events.models import LeadConverted, LeadStatusChanged
 from shared.config_schemas.stages import StageCatalog
 from shared.store import crm
 from shared.store.common import Outcome, Version, outcome_against
-from shared.store.errors import Conflict
+from shared.store.errors import Conflict, StoreError, Throttled
 from shared.store.events import EventsStore
 from shared.store.plan import PlanFigure, PlanStore
 
@@ -49,32 +49,40 @@ def _rep(data: Any) -> dict[str, Any]:
     }
 
 
-Writer = Callable[[crm.CrmStore, Any, Version], Outcome]
+@dataclass(frozen=True)
+class EntityKind:
+    """How an event type describes its entity: the record, its id field, and the store's writer."""
 
+    record: type[crm.Entity]
+    id_field: str
+    method: str
+    fields: Callable[[Any], dict[str, Any]] = _fields
 
-def _writer(
-    record: type[crm.Entity], id_field: str, method: str, fields: Callable[[Any], dict[str, Any]] = _fields
-) -> Writer:
-    def write(store: crm.CrmStore, event: Any, version: Version) -> Outcome:
-        entity = record.model_validate(
-            {**fields(event.data), id_field: event.data.id, "source": event.source}
+    def entity(self, event: Any) -> crm.Entity:
+        return self.record.model_validate(
+            {**self.fields(event.data), self.id_field: event.data.id, "source": event.source}
         )
-        return getattr(store, method)(entity, version)  # type: ignore[no-any-return]
 
-    return write
+    def write(self, store: crm.CrmStore, event: Any, version: Version) -> Outcome:
+        return getattr(store, self.method)(self.entity(event), version)  # type: ignore[no-any-return]
 
 
-WRITERS: dict[str, Writer] = {
-    "territory.upserted": _writer(crm.Territory, "territory_id", "upsert_territory"),
-    "rep.upserted": _writer(crm.Rep, "rep_id", "upsert_rep", _rep),
-    "account.upserted": _writer(crm.Account, "account_id", "upsert_account"),
-    "contact.upserted": _writer(crm.Contact, "contact_id", "upsert_contact"),
-    "opportunity.upserted": _writer(crm.Opportunity, "opportunity_id", "upsert_opportunity"),
-    "escalation.upserted": _writer(crm.Escalation, "escalation_id", "upsert_escalation"),
-    "sample.upserted": _writer(crm.Sample, "sample_id", "upsert_sample"),
-    "activity.logged": _writer(crm.Activity, "activity_id", "log_activity"),
-    "order.booked": _writer(crm.Order, "order_id", "book_order"),
+KINDS: dict[str, EntityKind] = {
+    "territory.upserted": EntityKind(crm.Territory, "territory_id", "upsert_territory"),
+    "rep.upserted": EntityKind(crm.Rep, "rep_id", "upsert_rep", _rep),
+    "account.upserted": EntityKind(crm.Account, "account_id", "upsert_account"),
+    "contact.upserted": EntityKind(crm.Contact, "contact_id", "upsert_contact"),
+    "opportunity.upserted": EntityKind(crm.Opportunity, "opportunity_id", "upsert_opportunity"),
+    "escalation.upserted": EntityKind(crm.Escalation, "escalation_id", "upsert_escalation"),
+    "sample.upserted": EntityKind(crm.Sample, "sample_id", "upsert_sample"),
+    "activity.logged": EntityKind(crm.Activity, "activity_id", "log_activity"),
+    "order.booked": EntityKind(crm.Order, "order_id", "book_order"),
 }
+# Written many at once (``CrmStore.upsert_many``); the others one by one.
+BATCHED_TYPES = frozenset(
+    {"territory.upserted", "rep.upserted", "account.upserted", "opportunity.upserted", "sample.upserted",
+     "order.booked"}
+)  # fmt: skip
 
 
 def apply_plan(event: Any, plan: PlanStore) -> Outcome:
@@ -146,4 +154,35 @@ def apply_event(event: Any, stores: EventStores, stages: StageCatalog) -> Outcom
         return apply_lead_converted(event, stores.crm)
     if event.type == "plan.upserted":
         return apply_plan(event, stores.plan)
-    return WRITERS[event.type](stores.crm, event, Version(event.occurred_at, event.event_id))
+    return KINDS[event.type].write(stores.crm, event, Version(event.occurred_at, event.event_id))
+
+
+def apply_events(
+    events: Sequence[Any], stores: EventStores, stages: StageCatalog
+) -> list[Outcome | StoreError]:
+    """Apply validated events (a request's batch), each as ``apply_event`` would in the order given.
+
+    The kinds in ``BATCHED_TYPES`` are written many at once (one read of what is stored, then
+    transactions; see ``CrmStore.upsert_many``); the rest, and whatever the store leaves to them, one
+    by one. An event the store refuses as sent (``StoreError``, not ``Throttled``) fails alone: its
+    error takes its place in the answer and the others go on. ``Throttled`` stops the batch (every
+    write is idempotent: the sender's retry completes it)."""
+    batched = [i for i, event in enumerate(events) if event.type in BATCHED_TYPES]
+    writes = [
+        (KINDS[events[i].type].entity(events[i]), Version(events[i].occurred_at, events[i].event_id))
+        for i in batched
+    ]
+    results: list[Outcome | StoreError | None] = [None] * len(events)
+    for index, outcome in zip(batched, stores.crm.upsert_many(writes), strict=True):
+        results[index] = outcome
+    done: list[Outcome | StoreError] = []
+    for event, result in zip(events, results, strict=True):
+        if result is None:
+            try:
+                result = apply_event(event, stores, stages)
+            except Throttled:
+                raise
+            except StoreError as exc:
+                result = exc
+        done.append(result)
+    return done

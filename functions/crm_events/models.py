@@ -22,7 +22,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -68,7 +67,7 @@ def _catalog(info: ValidationInfo) -> StageCatalog:
 class EventData(BaseModel):
     """Fields unknown to a type are ignored (never stored); known fields are checked strictly."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, str_max_length=2000)
+    model_config = ConfigDict(extra="ignore", frozen=True, str_max_length=2000, defer_build=True)
 
 
 class TerritoryData(EventData):
@@ -261,7 +260,7 @@ class LeadConvertedData(EventData):
 class EventBase(BaseModel):
     """The envelope every event shares."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     event_id: EventId
     type: str
@@ -341,25 +340,15 @@ class LeadConverted(EventBase):
     data: LeadConvertedData
 
 
-CrmEvent = Annotated[
-    TerritoryUpserted
-    | RepUpserted
-    | AccountUpserted
-    | ContactUpserted
-    | OpportunityUpserted
-    | EscalationUpserted
-    | SampleUpserted
-    | ActivityLogged
-    | OrderBooked
-    | PlanUpserted
-    | LeadStatusChanged
-    | LeadConverted,
-    Field(discriminator="type"),
-]
-EVENT_TYPES: tuple[str, ...] = tuple(
-    get_args(model.model_fields["type"].annotation)[0] for model in get_args(get_args(CrmEvent)[0])
-)
-_EVENT_ADAPTER: TypeAdapter[CrmEvent] = TypeAdapter(CrmEvent)
+EVENT_MODELS: dict[str, type[EventBase]] = {
+    get_args(model.model_fields["type"].annotation)[0]: model
+    for model in (
+        TerritoryUpserted, RepUpserted, AccountUpserted, ContactUpserted, OpportunityUpserted,
+        EscalationUpserted, SampleUpserted, ActivityLogged, OrderBooked, PlanUpserted, LeadStatusChanged,
+        LeadConverted,
+    )
+}  # fmt: skip
+EVENT_TYPES: tuple[str, ...] = tuple(EVENT_MODELS)
 
 
 class BodyError(ValueError):
@@ -388,17 +377,7 @@ def _errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[di
     out = []
     for err in exc.errors(include_url=False):
         loc = [str(p) for p in (*prefix, *err["loc"])]
-        # The discriminated union puts the tag in the path ("data.opportunity.upserted.stage"): drop it.
-        if len(loc) > 1 and loc[0] in EVENT_TYPES:
-            loc = loc[1:]
-        elif len(loc) > 1 and loc[1] in EVENT_TYPES:
-            loc = [loc[0], *loc[2:]]
         message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "union_tag_invalid":
-            tag = err["input"].get("type") if isinstance(err["input"], dict) else None
-            message, loc = f"unknown event type {tag!r}; known: {', '.join(EVENT_TYPES)}", ["type"]
-        elif err["type"] == "union_tag_not_found":
-            message, loc = "type is required", ["type"]
         out.append({"field": ".".join(loc), "message": message})
     return out
 
@@ -411,10 +390,17 @@ def validate_event(
     event_id = event_id if isinstance(event_id, str) and len(event_id) <= 200 else None
     if not isinstance(obj, dict):
         return EventResult(index, None, errors=[{"field": "", "message": "an event must be a JSON object"}])
+    # The type picks the model (a discriminated union would build all twelve at import; each model
+    # is built when the first event of its type comes: ``defer_build``).
+    if "type" not in obj:
+        return EventResult(index, event_id, errors=[{"field": "type", "message": "type is required"}])
+    tag = obj["type"]
+    model = EVENT_MODELS.get(tag) if isinstance(tag, str) else None
+    if model is None:
+        message = f"unknown event type {tag!r}; known: {', '.join(EVENT_TYPES)}"
+        return EventResult(index, event_id, errors=[{"field": "type", "message": message}])
     try:
-        event = _EVENT_ADAPTER.validate_python(
-            obj, context={"stages": stages, "now": now or datetime.now(UTC)}
-        )
+        event = model.model_validate(obj, context={"stages": stages, "now": now or datetime.now(UTC)})
     except ValidationError as exc:
         return EventResult(index, event_id, errors=_errors(exc))
     return EventResult(index, event.event_id, event=event)

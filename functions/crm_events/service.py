@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from crm_events.apply import EventStores, apply_event
+from crm_events.apply import EventStores, apply_event, apply_events
 from crm_events.models import MAX_BODY_BYTES, BodyError, decode_body, validate_event
 from shared.config_schemas.stages import StageCatalog
 from shared.signing import (
@@ -26,6 +26,7 @@ from shared.signing import (
     verify_request,
 )
 from shared.store.common import Outcome
+from shared.store.errors import StoreError, Throttled
 from shared.store.events import InboxEvent, Kept
 
 REUSED_ID = "this event_id was accepted before with a different body; nothing was overwritten or applied"
@@ -101,36 +102,65 @@ def receive_events(headers: Mapping[str, str] | None, body: bytes, context: Even
     # Stored before they are applied: a crash in between leaves them in the inbox for a replay,
     # and the sender's retry (no 2xx came back) applies them then. An id kept before with another
     # body is refused for that event (409): the inbox keeps what came first, and it is not applied.
-    kept = context.store.inbox.keep_events(
-        [inbox_event(e) for e in valid], received_at=now, retention_hours=context.retention_hours
+    # Stored before they are applied: a crash in between leaves them in the inbox for a replay,
+    # and the sender's retry (no 2xx came back) applies them then. An id kept before with another
+    # body is refused for that event (409): the inbox keeps what came first, and it is not applied.
+    kept = _keep(context, valid, now)
+    fresh = [event for event, keeping in zip(valid, kept, strict=True) if keeping in (Kept.NEW, Kept.REPEAT)]
+    outcomes: dict[int, Outcome | StoreError | Kept] = {
+        id(event): keeping for event, keeping in zip(valid, kept, strict=True)
+    }
+    outcomes.update(
+        (id(event), outcome)
+        for event, outcome in zip(fresh, apply_events(fresh, context.store, stages), strict=True)
     )
-    applied = iter(zip(valid, kept, strict=True))
+    events = iter(valid)
     results: list[dict[str, Any]] = []
-    conflicts = 0
     for answer in answers:
         if answer is not None:
             results.append(answer)
             continue
-        event, keeping = next(applied)
-        if keeping is Kept.CONFLICT:
-            conflicts += 1
-            results.append(
-                {
-                    "event_id": event.event_id,
-                    "status": "conflict",
-                    "status_code": 409,
-                    "errors": [{"field": "event_id", "message": REUSED_ID}],
-                }
-            )
-            continue
-        outcome = apply_event(event, context.store, stages)
-        verdict = "duplicate" if outcome is Outcome.DUPLICATE else "accepted"
-        results.append(
-            {"event_id": event.event_id, "status": verdict, "errors": [], "outcome": outcome.value}
-        )
-    accepted = len(valid) - conflicts
+        event = next(events)
+        results.append(_result(event.event_id, outcomes[id(event)]))
+    accepted = sum(1 for r in results if r["status"] in ("accepted", "duplicate"))
+    conflicts = sum(1 for r in results if r["status"] == "conflict")
     status = 200 if accepted else (409 if conflicts else 422)
     return Answer(status, {"accepted": accepted, "results": results})
+
+
+def _keep(context: EventsContext, valid: list[Any], now: datetime) -> list[Kept | StoreError]:
+    """Keep the events in the inbox; an event the table refuses as sent (over 400 KB) fails alone."""
+    inbox, hours = context.store.inbox, context.retention_hours
+    try:
+        return list(
+            inbox.keep_events([inbox_event(e) for e in valid], received_at=now, retention_hours=hours)
+        )
+    except Throttled:
+        raise
+    except StoreError:
+        if len(valid) == 1:
+            return [StoreError("refused by the table")]
+    kept: list[Kept | StoreError] = []
+    for event in valid:  # find the one the table refuses
+        try:
+            kept += inbox.keep_events([inbox_event(event)], received_at=now, retention_hours=hours)
+        except Throttled:
+            raise
+        except StoreError as exc:
+            kept.append(exc)
+    return kept
+
+
+def _result(event_id: str, outcome: Outcome | StoreError | Kept) -> dict[str, Any]:
+    if outcome is Kept.CONFLICT:
+        errors = [{"field": "event_id", "message": REUSED_ID}]
+        return {"event_id": event_id, "status": "conflict", "status_code": 409, "errors": errors}
+    if isinstance(outcome, StoreError):
+        errors = [{"field": "", "message": f"the table refused it as sent: {outcome}"}]
+        return {"event_id": event_id, "status": "failed", "status_code": 500, "errors": errors}
+    assert isinstance(outcome, Outcome)
+    verdict = "duplicate" if outcome is Outcome.DUPLICATE else "accepted"
+    return {"event_id": event_id, "status": verdict, "errors": [], "outcome": outcome.value}
 
 
 @dataclass

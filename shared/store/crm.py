@@ -64,7 +64,7 @@ from shared.store.common import (
     plain,
     storable,
 )
-from shared.store.errors import Conflict, NotFound, translated
+from shared.store.errors import Conflict, NotFound, StoreError, Throttled, translated
 from shared.store.items import BoundedRetry, Gsi1, batch_get_raw
 
 _settings = get_settings()
@@ -587,7 +587,8 @@ class AlertItem(CrmItem, discriminator="ALERT"):
 
 # ====================================================================== records (what callers get)
 class Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # Built on first use (pydantic's defer_build): a function validates only the few records its requests use.
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
 
 class Lead(Record):
@@ -1161,6 +1162,11 @@ class CrmStore(AlertStore, Protocol):
         ...
 
     # --- writes from events (each only if newer than what is stored)
+    def upsert_many(self, writes: Sequence[tuple[Entity, Version]]) -> list[Outcome | None]:
+        """Territories, reps, accounts, opportunities, samples and orders from many events at once;
+        None for each write to make alone (``upsert_*``)."""
+        ...
+
     def upsert_territory(self, territory: Territory, version: Version) -> Outcome: ...
 
     def upsert_rep(self, rep: Rep, version: Version) -> Outcome: ...
@@ -1797,6 +1803,195 @@ def _by_creation(lead: Lead) -> datetime:
     return lead.created_at or lead.updated_at or datetime.min.replace(tzinfo=UTC)
 
 
+# ---------------------------------------------------------------------- items written from events
+# One builder per entity kind, shared by the one-at-a-time writers and ``upsert_many``.
+def _territory_item(territory: Territory, version: Version) -> EventItem:
+    item = TerritoryItem(
+        *territory_key(territory.territory_id),
+        **_record_fields(territory, TerritoryItem),
+        gsi1pk=TERRITORIES_INDEX,
+        gsi1sk=territory.territory_id,
+    )
+    _stamp(item, version, territory.source)
+    return item
+
+
+def _rep_item(rep: Rep, version: Version) -> EventItem:
+    item = RepItem(
+        *rep_key(rep.rep_id),
+        **_record_fields(rep, RepItem, derived=frozenset({"quota", "out_of_office"})),
+        quota=dict(rep.quota) or None,
+        out_of_office=OutOfOfficeMap(
+            periods=[PeriodMap(start=p.start.isoformat(), end=p.end.isoformat()) for p in rep.out_of_office]
+        ),
+        gsi1pk=REPS_INDEX,
+        gsi1sk=rep.rep_id,
+    )
+    _stamp(item, version, rep.source)
+    return item
+
+
+def _account_item(account: Account, version: Version) -> EventItem:
+    item = AccountItem(
+        *account_key(account.account_id),
+        **_record_fields(account, AccountItem, derived=frozenset({"name_key", "alias_keys"})),
+        name_key=normalise_name(account.name),
+        alias_keys=sorted({normalise_name(a) for a in account.aliases} - {""}),
+        gsi1pk=ACCOUNTS_INDEX,
+        gsi1sk=account.account_id,
+    )
+    _stamp(item, version, account.source)
+    return item
+
+
+def _sample_item(sample: Sample, version: Version) -> EventItem:
+    item = SampleItem(*sample_key(sample.sample_id), **_record_fields(sample, SampleItem))
+    if sample.follow_up_at is not None:  # sparse: only samples with a follow-up are ever due
+        item.gsi1pk = SAMPLES_INDEX
+        item.gsi1sk = f"{format_time(sample.follow_up_at)}#{sample.sample_id}"
+        if not sample.follow_up_done:  # and only while the follow-up is not done
+            item.gsi2pk = SAMPLES_DUE_INDEX
+            item.gsi2sk = f"{format_time(sample.follow_up_at)}#{sample.sample_id}"
+    _stamp(item, version, sample.source)
+    return item
+
+
+def _order_item(order: Order, version: Version) -> EventItem:
+    booked = order.booked_at.astimezone(UTC)
+    item = OrderItem(
+        *order_key(order.order_id),
+        **_record_fields(order, OrderItem),
+        gsi1pk=orders_index(booked.year),
+        gsi1sk=f"{format_time(booked)}#{order.order_id}",
+    )
+    _stamp(item, version, order.source)
+    return item
+
+
+def _stage_observation_item(opportunity: Opportunity, version: Version) -> OpportunityStageItem:
+    return OpportunityStageItem(
+        *stage_observation_key(opportunity.opportunity_id, version),
+        opportunity_id=opportunity.opportunity_id,
+        stage=opportunity.stage,
+        probability=opportunity.probability,
+        at=version.stamp,
+        event_id=version.event_id,
+        updated_at=datetime.now(UTC),
+    )
+
+
+def _opportunity_item(opportunity: Opportunity, version: Version) -> OpportunityItem:
+    """Without what is derived from the stored item and the stage history (stage entry, last activity)."""
+    derived = frozenset({"stage_entered_at", "previous_stage"})
+    item = OpportunityItem(
+        *opportunity_key(opportunity.opportunity_id),
+        **_record_fields(opportunity, OpportunityItem, derived=derived),
+        gsi1pk=account_children_index(opportunity.account_id),
+        gsi1sk=_child_sort("OPPORTUNITY", opportunity.opportunity_id),
+    )
+    _stamp(item, version, opportunity.source)
+    return item
+
+
+# Entity kinds ``upsert_many`` writes in transactions: a conditional put on the event's version
+# (``_OlderThan``), or, for opportunities, a put on the version number read with their observations.
+_ITEMS: dict[type[Entity], Callable[[Any, Version], EventItem]] = {
+    Opportunity: _opportunity_item,
+    Territory: _territory_item,
+    Rep: _rep_item,
+    Account: _account_item,
+    Sample: _sample_item,
+    Order: _order_item,
+}
+TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
+
+
+def _carry_last_activity(previous: OpportunityItem | None, new: OpportunityItem) -> None:
+    """Activities logged for it move last_activity_at forward (log_activity); never back."""
+    carried = previous.last_activity_at if previous is not None else None
+    if carried is not None and (new.last_activity_at is None or new.last_activity_at < carried):
+        new.last_activity_at = carried
+
+
+@dataclass
+class _Planned:
+    """One entity's share of ``upsert_many``: its puts (the entity's own last) and its events' outcomes."""
+
+    puts: list[tuple[CrmItem, _Cond]]
+    outcomes: dict[int, Outcome]
+
+
+def _chunks(plans: list[_Planned]) -> Iterator[list[_Planned]]:
+    """Plans in groups of at most ``TRANSACTION_ITEMS`` puts (a larger plan is left to the caller)."""
+    chunk: list[_Planned] = []
+    size = 0
+    for plan in plans:
+        if len(plan.puts) > TRANSACTION_ITEMS:
+            continue
+        if size + len(plan.puts) > TRANSACTION_ITEMS:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(plan)
+        size += len(plan.puts)
+    if chunk:
+        yield chunk
+
+
+def _plan_writes(
+    writes: Sequence[tuple[Entity, Version]],
+    items: dict[int, EventItem],
+    indexes: list[int],
+    stored: Any,
+    observed: set[Key],
+) -> _Planned | None:
+    """What one entity's events (``indexes``, in the order given) write over ``stored``: the newest's
+    item, on condition that the entity is as read; None to leave them to the one-at-a-time writers."""
+    stored_version = Version.of(stored.occurred_at, stored.last_event_id) if stored is not None else None
+    current, newest = stored_version, None
+    outcomes: dict[int, Outcome] = {}
+    for index in indexes:  # what writing them one by one would say of each
+        version = writes[index][1]
+        refused = outcome_against(current, version)
+        outcomes[index] = refused or Outcome.APPLIED
+        if refused is None:
+            current, newest = version, index
+    item = items[indexes[0]] if newest is None else items[newest]
+    if not isinstance(item, OpportunityItem):
+        return _Planned([] if newest is None else [(item, _OlderThan(writes[newest][1]))], outcomes)
+    # An opportunity: its stage entry comes from the stage history. Exact from the stored item only
+    # when that was written by an event and every event here is newer (a late one restates the entry).
+    if stored is not None and stored.last_event_id is None:
+        return None
+    if newest is None:  # none newer than what is stored: nothing to write if each was observed before
+        seen = all(stage_observation_key(str(item.opportunity_id), writes[i][1]) in observed for i in indexes)
+        return _Planned([], outcomes) if seen else None
+    if stored_version is not None and any(writes[i][1] <= stored_version for i in indexes):
+        return None
+    observations: dict[Version, Opportunity] = {}
+    for index in indexes:
+        record, version = writes[index]
+        observations.setdefault(version, record)  # type: ignore[arg-type]
+    stage, entered, before = (
+        (stored.stage, stored.stage_entered_at, stored.previous_stage)
+        if stored is not None
+        else (None, None, None)
+    )
+    for version in sorted(observations):
+        if observations[version].stage != stage:
+            before, stage, entered = stage, observations[version].stage, version.stamp
+    item.stage_entered_at, item.previous_stage = entered, before
+    _carry_last_activity(stored, item)
+    sweep_index_opportunity(item)
+    read = None if stored is None else int(stored.version or 0)
+    item.version = (read or 0) + 1
+    puts: list[tuple[CrmItem, _Cond]] = [
+        (_stage_observation_item(record, version), _Absent())
+        for version, record in sorted(observations.items())
+    ]
+    puts.append((item, _Absent() if read is None else _VersionIs(read)))
+    return _Planned(puts, outcomes)
+
+
 # ====================================================================== the logic, over a backend
 class _CrmLogic:
     """Every ``CrmStore`` method, over a backend of primitive operations."""
@@ -2220,43 +2415,96 @@ class _CrmLogic:
                 return Outcome.APPLIED
         raise Conflict(f"{item.pk} kept changing under {self.MAX_TRIES} attempts")
 
+    # ------------------------------------------------------------ writes from events, many at once
+    def upsert_many(self, writes: Sequence[tuple[Entity, Version]]) -> list[Outcome | None]:
+        """Many events' writes at once: one BatchGetItem (per 100 entities) for what is stored, then
+        transactions of up to 100 conditional puts. The events of one entity collapse to the newest,
+        and each event's outcome is what writing them one by one, in the order given, would say.
+
+        ``None`` where the caller should write the event alone (``upsert_*``): a kind not written
+        here, an opportunity with an event not newer than what is stored or stored without a version
+        (its stage history decides), and an entity whose condition another writer broke meanwhile."""
+        outcomes: list[Outcome | None] = [None] * len(writes)
+        groups: dict[Key, list[int]] = {}
+        items: dict[int, EventItem] = {}
+        for index, (record, version) in enumerate(writes):
+            build = _ITEMS.get(Opportunity if isinstance(record, Opportunity) else type(record))
+            if build is not None:
+                items[index] = item = build(record, version)
+                groups.setdefault((str(item.pk), str(item.sk)), []).append(index)
+        keys = list(groups)
+        stored: dict[Key, CrmItem] = {}
+        for start in range(0, len(keys), 100):
+            for found in self._backend.batch_get(CrmItem, keys[start : start + 100]):  # type: ignore[type-abstract]
+                stored[(str(found.pk), str(found.sk))] = found
+        # A redelivery: opportunities' events not newer than what is stored need their observations
+        # to be stored too (read at once) to change nothing; otherwise the one-by-one writer restates.
+        late: list[Key] = []
+        for key, indexes in groups.items():
+            previous = stored.get(key)
+            if isinstance(previous, OpportunityItem):
+                at = Version.of(previous.occurred_at, previous.last_event_id)
+                if any(writes[i][1] <= at for i in indexes):
+                    opportunity_id = str(previous.opportunity_id)
+                    late += [stage_observation_key(opportunity_id, writes[i][1]) for i in indexes]
+        observed = {
+            (str(found.pk), str(found.sk))
+            for start in range(0, len(late), 100)
+            for found in self._backend.batch_get(OpportunityStageItem, late[start : start + 100])
+        }
+        planned: list[_Planned] = []
+        for key, indexes in groups.items():
+            plan = _plan_writes(writes, items, indexes, stored.get(key), observed)
+            if plan is not None and plan.puts:
+                planned.append(plan)
+            elif plan is not None:
+                for index, outcome in plan.outcomes.items():
+                    outcomes[index] = outcome
+        for chunk in _chunks(planned):
+            for plan in self._transact_plans(chunk):
+                for index, outcome in plan.outcomes.items():
+                    outcomes[index] = outcome
+        return outcomes
+
+    def _transact_plans(self, plans: list[_Planned]) -> list[_Planned]:
+        """Write the plans in one transaction; those written. A plan whose entity condition is refused
+        is dropped (written alone by the caller), an observation already stored is left out, and the
+        rest go again; after ``MAX_TRIES`` or a refusal no item can be blamed for, none is written."""
+        for _ in range(self.MAX_TRIES):
+            if not plans:
+                return []
+            puts = [put for plan in plans for put in plan.puts]
+            try:
+                refused = self._backend.transact(puts, [])
+            except Throttled:
+                raise
+            except StoreError:
+                return []  # refused as sent (an item too large?): each event alone finds out which
+            if not refused:
+                return plans
+            if "conflict" in refused:
+                continue
+            at = {int(name.split(":")[1]) for name in refused}
+            kept: list[_Planned] = []
+            start = 0
+            for plan in plans:
+                mine = {i - start for i in at if start <= i < start + len(plan.puts)}
+                start += len(plan.puts)
+                if len(plan.puts) - 1 in mine:
+                    continue  # the entity's own put (always last): another writer came first
+                # the others are stage observations already stored (write-once): nothing to write
+                kept.append(_Planned([p for i, p in enumerate(plan.puts) if i not in mine], plan.outcomes))
+            plans = kept
+        return []
+
     def upsert_territory(self, territory: Territory, version: Version) -> Outcome:
-        item = TerritoryItem(
-            *territory_key(territory.territory_id),
-            **_record_fields(territory, TerritoryItem),
-            gsi1pk=TERRITORIES_INDEX,
-            gsi1sk=territory.territory_id,
-        )
-        _stamp(item, version, territory.source)
-        return self._upsert(item, version)
+        return self._upsert(_territory_item(territory, version), version)
 
     def upsert_rep(self, rep: Rep, version: Version) -> Outcome:
-        item = RepItem(
-            *rep_key(rep.rep_id),
-            **_record_fields(rep, RepItem, derived=frozenset({"quota", "out_of_office"})),
-            quota=dict(rep.quota) or None,
-            out_of_office=OutOfOfficeMap(
-                periods=[
-                    PeriodMap(start=p.start.isoformat(), end=p.end.isoformat()) for p in rep.out_of_office
-                ]
-            ),
-            gsi1pk=REPS_INDEX,
-            gsi1sk=rep.rep_id,
-        )
-        _stamp(item, version, rep.source)
-        return self._upsert(item, version)
+        return self._upsert(_rep_item(rep, version), version)
 
     def upsert_account(self, account: Account, version: Version) -> Outcome:
-        item = AccountItem(
-            *account_key(account.account_id),
-            **_record_fields(account, AccountItem, derived=frozenset({"name_key", "alias_keys"})),
-            name_key=normalise_name(account.name),
-            alias_keys=sorted({normalise_name(a) for a in account.aliases} - {""}),
-            gsi1pk=ACCOUNTS_INDEX,
-            gsi1sk=account.account_id,
-        )
-        _stamp(item, version, account.source)
-        return self._upsert(item, version)
+        return self._upsert(_account_item(account, version), version)
 
     def upsert_contact(self, contact: Contact, version: Version) -> Outcome:
         marketing = frozenset({"marketing_status", "mailchimp"})  # MailChimp's, never the CRM's
@@ -2285,34 +2533,16 @@ class _CrmLogic:
         return outcome
 
     def upsert_opportunity(self, opportunity: Opportunity, version: Version) -> Outcome:
-        observation = OpportunityStageItem(
-            *stage_observation_key(opportunity.opportunity_id, version),
-            opportunity_id=opportunity.opportunity_id,
-            stage=opportunity.stage,
-            probability=opportunity.probability,
-            at=version.stamp,
-            event_id=version.event_id,
-            updated_at=datetime.now(UTC),
-        )
-        self._backend.put(observation, _Absent())  # joins the history whatever the order of delivery
-        derived = frozenset({"stage_entered_at", "previous_stage"})
-        item = OpportunityItem(
-            *opportunity_key(opportunity.opportunity_id),
-            **_record_fields(opportunity, OpportunityItem, derived=derived),
-            gsi1pk=account_children_index(opportunity.account_id),
-            gsi1sk=_child_sort("OPPORTUNITY", opportunity.opportunity_id),
-        )
-        _stamp(item, version, opportunity.source)
+        # Joins the history whatever the order of delivery.
+        self._backend.put(_stage_observation_item(opportunity, version), _Absent())
+        item = _opportunity_item(opportunity, version)
 
         def carry_stage(previous: OpportunityItem | None, new: OpportunityItem) -> None:
             """Since when the stage holds and what it was before: from the observations, as the history."""
             new.stage_entered_at, new.previous_stage = self._stage_entry(
                 opportunity.opportunity_id, new.stage, default=new.occurred_at
             )
-            # Activities logged for it move last_activity_at forward (log_activity); never back.
-            carried = previous.last_activity_at if previous is not None else None
-            if carried is not None and (new.last_activity_at is None or new.last_activity_at < carried):
-                new.last_activity_at = carried
+            _carry_last_activity(previous, new)
             sweep_index_opportunity(new)
 
         outcome = self._upsert_merged(item, version, carry_stage)
@@ -2379,15 +2609,7 @@ class _CrmLogic:
         return self._upsert_merged(item, version, opened)
 
     def upsert_sample(self, sample: Sample, version: Version) -> Outcome:
-        item = SampleItem(*sample_key(sample.sample_id), **_record_fields(sample, SampleItem))
-        if sample.follow_up_at is not None:  # sparse: only samples with a follow-up are ever due
-            item.gsi1pk = SAMPLES_INDEX
-            item.gsi1sk = f"{format_time(sample.follow_up_at)}#{sample.sample_id}"
-            if not sample.follow_up_done:  # and only while the follow-up is not done
-                item.gsi2pk = SAMPLES_DUE_INDEX
-                item.gsi2sk = f"{format_time(sample.follow_up_at)}#{sample.sample_id}"
-        _stamp(item, version, sample.source)
-        return self._upsert(item, version)
+        return self._upsert(_sample_item(sample, version), version)
 
     def log_activity(self, activity: Activity, version: Version) -> Outcome:
         item = ActivityItem(
@@ -2438,15 +2660,7 @@ class _CrmLogic:
         raise Conflict(f"opportunity {opportunity_id} kept changing under {self.MAX_TRIES} attempts")
 
     def book_order(self, order: Order, version: Version) -> Outcome:
-        booked = order.booked_at.astimezone(UTC)
-        item = OrderItem(
-            *order_key(order.order_id),
-            **_record_fields(order, OrderItem),
-            gsi1pk=orders_index(booked.year),
-            gsi1sk=f"{format_time(booked)}#{order.order_id}",
-        )
-        _stamp(item, version, order.source)
-        return self._upsert(item, version)
+        return self._upsert(_order_item(order, version), version)
 
     # ------------------------------------------------------------ alerts (issue 10): sweep reads
     def open_leads_created_between(self, rep_id: str, start: datetime, end: datetime) -> list[Lead]:

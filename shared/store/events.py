@@ -30,6 +30,8 @@ from shared.store.items import Gsi1
 
 _settings = get_settings()
 MIN_RETENTION_HOURS = 72
+TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
+MAX_TRANSACTION_TRIES = 4
 
 
 # ====================================================================== keys
@@ -142,6 +144,16 @@ def _entry(item: InboxEventItem) -> InboxEntry:
     return InboxEntry(item.source, item.event_id, item.received_at, json.loads(item.body))
 
 
+def _stored_bodies(keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The bodies kept under these keys (consistent BatchGetItem, 100 keys a call)."""
+    found: dict[tuple[str, str], str] = {}
+    for start in range(0, len(keys), 100):
+        with translated():
+            for item in InboxEventItem.batch_get(keys[start : start + 100], consistent_read=True):
+                found[(str(item.pk), str(item.sk))] = str(item.body)
+    return found
+
+
 def _kept_against(stored_body: str | None, event: InboxEvent) -> Kept:
     return Kept.REPEAT if stored_body == event.body_json else Kept.CONFLICT
 
@@ -152,7 +164,62 @@ class DynamoEventsStore:
     def keep_events(
         self, events: Iterable[InboxEvent], *, received_at: datetime, retention_hours: int = 96
     ) -> list[Kept]:
-        return [self._keep(event, received_at, retention_hours) for event in events]
+        """One consistent BatchGetItem per 100 events for what is kept already, then the new ones in
+        transactions of up to 100 puts, each on condition that its item does not exist. A put refused
+        (another request kept that id meanwhile) is read and compared; the others go again."""
+        listed = list(events)
+        kept: list[Kept | None] = [None] * len(listed)
+        first: dict[tuple[str, str], int] = {}
+        for index, event in enumerate(listed):
+            key = inbox_key(event.source, event.event_id)
+            if key in first:  # the same id twice in one batch: the first one is kept
+                kept[index] = _kept_against(listed[first[key]].body_json, event)
+            else:
+                first[key] = index
+        stored = _stored_bodies(list(first))
+        new: list[int] = []
+        for key, index in first.items():
+            if key in stored:
+                kept[index] = _kept_against(stored[key], listed[index])
+            else:
+                new.append(index)
+        for start in range(0, len(new), TRANSACTION_ITEMS):
+            chunk = new[start : start + TRANSACTION_ITEMS]
+            for index, keeping in self._put_new([listed[i] for i in chunk], received_at, retention_hours):
+                kept[chunk[index]] = keeping
+        return [k if k is not None else Kept.NEW for k in kept]
+
+    def _put_new(
+        self, events: list[InboxEvent], received_at: datetime, retention_hours: int
+    ) -> Iterator[tuple[int, Kept]]:
+        """Put events not kept before in one transaction; what happened to each (by position)."""
+        from pynamodb.exceptions import TransactWriteError
+        from pynamodb.transactions import TransactWrite
+
+        pending = list(range(len(events)))
+        for _ in range(MAX_TRANSACTION_TRIES):
+            if not pending:
+                return
+            try:
+                connection = EventsItem._get_connection().connection
+                with translated(), TransactWrite(connection=connection) as transaction:
+                    for index in pending:
+                        item = _item(events[index], received_at, retention_hours)
+                        transaction.save(item, condition=InboxEventItem.pk.does_not_exist())
+            except Conflict as exc:
+                cause = exc.__cause__
+                reasons = cause.cancellation_reasons if isinstance(cause, TransactWriteError) else None
+                codes = [reason.code if reason else None for reason in (reasons or [])]
+                taken = [pending[i] for i, code in enumerate(codes) if code == "ConditionalCheckFailed"]
+                for index in taken:  # kept meanwhile by another request: the same event, or not
+                    yield index, self._keep(events[index], received_at, retention_hours)
+                pending = [index for index in pending if index not in taken]
+                continue  # the rest again (none taken: a transaction conflict)
+            for index in pending:
+                yield index, Kept.NEW
+            return
+        for index in pending:  # still contended: one conditional put each
+            yield index, self._keep(events[index], received_at, retention_hours)
 
     @staticmethod
     def _keep(event: InboxEvent, received_at: datetime, retention_hours: int) -> Kept:

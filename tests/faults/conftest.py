@@ -8,10 +8,12 @@ do for atomicity) and, per request, can:
   ``throttle_times`` bursts were injected (throttling lasts a while, then capacity is back);
 - kill the invocation: raise ``LambdaKilled`` (a ``BaseException``, as a time-out ends a function
   wherever it is) at the ``n``-th DynamoDB write, before it is applied;
-- fail a service for a while (SES's ``SendEmail``: ``Throttling`` for the next ``n`` calls).
+- fail a service for a while (SES's ``SendEmail``: ``Throttling`` for the next ``n`` calls);
+- refuse as sent every DynamoDB write whose request names ``refuse_key`` (``ValidationException``, as
+  DynamoDB answers an item over 400 KB): a poison item, refused however often it is retried.
 Requests are applied one at a time, as DynamoDB applies each atomically.
 
-The suite (issue 15): 20 cases, 15 scenarios with the kill points parametrised (`pytest tests/faults -q`), each compared with the same
+The suite (issue 15): 21 cases, 16 scenarios with the kill points parametrised (`pytest tests/faults -q`), each compared with the same
 input without the fault. Two found a defect before the fix, each fixed with its case as the test:
 - an S3 event for an object a newer upload had replaced (events out of order) failed every delivery
   with PreconditionFailed and left a run record "running" for ever (pos_ingest now opens the object
@@ -43,6 +45,10 @@ class LambdaKilled(BaseException):
     """The invocation was ended mid-way (a time-out): nothing after this point ran."""
 
 
+def _text(body: Any) -> str:
+    return body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
+
+
 @dataclass
 class Faults:
     throttle_every: int = 0
@@ -50,6 +56,8 @@ class Faults:
     throttle_times: int = 6
     kill_at_write: int = 0
     ses_failures: int = 0
+    refuse_key: str = ""
+    refused: int = 0
     writes: int = 0
     throttled: int = 0
     killed: int = 0
@@ -62,6 +70,7 @@ class Faults:
     def clear(self) -> None:
         self.throttle_every = self.throttle_burst = self.kill_at_write = self.ses_failures = 0
         self._burst_left = self._passed = self._bursts = 0
+        self.refuse_key = ""
 
     def intercept(self, request: Any) -> tuple[int, dict[str, str], str] | None:
         target = request.headers.get("X-Amz-Target") or b""
@@ -69,6 +78,11 @@ class Faults:
         operation = target.rpartition(".")[2]
         if target.startswith("DynamoDB") and operation in WRITES:
             self.writes += 1
+            if self.refuse_key and self.refuse_key in _text(request.body):
+                self.refused += 1
+                body = {"__type": "com.amazon.coral.validate#ValidationException",
+                        "message": "injected: Item size has exceeded the maximum allowed size"}  # fmt: skip
+                return 400, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(body)
             if self.kill_at_write and self.writes >= self.kill_at_write:
                 self.kill_at_write = 0
                 self.killed += 1
@@ -84,11 +98,7 @@ class Faults:
                 body = {"__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
                         "message": "injected: throughput exceeded"}  # fmt: skip
                 return 400, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(body)
-        body_text = (
-            request.body.decode(errors="replace")
-            if isinstance(request.body, bytes)
-            else str(request.body or "")
-        )
+        body_text = _text(request.body)
         if self.ses_failures and "email." in str(request.url) and "Action=SendEmail" in body_text:
             self.ses_failures -= 1
             self.ses_failed += 1

@@ -80,11 +80,37 @@ def test_every_event_of_a_batch_reversed_or_shuffled_gives_the_in_order_state(se
 def test_dynamodb_throttling_on_event_writes_loses_and_doubles_nothing(send_events, lambda_context, faults):
     assert send_events(history_events("opp-calm"))[0] == 200
     expected = view("opp-calm", lambda_context)
-    faults.throttle_every, faults.throttle_burst = 4, 6
+    # Every write is followed by a burst: the batch of 7 is 2 writes now (an inbox transaction and an
+    # entity transaction), so "after every 4th write" would never reach the burst longer than retries.
+    faults.throttle_every, faults.throttle_burst = 1, 6
     answers = until_done(lambda: send_events(history_events("opp-busy")), done=lambda a: a[0] == 200)
     faults.clear()
     assert faults.throttled > 0 and any(a[0] == 503 for a in answers if isinstance(a, tuple))
     assert view("opp-busy", lambda_context) == expected
+
+
+def test_a_poison_event_fails_alone_and_the_others_are_applied(send_events, lambda_context, faults):
+    # Given a batch of accounts, one of which DynamoDB refuses as sent however often it is retried
+    batch = [
+        {"event_id": f"acc-{n}", "type": "account.upserted", "source": SOURCE, "occurred_at": "2026-11-20T09:00:00Z",
+         "data": {"id": f"acc-poison-{n}" if n == 3 else f"acc-good-{n}", "name": f"Account {n}"}}
+        for n in range(6)
+    ]  # fmt: skip
+    faults.refuse_key = "ACCOUNT#acc-poison-3"
+
+    # When the batch is sent
+    status, answer = send_events(batch)
+
+    # Then that event fails in its result, the request succeeds, and the other five are stored
+    assert faults.refused > 0
+    assert status == 200 and answer["accepted"] == 5
+    statuses = {r["event_id"]: r["status"] for r in answer["results"]}
+    assert statuses == {**{f"acc-{n}": "accepted" for n in range(6)}, "acc-3": "failed"}
+    from shared.store import crm
+
+    store = crm.DynamoCrmStore()
+    assert [n for n in range(6) if store.get_account(f"acc-good-{n}") is not None] == [0, 1, 2, 4, 5]
+    assert store.get_account("acc-poison-3") is None
 
 
 @pytest.fixture

@@ -4,6 +4,9 @@ Each handler named in the template is imported in a fresh interpreter, as Lambda
 the test fails when the X-Ray SDK is loaded at import (the Tracer is built on the first traced
 call: ``shared.observability.LazyTracer``), or phonenumbers (importing it loads its metadata) or
 pycountry (its data) is: both are imported where a lead's phone or country is first read.
+Nor pydantic-settings (the settings are a plain pydantic model), and no handler builds the core
+schema of a CRM record, an event model or an answer model at import (``defer_build``: built when
+a request first uses one).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import pytest
 from hub.local.template import HubTemplate
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("aws_xray_sdk", "phonenumbers", "pycountry")
+HEAVY = ("aws_xray_sdk", "phonenumbers", "pycountry", "pydantic_settings")
 HANDLERS = sorted({spec.module for spec in HubTemplate().functions().values()})
 
 PROBE = """
@@ -28,11 +31,24 @@ importlib.import_module(sys.argv[1])
 print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in sys.argv[2].split(','))))
 """
 
+# The models whose core schema is built on first use: the names of those built at import.
+BUILT = """
+import json, sys, importlib
+from pydantic import BaseModel
+importlib.import_module(sys.argv[1])
+deferred = ("shared.store.crm", "shared.api_models", "crm_events.models", "crm_events.api_models")
+built, pending = [], list(BaseModel.__subclasses__())
+while pending:
+    model = pending.pop()
+    pending.extend(model.__subclasses__())
+    if model.__module__ in deferred and model.__pydantic_complete__:
+        built.append(f"{model.__module__}.{model.__qualname__}")
+print(json.dumps(sorted(set(built))))
+"""
 
-@pytest.mark.parametrize("module", HANDLERS)
-def test_handler_import_loads_no_heavy_module(module: str) -> None:
-    # Given a fresh interpreter with the function's environment (tracing on, as in Lambda)
-    env = {
+
+def _env() -> dict[str, str]:
+    return {
         **os.environ,
         "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'functions'}",
         "AWS_REGION": "us-east-1",
@@ -40,10 +56,31 @@ def test_handler_import_loads_no_heavy_module(module: str) -> None:
         "LAMBDA_TASK_ROOT": str(ROOT / "functions"),
         "POWERTOOLS_TRACE_DISABLED": "false",
     }
+
+
+@pytest.mark.parametrize("module", HANDLERS)
+def test_handler_import_loads_no_heavy_module(module: str) -> None:
+    # Given a fresh interpreter with the function's environment (tracing on, as in Lambda)
+    env = _env()
     # When the handler's module is imported
     result = subprocess.run(
         [sys.executable, "-c", PROBE, module, ",".join(HEAVY)],
         capture_output=True, text=True, env=env, check=True, cwd=ROOT,
     )  # fmt: skip
     # Then none of the heavy modules is loaded
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize("module", HANDLERS)
+def test_handler_import_builds_no_record_event_or_answer_model(module: str) -> None:
+    # When the handler's module is imported in a fresh interpreter
+    result = subprocess.run(
+        [sys.executable, "-c", BUILT, module],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        check=True,
+        cwd=ROOT,
+    )
+    # Then no CRM record, event model or answer model has its core schema built yet
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
