@@ -26,7 +26,7 @@ from pynamodb.models import Model
 from shared.settings import get_settings
 from shared.store.common import format_time
 from shared.store.errors import Conflict, translated
-from shared.store.items import Gsi1
+from shared.store.items import BoundedRetry, Gsi1, batch_get_raw
 
 _settings = get_settings()
 MIN_RETENTION_HOURS = 72
@@ -145,12 +145,12 @@ def _entry(item: InboxEventItem) -> InboxEntry:
 
 
 def _stored_bodies(keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """The bodies kept under these keys (consistent BatchGetItem, 100 keys a call)."""
+    """The bodies kept under these keys (consistent BatchGetItem, 100 keys a call; unprocessed keys retried
+    with backoff a bounded number of times, then ``Throttled``)."""
     found: dict[tuple[str, str], str] = {}
-    for start in range(0, len(keys), 100):
-        with translated():
-            for item in InboxEventItem.batch_get(keys[start : start + 100], consistent_read=True):
-                found[(str(item.pk), str(item.sk))] = str(item.body)
+    for raw in batch_get_raw(InboxEventItem.Meta.table_name, keys, BoundedRetry()):
+        item = InboxEventItem.from_raw_data(raw)
+        found[(str(item.pk), str(item.sk))] = str(item.body)
     return found
 
 
