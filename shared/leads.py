@@ -2,6 +2,8 @@
 and the one list of what a lead tells of its person (`LeadFields`): the intake's models
 (``leads_webhook.submission.LeadDetails``) and the CRM store's lead record (``shared.store.crm.Lead``)
 both take their fields from it, so a new lead field is one edit here (and its item attribute in the store).
+Likewise one submission in a lead's history (`SubmissionFields`: ``leads_webhook.records.SubmissionRecord``
+and ``shared.store.crm.LeadSubmission``).
 
 The lead itself (the submission model, parsing, normalisation) is `leads_webhook`'s.
 """
@@ -9,9 +11,11 @@ The lead itself (the submission model, parsing, normalisation) is `leads_webhook
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 def email_key(email: str) -> str:
@@ -57,3 +61,23 @@ class LeadFields(BaseModel):
     utm_campaign: str | None = None
     message: str | None = None
     marketing_opt_in: bool | None = None
+
+
+class SubmissionFields(BaseModel):
+    """One submission in a lead's history (names are contracts: docs/data-model.md's submission item).
+
+    Only a base, like `LeadFields`."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    submission_id: str
+    lead_id: str
+    received_at: datetime
+    source: str
+    outcome: str
+    campaign: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    quarantine_reasons: tuple[str, ...] = ()
+    fields: dict[str, Any] = Field(default_factory=dict)

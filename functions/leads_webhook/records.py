@@ -17,10 +17,10 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict
 
 from leads_webhook.submission import LeadDetails, NormalisedLead
-from shared.leads import LeadFields, lead_id_for
+from shared.leads import LeadFields, SubmissionFields, lead_id_for
 
 # The merge rules' groups (see above): contact details take the newer submission's values.
 CONTACT_FIELDS = (
@@ -74,22 +74,13 @@ class StoredLead(LeadDetails):
         return None
 
 
-class SubmissionRecord(BaseModel):
-    """One submission in a lead's history."""
+class SubmissionRecord(SubmissionFields):
+    """One submission in a lead's history (its fields: ``shared.leads.SubmissionFields``)."""
 
-    model_config = ConfigDict(frozen=True)
+    # Built at import, as a model the intake validates on every request.
+    model_config = ConfigDict(frozen=True, defer_build=False)
 
-    submission_id: str
-    lead_id: str
-    received_at: datetime
-    source: str
-    campaign: str | None = None
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
     outcome: Outcome
-    quarantine_reasons: tuple[str, ...] = ()
-    fields: dict[str, Any] = Field(default_factory=dict)
 
 
 def new_lead(

@@ -49,7 +49,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from shared.leads import LeadFields, email_key, lead_id_for
+from shared.leads import LeadFields, SubmissionFields, email_key, lead_id_for
 from shared.settings import get_settings
 from shared.store.common import (
     DateTextAttribute,
@@ -641,20 +641,8 @@ _CONTACT_CHANGEABLE = frozenset(
 )  # fmt: skip
 
 
-class LeadSubmission(Record):
-    """One submission in a lead's history."""
-
-    submission_id: str
-    lead_id: str
-    received_at: datetime
-    source: str
-    outcome: str
-    campaign: str | None = None
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
-    quarantine_reasons: tuple[str, ...] = ()
-    fields: dict[str, Any] = Field(default_factory=dict)
+class LeadSubmission(Record, SubmissionFields):
+    """One submission in a lead's history (its fields: ``shared.leads.SubmissionFields``)."""
 
 
 @dataclass(frozen=True)
