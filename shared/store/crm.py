@@ -65,7 +65,7 @@ from shared.store.common import (
     storable,
 )
 from shared.store.errors import Conflict, NotFound, StoreError, Throttled, translated
-from shared.store.items import BoundedRetry, Gsi1, batch_get_raw
+from shared.store.items import BoundedRetry, Gsi1, batch_get_raw, refuse_oversized
 
 _settings = get_settings()
 
@@ -1507,7 +1507,9 @@ class _MemoryBackend:
             key = self._key_of(item)
             if condition is not None and not condition.holds(self.items.get(key)):
                 return False
-            self.items[key] = item.serialize()
+            raw = item.serialize()
+            refuse_oversized(raw)
+            self.items[key] = raw
             self.writes += 1
             return True
 
@@ -1527,7 +1529,9 @@ class _MemoryBackend:
                 setattr(item, top, mapping)
             else:
                 setattr(item, name, value)
-        return dict(item.serialize(null_check=False))
+        raw = dict(item.serialize(null_check=False))
+        refuse_oversized(raw)
+        return raw
 
     def update(self, update: _Update) -> bool:
         with self.lock:
@@ -1550,10 +1554,11 @@ class _MemoryBackend:
             }
             if refused:
                 return refused
-            for item, _ in puts:
-                self.items[self._key_of(item)] = item.serialize()
-            for update in updates:
-                self.items[update.key] = self._apply(update)
+            written = [(self._key_of(item), item.serialize()) for item, _ in puts]
+            for _key, raw in written:
+                refuse_oversized(raw)
+            written += [(update.key, self._apply(update)) for update in updates]  # all checked, then kept
+            self.items.update(written)
             self.writes += len(puts) + len(updates)
             return set()
 

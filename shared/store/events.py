@@ -26,7 +26,7 @@ from pynamodb.models import Model
 from shared.settings import get_settings
 from shared.store.common import format_time
 from shared.store.errors import Conflict, translated
-from shared.store.items import BoundedRetry, Gsi1, batch_get_raw
+from shared.store.items import BoundedRetry, Gsi1, batch_get_raw, refuse_oversized
 
 _settings = get_settings()
 MIN_RETENTION_HOURS = 72
@@ -264,6 +264,7 @@ class InMemoryEventsStore:
                 if stored is not None:
                     kept.append(_kept_against(stored.body, event))
                     continue
+                refuse_oversized(item.serialize())
                 self.items[key] = item
                 kept.append(Kept.NEW)
         return kept

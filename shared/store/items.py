@@ -20,7 +20,7 @@ from pynamodb.attributes import Attribute, UnicodeAttribute
 from pynamodb.constants import NUMBER
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
-from shared.store.errors import Throttled, translated
+from shared.store.errors import StoreError, Throttled, translated
 
 
 def utc_text(value: datetime) -> str:
@@ -108,3 +108,38 @@ def batch_get_raw(table: str, keys: list[tuple[str, str]], retry: BoundedRetry) 
             if request:
                 retry.back_off(attempt, f"BatchGetItem left {len(request[table]['Keys'])} keys unprocessed")
                 attempt += 1
+
+
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's limit on one item, names and values together
+
+
+def item_bytes(serialized: dict[str, Any]) -> int:
+    """An item's size as DynamoDB counts it (attribute names plus values; numbers as about one byte per two
+    digits), from pynamodb's ``serialize()`` form (``{"name": {"S": "..."}}``)."""
+    return sum(len(name.encode()) + _value_bytes(value) for name, value in serialized.items())
+
+
+def _value_bytes(value: dict[str, Any]) -> int:
+    (kind, data), *_ = value.items()
+    if kind == "S":
+        return len(str(data).encode())
+    if kind == "N":
+        return len(str(data).lstrip("-").replace(".", "")) // 2 + 1
+    if kind == "B":
+        return len(data)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("SS", "NS", "BS"):
+        return sum(_value_bytes({kind[0]: member}) for member in data)
+    if kind == "L":
+        return 3 + sum(1 + _value_bytes(member) for member in data)
+    if kind == "M":
+        return 3 + sum(1 + len(name.encode()) + _value_bytes(member) for name, member in data.items())
+    raise ValueError(f"not a DynamoDB attribute value: {kind}")
+
+
+def refuse_oversized(serialized: dict[str, Any]) -> None:
+    """The in-memory stores' twin of DynamoDB refusing an item over 400 KB: a plain ``StoreError``."""
+    size = item_bytes(serialized)
+    if size > MAX_ITEM_BYTES:
+        raise StoreError(f"item size has exceeded the maximum allowed size ({size:,} bytes over 400 KB)")

@@ -63,7 +63,7 @@ from pynamodb.transactions import TransactWrite
 
 from shared.settings import get_settings
 from shared.store.errors import Conflict, classify, translated
-from shared.store.items import BoundedRetry, DecimalAttribute, Gsi1, batch_get_raw, now_text
+from shared.store.items import BoundedRetry, DecimalAttribute, Gsi1, batch_get_raw, now_text, refuse_oversized
 from shared.store.plan import (
     ActualBreakdownItem,
     ActualDelta,
@@ -1243,6 +1243,7 @@ class InMemoryPosStore:
         key = run_key(run.key, run.version)
         if key in self.runs:
             return None
+        refuse_oversized(_run_item(run).serialize())
         self.runs[key] = copy.deepcopy(run)
         return run
 
@@ -1251,6 +1252,7 @@ class InMemoryPosStore:
         stored = self.runs.get(key)
         if stored is None or stored.slice != expected_slice or stored.status in ("done", "failed", "refused"):
             return False
+        refuse_oversized(_run_item(run).serialize())
         self.runs[key] = copy.deepcopy(run)
         return True
 

@@ -28,7 +28,7 @@ from pynamodb.models import Model
 
 from shared.settings import get_settings
 from shared.store.errors import translated
-from shared.store.items import now_text
+from shared.store.items import now_text, refuse_oversized
 
 _settings = get_settings()
 
@@ -205,6 +205,7 @@ class InMemoryStateStore:
         return self.windows[window] <= limit
 
     def put_config_status(self, name: str, status: dict[str, Any]) -> None:
+        refuse_oversized(StateItem(*config_status_key(name), data=status, updated_at=now_text()).serialize())
         self.statuses[name] = copy.deepcopy(status)
 
     def config_status(self, name: str) -> dict[str, Any] | None:

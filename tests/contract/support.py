@@ -7,8 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import pytest
-
 T = TypeVar("T")
 
 # DynamoDB refuses an item over 400 KB (names and values together): this text alone is over it.
@@ -53,10 +51,3 @@ def race(n: int, call: Callable[[int], T], *, timeout: float = 120.0) -> Raced:
     if any(thread.is_alive() for thread in threads):
         raise TimeoutError(f"racing calls still running after {timeout} s")
     return Raced(results, errors)
-
-
-def known_gap(request: pytest.FixtureRequest, backend: str, on: str, reason: str) -> None:
-    """Mark this case as a known difference of backend ``on`` (strict: it fails once fixed, so the
-    mark comes off). The gap is the store owner's to close; the contract stays as written."""
-    if backend == on:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))

@@ -9,7 +9,7 @@ import pytest
 
 from shared.store.errors import Conflict, StoreError, Throttled
 from tests.contract.conftest import StoreBackend
-from tests.contract.support import ABOUT_100_KB, OVER_400_KB, known_gap, race
+from tests.contract.support import ABOUT_100_KB, OVER_400_KB, race
 
 CREATED = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -109,8 +109,7 @@ def test_an_update_on_a_stale_version_is_a_conflict(store_backend: StoreBackend)
     assert stored is not None and stored.status == "Working"
 
 
-def test_a_lead_over_400_kb_is_refused(store_backend: StoreBackend, request: pytest.FixtureRequest) -> None:
-    known_gap(request, store_backend.name, "memory", "InMemoryCrmStore does not refuse items over 400 KB")
+def test_a_lead_over_400_kb_is_refused(store_backend: StoreBackend) -> None:
     crm = store_backend.store("crm")
 
     # When a lead too big for one item is created
@@ -122,10 +121,7 @@ def test_a_lead_over_400_kb_is_refused(store_backend: StoreBackend, request: pyt
     assert crm.lead_submissions("lead-1") == []
 
 
-def test_an_update_growing_a_lead_over_400_kb_is_refused(
-    store_backend: StoreBackend, request: pytest.FixtureRequest
-) -> None:
-    known_gap(request, store_backend.name, "memory", "InMemoryCrmStore does not refuse items over 400 KB")
+def test_an_update_growing_a_lead_over_400_kb_is_refused(store_backend: StoreBackend) -> None:
     crm = store_backend.store("crm")
     crm.create_lead(a_lead(message="short"), a_submission())
     read = crm.get_lead("lead-1")

@@ -10,7 +10,7 @@ import pytest
 
 from shared.store.errors import StoreError, Throttled
 from tests.contract.conftest import StoreBackend
-from tests.contract.support import ABOUT_100_KB, OVER_400_KB, known_gap, race
+from tests.contract.support import ABOUT_100_KB, OVER_400_KB, race
 
 RECEIVED = datetime(2026, 11, 22, 10, 15, tzinfo=UTC)
 
@@ -75,8 +75,7 @@ def test_an_hour_of_events_beyond_one_page_is_read_whole(store_backend: StoreBac
     assert all(e.body["data"]["note"] == ABOUT_100_KB for e in entries)
 
 
-def test_an_event_over_400_kb_is_refused(store_backend: StoreBackend, request: pytest.FixtureRequest) -> None:
-    known_gap(request, store_backend.name, "memory", "InMemoryEventsStore does not refuse items over 400 KB")
+def test_an_event_over_400_kb_is_refused(store_backend: StoreBackend) -> None:
     events = store_backend.store("events")
 
     # When an event too big for one item is kept

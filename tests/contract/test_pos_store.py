@@ -10,7 +10,7 @@ import pytest
 
 from shared.store.errors import Conflict, StoreError, Throttled
 from tests.contract.conftest import StoreBackend
-from tests.contract.support import ABOUT_100_KB, OVER_400_KB, known_gap, race
+from tests.contract.support import ABOUT_100_KB, OVER_400_KB, race
 
 
 @dataclass(frozen=True)
@@ -157,10 +157,7 @@ def test_an_older_inventory_snapshot_never_overwrites_a_newer_one(store_backend:
     assert (part.as_of_date, part.on_hand, part.run_id) == ("2026-11-20", Decimal(40), "r2")
 
 
-def test_a_run_record_over_400_kb_is_refused(
-    store_backend: StoreBackend, request: pytest.FixtureRequest
-) -> None:
-    known_gap(request, store_backend.name, "memory", "InMemoryPosStore does not refuse items over 400 KB")
+def test_a_run_record_over_400_kb_is_refused(store_backend: StoreBackend) -> None:
     pos, _plan = stores(store_backend)
 
     # When a run record too big for one item is created
