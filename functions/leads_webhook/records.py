@@ -17,12 +17,12 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict
 
 from leads_webhook.submission import LeadDetails, NormalisedLead
-from shared.leads import lead_id_for
+from shared.leads import LeadFields, SubmissionFields, lead_id_for
 
-# A fixed namespace: the same email gives the same lead id in every deployment and in the local hub.
+# The merge rules' groups (see above): contact details take the newer submission's values.
 CONTACT_FIELDS = (
     "first_name",
     "last_name",
@@ -34,18 +34,9 @@ CONTACT_FIELDS = (
     "state",
     "postal_code",
 )
-FILL_FIELDS = (
-    "employees",
-    "employee_band",
-    "annual_revenue",
-    "revenue_band",
-    "industry",
-    "product_interest",
-    "campaign",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "message",
+# Everything else a lead tells of its person (``shared.leads.LeadFields``) but the identity and the consent.
+FILL_FIELDS = tuple(
+    name for name in LeadFields.model_fields if name not in {*CONTACT_FIELDS, "email", "marketing_opt_in"}
 )
 OPEN_STATUSES = ("New", "Working")
 STATUS_NEW = "New"
@@ -83,22 +74,13 @@ class StoredLead(LeadDetails):
         return None
 
 
-class SubmissionRecord(BaseModel):
-    """One submission in a lead's history."""
+class SubmissionRecord(SubmissionFields):
+    """One submission in a lead's history (its fields: ``shared.leads.SubmissionFields``)."""
 
-    model_config = ConfigDict(frozen=True)
+    # Built at import, as a model the intake validates on every request.
+    model_config = ConfigDict(frozen=True, defer_build=False)
 
-    submission_id: str
-    lead_id: str
-    received_at: datetime
-    source: str
-    campaign: str | None = None
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
     outcome: Outcome
-    quarantine_reasons: tuple[str, ...] = ()
-    fields: dict[str, Any] = Field(default_factory=dict)
 
 
 def new_lead(
@@ -112,7 +94,7 @@ def new_lead(
 ) -> StoredLead:
     """A new person's lead. ``suppressed``: MailChimp's unsubscribe (or clean) that came for this address
     before the person did; it stands, so the lead starts without marketing consent."""
-    data = lead.model_dump(include=set(CONTACT_FIELDS + FILL_FIELDS) | {"email", "marketing_opt_in"})
+    data = lead.model_dump(include=set(LeadFields.model_fields))
     if suppressed is not None:
         data.update(marketing_opt_in=False, marketing_status=suppressed)
     return StoredLead(

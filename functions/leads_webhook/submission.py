@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from shared.config_schemas.leads import LeadsConfig
 from shared.lead_submission import (
@@ -32,7 +32,7 @@ from shared.lead_submission import (
     normalise_phone,
     state_code,
 )
-from shared.leads import email_key
+from shared.leads import LeadFields, email_key
 from shared.validation import FieldError, field_errors
 
 # The model and its checks are shared with MailChimp's webhooks (``shared.lead_submission``).
@@ -104,33 +104,13 @@ def parse_lead_body(body: bytes | str, content_type: str | None) -> LeadParseRes
 # ------------------------------------------------------------------------------------------ normalised
 
 
-class LeadDetails(BaseModel):
-    """What the hub knows of a person, normalised; shared by `NormalisedLead` and the stored lead."""
+class LeadDetails(LeadFields):
+    """What the hub knows of a person, normalised; shared by `NormalisedLead` and the stored lead.
 
-    model_config = ConfigDict(frozen=True)
+    The fields are ``shared.leads.LeadFields`` (the CRM store's lead record takes the same)."""
 
-    email: str
-    first_name: str | None = None
-    last_name: str | None = None
-    company: str | None = None
-    title: str | None = None
-    phone: str | None = None
-    phone_raw: str | None = None
-    country: str | None = None
-    state: str | None = None
-    postal_code: str | None = None
-    employees: int | None = None
-    employee_band: str | None = None
-    annual_revenue: Decimal | None = None
-    revenue_band: str | None = None
-    industry: str | None = None
-    product_interest: str | None = None
-    campaign: str | None = None
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
-    message: str | None = None
-    marketing_opt_in: bool | None = None
+    # Built at import, as a model the intake validates on every request.
+    model_config = ConfigDict(frozen=True, defer_build=False)
 
     @property
     def segments(self) -> dict[str, str]:

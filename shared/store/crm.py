@@ -49,7 +49,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from shared.leads import email_key, lead_id_for
+from shared.leads import LeadFields, SubmissionFields, email_key, lead_id_for
 from shared.settings import get_settings
 from shared.store.common import (
     DateTextAttribute,
@@ -591,32 +591,11 @@ class Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
 
-class Lead(Record):
-    """A lead as stored. ``quarantine_reasons`` is kept as comma-separated text on the item."""
+class Lead(Record, LeadFields):
+    """A lead as stored: the person's fields (``shared.leads.LeadFields``, the intake's too) and the
+    store's. ``quarantine_reasons`` is kept as comma-separated text on the item."""
 
     lead_id: str
-    email: str
-    first_name: str | None = None
-    last_name: str | None = None
-    company: str | None = None
-    title: str | None = None
-    phone: str | None = None
-    phone_raw: str | None = None
-    country: str | None = None
-    state: str | None = None
-    postal_code: str | None = None
-    employees: int | None = None
-    employee_band: str | None = None
-    annual_revenue: Decimal | None = None
-    revenue_band: str | None = None
-    industry: str | None = None
-    product_interest: str | None = None
-    campaign: str | None = None
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
-    message: str | None = None
-    marketing_opt_in: bool | None = None
     marketing_status: str | None = None
     owner: str | None = None
     territory_id: str | None = None
@@ -662,20 +641,8 @@ _CONTACT_CHANGEABLE = frozenset(
 )  # fmt: skip
 
 
-class LeadSubmission(Record):
-    """One submission in a lead's history."""
-
-    submission_id: str
-    lead_id: str
-    received_at: datetime
-    source: str
-    outcome: str
-    campaign: str | None = None
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
-    quarantine_reasons: tuple[str, ...] = ()
-    fields: dict[str, Any] = Field(default_factory=dict)
+class LeadSubmission(Record, SubmissionFields):
+    """One submission in a lead's history (its fields: ``shared.leads.SubmissionFields``)."""
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,12 @@ from datetime import timedelta
 
 import pytest
 from leads_webhook.intake import LeadPost, accept_submission, receive_lead_post, release_from_quarantine
-from leads_webhook.records import lead_id_for
+from leads_webhook.records import CONTACT_FIELDS, FILL_FIELDS, StoredLead, lead_id_for
 from leads_webhook.submission import parse_lead_fields
 
+from shared.leads import LeadFields
 from shared.signing import sign
+from shared.store import crm
 from tests.unit.leads.leads_fakes import services
 
 JSON = "application/json"
@@ -73,6 +75,16 @@ def test_repeat_of_the_same_email_merges_and_keeps_history():
         ("merged", "b", "web_form"),
     ]
     assert len(svc.leads.leads) == 1
+
+
+def test_the_merge_rules_name_each_lead_field_once_and_the_store_keeps_them_all():
+    # Given the person's fields of a lead (one list: ``shared.leads.LeadFields``)
+    fields = list(LeadFields.model_fields)
+    # When the merge rules group them (contact details, fill-only, and the identity and consent)
+    groups = [*CONTACT_FIELDS, *FILL_FIELDS, "email", "marketing_opt_in"]
+    # Then each field is in one group, and both the intake's and the store's lead carry every one
+    assert sorted(groups) == sorted(fields)
+    assert set(fields) <= set(StoredLead.model_fields) & set(crm.Lead.model_fields)
 
 
 def test_ten_threads_posting_one_new_email_make_one_lead():
