@@ -93,11 +93,15 @@ def collaborators(remaining_ms: Callable[[], int] | None = None) -> Collaborator
 
 
 MIN_ROWS_PER_SLICE = 20_000  # well under a second of reading: a slice always gets somewhere
+# A slice holds its accepted lines in memory until it stages them (about 250 MiB a million lines), so a
+# slice ends here whatever time is left: the function's memory (1,024 MB) bounds it, not the file's size.
+MAX_ROWS_PER_SLICE = 1_500_000
 
 
-def time_budget(remaining_ms: Callable[[], int]) -> Callable[[int], bool]:
+def time_budget(remaining_ms: Callable[[], int], max_rows: int = MAX_ROWS_PER_SLICE) -> Callable[[int], bool]:
     """Stop after a batch once less than a quarter of the starting time (at most 2 minutes) is left:
-    enough to write the batch in hand, the rejects part and the checkpoint; never before a slice has
-    read ``MIN_ROWS_PER_SLICE`` rows (a small file is read, and committed, in one go)."""
+    enough to write the batch in hand, the rejects part and the checkpoint; or once the slice has read
+    ``max_rows`` rows; never before it has read ``MIN_ROWS_PER_SLICE`` rows (a small file is read, and
+    committed, in one go)."""
     margin = max(5_000, min(120_000, remaining_ms() // 4))
-    return lambda rows: rows >= MIN_ROWS_PER_SLICE and remaining_ms() < margin
+    return lambda rows: rows >= MIN_ROWS_PER_SLICE and (rows >= max_rows or remaining_ms() < margin)

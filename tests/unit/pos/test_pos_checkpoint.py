@@ -96,3 +96,17 @@ def test_a_time_budget_stops_after_a_batch_and_says_where() -> None:
     checkpoint = run.outcome.checkpoint
     assert checkpoint is not None and checkpoint.position.row == 2 + 12
     assert data[checkpoint.position.byte_offset :].startswith(b"03/04/2026,I4,1,P2")
+
+
+def test_a_slice_ends_at_its_row_cap_with_time_left_and_never_before_its_minimum() -> None:
+    from pos_ingest.wiring import MIN_ROWS_PER_SLICE, time_budget
+
+    # Given an invocation with all its 15 minutes left, and a slice capped at 100,000 rows
+    should_stop = time_budget(lambda: 900_000, max_rows=100_000)
+    # Then it reads on below the cap, and stops at it though time is left (its lines are held in memory)
+    assert not should_stop(MIN_ROWS_PER_SLICE) and not should_stop(99_999)
+    assert should_stop(100_000)
+    # And with time short, it still reads its minimum first, then stops
+    short = iter([900_000, 1_000, 1_000, 1_000])
+    hurried = time_budget(lambda: next(short))
+    assert not hurried(MIN_ROWS_PER_SLICE - 1) and hurried(MIN_ROWS_PER_SLICE)
