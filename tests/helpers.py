@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tests.conftest import http_event
@@ -70,3 +73,27 @@ def lead_keys(lead_id: str) -> dict[str, str]:
 
     pk, sk = lead_key(lead_id)
     return {"pk": pk, "sk": sk}
+
+
+@contextmanager
+def counting_aws_calls(name: Callable[[str, Any], str] | None = None) -> Iterator[Counter[str]]:
+    """Every botocore client made from now on counts its calls (``before-call.<service>.<operation>``);
+    ``name(operation, params)`` may rename a call (``params``: the serialised request)."""
+    from botocore.handlers import BUILTIN_HANDLERS
+
+    from tests.ddb_local.plugin import forget_connections
+
+    counted: Counter[str] = Counter()
+
+    def count(event_name: str, params: Any = None, **_: Any) -> None:
+        operation = event_name.split(".", 1)[1]
+        counted[name(operation, params) if name else operation] += 1
+
+    entry = ("before-call.*.*", count)
+    BUILTIN_HANDLERS.append(entry)
+    forget_connections()  # clients made before the hook would not count
+    try:
+        yield counted
+    finally:
+        BUILTIN_HANDLERS.remove(entry)
+        forget_connections()

@@ -14,34 +14,24 @@ from typing import Any
 
 import pytest
 
-from tests.ddb_local.plugin import forget_connections
 from tests.handlers.test_leads_webhook import leads_hub, post  # noqa: F401  (the fixture)
+from tests.helpers import counting_aws_calls
 
 NEW_LEAD_AIM, REPEAT_AIM = 4, 3
 
 
 @pytest.fixture
 def calls(leads_hub: Any) -> Iterator[Counter[str]]:  # noqa: F811
-    """Every botocore client made from now on counts its calls (before-call.<service>.<operation>)."""
-    from botocore.handlers import BUILTIN_HANDLERS
+    """Every botocore client made from now on counts its calls; a config re-check is named as such."""
 
-    counted: Counter[str] = Counter()
-
-    def count(event_name: str, params: Any = None, **_: Any) -> None:
-        operation = event_name.split(".", 1)[1]
+    def name(operation: str, params: Any) -> str:
         # params: the serialised request (its url_path names the object)
         if operation == "s3.GetObject" and "/config-good/" in str((params or {}).get("url_path", "")):
-            operation = "config re-check"
-        counted[operation] += 1
+            return "config re-check"
+        return operation
 
-    entry = ("before-call.*.*", count)
-    BUILTIN_HANDLERS.append(entry)
-    forget_connections()  # clients made before the hook would not count
-    try:
+    with counting_aws_calls(name) as counted:
         yield counted
-    finally:
-        BUILTIN_HANDLERS.remove(entry)
-        forget_connections()
 
 
 def _person(i: int) -> dict[str, Any]:

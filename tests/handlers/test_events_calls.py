@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.ddb_local.plugin import forget_connections
 from tests.handlers.test_events_handler import body_of, ev, events_api  # noqa: F401  (the fixture)
+from tests.helpers import counting_aws_calls
 
 BATCH_AIM = 8
 
@@ -32,21 +32,8 @@ pytestmark = pytest.mark.ddblocal
 @pytest.fixture
 def calls(events_api: Any, ddblocal_tables: Any) -> Iterator[Counter[str]]:  # noqa: F811
     """Every botocore client made from now on counts its calls (before-call.<service>.<operation>)."""
-    from botocore.handlers import BUILTIN_HANDLERS
-
-    counted: Counter[str] = Counter()
-
-    def count(event_name: str, **_: Any) -> None:
-        counted[event_name.split(".", 1)[1]] += 1
-
-    entry = ("before-call.*.*", count)
-    BUILTIN_HANDLERS.append(entry)
-    forget_connections()  # clients made before the hook would not count
-    try:
+    with counting_aws_calls() as counted:
         yield counted
-    finally:
-        BUILTIN_HANDLERS.remove(entry)
-        forget_connections()
 
 
 def _batch(start: int, offset_s: int) -> list[dict[str, Any]]:
