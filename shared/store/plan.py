@@ -47,7 +47,7 @@ from pynamodb.models import Model
 
 from shared.settings import get_settings
 from shared.store.errors import Conflict, translated
-from shared.store.items import DecimalAttribute, Gsi1, now_text, utc_text
+from shared.store.items import BoundedRetry, DecimalAttribute, Gsi1, batch_get_raw, now_text, utc_text
 
 _settings = get_settings()
 ZERO = Decimal(0)
@@ -299,10 +299,10 @@ class CommittedRuns:
         wanted = {t for t in tokens if t}
         unknown = [t for t in wanted if t not in self._final]
         if unknown:
-            with translated():
-                found = PosCommitItem.batch_get([commit_marker_key(t) for t in unknown], consistent_read=True)
-                for item in found:
-                    self._final[item.pk.split("#", 1)[1]] = item.status == "done"
+            keys = [commit_marker_key(t) for t in unknown]
+            for raw in batch_get_raw(PosCommitItem.Meta.table_name, keys, BoundedRetry()):
+                item = PosCommitItem.from_raw_data(raw)
+                self._final[item.pk.split("#", 1)[1]] = item.status == "done"
         return {t for t in wanted if self._final.get(t)}
 
 
