@@ -1361,7 +1361,9 @@ class _Backend(Protocol):
 
     def scan_leads(self, *, opted_in: bool, after: Key | None) -> Iterator[LeadItem]: ...
 
-    def batch_get(self, model: type[M], keys: list[Key], retry: BoundedRetry | None = None) -> list[M]: ...
+    def batch_get(self, model: type[M], keys: list[Key], retry: BoundedRetry | None = None) -> list[M]:
+        """Any number of keys (read 100 a call), each once; what is absent is left out."""
+        ...
 
 
 def _path(model: type[CrmItem], name: str) -> Any:
@@ -2405,10 +2407,10 @@ class _CrmLogic:
                 items[index] = item = build(record, version)
                 groups.setdefault((str(item.pk), str(item.sk)), []).append(index)
         keys = list(groups)
-        stored: dict[Key, CrmItem] = {}
-        for start in range(0, len(keys), 100):
-            for found in self._backend.batch_get(CrmItem, keys[start : start + 100]):  # type: ignore[type-abstract]
-                stored[(str(found.pk), str(found.sk))] = found
+        stored: dict[Key, CrmItem] = {
+            (str(found.pk), str(found.sk)): found
+            for found in self._backend.batch_get(CrmItem, keys)  # type: ignore[type-abstract]
+        }
         # A redelivery: opportunities' events not newer than what is stored need their observations
         # to be stored too (read at once) to change nothing; otherwise the one-by-one writer restates.
         late: list[Key] = []
@@ -2420,9 +2422,7 @@ class _CrmLogic:
                     opportunity_id = str(previous.opportunity_id)
                     late += [stage_observation_key(opportunity_id, writes[i][1]) for i in indexes]
         observed = {
-            (str(found.pk), str(found.sk))
-            for start in range(0, len(late), 100)
-            for found in self._backend.batch_get(OpportunityStageItem, late[start : start + 100])
+            (str(found.pk), str(found.sk)) for found in self._backend.batch_get(OpportunityStageItem, late)
         }
         planned: list[_Planned] = []
         for key, indexes in groups.items():
@@ -2656,11 +2656,9 @@ class _CrmLogic:
 
     def get_opportunities(self, opportunity_ids: Iterable[str]) -> dict[str, Opportunity]:
         keys = [opportunity_key(i) for i in sorted(set(opportunity_ids))]
-        found: dict[str, Opportunity] = {}
-        for start in range(0, len(keys), 100):  # BatchGetItem reads 100 keys a call
-            for item in self._backend.batch_get(OpportunityItem, keys[start : start + 100]):
-                found[item.opportunity_id] = _from_item(item)
-        return found
+        return {
+            item.opportunity_id: _from_item(item) for item in self._backend.batch_get(OpportunityItem, keys)
+        }
 
     # ------------------------------------------------------------ alerts (issue 10): alert records
     def claim_alert(self, record: AlertRecord) -> bool:
@@ -2672,11 +2670,7 @@ class _CrmLogic:
 
     def get_alerts(self, keys: list[str]) -> dict[str, AlertRecord]:
         unique = [alert_key(k) for k in sorted(set(keys))]
-        found: dict[str, AlertRecord] = {}
-        for start in range(0, len(unique), 100):
-            for item in self._backend.batch_get(AlertItem, unique[start : start + 100]):
-                found[item.alert_id] = _alert_from_item(item)
-        return found
+        return {item.alert_id: _alert_from_item(item) for item in self._backend.batch_get(AlertItem, unique)}
 
     def _alert_update(
         self, key: str, condition: _Cond, sets: dict[str, Any], removes: Iterable[str] = ()
