@@ -378,7 +378,10 @@ Ctrl-C stops the hub; its data stays in {home}/.hub/data (`hub local --fresh` st
 
 
 def run_local(home: Path, api_port: int, aws_port: int, fresh: bool = False) -> int:
+    from hub.local.memory import return_freed_memory
+
     claim_state_file(home)
+    return_freed_memory()  # before any thread: the hub's memory stays flat with the files it takes
     hub = LocalHub(home=home, api_port=api_port, aws_port=aws_port, fresh=fresh)
     stopping = threading.Event()
 
