@@ -82,7 +82,7 @@ class _Columns:
     batch: Batch
     inv: list[str]
     line: list[str]
-    dates: list[tuple[str, str]]
+    date_cells: list[str]
     part: list[str]
     qty: list[Decimal]
     unit: list[Any]
@@ -90,12 +90,9 @@ class _Columns:
     currency: list[str]
     account: list[str]
     extra: tuple[int | None, int | None, int | None, int]  # country, state, postal, customer indexes
+    periods: list[str]  # the quarter of each date ("2026-Q1")
+    good_dates: dict[str, tuple[str, str]]  # (ISO date, quarter) by date cell: see lines()
     ext_texts: list[str] | None = None  # str of each amount, when the check made them
-    periods: list[str] = field(default_factory=list)  # the second item of each date, made once
-
-    def __post_init__(self) -> None:
-        if not self.periods:
-            self.periods = list(map(itemgetter(1), self.dates))
 
     def amount_texts(self) -> list[str]:
         """``str`` of each amount (the check has them: mostly the cells themselves)."""
@@ -114,10 +111,11 @@ class _Columns:
         def stripped(index: int | None) -> list[str]:
             return list(map(str.strip, self.batch.column(index))) if index is not None else empty
 
+        iso_dates = map(itemgetter(0), map(self.good_dates.__getitem__, self.date_cells))
         return map(
             PosLine._make,
             zip(
-                self.numbers, self.inv, self.line, map(itemgetter(0), self.dates), self.periods,
+                self.numbers, self.inv, self.line, iso_dates, self.periods,
                 self.part, self.qty, self.unit, self.ext, self.currency, stripped(customer), self.account,
                 stripped(country), stripped(state), stripped(postal),
                 strict=True,
@@ -248,13 +246,23 @@ class _CellRules:
         # fast path can look a whole column up with one C-level map and fail on a KeyError
         self._dates: dict[str, Any] = {}
         self._good_dates: dict[str, tuple[str, str]] = _GoodCache(self._date)
+        self._good_periods: dict[str, str] = _GoodCache(self._date)
         self._good_numbers: dict[str, Decimal] = _GoodCache(self._plain_decimal)
 
     def _date(self, raw: str) -> Any:
         """(iso, period) for a valid date; a reason string otherwise. Cached per distinct text."""
-        cached = self._dates.get(raw)
-        if cached is not None:
-            return cached
+        result = self._dates.get(raw)
+        if result is None:
+            result = self._judge_date(raw)
+            if len(self._dates) > 100_000:
+                self._dates.clear()
+            self._dates[raw] = result
+        if isinstance(result, tuple):  # (again) into the caches of good values, which are cleared apart
+            self._good_dates[raw] = result
+            self._good_periods[raw] = result[1]
+        return result
+
+    def _judge_date(self, raw: str) -> Any:
         text = raw.strip()
         parsed: date | None = None
         for candidate in (text, text.split(" ")[0].split("T")[0]):
@@ -274,11 +282,6 @@ class _CellRules:
             result = f"date {parsed.isoformat()} is implausibly old (before {self.oldest.isoformat()})"
         else:
             result = (parsed.isoformat(), quarter_of(parsed))
-        if len(self._dates) > 100_000:
-            self._dates.clear()
-        self._dates[raw] = result
-        if isinstance(result, tuple):
-            self._good_dates[raw] = result
         return result
 
     def _plain(self, text: str) -> str:
@@ -408,7 +411,8 @@ class SellThroughValidator(_CellRules):
                 return None
         ext_texts: list[str] | None = None
         try:
-            dates = self._lookup(column(self.i_date), self._good_dates)
+            date_cells = column(self.i_date)
+            periods = self._lookup(date_cells, self._good_periods)  # the ISO dates only when lines() asks
             qty = self._numbers(column(self.i_qty))
             count = len(batch)
             if self.i_unit is not None:
@@ -450,8 +454,8 @@ class SellThroughValidator(_CellRules):
         if line is None:
             line = self._ordinals(inv, part)
         return _Columns(
-            batch.numbers, batch, inv, line, dates, part, qty, unit, ext, currencies, accounts, self._extra,
-            ext_texts,
+            batch.numbers, batch, inv, line, date_cells, part, qty, unit, ext, currencies, accounts, self._extra,
+            periods, self._good_dates, ext_texts,
         )  # fmt: skip
 
     @staticmethod
