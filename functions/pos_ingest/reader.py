@@ -52,9 +52,9 @@ class Position:
 
 
 class Batch:
-    """Data records with their record numbers (a ``range`` where they run on). A batch cut from a quote-free CSV chunk in which every
-    line has the header's width is columnar: its cells lie in one flat list, a column is a slice of it
-    (no list per row is built unless a row is asked for)."""
+    """Data records with their record numbers (a ``range`` where they run on). A batch cut from a
+    quote-free CSV chunk in which every line has the header's width is columnar: its cells lie in one
+    flat list, a column is a slice of it (no list per row is built unless a row is asked for)."""
 
     __slots__ = ("_flat", "_rows", "_start", "numbers", "width")
 

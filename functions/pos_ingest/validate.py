@@ -465,7 +465,7 @@ class SellThroughValidator(_CellRules):
         throughout (a currency), then it is looked up once."""
         if len(good) > 100_000:
             good.clear()
-        if same and raw.count(raw[0]) == len(raw):
+        if same and raw and raw.count(raw[0]) == len(raw):
             return [good[raw[0]]] * len(raw)
         return list(map(good.__getitem__, raw))
 
