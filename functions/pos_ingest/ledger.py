@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -39,7 +39,7 @@ from shared.store.pos import (
     UnmatchedDelta,
     is_unmatched,
     ledger_shard_object,
-    ledger_shard_of,
+    ledger_shards_of,
     staged_lines_object,
     unmatched_name,
 )
@@ -47,7 +47,6 @@ from shared.store.pos import (
 ZERO = Decimal(0)
 _FIELD = "\x1f"
 _RECORD = "\x1e"
-STAGE_LEVEL = 1  # staged lines live until the commit: fast compression, not the smallest
 
 # A staged line: invoice, line, row, amount, quantity, account, period, currency, part, end customer.
 Staged = list[str]
@@ -59,95 +58,57 @@ def _clean(text: str) -> str:
     return text.replace(_FIELD, " ").replace(_RECORD, " ") if (_FIELD in text or _RECORD in text) else text
 
 
-class _ShardOf(dict[str, int]):
-    """Ledger shard by invoice number, remembered (an invoice's lines come together)."""
-
-    def __missing__(self, invoice: str) -> int:
-        if len(self) > 200_000:
-            self.clear()
-        shard = self[invoice] = ledger_shard_of(invoice)
-        return shard
-
-
-class _CompressedText:
-    """Records appended as gzip text, compressed as they come: a million staged lines take about 25 MiB,
-    not the 250 MiB their text would, so a slice's memory does not grow with its lines' text."""
-
-    def __init__(self) -> None:
-        self._compressor = zlib.compressobj(STAGE_LEVEL, zlib.DEFLATED, 31)  # 31: the gzip format
-        self._parts: list[bytes] = []
-        self._empty = True
-        self._body: bytes | None = None
-
-    def append(self, records: list[str]) -> None:
-        text = _RECORD.join(records)
-        if not self._empty:
-            text = _RECORD + text
-        self._empty = False
-        self._parts.append(self._compressor.compress(text.encode()))
-
-    def __iter__(self) -> Iterator[str]:
-        """The staged text, in one piece (``_RECORD.join(shard)`` reads it as a list of records would)."""
-        yield gzip.decompress(self.body()).decode()
-
-    def body(self) -> bytes:
-        if self._body is None:
-            self._parts.append(self._compressor.flush())
-            self._body = b"".join(self._parts)
-            self._parts = []
-        return self._body
-
-
 class StagedLines:
-    """The accepted lines of one slice, as compact text per ledger shard (compressed as staged)."""
+    """The accepted lines of one slice, as compact text per ledger shard: each batch's lines of a shard
+    joined into one text (a line is ``_FIELD``-separated, lines ``_RECORD``-separated), so the texts of
+    a shard join into its staged body and few objects are held however long the slice."""
 
     def __init__(self) -> None:
-        self.shards: dict[int, _CompressedText] = {}
+        self.shards: dict[int, list[str]] = {}
         self.count = 0
-        self._shard_of = _ShardOf()
 
     def add(self, batch: AcceptedBatch) -> None:
         for c in batch.column_sets:  # column-wise: no line object per row
             customers = list(map(str.strip, c.batch.column(c.extra[3])))
             self._add(
-                c.inv, c.line, c.numbers, c.ext, c.qty, c.account, c.periods, c.currency, c.part, customers
-            )
+                c.inv, c.line, c.numbers, c.amount_texts(), c.quantity_texts(), c.account, c.periods,
+                c.currency, c.part, customers,
+            )  # fmt: skip
         if batch.singles:
             s = batch.singles
             self._add(
                 [x.invoice_number for x in s], [x.line for x in s], [x.row for x in s],
-                [x.extended_amount for x in s], [x.quantity for x in s], [x.account for x in s],
+                [str(x.extended_amount) for x in s], [str(x.quantity) for x in s], [x.account for x in s],
                 [x.period for x in s], [x.currency for x in s], [x.part_number for x in s],
                 [x.end_customer for x in s],
             )  # fmt: skip
         self.count += len(batch)
 
-    def _add(self, invoices: list[str], *columns: list[Any]) -> None:
-        lines, rows, amounts, quantities, rest = columns[0], columns[1], columns[2], columns[3], columns[4:]
-        fields = list(
-            zip(invoices, lines, map(str, rows), map(str, amounts), map(str, quantities), *rest, strict=True)
-        )
-        texts = list(map(_FIELD.join, fields))
-        joined = "".join(texts)
-        if _RECORD in joined or joined.count(_FIELD) != 9 * len(texts):  # a separator inside a cell
-            texts = [_FIELD.join(map(_clean, f)) for f in fields]
-        by_shard: dict[int, list[str]] = {}
-        for shard, text in zip(map(self._shard_of.__getitem__, invoices), texts, strict=True):
-            bucket = by_shard.get(shard)
-            if bucket is None:
-                by_shard[shard] = [text]
-            else:
-                bucket.append(text)
-        for shard, records in by_shard.items():
-            staged = self.shards.get(shard)
-            if staged is None:
-                staged = self.shards[shard] = _CompressedText()
-            staged.append(records)
+    def _add(self, invoices: list[str], lines: list[str], rows: Iterable[int], *texts: list[str]) -> None:
+        """One batch's lines (the amount and quantity already as text), by shard."""
+        columns = (invoices, lines, map(str, rows), *texts)
+        records = list(map(_FIELD.join, zip(*columns, strict=True)))
+        buckets: list[list[str]] = [[] for _ in range(LEDGER_SHARDS)]
+        shards = ledger_shards_of(invoices)
+        deque(map(list.append, map(buckets.__getitem__, shards), records), maxlen=0)
+        for shard, bucket in enumerate(buckets):
+            if not bucket:
+                continue
+            text = _RECORD.join(bucket)
+            if text.count(_FIELD) != 9 * len(bucket) or text.count(_RECORD) != len(bucket) - 1:
+                # a separator inside a cell: made again with it blanked (rare)
+                fields = zip(invoices, lines, map(str, rows), *texts, strict=True)
+                text = _RECORD.join(
+                    _FIELD.join(map(_clean, f)) for f, s in zip(fields, shards, strict=True) if s == shard
+                )
+            self.shards.setdefault(shard, []).append(text)
+
+    def text(self, shard: int) -> str:
+        """The shard's staged lines, one text (what ``records`` reads)."""
+        return _RECORD.join(self.shards.get(shard, []))
 
     def body(self, shard: int) -> bytes:
-        """The shard's staged lines, gzip (the slice's lines are all added by then)."""
-        staged = self.shards.get(shard)
-        return staged.body() if staged is not None else gzip.compress(b"")
+        return gzip.compress(self.text(shard).encode(), compresslevel=3)
 
     @staticmethod
     def records(text: str) -> list[Staged]:

@@ -93,9 +93,8 @@ def collaborators(remaining_ms: Callable[[], int] | None = None) -> Collaborator
 
 
 MIN_ROWS_PER_SLICE = 20_000  # well under a second of reading: a slice always gets somewhere
-# A slice holds its accepted lines in memory until it stages them (compressed: about 25 MiB a million
-# lines), so a slice ends here whatever time is left: the function's memory (1,024 MB) bounds it, not the
-# file's size.
+# A slice holds its accepted lines in memory until it stages them (about 250 MiB a million lines), so a
+# slice ends here whatever time is left: the function's memory (1,024 MB) bounds it, not the file's size.
 MAX_ROWS_PER_SLICE = 1_500_000
 
 
