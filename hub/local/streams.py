@@ -17,8 +17,7 @@ import traceback
 from datetime import datetime
 from typing import Any
 
-from moto.events.models import EventPattern
-
+from hub.local.filters import FilterPattern, matches_any
 from hub.local.runtime import FunctionRuntime
 from hub.local.template import StreamMapping
 
@@ -57,7 +56,7 @@ class MappingPump:
         self.runtime = runtime
         self.region = region
         self.retry_delay = retry_delay
-        self.patterns = [EventPattern.load(json.dumps(p)) for p in mapping.filters]
+        self.patterns = [FilterPattern.load(p) for p in mapping.filters]
         self.iterators: dict[str, str | None] = {}
         self.delivered = 0
         self.dead_lettered = 0
@@ -79,7 +78,19 @@ class MappingPump:
                 )["ShardIterator"]
 
     def matches(self, record: dict[str, Any]) -> bool:
-        return not self.patterns or any(p.matches_event(record) for p in self.patterns)  # type: ignore[arg-type]
+        """Whether Lambda would deliver ``record`` (a Streams API record, before ``lambda_record``: the
+        filter reads the same fields, so only the records delivered are converted)."""
+        if not self.patterns:
+            return True
+        created = record.get("dynamodb", {}).get("ApproximateCreationDateTime")
+        shaped = {
+            **record,
+            "dynamodb": {**record.get("dynamodb", {}), "ApproximateCreationDateTime": int(created.timestamp())}
+            if isinstance(created, datetime) else record.get("dynamodb", {}),
+            "eventSourceARN": self.stream_arn, "awsRegion": self.region,
+            "eventSource": record.get("eventSource", "aws:dynamodb"),
+        }  # fmt: skip
+        return matches_any(self.patterns, shaped)
 
     def poll(self) -> int:
         """Read what is new on every shard and deliver it; returns how many records were read."""
@@ -100,9 +111,9 @@ class MappingPump:
             self.iterators[shard_id] = answer.get("NextShardIterator")
             if self.iterators[shard_id] is None:  # the shard closed: its children carry on
                 self.open_new_shards()
-            records = [lambda_record(r, self.stream_arn, self.region) for r in answer.get("Records", [])]
+            records = answer.get("Records", [])
             read += len(records)
-            wanted = [r for r in records if self.matches(r)]
+            wanted = [lambda_record(r, self.stream_arn, self.region) for r in records if self.matches(r)]
             for start in range(0, len(wanted), self.mapping.batch_size):
                 self.deliver(wanted[start : start + self.mapping.batch_size], shard_id)
         return read
