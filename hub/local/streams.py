@@ -58,6 +58,10 @@ class MappingPump:
         self.retry_delay = retry_delay
         self.patterns = [FilterPattern.load(p) for p in mapping.filters]
         self.iterators: dict[str, str | None] = {}
+        # Records read and wanted, gathered per shard until a batch is full or the mapping's batching window
+        # (MaximumBatchingWindowInSeconds) has passed since the first of them, as Lambda gathers a batch.
+        self.gathered: dict[str, list[dict[str, Any]]] = {}
+        self.gathered_since: dict[str, float] = {}
         self.delivered = 0
         self.dead_lettered = 0
 
@@ -114,9 +118,32 @@ class MappingPump:
             records = answer.get("Records", [])
             read += len(records)
             wanted = [lambda_record(r, self.stream_arn, self.region) for r in records if self.matches(r)]
-            for start in range(0, len(wanted), self.mapping.batch_size):
-                self.deliver(wanted[start : start + self.mapping.batch_size], shard_id)
+            if wanted:
+                self.gathered.setdefault(shard_id, []).extend(wanted)
+                self.gathered_since.setdefault(shard_id, time.monotonic())
+            self._deliver_gathered(shard_id, closed=self.iterators[shard_id] is None)
         return read
+
+    def _deliver_gathered(self, shard_id: str, *, closed: bool = False, now: bool = False) -> None:
+        gathered = self.gathered.get(shard_id)
+        if not gathered:
+            return
+        waited = time.monotonic() - self.gathered_since[shard_id]
+        if not (
+            now
+            or closed
+            or len(gathered) >= self.mapping.batch_size
+            or waited >= self.mapping.batching_window
+        ):
+            return
+        del self.gathered[shard_id], self.gathered_since[shard_id]
+        for start in range(0, len(gathered), self.mapping.batch_size):
+            self.deliver(gathered[start : start + self.mapping.batch_size], shard_id)
+
+    def flush(self) -> None:
+        """Deliver what was gathered now (the hub is stopping: nothing read is left undelivered)."""
+        for shard_id in list(self.gathered):
+            self._deliver_gathered(shard_id, now=True)
 
     def deliver(self, batch: list[dict[str, Any]], shard_id: str) -> None:
         """Deliver one batch until every record succeeded or was dead-lettered."""
