@@ -191,6 +191,7 @@ class LocalHub:
                 dlq,
                 runtime,
                 REGION,
+                gather=True,
             )
             pump.start_position(latest=restoring)  # replayed changes were processed in the earlier run
             stream_pumps.append(pump)

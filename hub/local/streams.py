@@ -47,7 +47,8 @@ class MappingPump:
     """One event source mapping: one table's stream to one function."""
 
     def __init__(self, mapping: StreamMapping, stream_arn: str, streams: Any, sqs: Any, dlq_url: str | None,
-                 runtime: FunctionRuntime, region: str, retry_delay: float = 0.05) -> None:  # fmt: skip
+                 runtime: FunctionRuntime, region: str, retry_delay: float = 0.05,
+                 gather: bool = False) -> None:  # fmt: skip
         self.mapping = mapping
         self.stream_arn = stream_arn
         self.streams = streams
@@ -56,6 +57,8 @@ class MappingPump:
         self.runtime = runtime
         self.region = region
         self.retry_delay = retry_delay
+        # The running hub gathers for the batching window; a pump polled by hand (tests) delivers each poll.
+        self.batching_window = mapping.batching_window if gather else 0.0
         self.patterns = [FilterPattern.load(p) for p in mapping.filters]
         self.iterators: dict[str, str | None] = {}
         # Records read and wanted, gathered per shard until a batch is full or the mapping's batching window
@@ -129,12 +132,7 @@ class MappingPump:
         if not gathered:
             return
         waited = time.monotonic() - self.gathered_since[shard_id]
-        if not (
-            now
-            or closed
-            or len(gathered) >= self.mapping.batch_size
-            or waited >= self.mapping.batching_window
-        ):
+        if not (now or closed or len(gathered) >= self.mapping.batch_size or waited >= self.batching_window):
             return
         del self.gathered[shard_id], self.gathered_since[shard_id]
         for start in range(0, len(gathered), self.mapping.batch_size):

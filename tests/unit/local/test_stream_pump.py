@@ -41,7 +41,7 @@ def _pump(aws, runtime: RecordingRuntime, max_retries: int = 2, batch_size: int 
     )  # fmt: skip
     pump = MappingPump(
         mapping, aws.physical["CrmTable"]["StreamArn"], boto3.client("dynamodbstreams"), boto3.client("sqs"),
-        aws.physical["StreamDeadLetterQueue"]["Ref"], runtime, "us-east-1", retry_delay=0,
+        aws.physical["StreamDeadLetterQueue"]["Ref"], runtime, "us-east-1", retry_delay=0, gather=window > 0,
     )  # fmt: skip
     pump.start_position()
     return pump
