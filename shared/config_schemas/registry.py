@@ -9,63 +9,37 @@ document of its name is first checked, so the validator's own cold start pays on
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
 
 from pydantic import BaseModel
 
 from shared.config_store import ConfigError
 
-
-def _routing() -> type[BaseModel]:
-    from shared.config_schemas.routing import RoutingConfig
-
-    return RoutingConfig
+# The document names (patterns) that have a model.
+DOCUMENTS = ("routing.yaml", "leads.yaml", "stages.yaml", "fx.yaml", "alerts.yaml", "distributors/*.yaml")
 
 
-def _leads() -> type[BaseModel]:
-    from shared.config_schemas.leads import LeadsConfig
-
-    return LeadsConfig
-
-
-def _stages() -> type[BaseModel]:
-    from shared.config_schemas.stages import StageCatalog
-
-    return StageCatalog
-
-
-def _fx() -> type[BaseModel]:
-    from shared.config_schemas.fx import FxConfig
-
-    return FxConfig
-
-
-def _alerts() -> type[BaseModel]:
-    from shared.config_schemas.alerts import AlertsConfig
-
-    return AlertsConfig
-
-
-def _distributor() -> type[BaseModel]:
-    from shared.config_schemas.distributors import DistributorProfile
-
-    return DistributorProfile
-
-
-# Document name (a pattern) -> the model's import, done on first use.
-CONFIG_MODELS: dict[str, Callable[[], type[BaseModel]]] = {
-    "routing.yaml": _routing,
-    "leads.yaml": _leads,
-    "stages.yaml": _stages,
-    "fx.yaml": _fx,
-    "alerts.yaml": _alerts,
-    "distributors/*.yaml": _distributor,
-}
+def _model_of(pattern: str) -> type[BaseModel]:
+    """The model of the documents named like ``pattern``, imported when first asked for (the others are not)."""
+    model: type[BaseModel]
+    match pattern:
+        case "routing.yaml":
+            from shared.config_schemas.routing import RoutingConfig as model
+        case "leads.yaml":
+            from shared.config_schemas.leads import LeadsConfig as model
+        case "stages.yaml":
+            from shared.config_schemas.stages import StageCatalog as model
+        case "fx.yaml":
+            from shared.config_schemas.fx import FxConfig as model
+        case "alerts.yaml":
+            from shared.config_schemas.alerts import AlertsConfig as model
+        case _:
+            from shared.config_schemas.distributors import DistributorProfile as model
+    return model
 
 
 def model_for(name: str) -> type[BaseModel]:
     """The model that validates document ``name``; ``ConfigError`` for a name no document has."""
-    for pattern, model in CONFIG_MODELS.items():
+    for pattern in DOCUMENTS:
         if fnmatch.fnmatchcase(name, pattern):
-            return model()
+            return _model_of(pattern)
     raise ConfigError(name, [{"field": "(document)", "message": "no configuration document of this name"}])
