@@ -30,7 +30,8 @@ class ActualsAggregator:
         totals = self.totals
         get = totals.get
         for accounts, periods, currencies, parts, amounts, quantities in batch.amount_columns(self.by_part):
-            for key, amount in zip(zip(accounts, periods, currencies), amounts):  # noqa: B905 - same length
+            for account, period, currency, amount in zip(accounts, periods, currencies, amounts):  # noqa: B905
+                key = (account, period, currency)  # one zip: a nested one would make a tuple each row
                 totals[key] = get(key, ZERO) + amount
             if self.by_part:
                 self._add_parts(zip(accounts, periods, currencies, parts, strict=True), amounts, quantities)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Final
 
 # Normalised header text (see normalise_header) -> canonical field. Order within a field is priority.
@@ -217,11 +220,13 @@ def normalise_header(text: object) -> str:
     return " ".join(_NON_WORD.sub(" ", folded).split())
 
 
-def synonyms_for(fields: tuple[str, ...]) -> dict[str, str]:
-    """Normalised synonym -> field, restricted to ``fields``; earlier fields win a shared synonym."""
+@lru_cache(maxsize=16)
+def synonyms_for(fields: tuple[str, ...]) -> Mapping[str, str]:
+    """Normalised synonym -> field, restricted to ``fields``; earlier fields win a shared synonym. Made
+    once per set of fields (a file's layout search asks for every row it tries)."""
     table: dict[str, str] = {}
     for field in fields:
         for synonym in SYNONYMS.get(field, ()):
             table.setdefault(synonym, field)
         table.setdefault(normalise_header(field), field)
-    return table
+    return MappingProxyType(table)

@@ -11,7 +11,7 @@ import codecs
 import csv
 import itertools
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from operator import itemgetter, methodcaller
@@ -20,7 +20,7 @@ from typing import IO, Any, Protocol
 from pos_ingest.layout import HEADER_SEARCH_ROWS, Layout, LayoutError, build_layout, choose_delimiter
 from pos_ingest.profile import DistributorProfile
 
-CHUNK_SIZE = 1 << 16  # small chunks keep the rows of a chunk in the CPU cache
+CHUNK_SIZE = 1 << 14  # small chunks keep a chunk's cells (and what is made of them) in the CPU cache
 SAMPLE_SIZE = 1 << 16
 _FALLBACK_ERRORS = "pos-cp1252-fallback"
 
@@ -52,15 +52,15 @@ class Position:
 
 
 class Batch:
-    """Data records with their record numbers. A batch cut from a quote-free CSV chunk in which every
-    line has the header's width is columnar: its cells lie in one flat list, a column is a slice of it
-    (no list per row is built unless a row is asked for)."""
+    """Data records with their record numbers (a ``range`` where they run on). A batch cut from a
+    quote-free CSV chunk in which every line has the header's width is columnar: its cells lie in one
+    flat list, a column is a slice of it (no list per row is built unless a row is asked for)."""
 
     __slots__ = ("_flat", "_rows", "_start", "numbers", "width")
 
     def __init__(
         self,
-        numbers: list[int],
+        numbers: Sequence[int],
         rows: list[list[str]] | None = None,
         *,
         flat: list[str] | None = None,
@@ -173,15 +173,30 @@ class _RecordChunks:
                 rows = list(
                     csv.reader(map(self._decode, data.splitlines(keepends=True)), delimiter=self._delimiter)
                 )
-                yield Batch(list(range(len(rows))), rows)
+                yield Batch(range(len(rows)), rows)
                 continue
-            lines = list(map(self._decode, data.splitlines()))
+            lines = self._lines(data)
             separators = set(map(self._count, lines))
             if len(separators) == 1 and separators.pop() == self._width - 1:
                 flat = self._delimiter.join(lines).split(self._delimiter)
-                yield Batch(list(range(len(lines))), flat=flat, width=self._width)
+                yield Batch(range(len(lines)), flat=flat, width=self._width)
             else:
-                yield Batch(list(range(len(lines))), list(map(self._split, lines)))
+                yield Batch(range(len(lines)), list(map(self._split, lines)))
+
+    def _lines(self, data: bytes) -> list[str]:
+        """The chunk's lines as ``bytes.splitlines`` cuts them (at LF, CRLF and CR only), decoded. The
+        chunk is decoded in one call (a line break never belongs to a multi-byte character nor to an
+        invalid sequence, so its lines decode as they would one by one) and cut at LF; a CR that is not
+        part of a CRLF sends it the slow way."""
+        text = self._decode(data)
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+            if "\r" in text:
+                return list(map(self._decode, data.splitlines()))
+        lines = text.split("\n")
+        if not lines[-1]:
+            lines.pop()
+        return lines
 
     def _next_piece(self) -> bytes | None:
         buffer = self._rest
@@ -261,7 +276,7 @@ class _BatchedSource:
             batch = self._take(limit)
             first = self._row + 1
             self._row += len(batch)
-            batch.numbers = list(range(first, self._row + 1))
+            batch.numbers = range(first, self._row + 1)
             return batch
         numbers: list[int] = []
         out: list[list[str]] = []
@@ -432,7 +447,7 @@ class XlsxSource(_BatchedSource):
 
     def _take(self, limit: int) -> Batch:
         rows = [[_cell_text(v) for v in values] for values in itertools.islice(self._rows, limit)]
-        return Batch(list(range(len(rows))), rows)
+        return Batch(range(len(rows)), rows)
 
     def position(self) -> Position:
         return Position(self._row, None, self._pending_rows())

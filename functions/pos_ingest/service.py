@@ -297,7 +297,7 @@ def _plan(
             if body:
                 texts.append(gzip.decompress(body).decode())
         if shard in staged.shards:
-            texts.append(gzip.decompress(staged.body(shard)).decode())
+            texts.append(staged.text(shard))  # in memory: not compressed to be read back
         return texts
 
     shards = set(staged.shards)

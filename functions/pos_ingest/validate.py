@@ -11,7 +11,7 @@ verdict wherever batch boundaries fall (a resumed run gives the same result as o
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, getcontext
@@ -78,11 +78,11 @@ class Reject:
 class _Columns:
     """Lines accepted by the fast path, column-wise. Columns only storage needs are built on demand."""
 
-    numbers: list[int]
+    numbers: Sequence[int]
     batch: Batch
     inv: list[str]
     line: list[str]
-    dates: list[tuple[str, str]]
+    date_cells: list[str]
     part: list[str]
     qty: list[Decimal]
     unit: list[Any]
@@ -90,11 +90,19 @@ class _Columns:
     currency: list[str]
     account: list[str]
     extra: tuple[int | None, int | None, int | None, int]  # country, state, postal, customer indexes
-    periods: list[str] = field(default_factory=list)  # the second item of each date, made once
+    periods: list[str]  # the quarter of each date ("2026-Q1")
+    good_dates: dict[str, tuple[str, str]]  # (ISO date, quarter) by date cell: see lines()
+    ext_texts: list[str] | None = None  # str of each amount, when the check made them
 
-    def __post_init__(self) -> None:
-        if not self.periods:
-            self.periods = list(map(itemgetter(1), self.dates))
+    def amount_texts(self) -> list[str]:
+        """``str`` of each amount (the check has them: mostly the cells themselves)."""
+        if self.ext_texts is not None:
+            return self.ext_texts
+        return list(map(getcontext().to_sci_string, self.ext))  # str() without a context look-up each
+
+    def quantity_texts(self) -> list[str]:
+        """``str`` of each quantity."""
+        return list(map(getcontext().to_sci_string, self.qty))
 
     def lines(self) -> Iterator[PosLine]:
         country, state, postal, customer = self.extra
@@ -103,10 +111,11 @@ class _Columns:
         def stripped(index: int | None) -> list[str]:
             return list(map(str.strip, self.batch.column(index))) if index is not None else empty
 
+        iso_dates = map(itemgetter(0), map(self.good_dates.__getitem__, self.date_cells))
         return map(
             PosLine._make,
             zip(
-                self.numbers, self.inv, self.line, map(itemgetter(0), self.dates), self.periods,
+                self.numbers, self.inv, self.line, iso_dates, self.periods,
                 self.part, self.qty, self.unit, self.ext, self.currency, stripped(customer), self.account,
                 stripped(country), stripped(state), stripped(postal),
                 strict=True,
@@ -195,7 +204,9 @@ class _Skip(Exception):
 class ValidatorState:
     """What a resumed run needs to judge the rest of a file the same way: the keys already seen."""
 
-    seen: set[int] = field(default_factory=set)
+    # key hashes, as a dict: one of plain ints is never walked by the cyclic collector (a set is, whole,
+    # at each collection while it is young: a slice's million keys at every one)
+    seen: dict[int, None] = field(default_factory=dict)
     part_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     # False where a ledger judges repeats across batches (the POS function's DynamoDB ledger knows
     # which run and row wrote each line): then only a batch's own lines are remembered, and memory
@@ -235,13 +246,23 @@ class _CellRules:
         # fast path can look a whole column up with one C-level map and fail on a KeyError
         self._dates: dict[str, Any] = {}
         self._good_dates: dict[str, tuple[str, str]] = _GoodCache(self._date)
+        self._good_periods: dict[str, str] = _GoodCache(self._date)
         self._good_numbers: dict[str, Decimal] = _GoodCache(self._plain_decimal)
 
     def _date(self, raw: str) -> Any:
         """(iso, period) for a valid date; a reason string otherwise. Cached per distinct text."""
-        cached = self._dates.get(raw)
-        if cached is not None:
-            return cached
+        result = self._dates.get(raw)
+        if result is None:
+            result = self._judge_date(raw)
+            if len(self._dates) > 100_000:
+                self._dates.clear()
+            self._dates[raw] = result
+        if isinstance(result, tuple):  # (again) into the caches of good values, which are cleared apart
+            self._good_dates[raw] = result
+            self._good_periods[raw] = result[1]
+        return result
+
+    def _judge_date(self, raw: str) -> Any:
         text = raw.strip()
         parsed: date | None = None
         for candidate in (text, text.split(" ")[0].split("T")[0]):
@@ -261,11 +282,6 @@ class _CellRules:
             result = f"date {parsed.isoformat()} is implausibly old (before {self.oldest.isoformat()})"
         else:
             result = (parsed.isoformat(), quarter_of(parsed))
-        if len(self._dates) > 100_000:
-            self._dates.clear()
-        self._dates[raw] = result
-        if isinstance(result, tuple):
-            self._good_dates[raw] = result
         return result
 
     def _plain(self, text: str) -> str:
@@ -393,18 +409,21 @@ class SellThroughValidator(_CellRules):
             line = list(map(strip, column(self.i_line)))
             if not all(line):
                 return None
+        ext_texts: list[str] | None = None
         try:
-            dates = self._lookup(column(self.i_date), self._good_dates)
-            qty = self._lookup(column(self.i_qty), self._good_numbers)
+            date_cells = column(self.i_date)
+            periods = self._lookup(date_cells, self._good_periods)  # the ISO dates only when lines() asks
+            qty = self._numbers(column(self.i_qty))
             count = len(batch)
             if self.i_unit is not None:
-                unit: list[Any] = self._lookup(column(self.i_unit), self._good_numbers)
+                unit: list[Any] = self._numbers(column(self.i_unit))
             else:
                 unit = [None] * count
             if self.i_ext is not None and self.i_unit is not None and self._by_product:
-                ext = self._checked_amounts(column(self.i_ext), list(map(mul, qty, unit)))
-                if ext is None:
+                checked = self._checked_amounts(column(self.i_ext), list(map(mul, qty, unit)))
+                if checked is None:
                     return None
+                ext, ext_texts = checked
             elif self.i_ext is not None:
                 ext = self._amounts(column(self.i_ext))
                 off = (
@@ -416,7 +435,7 @@ class SellThroughValidator(_CellRules):
             else:
                 ext = list(map(Decimal.quantize, map(mul, qty, unit), repeat(CENT), repeat(ROUND_HALF_UP)))
             if self.i_cur is not None:
-                currencies = self._lookup(column(self.i_cur), self._good_currencies)
+                currencies = self._lookup(column(self.i_cur), self._good_currencies, same=True)
             else:
                 currencies = [self.default_currency] * count
             accounts = self._lookup(column(self.i_cust), self._good_accounts)
@@ -428,26 +447,39 @@ class SellThroughValidator(_CellRules):
             keys = list(map(hash, zip(inv, line, strict=True)))
         else:  # no line column: an identical row is the repeat
             keys = list(map(hash, batch.row_tuples()))
-        if not seen.isdisjoint(keys):
+        fresh = dict.fromkeys(keys)
+        if len(fresh) != len(keys) or not seen.keys().isdisjoint(fresh):
             return None
-        before = len(seen)
-        seen.update(keys)
-        if len(seen) != before + len(keys):
-            seen.difference_update(keys)
-            return None
+        seen.update(fresh)
         if line is None:
             line = self._ordinals(inv, part)
         return _Columns(
-            batch.numbers, batch, inv, line, dates, part, qty, unit, ext, currencies, accounts, self._extra
-        )
+            batch.numbers, batch, inv, line, date_cells, part, qty, unit, ext, currencies, accounts, self._extra,
+            periods, self._good_dates, ext_texts,
+        )  # fmt: skip
 
     @staticmethod
-    def _lookup(raw: list[str], good: dict[str, Any]) -> list:
+    def _lookup(raw: list[str], good: dict[str, Any], same: bool = False) -> list:
         """Column values through a cache of good values (a text not seen yet is resolved on the way,
-        see _GoodCache); KeyError when a cell is not good."""
+        see _GoodCache); KeyError when a cell is not good. ``same``: the column often holds one text
+        throughout (a currency), then it is looked up once."""
         if len(good) > 100_000:
             good.clear()
+        if same and raw and raw.count(raw[0]) == len(raw):
+            return [good[raw[0]]] * len(raw)
         return list(map(good.__getitem__, raw))
+
+    def _numbers(self, raw: list[str]) -> list[Decimal]:
+        """A number column by the fast rule (``_plain_decimal``'s): each cell parsed at C speed, which
+        costs less than looking it up in a cache of parsed texts. InvalidOperation for a cell that is
+        not a number, ValueError for one that is not finite (NaN, Infinity: the only ones with an n)."""
+        if self.comma:
+            return self._lookup(raw, self._good_numbers)
+        values = list(map(Decimal, raw))
+        text = "".join(raw)
+        if "n" in text or "N" in text:
+            raise ValueError("not a finite number")
+        return values
 
     def _amounts(self, raw: list[str]) -> list[Decimal]:
         """Amount column by the fast rule, rounded half up to the cent where it has finer digits."""
@@ -463,21 +495,23 @@ class SellThroughValidator(_CellRules):
             values = list(map(Decimal.quantize, values, repeat(CENT), repeat(ROUND_HALF_UP)))
         return values
 
-    def _checked_amounts(self, raw: list[str], products: list[Decimal]) -> list[Decimal] | None:
-        """The amount column by the rule of ``_amounts`` and the quantity x unit price check, or None
-        when a row is off. A cell that reads exactly as its product rounded half up to the cent
-        ("456.79" for 37 x 12.3456) is that rounded product: same value and exponent as the cell's
-        Decimal, within half a cent of the product (the tolerance is at least that, see __init__), and
-        rounding it to the cent changes nothing. Only the other cells are parsed and checked one by one,
-        with ``_amounts`` and the tolerance test as before."""
+    def _checked_amounts(
+        self, raw: list[str], products: list[Decimal]
+    ) -> tuple[list[Decimal], list[str] | None] | None:
+        """The amount column by the rule of ``_amounts`` and the quantity x unit price check, with the
+        ``str`` of each amount when it is at hand, or None when a row is off. A cell that reads exactly
+        as its product rounded half up to the cent ("456.79" for 37 x 12.3456) is that rounded product:
+        same value and exponent as the cell's Decimal, within half a cent of the product (the tolerance
+        is at least that, see __init__), and rounding it to the cent changes nothing. Only the other
+        cells are parsed and checked one by one, with ``_amounts`` and the tolerance test as before."""
         try:
             rounded = list(map(Decimal.quantize, products, repeat(CENT), repeat(ROUND_HALF_UP)))
         except InvalidOperation:  # a product too large to round to the cent: the plain rule
             ext = self._amounts(raw)
-            return None if max(map(abs, map(sub, products, ext))) > self.tolerance else ext
+            return None if max(map(abs, map(sub, products, ext))) > self.tolerance else (ext, None)
         texts = list(map(getcontext().to_sci_string, rounded))  # str() without a context look-up each
         if texts == raw:
-            return rounded
+            return rounded, raw
         others = list(compress(range(len(raw)), map(ne, texts, raw)))
         values = self._amounts([raw[i] for i in others])  # ValueError/InvalidOperation: caller's None
         tolerance = self.tolerance
@@ -485,7 +519,8 @@ class SellThroughValidator(_CellRules):
             if abs(products[i] - value) > tolerance:
                 return None
             rounded[i] = value
-        return rounded
+            texts[i] = str(value)
+        return rounded, texts
 
     def _ordinals(self, invoices: list[str], parts: list[str]) -> list[str]:
         """Without a line column, a line is '<part>#<n>': the n-th line of that part on that invoice."""
@@ -573,7 +608,7 @@ class SellThroughValidator(_CellRules):
         if key in seen:
             what = f"invoice {inv} line {line}" if line is not None else "an identical row"
             return Reject(number, row, f"line repeated within the file ({what} came earlier)")
-        seen.add(key)
+        seen[key] = None
         if line is None:
             line = self._ordinals([inv], [part])[0]
         return PosLine(
@@ -648,7 +683,7 @@ class SellThroughValidator(_CellRules):
             return
         self.one_by_one(batch.numbers, batch.rows, result)
 
-    def one_by_one(self, numbers: list[int], rows: list[list[str]], result: BatchResult) -> None:
+    def one_by_one(self, numbers: Sequence[int], rows: list[list[str]], result: BatchResult) -> None:
         """Rows through the per-row path, which explains each problem, into ``result``."""
         accepted = result.accepted
         for number, row in zip(numbers, rows, strict=True):
@@ -688,7 +723,9 @@ class InventoryValidator(_CellRules):
         self.i_on_order = cols.get("on_order")
         self.default_as_of = default_as_of.isoformat() if default_as_of else None
 
-    def validate(self, numbers: list[int], rows: list[list[str]]) -> tuple[list[InventoryLine], BatchResult]:
+    def validate(
+        self, numbers: Sequence[int], rows: list[list[str]]
+    ) -> tuple[list[InventoryLine], BatchResult]:
         result = BatchResult(AcceptedBatch())
         lines: list[InventoryLine] = []
         for number, row in zip(numbers, rows, strict=True):
@@ -732,7 +769,7 @@ class InventoryValidator(_CellRules):
                 if key in self.state.seen:
                     reasons.append(f"part {part} repeated within the file")
                 else:
-                    self.state.seen.add(key)
+                    self.state.seen[key] = None
             if reasons:
                 result.rejects.append(Reject(number, row, "; ".join(reasons)))
                 continue

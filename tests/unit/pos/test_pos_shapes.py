@@ -218,3 +218,26 @@ def test_a_bad_profile_is_refused_with_each_field_and_reason() -> None:
         assert expected in message
     with pytest.raises(ProfileError, match="does not match the file name"):
         parse_profile("id: other\n", "acme")
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r", b"\r\n"], ids=["LF", "CR", "CRLF"])
+def test_line_endings_and_a_stray_byte_before_a_break_read_alike(ending: bytes) -> None:
+    # Given a file with LF, CR or CRLF line breaks (chunks decoded whole and cut at LF, or line by line),
+    # a byte that is not UTF-8 at the end of a line, and a blank line and a bad row among many plain ones
+    rows: list[list[str]] = [["Invoice Date", "Invoice No", "Line", "MPN", "Qty", "Unit Price", "Ext Resale",
+                              "End Customer"]]  # fmt: skip
+    rows += [["11/02/2026", f"INV{i // 2}", str(i % 2 + 1), "BC847", "3", "1.25", "3.75", "Acme Corporation"]
+             for i in range(3000)]  # fmt: skip
+    rows[1200][3] = ""  # missing part: a reject
+    data = csv_bytes(rows).replace(b"Acme Corporation\r\n", b"Acme Corporation\xe9\r\n", 1)  # cp1252 é
+    data = data.replace(b"\r\n", ending)
+    cut = data.index(ending, len(data) // 2) + len(ending)
+    data = data[:cut] + ending + data[cut:]  # a blank line
+    # When it is ingested
+    run = ingest(data)
+    # Then every line is read as the CRLF file reads it: the stray byte as cp1252, the blank line skipped
+    assert_every_row_accounted(run, 3001)
+    assert (run.counts.accepted, run.counts.rejected, run.counts.blank) == (2999, 1, 1)
+    assert run.lines[0].end_customer == "Acme Corporationé"
+    assert run.reasons() == {1201: "missing part_number"}
+    assert run.amount() == Decimal("3.75") * 2999
