@@ -17,7 +17,7 @@ from alerts.model import Alert, Target
 from shared.config_schemas.alerts import AlertsConfig
 from shared.config_schemas.stages import StageCatalog
 from shared.store.crm import escalation_key, import_digest_key, lead_key, opportunity_key
-from shared.store.pos import run_key
+from shared.store.pos_keys import run_key
 
 Item = dict[str, Any]
 
