@@ -2,7 +2,8 @@
 at most 4 for a new person, at most 3 for a repeat (issue 14).
 
 The configuration's ETag re-check (a conditional GET of a document at most every 30 s per container,
-``leads_webhook.wiring.RecheckedConfig``) is not a per-lead cost: it is counted apart and bounded by time."""
+``leads_webhook.wiring.RecheckedConfig``) and the reps' re-read (at most every 5 s, ``RecheckedReps``) are not
+per-lead costs: they are counted apart and bounded by time."""
 
 from __future__ import annotations
 
@@ -25,13 +26,26 @@ def calls(leads_hub: Any) -> Iterator[Counter[str]]:  # noqa: F811
     """Every botocore client made from now on counts its calls; a config re-check is named as such."""
 
     def name(operation: str, params: Any) -> str:
-        # params: the serialised request (its url_path names the object)
+        # params: the serialised request (its url_path names the object, its body the keys read)
         if operation == "s3.GetObject" and "/config-good/" in str((params or {}).get("url_path", "")):
             return "config re-check"
+        if operation == "dynamodb.BatchGetItem" and _reads_only_reps((params or {}).get("body")):
+            return "reps re-check"  # leads_webhook.wiring.RecheckedReps: bounded by time, not per lead
         return operation
 
     with counting_aws_calls(name) as counted:
         yield counted
+
+
+def _reads_only_reps(body: Any) -> bool:
+    try:
+        request = json.loads(body)
+    except (TypeError, ValueError):
+        return False
+    keys = [
+        key["pk"]["S"] for table in request.get("RequestItems", {}).values() for key in table.get("Keys", [])
+    ]
+    return bool(keys) and all(pk.startswith("REP#") for pk in keys)
 
 
 def _person(i: int) -> dict[str, Any]:
@@ -63,6 +77,8 @@ def test_new_leads_take_at_most_4_calls_and_repeats_at_most_3(
     # Then the calls per lead stay within the aims, and the configuration is re-checked only with time
     rechecks = new.pop("config re-check", 0) + repeat.pop("config re-check", 0)
     assert rechecks <= 2 * (1 + elapsed // 30)  # leads.yaml and routing.yaml
+    reps = new.pop("reps re-check", 0) + repeat.pop("reps re-check", 0)
+    assert reps <= 1 + elapsed // 5
     per_new, per_repeat = sum(new.values()) / len(people), sum(repeat.values()) / len(people)
     assert per_new <= NEW_LEAD_AIM, json.dumps(new)
     assert per_repeat <= REPEAT_AIM, json.dumps(repeat)
