@@ -14,7 +14,9 @@ judged once by ``validate``'s rules and joined back), plain numbers with few eno
 in DECIMAL and in Python's 28-digit context, an amount with at most two decimals within the tolerance
 of quantity x unit price, and an (invoice, line) found once in the file. Every other row (blank,
 footer, any reject, any repeated key) goes through the per-row path that explains each problem, in
-file order, so rejects and reasons are the reference's own.
+file order, so rejects and reasons are the reference's own. A file whose keys come in strictly
+increasing order (what a distributor's export sorted by invoice and line gives) is read once; any
+other file once more, to find the repeated keys (and a third time when there is one).
 
 Amounts never pass through a float: cells are cast to DECIMAL(18, 6) / DECIMAL(18, 2) and sums come
 back as text for ``Decimal``. The whole file is one accepted batch: its totals are summed by DuckDB per
@@ -382,8 +384,10 @@ class _Engine:
     # ---- the pass ----------------------------------------------------------------------------------
     def run(self) -> tuple[int, int]:
         """(data records, plain rows). The plain rows summed per account, period and currency; every
-        other row kept (number, text) in ``slow``, in file order. A second pass only when the first
-        found a repeated key or a text our rules refuse."""
+        other row kept (number, text) in ``slow``, in file order. One pass over the file when its
+        (invoice, line) keys come in strictly increasing order (no key can repeat; checked on the way)
+        and every text is one our rules accept; otherwise a pass that finds the repeated keys and,
+        when there is one or a refused text, the first pass again without those rows."""
         self.con.execute("CREATE TEMP TABLE dups (h UBIGINT)")
         self._pass()
         if not self._one("SELECT coalesce(bool_and(o), true) FROM g") and self._repeats():
