@@ -30,6 +30,7 @@ from shared.store.plan import (
     RollupSnapshot,
     RollupStore,
     change_of,
+    merge_moved,
     pos_commit_of,
 )
 
@@ -53,7 +54,12 @@ def apply_stream_change(
         return mirror_crm_change(store, new, old)
     if entity == "POS_COMMIT":  # a chunked POS commit is done: what it staged counts from now on
         result = RecomputeResult()
-        for ref, moved in pos_commit_of(dict(new) if new else None).items():
+        news = pos_commit_of(dict(keys), dict(new) if new else None)
+        if news is None:
+            return result
+        # The marker lists what the last chunk moved; a long commit's earlier chunks are in its pages.
+        touched = merge_moved(news.moved, store.pos_commit_pages(news.token)) if news.pages else news.moved
+        for ref, moved in sorted(touched.items()):
             result += on_figure_changed(
                 store, ctx(), ref, set().union(*(pos_periods_touched(p) for p in moved))
             )

@@ -378,7 +378,14 @@ Ctrl-C stops the hub; its data stays in {home}/.hub/data (`hub local --fresh` st
 
 
 def run_local(home: Path, api_port: int, aws_port: int, fresh: bool = False) -> int:
+    from hub.local.memory import return_freed_memory
+    from hub.local.s3_bodies import stream_large_objects
+
     claim_state_file(home)
+    # The hub's memory stays flat with the files it takes: freed buffers go back to the system (set
+    # before any thread starts), and large objects are read from disk as GetObject answers go out.
+    return_freed_memory()
+    stream_large_objects()
     hub = LocalHub(home=home, api_port=api_port, aws_port=aws_port, fresh=fresh)
     stopping = threading.Event()
 

@@ -119,6 +119,15 @@ def commit_marker_key(token: str) -> tuple[str, str]:
     return f"POSCOMMIT#{token}", "COMMIT"
 
 
+_PAGE_PREFIX = "TOUCHED#"
+
+
+def commit_page_key(token: str, chunk: int) -> tuple[str, str]:
+    """The account-quarters one chunk of a POS run's commit moved (written with that chunk): beside the
+    marker, ``POSCOMMIT#<token>`` / ``TOUCHED#<chunk>``."""
+    return commit_marker_key(token)[0], f"{_PAGE_PREFIX}{chunk:05d}"
+
+
 # ---- rollup keys (issue 11, branch plan-rollup) ----
 def node_key(ref: NodeRef) -> dict[str, str]:
     """A mirrored tree node: ``NODE#<TYPE>#<id>`` / ``NODE``."""
@@ -284,7 +293,41 @@ class PosCommitItem(PlanTableItem, discriminator="POS_COMMIT"):
     run_id = UnicodeAttribute()
     distributor = UnicodeAttribute()
     status = UnicodeAttribute()  # done | failed (final either way)
-    touched = UnicodeAttribute(null=True)  # JSON {account_id: [[year, quarter], ...]}
+    # JSON {account_id: [[year, quarter], ...]}: what the last chunk moved (the earlier chunks' are in
+    # ``pages`` page items), so the marker stays far under 400 KB however much the run moved.
+    touched = UnicodeAttribute(null=True)
+    pages = NumberAttribute(null=True)
+
+
+class PosCommitPageItem(PlanTableItem, discriminator="POS_COMMIT_PAGE"):
+    """What one chunk of a POS run's commit moved (``commit_page_key``), written in that chunk's
+    transaction: ``touched`` as on the marker. Not on the rollup's stream filter."""
+
+    touched = UnicodeAttribute()
+
+
+def touched_json(touched: dict[str, list[list[int]]]) -> str:
+    return json.dumps(touched, separators=(",", ":"))
+
+
+def _moved(touched: str | None) -> dict[NodeRef, frozenset[Period]]:
+    found = json.loads(touched or "{}")
+    return {NodeRef(ACCOUNT, a): frozenset((int(y), int(q)) for y, q in ps) for a, ps in found.items()}
+
+
+def merge_moved(*parts: dict[NodeRef, frozenset[Period]]) -> dict[NodeRef, frozenset[Period]]:
+    out: dict[NodeRef, frozenset[Period]] = {}
+    for part in parts:
+        for ref, periods in part.items():
+            out[ref] = out.get(ref, frozenset()) | periods
+    return out
+
+
+def pos_commit_pages(token: str) -> dict[NodeRef, frozenset[Period]]:
+    """The account-quarters a POS run's earlier commit chunks moved (its page items; consistent Query)."""
+    pk, _sk = commit_marker_key(token)
+    found = _raw_query(pk, _PAGE_PREFIX)
+    return merge_moved(*(_moved(item.touched) for item, _raw in found if isinstance(item, PosCommitPageItem)))
 
 
 class CommittedRuns:
@@ -722,6 +765,8 @@ class InMemoryPlanStore:
     def __init__(self) -> None:
         self.figures: dict[tuple[str, str], _StoredFigure] = {}
         self.actuals: dict[tuple[str, str], ActualDelta] = {}  # the running totals, as deltas from zero
+        # A chunked POS commit's marker and page items, by run token (``InMemoryPosStore.commit_run``).
+        self.pos_commits: dict[str, list[PlanTableItem]] = {}
 
     def put_plan_figure_if_newer(
         self, figure: PlanFigure, *, occurred_at: datetime, event_id: str, source: str
@@ -1078,6 +1123,10 @@ class RollupStore(Protocol):
         """The node's plans, orders (account, opportunity) and POS (account) of every quarter."""
         ...
 
+    def pos_commit_pages(self, token: str) -> dict[NodeRef, frozenset[Period]]:
+        """What a chunked POS commit's earlier chunks moved (its marker lists the last chunk's)."""
+        ...
+
     # rollups
     def get_cell(self, ref: NodeRef, period: Period) -> RollupCell | None: ...
     def get_cells(self, refs: Iterable[NodeRef], period: Period) -> dict[NodeRef, RollupCell]: ...
@@ -1108,6 +1157,7 @@ class InMemoryRollupStore:
         self.sources = snapshot or RollupSnapshot()
         self.cells: dict[tuple[NodeRef, Period], RollupCell] = {}
         self.writes = 0
+        self.pos_pages: dict[str, dict[NodeRef, frozenset[Period]]] = {}  # a chunked POS commit's pages
         self._children: dict[NodeRef | None, set[NodeRef]] = {}
         for node in self.sources.nodes.values():
             self._children.setdefault(node.parent, set()).add(node.ref)
@@ -1203,6 +1253,9 @@ class InMemoryRollupStore:
                 if figure.account_id == ref.id:
                     figures.pos.setdefault((figure.year, figure.quarter), []).append(figure)
         return figures
+
+    def pos_commit_pages(self, token: str) -> dict[NodeRef, frozenset[Period]]:
+        return dict(self.pos_pages.get(token, {}))
 
     # ---- rollups ----
     def get_cell(self, ref: NodeRef, period: Period) -> RollupCell | None:
@@ -1336,17 +1389,56 @@ def change_of(
     if entity == "PLAN":
         return PlanTableChange("figure", parse_ref(pk), frozenset({parse_period(sk)}))
     if entity == "ACTUAL":
+        if only_stages(new, old):
+            return None
         return PlanTableChange("figure", NodeRef(ACCOUNT, pk.split("#", 2)[2]), frozenset({parse_period(sk)}))
     return None
 
 
-def pos_commit_of(new: dict[str, Any] | None) -> dict[NodeRef, frozenset[Period]]:
-    """A POS commit marker's stream record: the account-quarters the run moved, once it is done
-    (a chunked commit's staged contribution starts counting there); empty for anything else."""
+def only_stages(new: dict[str, Any] | None, old: dict[str, Any] | None) -> bool:
+    """Whether an account total's stream record is a chunked POS commit *staging* (``total_write`` with
+    ``staged``): it sets one distributor's slot and moves ``amount`` / ``quantity`` by nothing or by
+    exactly that slot's earlier content (folded in because its run is done), so what counts is what
+    counted before. The run's commit marker tells the rollup about it, once, after ``done``. Told from
+    the images alone (no read); anything else (a slot removed, another amount) is a change."""
+    if not new:
+        return False
+    before = old or {}
+    slots = {k for k in (*new, *before) if is_slot_attribute(k)}
+    moved = [k for k in slots if new.get(k) != before.get(k)]
+    if len(moved) != 1 or not new.get(moved[0]):
+        return False
+    delta = (
+        _number(new, "amount") - _number(before, "amount"),
+        _number(new, "quantity") - _number(before, "quantity"),
+    )
+    if delta == (ZERO, ZERO):
+        return True
+    earlier = before.get(moved[0])
+    return bool(earlier) and delta == parse_slot(str(earlier))[1:]
+
+
+def _number(image: dict[str, Any], name: str) -> Decimal:
+    raw = image.get(name)
+    return ZERO if raw in (None, "") else Decimal(str(raw))
+
+
+@dataclass(frozen=True)
+class PosCommitNews:
+    """A POS commit marker's stream record, once the run is done (its staged contribution counts from
+    there): the account-quarters its last chunk moved, and how many page items list the others."""
+
+    token: str
+    moved: dict[NodeRef, frozenset[Period]]
+    pages: int
+
+
+def pos_commit_of(keys: dict[str, Any], new: dict[str, Any] | None) -> PosCommitNews | None:
+    """Read a POS commit marker's stream record; None unless it says ``done``."""
     if not new or new.get("entity") != "POS_COMMIT" or new.get("status") != "done":
-        return {}
-    touched = json.loads(str(new.get("touched") or "{}"))
-    return {NodeRef(ACCOUNT, a): frozenset((int(y), int(q)) for y, q in ps) for a, ps in touched.items()}
+        return None
+    token = str(keys.get("pk") or new.get("pk")).split("#", 1)[1]
+    return PosCommitNews(token, _moved(str(new.get("touched") or "")), int(new.get("pages") or 0))
 
 
 class DynamoRollupStore:
@@ -1502,6 +1594,9 @@ class DynamoRollupStore:
             for pos in self._pos_items(ref.id):
                 figures.pos.setdefault((pos.year, pos.quarter), []).append(pos)
         return figures
+
+    def pos_commit_pages(self, token: str) -> dict[NodeRef, frozenset[Period]]:
+        return pos_commit_pages(token)
 
     def snapshot(self) -> RollupSnapshot:
         """Every node, plan figure, mirrored order and POS figure of the table in one scan (nightly)."""

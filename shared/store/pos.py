@@ -74,9 +74,11 @@ from shared.store.plan import (
     InMemoryPlanStore,
     PlanTableItem,
     PosCommitItem,
+    PosCommitPageItem,
     actual_key,
     actual_write,
     commit_marker_key,
+    commit_page_key,
     distributor_breakdown,
     distributor_cell,
     distributor_cell_write,
@@ -86,6 +88,7 @@ from shared.store.plan import (
     resolve_cells,
     slot_attribute,
     total_write,
+    touched_json,
 )
 
 _settings = get_settings()
@@ -605,14 +608,33 @@ class CommitPlan:
             by_name.setdefault(change.normalised_name, []).append(change)
         return [*self.totals, *self.cells, *by_name.values()]
 
-    def touched(self) -> dict[str, list[list[int]]]:
-        """The account-quarters the commit moves (the rollup's part, told by the commit marker)."""
+    def touched(self, chunk: int | None = None) -> dict[str, list[list[int]]]:
+        """The account-quarters the commit moves (the rollup's part, told by the commit marker), or
+        those that chunk ``chunk`` of it moves (at most ``COMMIT_CHUNK``: one page item's worth)."""
+        writes = self.writes()
+        if chunk is not None:
+            writes = writes[chunk * COMMIT_CHUNK : (chunk + 1) * COMMIT_CHUNK]
         out: dict[str, set[tuple[int, int]]] = {}
-        for d in self.totals:
-            out.setdefault(d.account_id, set()).add((d.year, d.quarter))
-        for c in self.cells:
-            out.setdefault(c.account_id, set()).add((c.year, c.quarter))
+        for write in writes:
+            if isinstance(write, ActualDelta | DistributorCell):
+                out.setdefault(write.account_id, set()).add((write.year, write.quarter))
         return {a: [list(p) for p in sorted(ps)] for a, ps in sorted(out.items())}
+
+    def marker_items(self, stamp: str) -> tuple[PosCommitItem, list[PosCommitPageItem]]:
+        """A chunked commit's marker (``done``, written by its last transaction) and the page item each
+        earlier chunk writes with its own writes: the marker lists what the last chunk moved, the pages
+        the rest, so no item comes near DynamoDB's 400 KB however many account-quarters the run moves."""
+        last = self.chunk_count() - 1
+        pages = [
+            PosCommitPageItem(*commit_page_key(self.token, n), touched=touched_json(t), updated_at=stamp)
+            for n in range(last)
+            if (t := self.touched(n))
+        ]  # fmt: skip
+        marker = PosCommitItem(
+            *commit_marker_key(self.token), run_id=self.run_id, distributor=self.distributor, status="done",
+            touched=touched_json(self.touched(last)), pages=len(pages), updated_at=stamp,
+        )  # fmt: skip
+        return marker, pages
 
     def to_bytes(self) -> bytes:
         data = {
@@ -912,6 +934,8 @@ class DynamoPosStore:
         if run.applied >= chunks:
             return False  # every chunk was applied already: the run is done
         connection = PosTableItem._get_connection().connection
+        marker, page_items = plan.marker_items(now_text()) if staged else (None, [])
+        pages = {p.sk: p for p in page_items}
         number = run.applied
         while number < chunks:
             stamp = now_text()
@@ -924,6 +948,7 @@ class DynamoPosStore:
             holds = (PosLedgerHeadItem.version == plan.head_version) & (
                 PosLedgerHeadItem.lock_run == plan.run_id
             )
+            page = pages.get(commit_page_key(plan.token, number)[1])
             try:
                 with translated(), TransactWrite(connection=connection) as tx:
                     for write in writes[number * COMMIT_CHUNK : (number + 1) * COMMIT_CHUNK]:
@@ -932,6 +957,8 @@ class DynamoPosStore:
                         tx.condition_check(
                             PosLedgerHeadItem, *ledger_head_key(plan.distributor), condition=holds
                         )
+                        if page is not None:  # the transaction's hundredth item
+                            tx.save(page)
                         tx.update(
                             PosRunItem(*run_key(run.key, run.version)),
                             actions=[
@@ -957,12 +984,8 @@ class DynamoPosStore:
                             ],
                             condition=holds,
                         )
-                        if staged:
-                            marker = PosCommitItem(
-                                *commit_marker_key(plan.token), run_id=plan.run_id, distributor=plan.distributor,
-                                status="done", touched=json.dumps(plan.touched(), separators=(",", ":")),
-                                updated_at=stamp,
-                            )  # fmt: skip
+                        if marker is not None:
+                            marker.updated_at = stamp
                             tx.save(marker, condition=PosCommitItem.pk.does_not_exist())
             except Conflict:
                 stored = self.get_run(run.key, run.version)
@@ -1318,6 +1341,11 @@ class InMemoryPosStore:
             return False
         if head is None or head.version != plan.head_version or head.lock_run != plan.run_id:
             return False
+        if plan.chunk_count() > 1:  # the marker and pages the DynamoDB store writes, refused as it would be
+            marker, pages = plan.marker_items(now_text())
+            for item in (marker, *pages):
+                refuse_oversized(item.serialize())
+            self.plan.pos_commits[plan.token] = [marker, *pages]
         for cell in plan.cells:
             key = (plan.distributor, cell.account_id, cell.year, cell.quarter, cell.currency)
             if self.cells.get(key, None) is not None and self.cells[key].version != cell.version:

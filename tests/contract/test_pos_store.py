@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -324,3 +325,56 @@ def test_a_second_chunked_commit_folds_in_what_the_first_staged(
     assert [a.amount for a in plan_store.actuals_of_year(2026) if a.account_id == "acct-3"] == [
         Decimal("2.25")
     ]
+
+
+def test_a_chunked_commit_moving_more_than_one_item_could_list_keeps_its_marker_small(
+    store_backend: StoreBackend,
+) -> None:
+    """A run's commit marker once listed every account-quarter the run moved, in one item: past about
+    10,000 of them it reached DynamoDB's 400 KB. Now it lists the last chunk's, and each earlier chunk
+    writes a page item with its own transaction. Account ids as long as the actuals' index allows (its
+    sort key holds 1 KiB) reach that limit with 430 account-quarters (430 writes, 5 transactions)
+    instead of about 10,000 (moto copies its tables on every transaction)."""
+    from shared.store.items import MAX_ITEM_BYTES, item_bytes
+    from shared.store.plan import commit_marker_key, touched_json
+
+    pos, plan_store = pos_and_plan(store_backend)
+    run = a_run()
+    pos.create_run(run)
+    head = pos.lock_ledger("dist-1", run.run_id)
+    plan = a_plan(run, head, "0.01", cells=430)
+    long_id = "acct-{:03d}-" + "x" * 950
+    plan.totals = [replace(d, account_id=long_id.format(n)) for n, d in enumerate(plan.totals)]
+    plan.cells = []  # the totals alone move the account-quarters: half the writes
+    # Given a commit whose account-quarters would not fit one item
+    assert len(touched_json(plan.touched()).encode()) > MAX_ITEM_BYTES
+    # When it is committed
+    run.status, run.slice = "done", 1
+    assert pos.commit_run(plan, run, expected_slice=0)
+    # Then it counts, to the cent
+    assert [a.amount for a in plan_store.actuals_of_account(long_id.format(429), 2026, 4)] == [
+        Decimal("0.01")
+    ]
+    # And its marker and pages are each far under the limit and list, together, every account-quarter once
+    if store_backend.is_dynamo:
+        answer = store_backend.dynamodb().query(
+            TableName=store_backend.template.table_name("PlanTable"),  # type: ignore[union-attr]
+            KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": commit_marker_key(run.token)[0]}},
+            ConsistentRead=True,
+        )  # fmt: skip
+        items = answer["Items"]
+        assert "LastEvaluatedKey" not in answer
+        texts = {i["sk"]["S"]: (i["touched"]["S"], i.get("pages", {}).get("N")) for i in items}
+        sizes = [item_bytes(i) for i in items]
+    else:
+        kept = plan_store.pos_commits[run.token]
+        texts = {i.sk: (i.touched, str(getattr(i, "pages", None))) for i in kept}  # type: ignore[attr-defined]
+        sizes = [item_bytes(i.serialize()) for i in kept]
+    assert len(texts) == 5 and texts["COMMIT"][1] == "4"
+    assert max(sizes) < MAX_ITEM_BYTES // 2
+    listed: dict[str, list[list[int]]] = {}
+    for text, _pages in texts.values():
+        for account, periods in json.loads(text).items():
+            listed.setdefault(account, [])
+            listed[account] += [p for p in periods if p not in listed[account]]
+    assert listed == plan.touched()

@@ -217,3 +217,98 @@ def test_the_monthly_export_writes_the_board_report_to_s3(rollup: Any) -> None:
     assert "<svg" in page and "<script" not in page
     text = s3.get_object(Bucket=get_settings().bucket, Key=keys[0])["Body"].read().decode()
     assert "'=cmd|" in text and "10.50" in text
+
+
+class _Collect:
+    """A runtime that keeps what the stream pump would deliver (the records themselves are the test)."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        self.records += event["Records"]
+        return {"batchItemFailures": []}
+
+
+def plan_stream(aws: Any) -> tuple[Any, _Collect]:
+    """The template's mapping of the plan table's stream to plan_rollup, opened now (filtered as on AWS)."""
+    import boto3
+
+    from hub.local.streams import MappingPump
+
+    mapping = next(
+        m for m in aws.stream_mappings() if m.table == "PlanTable" and m.function == "PlanRollupFunction"
+    )
+    collected = _Collect()
+    pump = MappingPump(
+        mapping, aws.physical["PlanTable"]["StreamArn"], boto3.client("dynamodbstreams", region_name="us-east-1"),
+        boto3.client("sqs", region_name="us-east-1"), None, collected, "us-east-1",  # type: ignore[arg-type]
+    )  # fmt: skip
+    pump.start_position(latest=True)
+    return pump, collected
+
+
+def test_a_chunked_pos_commit_costs_the_rollup_no_read_per_staged_total_and_counts_from_its_marker(
+    aws: Any, rollup: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: a chunked commit's staged writes on account totals (the distributor's slot, before the
+    marker says done) change nothing that counts; the rollup skips their records before any read, and
+    recomputes those account-quarters once, from the marker's record."""
+    from pos_ingest import wiring
+
+    from hub.local.runtime import LocalContext
+    from shared.store import pos
+    from shared.store.plan import ACCOUNT, TERRITORY, NodeRef, is_slot_attribute
+    from shared.store.plan import DynamoRollupStore as Store
+    from tests.handlers.test_pos_handler import csv_body, pos_world, put_and_ingest
+    from tests.helpers import counting_aws_calls
+
+    world = pos_world(aws)
+    hub = next(world)
+    rollup(stream_event([
+        ("INSERT", crm("TERRITORY", territory_id="root", name="World"), None),
+        ("INSERT", crm("ACCOUNT", account_id="acct-acme", name="Acme Corporation", territory_id="root"), None),
+        ("INSERT", crm("ACCOUNT", account_id="acct-globex", name="Globex", territory_id="root"), None),
+    ]))  # fmt: skip
+    store = Store()
+    accounts = [NodeRef(ACCOUNT, "acct-acme"), NodeRef(ACCOUNT, "acct-globex")]
+    rollup(plan_stream_for(store, [NodeRef(TERRITORY, "root"), *accounts], []))
+    monkeypatch.setattr(pos, "COMMIT_CHUNK", 3)  # 2 accounts x 2 quarters: 8 writes, 3 transactions
+    context = LocalContext(function_name="pos-ingest", timeout_seconds=900)
+
+    def file(price: str) -> bytes:
+        return csv_body([[f"{m:02d}/15/2026", f"I-{m}-{c}", "1", "P1", "2", price, str(D(price) * 2), customer]
+                         for m in (8, 11) for c, customer in enumerate(["Acme Corporation", "Globex"])])  # fmt: skip
+
+    def commit_and_deliver(key: str, price: str) -> list[tuple[str, int]]:
+        """The file's commit; then each plan-stream record it made, delivered alone: (kind, AWS calls)."""
+        pump, collected = plan_stream(aws)
+        assert put_and_ingest(hub, key, file(price), context)["files"][0]["status"] == "done"
+        pump.poll()
+        calls = []
+        for record in collected.records:
+            image = record["dynamodb"].get("NewImage") or {}
+            kind = image["entity"]["S"] + (" staged" if any(map(is_slot_attribute, image)) else "")
+            with counting_aws_calls() as counted:
+                assert rollup({"Records": [record]}) == {"batchItemFailures": []}
+            calls.append((kind, sum(counted.values())))
+        return calls
+
+    # When a distributor's file is committed in three transactions, staging 4 account totals
+    first = commit_and_deliver("pos/northwind/q.csv", "5.00")
+    # Then the staged totals' records cost the rollup nothing, and the marker's record recomputes
+    assert sorted(k for k, _ in first) == ["ACTUAL staged"] * 4 + ["POS_COMMIT"]
+    assert [n for k, n in first if k == "ACTUAL staged"] == [0, 0, 0, 0]
+    assert next(n for k, n in first if k == "POS_COMMIT") > 0
+    for ref in accounts:
+        assert store.get_cell(ref, (2026, 3)).pos == {"northwind": D("10.00")}  # type: ignore[union-attr]
+    assert store.get_cell(NodeRef(TERRITORY, "root"), (2026, 4)).pos == {"northwind": D("20.00")}  # type: ignore[union-attr]
+    # When a restatement is committed the same way: its staged writes fold the first run's counted slots
+    # into the totals (amount moves, what counts does not)
+    second = commit_and_deliver("pos/northwind/q.csv", "7.50")
+    assert sorted(k for k, _ in second) == ["ACTUAL staged"] * 4 + ["POS_COMMIT"]
+    assert [n for k, n in second if k == "ACTUAL staged"] == [0, 0, 0, 0]
+    # Then the rollup holds the restated figures, to the cent
+    assert store.get_cell(NodeRef(TERRITORY, "root"), (2026, 3)).pos == {"northwind": D("30.00")}  # type: ignore[union-attr]
+    wiring.store.cache_clear()
+    world.close()

@@ -208,3 +208,31 @@ def test_redelivery_changes_nothing() -> None:
     writes = w.store.writes
     on_figure_changed(w.store, CTX, A("a1"), [(2026, 1)])
     assert w.store.cells == before and w.store.writes == writes
+
+
+def test_an_account_totals_record_that_only_stages_a_pos_run_is_not_a_change() -> None:
+    from shared.store.plan import change_of, slot_attribute
+
+    keys = {"pk": "ACTUAL#ACCOUNT#a1", "sk": "2026#Q3#USD"}
+    base = {**keys, "entity": "ACTUAL", "amount": D("10.00"), "quantity": D("2")}
+    slot, other = slot_attribute("northwind"), slot_attribute("contoso")
+    staged = {**base, slot: "tok2 4.00 1"}
+    # A staging write: the slot set, the amount unmoved or moved by exactly the earlier slot (folded)
+    assert change_of(keys, {**keys, "entity": "ACTUAL", slot: "tok1 1.00 1"}, None) is None
+    assert change_of(keys, staged, base) is None
+    assert (
+        change_of(keys, {**staged, "amount": D("11.50"), "quantity": D("3")}, {**base, slot: "tok1 1.50 1"})
+        is None
+    )
+    assert change_of(keys, {**staged, other: "tok9 1 1"}, {**base, other: "tok9 1 1"}) is None
+    # Anything else is a change: the slot folded and removed (a one-transaction commit), an amount that
+    # is not the earlier slot, two slots moved, an amount on its own
+    for new, old in [
+        ({**base, "amount": D("11.50")}, {**base, slot: "tok1 1.50 1"}),
+        ({**staged, "amount": D("11.00")}, {**base, slot: "tok1 1.50 1"}),
+        ({**staged, other: "tok9 1 1"}, base),
+        ({**base, "amount": D("12.00")}, base),
+        ({**staged, "amount": D("10.50")}, base),
+    ]:
+        change = change_of(keys, new, old)
+        assert change is not None and change.periods == frozenset({(2026, 3)})
