@@ -270,6 +270,8 @@ class _Engine:
         def cell(name: str) -> str:
             return f"c[{cols[name] + 1}]"
 
+        # ``o``: this line's key is above the line before's (or has no key); every line ``o`` proves no
+        # key repeats, in whatever order the window sees the lines (the first one: ``lag(true)`` NULL)
         def before(name: str) -> str:  # the previous line's key cell, NULL when it had no key
             return f"lag(CASE WHEN inv <> '' AND line <> '' THEN {name} END) OVER ()"
 
@@ -283,7 +285,7 @@ class _Engine:
                             AND regexp_full_match(concat_ws('|', q, u, e), {numbers})
                             AND abs(qty) < 1000000 AND abs(price) < 1000000
                             AND abs(qty * price - amount) <= {tolerance}, false) AS ok,
-                   coalesce(inv = '' OR line = '', true) OR n = 1 OR coalesce(
+                   coalesce(inv = '' OR line = '', true) OR lag(true) OVER () IS NULL OR coalesce(
                        inv > {before("inv")} OR (inv = {before("inv")} AND (len(line) > len({before("line")})
                        OR (len(line) = len({before("line")}) AND line > {before("line")}))), false) AS o
             FROM (
