@@ -2,8 +2,9 @@
 same file in the same run, and peak memory (ru_maxrss of a fresh subprocess) for growing files.
 
 ``core`` reads, checks and totals with the columnar engine (``ingest_file(use_engine=True)``: DuckDB
-for a plain CSV); ``reference`` is the same with the engine off (the path before it, still taken by
-every file the engine does not read). ``lambda`` stages every line as pos_ingest does, with the engine;
+for a plain CSV; the generated file's keys come in order, so DuckDB reads it once; ``core-shuffled``
+is the same rows shuffled, which it reads twice); ``reference`` is the same with the engine off (the
+path before it, still taken by every file the engine does not read). ``lambda`` stages every line as pos_ingest does, with the engine;
 ``lambda-reference`` is the path pos_ingest takes (the engine does not pay where every line is wanted). Imports
 happen before the clock starts (a warm Lambda has them; bench/imports.py measures the cold start).
 
@@ -61,6 +62,22 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
             )  # fmt: skip
 
 
+def shuffled(path: Path) -> Path:
+    """The same file with its data rows in a random order (the generated file's invoice and line keys
+    only increase, which lets the engine read it once; a file sorted otherwise is read twice). Made in
+    a child process: a child's peak RSS counts its parent's, which this would raise."""
+    out = path.with_name(f"{path.stem}-shuffled{path.suffix}")
+    subprocess.run([sys.executable, __file__, "--shuffle", str(path), str(out)], check=True)
+    return out
+
+
+def shuffle(path: Path, out: Path, seed: int = 7) -> None:
+    with path.open("rb") as handle:
+        header, *rows = handle.readlines()
+    random.Random(seed).shuffle(rows)
+    out.write_bytes(header + b"".join(rows))
+
+
 def bare_loop(path: Path) -> int:
     count = 0
     with path.open(newline="", encoding="utf-8") as handle:
@@ -72,6 +89,7 @@ def bare_loop(path: Path) -> int:
 MODES = {
     "bare": "bare csv.reader loop",
     "core": "core: read + validate + totals per account/quarter",
+    "core-shuffled": "core on the same rows shuffled (keys out of order: DuckDB reads twice)",
     "reference": "reference path alone (no engine): read + validate + totals",
     "core+parts": "core + breakdown per account/quarter/part",
     "core-ledger": "core, repeats across batches left to the ledger",
@@ -258,10 +276,13 @@ def figures(rows: list[int], repeat: int = 3, modes: list[str] | None = None, ec
                 if mode == "pydantic" and size > 200_000:
                     continue
                 runs = []
+                source = shuffled(path) if mode == "core-shuffled" else path
                 for _ in range(repeat):  # interleaved with the bare loop: same machine state
-                    runs.append(run_child(mode, path))
+                    runs.append(run_child(mode, source))
                     if mode != "bare":
-                        bare = min(bare or 1e9, run_child("bare", path)["seconds"])
+                        bare = min(bare or 1e9, run_child("bare", source)["seconds"])
+                if source != path:
+                    source.unlink()
                 best = min(r["seconds"] for r in runs)
                 if mode == "bare":
                     bare = best
@@ -293,7 +314,11 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON document")
     parser.add_argument("--writes", action="store_true", help="DynamoDB writes of the commit per file size")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--shuffle", nargs=2, metavar=("PATH", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.shuffle:
+        shuffle(Path(args.shuffle[0]), Path(args.shuffle[1]))
+        return
     if args.child:
         child(args.child[0], Path(args.child[1]))
         return

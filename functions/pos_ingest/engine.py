@@ -14,7 +14,9 @@ judged once by ``validate``'s rules and joined back), plain numbers with few eno
 in DECIMAL and in Python's 28-digit context, an amount with at most two decimals within the tolerance
 of quantity x unit price, and an (invoice, line) found once in the file. Every other row (blank,
 footer, any reject, any repeated key) goes through the per-row path that explains each problem, in
-file order, so rejects and reasons are the reference's own.
+file order, so rejects and reasons are the reference's own. A file whose keys come in strictly
+increasing order (what a distributor's export sorted by invoice and line gives) is read once; any
+other file once more, to find the repeated keys (and a third time when there is one).
 
 Amounts never pass through a float: cells are cast to DECIMAL(18, 6) / DECIMAL(18, 2) and sums come
 back as text for ``Decimal``. The whole file is one accepted batch: its totals are summed by DuckDB per
@@ -268,6 +270,11 @@ class _Engine:
         def cell(name: str) -> str:
             return f"c[{cols[name] + 1}]"
 
+        # ``o``: this line's key is above the line before's (or has no key); every line ``o`` proves no
+        # key repeats, in whatever order the window sees the lines (the first one: ``lag(true)`` NULL)
+        def before(name: str) -> str:  # the previous line's key cell, NULL when it had no key
+            return f"lag(CASE WHEN inv <> '' AND line <> '' THEN {name} END) OVER ()"
+
         currency = cell("currency") if "currency" in cols else "''"
         tolerance = f"'{self.profile.amount_tolerance}'::DECIMAL(18, 6)"
         number, amount = " *-?[0-9]+(\\.[0-9]{1,6})? *", " *-?[0-9]+(\\.[0-9]{1,2})? *"
@@ -277,7 +284,10 @@ class _Engine:
                    coalesce(wide AND inv <> '' AND line <> '' AND part <> ''
                             AND regexp_full_match(concat_ws('|', q, u, e), {numbers})
                             AND abs(qty) < 1000000 AND abs(price) < 1000000
-                            AND abs(qty * price - amount) <= {tolerance}, false) AS ok
+                            AND abs(qty * price - amount) <= {tolerance}, false) AS ok,
+                   coalesce(inv = '' OR line = '', true) OR lag(true) OVER () IS NULL OR coalesce(
+                       inv > {before("inv")} OR (inv = {before("inv")} AND (len(line) > len({before("line")})
+                       OR (len(line) = len({before("line")}) AND line > {before("line")}))), false) AS o
             FROM (
                 SELECT n, l, len(c) = {self.layout.width} AS wide, c[{cols["invoice_date"] + 1}] AS d,
                        trim({cell("invoice_number")}) AS inv, trim({cell("line")}) AS line,
@@ -311,14 +321,21 @@ class _Engine:
     def _execute(self, sql: str) -> Any:
         return self.con.execute(sql, self._params(sql))
 
-    def _repeats(self) -> None:
+    def _one(self, sql: str) -> Any:
+        row = self.con.execute(sql).fetchone()
+        return row[0] if row else None
+
+    def _repeats(self) -> bool:
         """Table ``dups``: the (invoice, line) key hashes found more than once (a plain GROUP BY, which
-        DuckDB spills to disk past its memory limit). Their rows are left to the per-row path, which
-        tells a repeat from its first line (a hash collision only costs a row the fast way)."""
+        DuckDB spills to disk past its memory limit); True when there is one. Their rows are left to the
+        per-row path, which tells a repeat from its first line (a hash collision only costs a row the
+        fast way). Not needed when the keys come in strictly increasing order (``o``: by invoice, then
+        line by length and text), which the first pass checks on the way."""
         self._execute(
-            f"""CREATE TEMP TABLE dups AS WITH cells AS ({self._cells})
+            f"""INSERT INTO dups WITH cells AS ({self._cells})
             SELECT h FROM cells GROUP BY h HAVING count(*) > 1"""
         )
+        return bool(self._one("SELECT count(*) FROM dups"))
 
     def _pass(self) -> None:
         """One pass over the file into table ``g``: plain rows summed per (date, customer, currency)
@@ -330,12 +347,12 @@ class _Engine:
             WITH cells AS ({self._cells}),
             judged AS (SELECT *, coalesce({plain}, false) AS plain FROM cells)
             SELECT CASE WHEN plain THEN 0 ELSE 2 END AS kind, d, cust, cur, sn, l,
-                   sum(amount) AS amount, sum(qty) AS qty, count(*) AS rows
+                   sum(amount) AS amount, sum(qty) AS qty, count(*) AS rows, bool_and(o) AS o
             FROM (
                 SELECT plain, CASE WHEN plain THEN d END AS d, CASE WHEN plain THEN cust END AS cust,
                        CASE WHEN plain THEN cur END AS cur, CASE WHEN plain THEN NULL ELSE n END AS sn,
                        CASE WHEN plain THEN NULL ELSE l END AS l, CASE WHEN plain THEN amount END AS amount,
-                       CASE WHEN plain THEN qty END AS qty
+                       CASE WHEN plain THEN qty END AS qty, o
                 FROM judged)
             GROUP BY plain, d, cust, cur, sn, l"""
         )
@@ -369,10 +386,14 @@ class _Engine:
     # ---- the pass ----------------------------------------------------------------------------------
     def run(self) -> tuple[int, int]:
         """(data records, plain rows). The plain rows summed per account, period and currency; every
-        other row kept (number, text) in ``slow``, in file order. A second pass only when the first
-        found a repeated key or a text our rules refuse."""
-        self._repeats()
+        other row kept (number, text) in ``slow``, in file order. One pass over the file when its
+        (invoice, line) keys come in strictly increasing order (no key can repeat; checked on the way)
+        and every text is one our rules accept; otherwise a pass that finds the repeated keys and,
+        when there is one or a refused text, the first pass again without those rows."""
+        self.con.execute("CREATE TEMP TABLE dups (h UBIGINT)")
         self._pass()
+        if not self._one("SELECT coalesce(bool_and(o), true) FROM g") and self._repeats():
+            self._pass()
         if self._map():
             self._excluding = True
             self._pass()

@@ -163,6 +163,39 @@ def test_each_fault_alone_gives_the_same_result() -> None:
         assert_same(lf([HEADER, *rows]), served=True), label
 
 
+KEYED_FAULTS = [(label, fault) for label, fault in FAULTS if label not in (
+    "blank line", "separators only", "totals row", "no invoice", "no line", "short row")]  # fmt: skip
+
+
+def test_keys_in_order_are_read_in_one_pass_with_the_same_result() -> None:
+    # Given a file whose (invoice, line) keys only increase (lines past 9: by length, then text), with
+    # every fault that keeps a row's key: no repeats pass, and the rows still judged as the reference does
+    rng = random.Random(31)
+    rows = [good_row(i, rng) for i in range(900)]
+    for i, row in enumerate(rows):
+        row[1], row[2] = f"INV{i // 12:06d}", str(i % 12 + 1)
+        if rng.random() < 0.2:
+            rows[i] = rng.choice(KEYED_FAULTS)[1](row)
+    seen = assert_same(lf([HEADER, *rows]), served=True)
+    assert len(seen.rejects) > 50 and len(seen.lines) > 700
+
+
+@pytest.mark.parametrize("where", ["next to it", "far after it", "after a blank line"])
+def test_a_repeated_key_in_an_otherwise_ordered_file(where: str) -> None:
+    # Given keys in increasing order but one line again: the order check sends the file to the repeats pass
+    rng = random.Random(32)
+    rows = [good_row(i, rng) for i in range(300)]
+    copy = list(rows[40])
+    if where == "next to it":
+        rows.insert(41, copy)
+    elif where == "far after it":
+        rows.insert(250, copy)
+    else:
+        rows[41:41] = [[""] * 10, copy]
+    seen = assert_same(lf([HEADER, *rows]), served=True)
+    assert any("repeat" in reason or "duplicate" in reason for _row, reason, _cells in seen.rejects)
+
+
 @pytest.mark.parametrize(
     "shape",
     [
