@@ -5,8 +5,11 @@ a user would see them.
 Run: ``.venv/bin/python bench/hub_import.py [--rows 10000] [--moto]`` (``--moto``: the hub on moto's
 DynamoDB, ``HUB_DYNAMODB=moto``, as before DynamoDB Local). Starts ``hub local --fresh`` in a temporary
 home, waits until it is ready, writes ``show.csv`` there and runs ``hub leads import show.csv --home HOME``
-(which uploads it, follows the import's status and prints the counts). Prints one JSON line last (the
-figures ``bench/sheet.py`` reads).
+(which uploads it, follows the import's status and prints the counts), then waits (``--settle`` seconds at
+most) until the stream consumers have caught up: the fake MailChimp has had one call per row (the sync of
+each imported contact) and the emails have stopped coming. Prints one JSON line last (the figures
+``bench/sheet.py`` reads): ``seconds`` (the import as the user waits for it), ``settled_seconds`` (from the
+same start until the consumers caught up; null if not within ``--settle``), ``emails`` sent by then.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 COUNTRIES = ["US", "DE", "JP", "GB", "FR", "CN", "TW", "KR", "IN", "BR"]
@@ -59,11 +64,39 @@ def tree_rss_kib(pid: int) -> int:
     return total
 
 
+def mailchimp_calls(info: dict[str, Any]) -> int:
+    """Calls the local hub's fake MailChimp has answered."""
+    url = info["mailchimp_url"].removesuffix("/3.0") + "/_fake/stats"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return int(json.load(answer)["calls"])
+
+
+def settle(
+    info: dict[str, Any], rows: int, calls_before: int, started: float, wait: float
+) -> tuple[float | None, int]:
+    """Seconds from ``started`` until MailChimp had one call per row (each imported contact synced) and the
+    emails stopped coming (none new for 3 s); None when not within ``wait`` seconds. And the emails sent."""
+    from hub.local.inspect import sent_emails
+
+    deadline, last_count, last_change, synced_at = time.monotonic() + wait, -1, time.monotonic(), None
+    while time.monotonic() < deadline:
+        emails = len(sent_emails(info["aws_endpoint_url"]))
+        if emails != last_count:
+            last_count, last_change = emails, time.monotonic()
+        if synced_at is None and mailchimp_calls(info) - calls_before >= rows:
+            synced_at = time.monotonic()
+        if synced_at is not None and time.monotonic() - last_change >= 3:
+            return max(synced_at, last_change) - started, emails
+        time.sleep(0.5)
+    return None, max(last_count, 0)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--moto", action="store_true", help="the hub on moto's DynamoDB")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--settle", type=float, default=600, help="seconds to wait for the consumers after")
     args = parser.parse_args()
 
     def interrupted(signum: int, frame: object) -> None:
@@ -104,6 +137,7 @@ def main() -> int:
         at_ready = tree_rss_kib(process.pid)
         source = home / "show.csv"
         source.write_bytes(trade_show_csv(args.rows))
+        calls_before = mailchimp_calls(info)
         started = time.monotonic()
         command = subprocess.run(
             [str(hub_bin), "leads", "--home", str(home), "import", str(source), "--no-progress",
@@ -111,6 +145,7 @@ def main() -> int:
             cwd=home, env=env, capture_output=True, text=True,
         )  # fmt: skip
         elapsed = time.monotonic() - started
+        settled, emails = settle(info, args.rows, calls_before, started, args.settle)
         counts = next((line for line in command.stdout.splitlines() if " rows: " in line), "")
         body = s3.get_object(Bucket=info["bucket"], Key="imports/leads/show.results.csv")["Body"].read()
         rows = max(0, body.count(b"\n") - 1)
@@ -119,9 +154,12 @@ def main() -> int:
         print(command.stderr[-2000:] if not done else "", end="")
         print(f"hub leads import in the local hub ({engine}): {args.rows:,} rows, {'done' if done else 'NOT done'} "
               f"in {elapsed:.1f} s ({counts}); results rows {rows:,}; hub memory at ready {at_ready / 1024:.0f} MB, "
-              f"peak {peak[0] / 1024:.0f} MB; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+              f"peak {peak[0] / 1024:.0f} MB; consumers caught up after "
+              f"{'not within the wait' if settled is None else f'{settled:.1f} s'}, {emails} emails; "
+              f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
         print(json.dumps({"rows": args.rows, "engine": engine, "done": done, "seconds": round(elapsed, 1),
                           "peak_mb": round(peak[0] / 1024), "ready_mb": round(at_ready / 1024),
+                          "settled_seconds": None if settled is None else round(settled, 1), "emails": emails,
                           "load_average": round(os.getloadavg()[0], 1)}))  # fmt: skip
     finally:
         stop.set()

@@ -29,6 +29,7 @@ class Rendered:
 
 TITLES = {
     "lead_assigned": "New prospect assigned",
+    "leads_imported": "Prospects from a trade-show list assigned to you",
     "lead_reassigned": "Prospect re-assigned to you",
     "opportunity_stage": "Opportunity reached a notable stage",
     "opportunity_won": "Opportunity won",
@@ -64,6 +65,18 @@ def _name(facts: Facts) -> str:
 def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
     """The subject's subject and the rows of the message."""
     f = facts.get
+    if kind == "leads_imported":
+        leads = [lead for lead in f("leads") or [] if isinstance(lead, dict)]
+        count = int(f("count") or 0)
+        rows: list[tuple[str, Any]] = [
+            (_name(lead) + (f" ({_text(lead.get('company'))})" if lead.get("company") else ""),
+             " · ".join(_text(lead.get(k)) for k in ("email", "country") if lead.get(k)))
+            for lead in leads
+        ]  # fmt: skip
+        if count > len(leads):
+            rows.append(("More", f"... and {count - len(leads)} more"))
+        rows.append(("Every row of the list with its owner", f("results_key")))
+        return f"{count} lead{'' if count == 1 else 's'} from {_text(f('list'))} assigned to you", rows
     if kind.startswith("lead_") or kind.startswith("speed_to_lead"):
         rows = [
             ("Name", _name(facts)), ("Email", f("email")), ("Company", f("company")), ("Title", f("title")),
@@ -152,7 +165,9 @@ def render_alert(
     title = TITLES.get(kind, kind)
     about, rows = _about(kind, facts)
     # A POS file's subject says it all (the file, the counts or the refusal).
-    subject = header_safe(about if kind == "pos_rejects" else f"{title}: {about}" if about else title)
+    subject = header_safe(
+        about if kind in ("pos_rejects", "leads_imported") else f"{title}: {about}" if about else title
+    )
     text_rows, html_rows = _table(rows)
     paragraphs = [title + "."]
     if kind == "pos_rejects" and facts.get("status") == "failed":

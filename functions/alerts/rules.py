@@ -7,15 +7,17 @@ keys and alerts once. Recipients are roles here; ``alerts.recipients`` resolves 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from alerts.model import Alert, Target
 from shared.config_schemas.alerts import AlertsConfig
 from shared.config_schemas.stages import StageCatalog
-from shared.store.crm import escalation_key, lead_key, opportunity_key
-from shared.store.pos import run_key
+from shared.store.crm import escalation_key, import_digest_key, lead_key, opportunity_key
+from shared.store.pos_keys import run_key
 
 Item = dict[str, Any]
 
@@ -67,6 +69,8 @@ def alerts_for_change(new: Item | None, old: Item | None, ctx: RuleContext) -> l
     entity = new.get("entity")
     if entity == "LEAD":
         return _lead(new, old, ctx)
+    if entity == "IMPORT_DIGEST":
+        return _import_digest(new, old, ctx)
     if entity == "OPPORTUNITY":
         return _opportunity(new, old, ctx)
     if entity == "ESCALATION":
@@ -91,6 +95,10 @@ def _lead(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
     owner = new.get("owner")
     if not owner or new.get("quarantined") or owner == old.get("owner"):
         return []
+    if not old and new.get("imported_from"):
+        # Created by a trade-show list: announced in that import's digest (the stream filter already
+        # passes over these records; this keeps it so for a mapping without the filter).
+        return []
     kind = "lead_reassigned" if old.get("owner") else "lead_assigned"
     assignment = new.get("assignment") or {}
     # Routing may name a rep of routing.yaml the CRM does not hold: its address comes with the
@@ -103,6 +111,27 @@ def _lead(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
     version = f"v{new.get('version', '')}#{owner}"
     found = targets(kind, ctx.config, rep_id=str(owner), address=str(hint) if hint else None)
     return _alerts(kind, lead_key(str(new.get("lead_id")))[0], version, found, facts)
+
+
+# ------------------------------------------------------------------ trade-show imports
+def _import_digest(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
+    """One email per rep per import: the leads the list assigned to them (written once, when it is done)."""
+    if old:
+        return []
+    rep_id, import_key, etag = (str(new.get(k) or "") for k in ("rep_id", "import_key", "etag"))
+    try:
+        leads = json.loads(str(new.get("leads_json") or "[]"))
+    except ValueError:
+        leads = []
+    facts = {
+        "list": PurePosixPath(import_key).stem,
+        "import_key": import_key,
+        "count": int(new.get("lead_count") or 0),
+        "leads": [lead for lead in leads if isinstance(lead, dict)],
+        "results_key": new.get("results_key"),
+    }
+    found = targets("leads_imported", ctx.config, rep_id=rep_id)
+    return _alerts("leads_imported", import_digest_key(import_key, etag, rep_id)[0], rep_id, found, facts)
 
 
 # ------------------------------------------------------------------ opportunities

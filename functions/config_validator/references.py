@@ -9,9 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from shared.config_schemas.routing import REP_IDS
-from shared.store.crm import DynamoCrmStore
-
 
 class HasRepId(Protocol):
     @property
@@ -28,6 +25,10 @@ def validation_context(name: str, reps: RepList | None = None) -> dict[str, Any]
     """The validation context of document `name`: for routing.yaml, the rep ids the CRM knows."""
     if name != "routing.yaml":
         return None
+    # Only routing.yaml reads the CRM: the other documents' uploads do not load its schema nor its store.
+    from shared.config_schemas.routing import REP_IDS
+    from shared.store.crm import DynamoCrmStore
+
     if reps is None:
         reps = DynamoCrmStore()
     return {REP_IDS: frozenset(rep.rep_id for rep in reps.list_reps())}

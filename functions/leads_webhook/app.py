@@ -20,7 +20,7 @@ from leads_webhook.web import (
     preflight,
     shape_answer,
 )
-from leads_webhook.wiring import deployed_services
+from leads_webhook.wiring import deployed_services, import_digest_store
 from shared.api_models import answer_bad_parameters_with_400
 from shared.observability import logger, metrics, tracer
 from shared.store.errors import StoreError
@@ -104,8 +104,9 @@ def handle_imports(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         if not is_import_key(key):
             continue
         summary = import_trade_show(
-            bucket, key, deployed_services(), client("s3"), remaining_ms=context.get_remaining_time_in_millis
-        )
+            bucket, key, deployed_services(), client("s3"), import_digest_store(),
+            remaining_ms=context.get_remaining_time_in_millis,
+        )  # fmt: skip
         for outcome, count in summary.counts.items():
             metrics.add_metric(name=f"ImportRows_{outcome}", unit=MetricUnit.Count, value=count)
         logger.info(

@@ -17,13 +17,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 
 from leads_webhook.intake import Accepted, LeadServices, NewPerson, WriteResult, accept_submission, new_person
 from leads_webhook.routing import RepWorkload, RotationRepository
 from leads_webhook.trade_show import ImportRow, parse_trade_show_csv
 from shared.leads import email_key
+from shared.store.crm import ImportDigest, import_source
 
 IMPORT_PREFIX = "imports/leads/"
 RESULTS_SUFFIX = ".results.csv"
@@ -48,6 +50,7 @@ class RowResult:
     lead_id: str = ""
     owner: str = ""
     reason: str = ""
+    rep: str = ""  # the rep who owns the lead (empty for a queue): whom the import's digest tells
 
 
 @dataclass(frozen=True)
@@ -94,17 +97,21 @@ class ImportRun:
     errors: list[str]
     rows: int
     complete: bool = True
+    people: Mapping[int, ImportRow] | None = None  # the parsed rows by number (the digest lists their names)
 
 
 def _row_result(row: ImportRow, accepted: Accepted) -> RowResult:
-    owner, reason = "", ""
+    owner, reason, rep = "", "", ""
     if accepted.assignment is not None:
         owner, reason = accepted.assignment.owner, accepted.assignment.describe()
+        rep = owner if accepted.assignment.owner_type == "rep" else ""
     elif accepted.quarantine_reasons:
         reason = ", ".join(accepted.quarantine_reasons)
     if accepted.repeat_delivery:
         reason = "; ".join(filter(None, ["already imported", reason]))
-    return RowResult(row.row_number, row.email, accepted.outcome, accepted.lead_id, owner, reason)
+        if not owner:  # nothing routed now: the lead's owner as stored
+            owner = rep = accepted.owner or ""
+    return RowResult(row.row_number, row.email, accepted.outcome, accepted.lead_id, owner, reason, rep)
 
 
 def _rejected(row: ImportRow) -> RowResult:
@@ -180,7 +187,7 @@ def import_rows(
     if parsed.errors:
         return ImportRun([], [f"{e.field} {e.message}" for e in parsed.errors], 0)
     done = dict(done or {})
-    source = f"import:{key}"
+    source = import_source(key)
     rotation = ReservedRotation(services.rotation)
     services = replace(
         services, workload=CountingWorkload(services.workload or services.leads), rotation=rotation
@@ -249,7 +256,43 @@ def import_rows(
         results += _collected(running, progress, len(parsed.rows))
     rotation.give_back()
     results.sort(key=lambda r: r.row)
-    return ImportRun(results, [], len(parsed.rows), complete)
+    return ImportRun(results, [], len(parsed.rows), complete, {r.row_number: r for r in parsed.rows})
+
+
+class DigestStore(Protocol):
+    """Where an import's digests are written (``shared.store.crm.CrmStore``)."""
+
+    def record_import_digest(self, digest: ImportDigest) -> bool: ...
+
+
+def import_digests(run: ImportRun, *, key: str, etag: str, now: datetime) -> list[ImportDigest]:
+    """Per rep, the leads this import created and assigned to them (rows ``created`` with a rep, also when
+    an earlier invocation of the same import created them): what the rep's one email lists. Leads the
+    import merged into an existing lead kept their owner and are not news; quarantined ones have none."""
+    by_rep: dict[str, list[RowResult]] = {}
+    for result in run.results:
+        if result.outcome == "created" and result.rep:
+            by_rep.setdefault(result.rep, []).append(result)
+    digests = []
+    for rep_id, created in sorted(by_rep.items()):
+        leads = []
+        for result in created[: ImportDigest.MAX_LEADS]:
+            row = (run.people or {}).get(result.row)
+            person = row.result.submission if row is not None else None
+            names = {
+                name: getattr(person, name, None)
+                for name in ("first_name", "last_name", "company", "country")
+            }
+            leads.append(
+                {
+                    "lead_id": result.lead_id,
+                    "email": result.email,
+                    **{k: str(v) for k, v in names.items() if v},
+                }
+            )
+        digests.append(ImportDigest(import_key=key, etag=etag, rep_id=rep_id, count=len(created), leads=leads,
+                                    results_key=results_key(key), created_at=now))  # fmt: skip
+    return digests
 
 
 def _collected(
@@ -344,10 +387,12 @@ def _checkpointed(s3: Any, bucket: str, key: str, etag: str) -> dict[int, RowRes
 
 
 def import_trade_show(
-    bucket: str, key: str, services: LeadServices, s3: Any, remaining_ms: Callable[[], int] | None = None
-) -> ImportSummary:
+    bucket: str, key: str, services: LeadServices, s3: Any, digests: DigestStore,
+    remaining_ms: Callable[[], int] | None = None,
+) -> ImportSummary:  # fmt: skip
     """Read the object, import every row, write the results file beside it (and the status object as it
-    goes). Out of time, the rows done go to the checkpoint and ``ImportOutOfTimeError`` is raised."""
+    goes), then each rep's digest record (the alerts function emails it, once). Out of time, the rows done
+    go to the checkpoint and ``ImportOutOfTimeError`` is raised; the digests wait for the last row."""
     head = s3.head_object(Bucket=bucket, Key=key)
     etag = str(head.get("ETag", "")).strip('"')
     status = _Status(s3, bucket, key, etag, 0)
@@ -366,7 +411,7 @@ def import_trade_show(
         )  # fmt: skip
     status.rows = run.rows
     if not run.complete:
-        kept = [[r.row, r.email, r.outcome, r.lead_id, r.owner, r.reason] for r in run.results]
+        kept = [[r.row, r.email, r.outcome, r.lead_id, r.owner, r.reason, r.rep] for r in run.results]
         s3.put_object(
             Bucket=bucket, Key=checkpoint_key(key), Body=json.dumps({"etag": etag, "results": kept}).encode()
         )
@@ -376,6 +421,8 @@ def import_trade_show(
     s3.put_object(
         Bucket=bucket, Key=target, Body=results_csv(run.results, run.errors), ContentType="text/csv"
     )
+    for digest in import_digests(run, key=key, etag=etag, now=services.clock()):
+        digests.record_import_digest(digest)  # written once: a retried import finds them written
     counts = _counts(run.results)
     status.done, status.counts = len(run.results), counts
     status.write("done", results_key=target, errors=run.errors)

@@ -161,6 +161,7 @@ class Accepted:
     assignment: Assignment | None = None
     repeat_delivery: bool = False
     quarantine_reasons: tuple[str, ...] = ()
+    owner: str | None = None  # a repeat delivery: the lead's rep owner as read (no assignment is made)
 
 
 class LeadWriteConflictError(RuntimeError):
@@ -303,7 +304,10 @@ def _already_recorded(
     first = services.leads.get_submission(lead_id, submission_id)
     outcome: Outcome = first.outcome if first is not None else "merged"
     reasons = first.quarantine_reasons if first is not None else ()
-    return Accepted(lead_id, outcome, assignment, repeat_delivery=True, quarantine_reasons=reasons)
+    owner = lead.owner if lead is not None else None
+    return Accepted(
+        lead_id, outcome, assignment, repeat_delivery=True, quarantine_reasons=reasons, owner=owner
+    )
 
 
 def _routed(lead: StoredLead, services: LeadServices, now: datetime) -> tuple[StoredLead, Assignment]:

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -14,6 +14,9 @@ from leads_webhook.intake import LeadServices
 from leads_webhook.routing import RepDirectory, RepRecord, RepWorkload, RotationRepository
 from shared.config_schemas.leads import LeadsConfig
 from shared.config_schemas.routing import RoutingConfig
+
+if TYPE_CHECKING:
+    from leads_webhook.imports import DigestStore
 
 M = TypeVar("M", bound=BaseModel)
 CONFIG_RECHECK_SECONDS = 30.0
@@ -157,3 +160,11 @@ def deployed_services() -> LeadServices:
         reps=RecheckedReps(DynamoCrmStore()),  # the CRM's rep records: shared.store.crm.Rep is a RepRecord
         secrets=SsmSourceSecrets(get_settings().secrets_prefix),
     )
+
+
+@lru_cache(maxsize=1)
+def import_digest_store() -> DigestStore:
+    """Where trade-show imports write their digests: the CRM store."""
+    from shared.store.crm import DynamoCrmStore
+
+    return DynamoCrmStore()

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mailchimp_sync.models import MailchimpContact, SyncOutcome
-from mailchimp_sync.webhook import ContactChange
 from shared.store import crm
 from shared.store.errors import Conflict, NotFound
+
+if TYPE_CHECKING:
+    from mailchimp_sync.webhook import ContactChange  # the webhook's parsing is only for the HTTP route
 
 ContactKey = crm.ContactRef
 MAX_CHANGE_TRIES = 5

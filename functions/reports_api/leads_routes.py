@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
@@ -12,7 +12,9 @@ from reports_api.api_models import LeadView
 from reports_api.stores import crm_store
 from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
 from shared.api_paths import path_value
-from shared.store.crm import Lead, LeadSubmission
+
+if TYPE_CHECKING:
+    from shared.store.crm import Lead, LeadSubmission  # the records' shape; the store is built on first use
 
 router = APIGatewayHttpRouter()
 

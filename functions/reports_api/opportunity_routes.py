@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
@@ -14,7 +14,9 @@ from reports_api.stores import crm_store
 from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
 from shared.api_paths import path_value
 from shared.store.common import format_time
-from shared.store.crm import Opportunity
+
+if TYPE_CHECKING:
+    from shared.store.crm import Opportunity  # the record's shape; the store is built on first use
 
 router = APIGatewayHttpRouter()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -13,13 +13,18 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from reports_api.api_models import PosInventory, PosRunView, PosUnmatched
 from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
-from shared.store.pos import DynamoPosStore, PosStore
+
+if TYPE_CHECKING:
+    from shared.store.pos import PosStore
 
 router = APIGatewayHttpRouter()
 
 
 @lru_cache(maxsize=1)
 def pos_store() -> PosStore:
+    """The POS store, imported and built when a POS route is first asked (the other routes never load it)."""
+    from shared.store.pos import DynamoPosStore
+
     return DynamoPosStore()
 
 

@@ -186,3 +186,10 @@ class Poller:
                     traceback.print_exc()
             if not busy:
                 self._stop.wait(self.interval)
+        for pump in self.pumps:  # a stream pump's gathered records are delivered before the thread ends
+            flush = getattr(pump, "flush", None)
+            if flush is not None:
+                try:
+                    flush()
+                except Exception:
+                    traceback.print_exc()

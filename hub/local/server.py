@@ -29,6 +29,7 @@ from hub.local_state import process_alive, recorded_pid
 
 ROOT = Path(__file__).resolve().parents[2]
 STOP_SECONDS = 4.0  # SIGTERM or Ctrl-C to exit: within 5 s
+STREAM_POLL_SECONDS = 0.25
 
 
 def free_port(preferred: int) -> int:
@@ -190,6 +191,7 @@ class LocalHub:
                 dlq,
                 runtime,
                 REGION,
+                gather=True,
             )
             pump.start_position(latest=restoring)  # replayed changes were processed in the earlier run
             stream_pumps.append(pump)
@@ -206,7 +208,11 @@ class LocalHub:
 
         # One thread per event source mapping, as each is independent on AWS: a slow
         # consumer (MailChimp backing off) never holds up another (alerts).
-        pollers = [Poller(f"stream-{p.mapping.function}", [p]) for p in stream_pumps]
+        # An idle stream is read four times a second, as Lambda polls a shard (a busy one at once again):
+        # every read of DynamoDB Local's stream costs the engine CPU that the writers need.
+        pollers = [
+            Poller(f"stream-{p.mapping.function}", [p], interval=STREAM_POLL_SECONDS) for p in stream_pumps
+        ]
         pollers += [Poller(f"queue-{p.mapping.function}", [p]) for p in queue_pumps]
         pollers += [Poller("s3-notifications", [s3_pump]), Poller("drop-folder", [drop], interval=0.25)]
         pollers.append(Poller("scheduler", [self.scheduler], interval=1.0))

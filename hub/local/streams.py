@@ -17,8 +17,7 @@ import traceback
 from datetime import datetime
 from typing import Any
 
-from moto.events.models import EventPattern
-
+from hub.local.filters import FilterPattern, matches_any
 from hub.local.runtime import FunctionRuntime
 from hub.local.template import StreamMapping
 
@@ -48,7 +47,8 @@ class MappingPump:
     """One event source mapping: one table's stream to one function."""
 
     def __init__(self, mapping: StreamMapping, stream_arn: str, streams: Any, sqs: Any, dlq_url: str | None,
-                 runtime: FunctionRuntime, region: str, retry_delay: float = 0.05) -> None:  # fmt: skip
+                 runtime: FunctionRuntime, region: str, retry_delay: float = 0.05,
+                 gather: bool = False) -> None:  # fmt: skip
         self.mapping = mapping
         self.stream_arn = stream_arn
         self.streams = streams
@@ -57,8 +57,14 @@ class MappingPump:
         self.runtime = runtime
         self.region = region
         self.retry_delay = retry_delay
-        self.patterns = [EventPattern.load(json.dumps(p)) for p in mapping.filters]
+        # The running hub gathers for the batching window; a pump polled by hand (tests) delivers each poll.
+        self.batching_window = mapping.batching_window if gather else 0.0
+        self.patterns = [FilterPattern.load(p) for p in mapping.filters]
         self.iterators: dict[str, str | None] = {}
+        # Records read and wanted, gathered per shard until a batch is full or the mapping's batching window
+        # (MaximumBatchingWindowInSeconds) has passed since the first of them, as Lambda gathers a batch.
+        self.gathered: dict[str, list[dict[str, Any]]] = {}
+        self.gathered_since: dict[str, float] = {}
         self.delivered = 0
         self.dead_lettered = 0
 
@@ -79,7 +85,19 @@ class MappingPump:
                 )["ShardIterator"]
 
     def matches(self, record: dict[str, Any]) -> bool:
-        return not self.patterns or any(p.matches_event(record) for p in self.patterns)  # type: ignore[arg-type]
+        """Whether Lambda would deliver ``record`` (a Streams API record, before ``lambda_record``: the
+        filter reads the same fields, so only the records delivered are converted)."""
+        if not self.patterns:
+            return True
+        created = record.get("dynamodb", {}).get("ApproximateCreationDateTime")
+        shaped = {
+            **record,
+            "dynamodb": {**record.get("dynamodb", {}), "ApproximateCreationDateTime": int(created.timestamp())}
+            if isinstance(created, datetime) else record.get("dynamodb", {}),
+            "eventSourceARN": self.stream_arn, "awsRegion": self.region,
+            "eventSource": record.get("eventSource", "aws:dynamodb"),
+        }  # fmt: skip
+        return matches_any(self.patterns, shaped)
 
     def poll(self) -> int:
         """Read what is new on every shard and deliver it; returns how many records were read."""
@@ -100,12 +118,30 @@ class MappingPump:
             self.iterators[shard_id] = answer.get("NextShardIterator")
             if self.iterators[shard_id] is None:  # the shard closed: its children carry on
                 self.open_new_shards()
-            records = [lambda_record(r, self.stream_arn, self.region) for r in answer.get("Records", [])]
+            records = answer.get("Records", [])
             read += len(records)
-            wanted = [r for r in records if self.matches(r)]
-            for start in range(0, len(wanted), self.mapping.batch_size):
-                self.deliver(wanted[start : start + self.mapping.batch_size], shard_id)
+            wanted = [lambda_record(r, self.stream_arn, self.region) for r in records if self.matches(r)]
+            if wanted:
+                self.gathered.setdefault(shard_id, []).extend(wanted)
+                self.gathered_since.setdefault(shard_id, time.monotonic())
+            self._deliver_gathered(shard_id, closed=self.iterators[shard_id] is None)
         return read
+
+    def _deliver_gathered(self, shard_id: str, *, closed: bool = False, now: bool = False) -> None:
+        gathered = self.gathered.get(shard_id)
+        if not gathered:
+            return
+        waited = time.monotonic() - self.gathered_since[shard_id]
+        if not (now or closed or len(gathered) >= self.mapping.batch_size or waited >= self.batching_window):
+            return
+        del self.gathered[shard_id], self.gathered_since[shard_id]
+        for start in range(0, len(gathered), self.mapping.batch_size):
+            self.deliver(gathered[start : start + self.mapping.batch_size], shard_id)
+
+    def flush(self) -> None:
+        """Deliver what was gathered now (the hub is stopping: nothing read is left undelivered)."""
+        for shard_id in list(self.gathered):
+            self._deliver_gathered(shard_id, now=True)
 
     def deliver(self, batch: list[dict[str, Any]], shard_id: str) -> None:
         """Deliver one batch until every record succeeded or was dead-lettered."""

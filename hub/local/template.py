@@ -81,6 +81,7 @@ class StreamMapping:
     dead_letter: str | None
     filters: list[dict[str, Any]]
     starting_position: str
+    batching_window: float = 0.0  # MaximumBatchingWindowInSeconds: how long to gather a batch
 
 
 @dataclass
@@ -266,6 +267,7 @@ class HubTemplate:
                         dead_letter=dest["Fn::GetAtt"][0] if dest else None,
                         filters=filters,
                         starting_position=props.get("StartingPosition", "LATEST"),
+                        batching_window=float(props.get("MaximumBatchingWindowInSeconds", 0)),
                     )
                 )
         return found

@@ -31,6 +31,7 @@ ROLES = (
 # Every kind of alert the hub sends; the order is the order a digest lists them in.
 STREAM_KINDS = (
     "lead_assigned",
+    "leads_imported",
     "lead_reassigned",
     "opportunity_stage",
     "opportunity_won",
@@ -53,6 +54,7 @@ SWEEP_KINDS = (
 KINDS = STREAM_KINDS + SWEEP_KINDS
 Kind = Literal[
     "lead_assigned",
+    "leads_imported",
     "lead_reassigned",
     "opportunity_stage",
     "opportunity_won",
@@ -122,6 +124,8 @@ class Recipients(_Strict):
     """Who each kind goes to (roles or fixed addresses)."""
 
     lead_assigned: KindRule = _rule("owner")
+    # A trade-show list's leads: one email per rep per import (its leads' own lead_assigned are not sent).
+    leads_imported: KindRule = _rule("owner")
     lead_reassigned: KindRule = _rule("owner")
     opportunity_stage: KindRule = _rule("owner")
     opportunity_won: KindRule = _rule("owner", "owner_manager")

@@ -2,7 +2,8 @@
 
 ``config_validator`` checks every upload with it; a function loads its document with the model
 directly (``shared.config_store.load_config(name, Model)``). Imported only by the validator, so a
-function's cold start does not pay for the other documents' models.
+function's cold start does not pay for the other documents' models; and each model is imported when a
+document of its name is first checked, so the validator's own cold start pays only for the one in hand.
 """
 
 from __future__ import annotations
@@ -11,27 +12,34 @@ import fnmatch
 
 from pydantic import BaseModel
 
-from shared.config_schemas.alerts import AlertsConfig
-from shared.config_schemas.distributors import DistributorProfile
-from shared.config_schemas.fx import FxConfig
-from shared.config_schemas.leads import LeadsConfig
-from shared.config_schemas.routing import RoutingConfig
-from shared.config_schemas.stages import StageCatalog
 from shared.config_store import ConfigError
 
-CONFIG_MODELS: dict[str, type[BaseModel]] = {
-    "routing.yaml": RoutingConfig,
-    "leads.yaml": LeadsConfig,
-    "stages.yaml": StageCatalog,
-    "fx.yaml": FxConfig,
-    "alerts.yaml": AlertsConfig,
-    "distributors/*.yaml": DistributorProfile,
-}
+# The document names (patterns) that have a model.
+DOCUMENTS = ("routing.yaml", "leads.yaml", "stages.yaml", "fx.yaml", "alerts.yaml", "distributors/*.yaml")
+
+
+def _model_of(pattern: str) -> type[BaseModel]:
+    """The model of the documents named like ``pattern``, imported when first asked for (the others are not)."""
+    model: type[BaseModel]
+    match pattern:
+        case "routing.yaml":
+            from shared.config_schemas.routing import RoutingConfig as model
+        case "leads.yaml":
+            from shared.config_schemas.leads import LeadsConfig as model
+        case "stages.yaml":
+            from shared.config_schemas.stages import StageCatalog as model
+        case "fx.yaml":
+            from shared.config_schemas.fx import FxConfig as model
+        case "alerts.yaml":
+            from shared.config_schemas.alerts import AlertsConfig as model
+        case _:
+            from shared.config_schemas.distributors import DistributorProfile as model
+    return model
 
 
 def model_for(name: str) -> type[BaseModel]:
     """The model that validates document ``name``; ``ConfigError`` for a name no document has."""
-    for pattern, model in CONFIG_MODELS.items():
+    for pattern in DOCUMENTS:
         if fnmatch.fnmatchcase(name, pattern):
-            return model
+            return _model_of(pattern)
     raise ConfigError(name, [{"field": "(document)", "message": "no configuration document of this name"}])

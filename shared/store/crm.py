@@ -141,6 +141,22 @@ def lead_key(lead_id: str) -> Key:
     return f"LEAD#{lead_id}", "LEAD"
 
 
+# ---------------------------------------------------------------------- trade-show imports (issue 14)
+IMPORT_SOURCE_PREFIX = "import:"  # a lead's ``source`` when a trade-show list created it
+# Digest records expire (TTL) with the alert records that announce them.
+IMPORT_DIGEST_RETENTION_DAYS = ALERT_RETENTION_DAYS
+
+
+def import_source(import_key: str) -> str:
+    """The ``source`` of a submission (and of the lead it creates) from the list at ``import_key``."""
+    return IMPORT_SOURCE_PREFIX + import_key
+
+
+def import_digest_key(import_key: str, etag: str, rep_id: str) -> Key:
+    """The leads one import (the list's key and ETag) assigned to one rep: announced in one email."""
+    return f"IMPORT#{import_key}#{etag}", f"DIGEST#{rep_id}"
+
+
 def lead_submission_key(lead_id: str, submission_id: str) -> Key:
     return f"LEAD#{lead_id}", f"SUBMISSION#{submission_id}"
 
@@ -338,6 +354,9 @@ class LeadItem(CrmItem, discriminator="LEAD"):
     mailchimp = MapAttribute(null=True)  # type: ignore[var-annotated]
     created_at = UTCDateTimeAttribute(null=True)
     version = NumberAttribute(default=0)
+    # The list that created the lead (its key), set from ``source`` by the store: its assignment is
+    # announced in that import's digest, and the alerts' stream filter passes over its creation.
+    imported_from = UnicodeAttribute(null=True)
 
 
 class LeadSubmissionItem(CrmItem, discriminator="LEAD_SUBMISSION"):
@@ -554,6 +573,21 @@ class OrderItem(EventItem, discriminator="ORDER"):
     amount = DecimalAttribute()
     currency = UnicodeAttribute(default="USD")
     booked_at = UtcTextAttribute()
+
+
+class ImportDigestItem(CrmItem, discriminator="IMPORT_DIGEST"):
+    """The leads one trade-show import assigned to one rep: ``IMPORT#<key>#<etag>`` / ``DIGEST#<rep_id>``,
+    written once when the import is done (its INSERT is on the alerts' stream filter: one email)."""
+
+    import_key = UnicodeAttribute()
+    etag = UnicodeAttribute()
+    rep_id = UnicodeAttribute()
+    lead_count = NumberAttribute()  # every lead of the import assigned to the rep
+    leads_json = (
+        UnicodeAttribute()
+    )  # the first MAX_DIGEST_LEADS of them: lead_id, name, company, email, country
+    results_key = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
 
 
 # ---------------------------------------------------------------------- alerts (issue 10): the record's item
@@ -890,6 +924,20 @@ class AlertRecord(Record):
         return self.model_dump(exclude={"claim_token", "facts"})
 
 
+class ImportDigest(Record):
+    """What one trade-show import assigned to one rep (``CrmStore.record_import_digest``)."""
+
+    MAX_LEADS: ClassVar[int] = 300  # listed in the record (and the email); ``count`` has them all
+
+    import_key: str
+    etag: str
+    rep_id: str
+    count: int
+    leads: list[dict[str, str]] = Field(default_factory=list)
+    results_key: str | None = None
+    created_at: datetime
+
+
 @dataclass(frozen=True)
 class ContactRef:
     """A person MailChimp knows: a lead or a CRM contact, by id."""
@@ -945,6 +993,14 @@ class AlertStore(Protocol):
 
     def alerts_due(self, now: str, limit: int = 500) -> list[AlertRecord]:
         """Pending or held records whose ``due_at`` has passed, oldest first (gsi2)."""
+        ...
+
+    def record_import_digest(self, digest: ImportDigest) -> bool:
+        """Write the digest record once (``attribute_not_exists``); False when it was already written."""
+        ...
+
+    def import_digests(self, import_key: str, etag: str) -> list[ImportDigest]:
+        """The digest records of one import, by rep."""
         ...
 
     def alerts_to(self, recipient: str, since: str, limit: int = 1000) -> list[AlertRecord]:
@@ -1685,6 +1741,8 @@ def _lead_item(lead: Lead) -> LeadItem:
         attribute, value = _lead_attribute(name, getattr(lead, name))
         values[attribute] = value
     values.update(gsi1pk=gsi1pk, gsi1sk=gsi1sk)
+    if lead.source and lead.source.startswith(IMPORT_SOURCE_PREFIX):
+        values["imported_from"] = lead.source.removeprefix(IMPORT_SOURCE_PREFIX)
     return LeadItem(*lead_key(lead.lead_id), **{k: v for k, v in values.items() if v is not None})
 
 
@@ -2664,6 +2722,21 @@ class _CrmLogic:
     def claim_alert(self, record: AlertRecord) -> bool:
         return self._backend.put(_alert_item(record), _Absent())
 
+    def record_import_digest(self, digest: ImportDigest) -> bool:
+        item = ImportDigestItem(
+            *import_digest_key(digest.import_key, digest.etag, digest.rep_id), import_key=digest.import_key,
+            etag=digest.etag, rep_id=digest.rep_id, lead_count=digest.count,
+            leads_json=json.dumps(digest.leads[: ImportDigest.MAX_LEADS], separators=(",", ":")),
+            results_key=digest.results_key, created_at=digest.created_at, updated_at=digest.created_at,
+            expires_at=digest.created_at + timedelta(days=IMPORT_DIGEST_RETENTION_DAYS),
+        )  # fmt: skip
+        return self._backend.put(item, _Absent())
+
+    def import_digests(self, import_key: str, etag: str) -> list[ImportDigest]:
+        pk = import_digest_key(import_key, etag, "")[0]
+        items = [i for i in self._backend.query(pk, "DIGEST#") if isinstance(i, ImportDigestItem)]
+        return [_import_digest_from_item(item) for item in items]
+
     def get_alert(self, key: str) -> AlertRecord | None:
         item = self._backend.get(AlertItem, alert_key(key))
         return _alert_from_item(item) if item is not None else None
@@ -2783,6 +2856,13 @@ def sweep_index_opportunity(item: OpportunityItem) -> None:
         )
     elif not (item.next_step or "").strip():
         item.gsi3pk, item.gsi3sk = NEXT_STEPS_INDEX, f"{NO_NEXT_STEP}#{item.opportunity_id}"
+
+
+def _import_digest_from_item(item: ImportDigestItem) -> ImportDigest:
+    return ImportDigest(
+        import_key=item.import_key, etag=item.etag, rep_id=item.rep_id, count=int(item.lead_count),
+        leads=json.loads(item.leads_json), results_key=item.results_key, created_at=item.created_at,
+    )  # fmt: skip
 
 
 class DynamoCrmStore(_CrmLogic):

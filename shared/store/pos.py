@@ -90,6 +90,7 @@ from shared.store.plan import (
     total_write,
     touched_json,
 )
+from shared.store.pos_keys import run_key
 
 _settings = get_settings()
 ZERO = Decimal(0)
@@ -101,10 +102,6 @@ REJECT_SAMPLE_SIZE = 20  # rejected rows (row, reason) kept on the run record fo
 
 
 # ------------------------------------------------------------------ keys
-def run_key(object_key: str, version: str) -> tuple[str, str]:
-    return f"RUN#{object_key}", f"VERSION#{version}"
-
-
 _RUN_VERSION_PREFIX = run_key("", "")[1]
 
 

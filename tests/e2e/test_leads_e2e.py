@@ -96,6 +96,16 @@ def test_a_trade_show_list_dropped_in_the_folder_gets_a_results_file(local_hub, 
     assert rows[0]["owner"] == "rep-mei"
     assert rows[1]["reason"].startswith("email:")
 
+    # And Mei is told in one email for the list (the import's digest), not by a per-lead alert
+    def told():
+        return [m for m in emails_to(local_hub["aws_endpoint_url"], "mei.chen@example.com")
+                if "expo.a@example.com" in m["body"]]  # fmt: skip
+
+    found = wait_for(told, timeout=20, what="Mei's digest of the list")
+    time.sleep(1)  # a per-lead alert would have come by now too
+    assert [m["subject"] for m in told()] == [f"1 lead from {name} assigned to you"]
+    assert found[0]["subject"] == f"1 lead from {name} assigned to you"
+
 
 def test_a_signed_landing_page_post_is_recorded_with_its_source(local_hub):
     from shared.signing import SIGNATURE_HEADER, SOURCE_HEADER, sign

@@ -35,14 +35,13 @@ def sent_to() -> list[tuple[str, str]]:
 def crm_stream(aws) -> Callable[[], dict[str, Any]]:
     """What the alerts function would receive: the CRM stream's new records since the last call,
     shaped and filtered as the template's event source mapping delivers them."""
-    from moto.events.models import EventPattern
-
+    from hub.local.filters import FilterPattern, matches_any
     from hub.local.streams import lambda_record
 
     mapping = next(
         m for m in aws.stream_mappings() if m.function == "AlertsFunction" and m.table == "CrmTable"
     )
-    patterns = [EventPattern.load(json.dumps(p)) for p in mapping.filters]
+    patterns = [FilterPattern.load(p) for p in mapping.filters]
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     streams = boto3.client("dynamodbstreams", region_name="us-east-1")
     arn = ddb.describe_table(TableName=aws.table_name("CrmTable"))["Table"]["LatestStreamArn"]
@@ -58,7 +57,7 @@ def crm_stream(aws) -> Callable[[], dict[str, Any]]:
             answer = streams.get_records(ShardIterator=iterator)
             iterators[shard] = answer["NextShardIterator"]
             records += [lambda_record(r, arn, "us-east-1") for r in answer["Records"]]
-        return {"Records": [r for r in records if any(p.matches_event(r) for p in patterns)]}
+        return {"Records": [r for r in records if matches_any(patterns, r)]}
 
     return read
 

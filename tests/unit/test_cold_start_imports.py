@@ -7,6 +7,10 @@ pycountry (its data) is: both are imported where a lead's phone or country is fi
 Nor pydantic-settings (the settings are a plain pydantic model), and no handler builds the core
 schema of a CRM record, an event model or an answer model at import (``defer_build``: built when
 a request first uses one).
+
+Nor does a handler load, at import, a module that only some of its invocations use (``UNUSED_AT_IMPORT``):
+another table's store it never reads, the HTTP resolver of a function whose stream invocations never
+route, the configuration models of the documents not in hand.
 """
 
 from __future__ import annotations
@@ -24,6 +28,21 @@ from hub.local.template import HubTemplate
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("aws_xray_sdk", "phonenumbers", "pycountry", "pydantic_settings")
 HANDLERS = sorted({spec.module for spec in HubTemplate().functions().values()})
+
+# handler -> modules its import must not load: each is imported where the invocation that needs it runs.
+UNUSED_AT_IMPORT = {
+    # a POS run is named with shared.store.pos_keys; the alerts read and write only the CRM table
+    "alerts.app": ("shared.store.pos", "shared.store.plan"),
+    # the stream's invocations never route: the webhook's resolver and parsing come with an HTTP event
+    "mailchimp_sync.app": ("aws_lambda_powertools.event_handler", "mailchimp_sync.web", "mailchimp_sync.webhook"),
+    # one document per upload: its model is imported when it is checked; the CRM only for routing.yaml
+    "config_validator.app": (
+        "shared.store.crm", "shared.config_schemas.routing", "shared.config_schemas.leads",
+        "shared.config_schemas.alerts", "shared.config_schemas.distributors", "shared.config_schemas.fx",
+    ),
+    # each route's store with its route: the POS and CRM stores when a POS or CRM route is asked
+    "reports_api.app": ("shared.store.pos", "shared.store.crm"),
+}  # fmt: skip
 
 PROBE = """
 import json, sys, importlib
@@ -84,3 +103,24 @@ def test_handler_import_builds_no_record_event_or_answer_model(module: str) -> N
     )
     # Then no CRM record, event model or answer model has its core schema built yet
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+LOADED = """
+import json, sys, importlib
+importlib.import_module(sys.argv[1])
+print(json.dumps(sorted(m for m in sys.argv[2].split(',') if m in sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("module", sorted(UNUSED_AT_IMPORT))
+def test_handler_import_loads_no_module_only_some_invocations_use(module: str) -> None:
+    # Given the modules only some of this handler's invocations use
+    unused = UNUSED_AT_IMPORT[module]
+    # When the handler's module is imported in a fresh interpreter
+    result = subprocess.run(
+        [sys.executable, "-c", LOADED, module, ",".join(unused)],
+        capture_output=True, text=True, env=_env(), check=True, cwd=ROOT,
+    )  # fmt: skip
+    # Then none of them is loaded yet
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert module in HANDLERS  # a handler the template still names

@@ -128,3 +128,31 @@ def test_a_kind_turned_off_sends_nothing_and_a_fixed_address_is_a_recipient() ->
     assert alerts_for_change({"entity": "LEAD", "lead_id": "l", "owner": "r", "version": 1}, None, ctx) == []
     alerts = alerts_for_change(opportunity("Verbal Approval"), None, ctx)
     assert [a.target.address for a in alerts] == [None, "deals@example.com"]
+
+
+def test_a_lead_a_trade_show_list_created_is_left_to_its_import_digest_and_a_later_move_is_not() -> None:
+    lead = {"entity": "LEAD", "lead_id": "l-1", "owner": "rep-sam", "version": 0,
+            "imported_from": "imports/leads/expo.csv"}  # fmt: skip
+    assert alerts_for_change(lead, None, CTX) == []
+    [moved] = alerts_for_change({**lead, "owner": "rep-ana", "version": 1}, lead, CTX)
+    assert moved.kind == "lead_reassigned"
+
+
+def test_an_import_digest_is_one_alert_for_its_rep_keyed_by_the_import_and_the_rep() -> None:
+    import json
+
+    from alerts.render import render_alert
+
+    digest = {"entity": "IMPORT_DIGEST", "import_key": "imports/leads/expo-2026.csv", "etag": "e1",
+              "rep_id": "rep-sam", "lead_count": 400, "results_key": "imports/leads/expo-2026.results.csv",
+              "leads_json": json.dumps([{"lead_id": "l-1", "first_name": "Ada", "company": "Acme",
+                                         "email": "ada@acme.example", "country": "US"}])}  # fmt: skip
+    [alert] = alerts_for_change(digest, None, CTX)
+    assert (alert.kind, alert.target.role, alert.target.rep_id) == ("leads_imported", "owner", "rep-sam")
+    assert alert.key == "leads_imported|IMPORT#imports/leads/expo-2026.csv#e1|rep-sam|owner"
+    assert alerts_for_change({**digest, "rep_id": "rep-ana"}, None, CTX)[0].key != alert.key
+    assert alerts_for_change(digest, digest, CTX) == []  # only its creation announces it
+    rendered = render_alert(alert.kind, alert.facts, "Sam")
+    assert rendered.subject == "400 leads from expo-2026 assigned to you"
+    assert "Ada (Acme)" in rendered.text and "ada@acme.example" in rendered.text
+    assert "399 more" in rendered.text and "imports/leads/expo-2026.results.csv" in rendered.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from leads_webhook.imports import ReservedRotation, import_rows
+from leads_webhook.imports import ReservedRotation, import_digests, import_rows
 from leads_webhook.routing import InMemoryRotationRepository
 
 from tests.unit.leads.leads_fakes import services
@@ -60,3 +60,20 @@ def test_a_person_twice_in_one_list_is_one_lead_merged_by_the_second_row():
     assert run.results[0].lead_id == run.results[2].lead_id
     assert len(svc.leads.leads) == 2
     assert svc.leads.leads[run.results[0].lead_id].title == "CTO"
+
+
+def test_an_import_run_again_after_a_crash_announces_the_same_leads_to_the_same_reps():
+    from datetime import UTC, datetime
+
+    svc = services()
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    # Given an import that wrote every lead, then died before its digests (the retry finds every row done)
+    first = import_rows(_us_list(120), key="imports/leads/us.csv", etag="e", services=svc)
+    again = import_rows(_us_list(120), key="imports/leads/us.csv", etag="e", services=svc)
+    assert {r.outcome for r in again.results} == {"created"}  # a repeat answers its first outcome
+    # Then the retry's digests are the first run's: each rep, each of their leads, with the list's names
+    digests = import_digests(again, key="imports/leads/us.csv", etag="e", now=now)
+    assert digests == import_digests(first, key="imports/leads/us.csv", etag="e", now=now)
+    assert {d.rep_id: d.count for d in digests} == {"alice": 60, "bob": 60}
+    assert digests[0].leads[0] == {"lead_id": first.results[0].lead_id, "email": "p0@example.com",
+                                   "first_name": "P0", "country": "US"}  # fmt: skip

@@ -31,16 +31,17 @@ class RecordingRuntime:
         return {"batchItemFailures": failed}
 
 
-def _pump(aws, runtime: RecordingRuntime, max_retries: int = 2, batch_size: int = 10) -> MappingPump:
+def _pump(aws, runtime: RecordingRuntime, max_retries: int = 2, batch_size: int = 10,
+          window: float = 0.0) -> MappingPump:  # fmt: skip
     mapping = StreamMapping(
         function="AlertsFunction", table="CrmTable", batch_size=batch_size, max_retries=max_retries, bisect=True,
         report_failures=True, dead_letter="StreamDeadLetterQueue",
         filters=[{"eventName": ["INSERT", "MODIFY"], "dynamodb": {"NewImage": {"entity": {"S": ["LEAD"]}}}}],
-        starting_position="TRIM_HORIZON",
+        starting_position="TRIM_HORIZON", batching_window=window,
     )  # fmt: skip
     pump = MappingPump(
         mapping, aws.physical["CrmTable"]["StreamArn"], boto3.client("dynamodbstreams"), boto3.client("sqs"),
-        aws.physical["StreamDeadLetterQueue"]["Ref"], runtime, "us-east-1", retry_delay=0,
+        aws.physical["StreamDeadLetterQueue"]["Ref"], runtime, "us-east-1", retry_delay=0, gather=window > 0,
     )  # fmt: skip
     pump.start_position()
     return pump
@@ -115,3 +116,26 @@ def test_a_crashing_function_dead_letters_every_record_after_bisecting(aws):
         _put(aws, n)
     pump.poll()
     assert len(_dead_letters(aws)) == 2
+
+
+def test_records_are_gathered_for_the_batching_window_and_a_full_batch_goes_at_once(aws):
+    # Given a mapping that gathers for up to 60 s (MaximumBatchingWindowInSeconds), batches of 10
+    runtime = RecordingRuntime()
+    pump = _pump(aws, runtime, batch_size=10, window=60)
+    for n in range(3):
+        _put(aws, n)
+    # When three leads are read: nothing is delivered yet
+    pump.poll()
+    assert runtime.batches == []
+    # And when ten more come, the first full batch goes at once, in stream order
+    for n in range(3, 13):
+        _put(aws, n)
+    pump.poll()
+    assert [len(b) for b in runtime.batches] == [10, 3]
+    assert [r["dynamodb"]["NewImage"]["pk"]["S"] for r in runtime.batches[0][:4]] == [
+        "LEAD#0", "LEAD#1", "LEAD#2", "LEAD#3"]  # fmt: skip
+    # And what is gathered when the hub stops is delivered, not dropped
+    _put(aws, 20)
+    pump.poll()
+    pump.flush()
+    assert [len(b) for b in runtime.batches] == [10, 3, 1] and pump.delivered == 14
