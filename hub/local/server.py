@@ -385,13 +385,15 @@ Ctrl-C stops the hub; its data stays in {home}/.hub/data (`hub local --fresh` st
 
 def run_local(home: Path, api_port: int, aws_port: int, fresh: bool = False) -> int:
     from hub.local.memory import return_freed_memory
-    from hub.local.s3_bodies import stream_large_objects
+    from hub.local.s3_bodies import join_parts_on_disk, stream_large_objects
 
     claim_state_file(home)
     # The hub's memory stays flat with the files it takes: freed buffers go back to the system (set
-    # before any thread starts), and large objects are read from disk as GetObject answers go out.
+    # before any thread starts), large objects are read from disk as GetObject answers go out, and a
+    # multipart upload's parts are joined on disk.
     return_freed_memory()
     stream_large_objects()
+    join_parts_on_disk()
     hub = LocalHub(home=home, api_port=api_port, aws_port=aws_port, fresh=fresh)
     stopping = threading.Event()
 
