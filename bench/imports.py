@@ -9,14 +9,21 @@ set, every fresh interpreter would otherwise compile our sources again and charg
 
 ``--instructions`` counts instructions instead (valgrind's cachegrind, one run each, the interpreter's own
 start-up subtracted): the same on a busy machine as on a quiet one, though blind to file-system time.
+
+Each handler is imported with its function's environment from the template (Globals and its own, e.g.
+``PYDANTIC_DISABLE_PLUGINS``), ``boto3`` with the Globals'. ``--uncompiled`` imports the functions' code
+from a copy without ``.pyc``, as SAM's default Python build shipped it before ``functions/Makefile`` (Lambda
+cannot write ``.pyc`` under ``/var/task``, so each cold start compiled it): the figure before that change.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,8 +32,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
 from hub.local.template import HubTemplate  # noqa: E402
 
 
-def import_ms(module: str, runs: int = 5) -> float:
-    env = _env()
+def import_ms(module: str, env: dict[str, str], runs: int = 5) -> float:
     best = float("inf")
     for _ in range(runs):
         result = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
@@ -37,19 +43,19 @@ def import_ms(module: str, runs: int = 5) -> float:
     return best
 
 
-def import_instructions(module: str) -> float:
+def import_instructions(module: str, env: dict[str, str]) -> float:
     """Millions of instructions to import ``module`` in a fresh interpreter (valgrind), start-up excluded."""
 
     def count(code: str) -> int:
         result = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-                                 sys.executable, "-c", code], capture_output=True, text=True, env=_env(), check=True)  # fmt: skip
+                                 sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)  # fmt: skip
         return int(re.findall(r"I\s+refs:\s+([\d,]+)", result.stderr)[-1].replace(",", ""))
 
     return (count(f"import {module}") - count("pass")) / 1e6
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'functions'}", "AWS_REGION": "us-east-1",
+def _env(function_env: dict[str, str], functions: Path = ROOT / "functions") -> dict[str, str]:
+    return {**os.environ, **function_env, "PYTHONPATH": f"{ROOT}:{functions}", "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "false"}  # fmt: skip
 
 
@@ -59,13 +65,35 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--instructions", action="store_true", help="count instructions (valgrind), not ms")
+    parser.add_argument(
+        "--uncompiled", action="store_true", help="the functions' code without .pyc (see above)"
+    )
     args = parser.parse_args()
     measure = import_instructions if args.instructions else import_ms
     for folder in ("shared", "functions"):
         compileall.compile_dir(ROOT / folder, quiet=1)
-    rows = [("boto3 (alone)", measure("boto3"))]
-    for spec in HubTemplate().functions().values():
-        rows.append((spec.module, measure(spec.module)))
+    functions = ROOT / "functions"
+    if args.uncompiled:
+        functions = Path(tempfile.mkdtemp()) / "functions"
+        shutil.copytree(ROOT / "functions", functions, ignore=shutil.ignore_patterns("__pycache__"))
+        os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+    template = HubTemplate()
+    globals_env = template.doc["Globals"]["Function"]["Environment"]["Variables"]
+    rows = [
+        (
+            "boto3 (alone)",
+            measure("boto3", _env({k: str(template.resolve(v)) for k, v in globals_env.items()})),
+        )
+    ]
+    for spec in template.functions().values():
+        rows.append(
+            (
+                spec.module,
+                measure(spec.module, _env(template.function_environment(spec.logical_id), functions)),
+            )
+        )
+    if args.uncompiled:
+        shutil.rmtree(functions.parent)
     width = max(len(name) for name, _ in rows)
     if not args.instructions:  # bench/sheet.py reads these lines
         print(f"{'module':<{width}}  import ms (best of 5, fresh interpreter)")
