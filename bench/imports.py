@@ -1,11 +1,13 @@
 """Import time of each handler module in a fresh interpreter, beside ``import boto3`` alone.
 
 Run: ``.venv/bin/python bench/imports.py`` (each figure is the best of 5 fresh interpreters,
-from ``python -X importtime``'s cumulative microseconds for the top-level module).
+from ``python -X importtime``'s cumulative microseconds for the top-level module; for a ``+first-call``
+row, summed over its top-level imports).
 
-``shared/`` and ``functions/`` are byte-compiled first, as the packaged layer is (``make
-build-SharedLayer``) and as site-packages (boto3 included) always is: with ``PYTHONDONTWRITEBYTECODE``
-set, every fresh interpreter would otherwise compile our sources again and charge it to the handlers.
+``shared/`` and ``functions/`` are byte-compiled first, as the packaged layer (``make build-SharedLayer``)
+and the functions' code (``functions/Makefile``) are and as site-packages (boto3 included) always is: with
+``PYTHONDONTWRITEBYTECODE`` set, every fresh interpreter would otherwise compile our sources again and
+charge it to the handlers.
 
 ``--instructions`` counts instructions instead (valgrind's cachegrind, one run each, the interpreter's own
 start-up subtracted): the same on a busy machine as on a quiet one, though blind to file-system time.
