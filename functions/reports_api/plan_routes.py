@@ -1,7 +1,9 @@
 """GET /plan/{year}/nodes/{id}, /plan/{year}/tree, /reps/{id}/attainment, /pipeline: the plan's read side.
 
 Reads the rollup items plan_rollup keeps in the plan table (``shared.store.plan``) and shapes them with
-``shared.plan_report``; money as exact decimal text, percentages as fractions.
+``shared.plan_report``; money as exact decimal text, percentages as fractions. Both are imported by the plan
+routes when they run (as the POS and CRM stores by theirs): the function's other routes never load the plan
+store, the stage catalog's model or PyYAML.
 """
 
 from __future__ import annotations
@@ -9,16 +11,17 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from reports_api.api_models import Ambiguous, PipelineView, PlanNodeView, PlanTree, RepAttainment
-from shared import plan_report
 from shared.api_models import JWT_SECURITY, STORE_BUSY, UNAUTHORIZED, Message, json_answer
-from shared.store.plan import NODE_TYPES, DynamoRollupStore, NodeRef, PlanNode, RollupCell, StageFigure
+
+if TYPE_CHECKING:
+    from shared.store.plan import DynamoRollupStore, PlanNode
 
 router = APIGatewayHttpRouter()
 
@@ -28,6 +31,8 @@ MAX_DEPTH = 8
 
 @lru_cache(maxsize=1)
 def _store() -> DynamoRollupStore:
+    from shared.store.plan import DynamoRollupStore
+
     return DynamoRollupStore()
 
 
@@ -69,6 +74,8 @@ def _resolve(node_id: str, node_type: str | None) -> PlanNode | None:
 
 
 def _node_view(node: PlanNode, year: int, today: date) -> dict[str, Any]:
+    from shared import plan_report
+
     store = _store()
     cells = store.cells_of(node.ref, (year - 2, year))
     as_of = store.last_computed(node.ref, (year - 2, year)) or _now_text()
@@ -76,6 +83,8 @@ def _node_view(node: PlanNode, year: int, today: date) -> dict[str, Any]:
 
 
 def _type_param() -> tuple[str | None, Response[Any] | None]:
+    from shared.store.plan import NODE_TYPES
+
     node_type = router.current_event.get_query_string_value("type")
     if node_type and node_type.upper() not in NODE_TYPES:
         return None, _bad(f"type must be one of {', '.join(t.lower() for t in NODE_TYPES)}")
@@ -214,8 +223,10 @@ def get_pipeline(
         str | None, Query(alias="type", description="territory, account or opportunity: picks one node type")
     ] = None,
 ) -> Response[Any]:  # the query parameters are declared for the contract and read from the event
+    from shared import plan_report
     from shared.config_schemas.stages import StageCatalog
     from shared.config_store import load_config
+    from shared.store.plan import RollupCell, StageFigure
 
     event = router.current_event
     the_year = _year(event.get_query_string_value("year"))
@@ -271,7 +282,9 @@ def get_rep_attainment(
         str | None, Query(alias="year", description="e.g. 2026 (default: this year)")
     ] = None,
 ) -> Response[Any]:  # the query parameter is declared for the contract and read from the event
+    from shared import plan_report
     from shared.store.crm import DynamoCrmStore
+    from shared.store.plan import NodeRef
 
     the_year = _year(router.current_event.get_query_string_value("year") or str(_today().year))
     if the_year is None:

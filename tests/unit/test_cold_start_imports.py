@@ -40,8 +40,12 @@ UNUSED_AT_IMPORT = {
         "shared.store.crm", "shared.config_schemas.routing", "shared.config_schemas.leads",
         "shared.config_schemas.alerts", "shared.config_schemas.distributors", "shared.config_schemas.fx",
     ),
-    # each route's store with its route: the POS and CRM stores when a POS or CRM route is asked
-    "reports_api.app": ("shared.store.pos", "shared.store.crm"),
+    # each route's store with its route: the POS, CRM and plan stores when a POS, CRM or plan route is asked
+    # (so pynamodb's models too); the plan's report and the stage catalog (PyYAML) with a plan route
+    "reports_api.app": (
+        "shared.store.pos", "shared.store.crm", "shared.store.plan", "pynamodb.models",
+        "shared.plan_report", "shared.config_schemas.stages", "yaml",
+    ),
 }  # fmt: skip
 
 PROBE = """

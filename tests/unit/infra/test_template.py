@@ -169,8 +169,39 @@ def host_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "python"
 
 
+@pytest.fixture(scope="module")
+def function_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The functions' code asset built by its own build target (functions/Makefile), as `sam build` runs it."""
+    out = tmp_path_factory.mktemp("functions")
+    subprocess.run(
+        ["make", "-s", "build-LeadsWebhookFunction", f"ARTIFACTS_DIR={out}", f"PYTHON={sys.executable}"],
+        cwd=ROOT / "functions", check=True, capture_output=True,
+    )  # fmt: skip
+    return out
+
+
+def test_every_function_is_built_byte_compiled(function_code: Path):
+    from hub.local.template import HubTemplate
+
+    # Given the functions of the template: each is built by functions/Makefile (SAM's default Python build
+    # leaves .pyc out, and Lambda cannot write them under /var/task)
+    functions = HubTemplate().of_type("AWS::Serverless::Function")
+    assert functions and all(
+        f.get("Metadata", {}).get("BuildMethod") == "makefile" for f in functions.values()
+    )
+    # When the code asset is built, Then every module has its .pyc, checked against no source (unchecked-hash:
+    # flags 0b01), and the Makefile is not shipped
+    sources = sorted(function_code.rglob("*.py"))
+    assert len(sources) == len(list((ROOT / "functions").rglob("*.py")))
+    tag = sys.implementation.cache_tag
+    for source in sources:
+        compiled = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        assert int.from_bytes(compiled.read_bytes()[4:8], "little") == 0b01, compiled
+    assert not (function_code / "Makefile").exists()
+
+
 @pytest.mark.slow
-def test_each_packaged_handler_imports_with_nothing_else_on_the_path(host_layer: Path):
+def test_each_packaged_handler_imports_with_nothing_else_on_the_path(host_layer: Path, function_code: Path):
     from hub.local.template import HubTemplate
 
     env = {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "PATH": os.environ.get("PATH", "")}
@@ -182,7 +213,7 @@ def test_each_packaged_handler_imports_with_nothing_else_on_the_path(host_layer:
             "bad = [p for p in sys.path if 'site-packages' in p]; assert not bad, bad"
         )
         result = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", code, str(ROOT / "functions"), str(host_layer)],
+            [sys.executable, "-I", "-S", "-c", code, str(function_code), str(host_layer)],
             env=env, capture_output=True, text=True, check=False, cwd=host_layer,
         )  # fmt: skip
         assert result.returncode == 0, f"{spec.handler}: {result.stderr[-2000:]}"
