@@ -246,7 +246,7 @@ def commit_writes(rows: int) -> dict:
     started = time.process_time()
     work = plan_commit(
         distributor="bench", run_id="run", token="t", head=head,
-        staged=lambda shard: [staged.text(shard)], staged_shards=set(staged.shards),
+        staged=lambda shard: [staged.shard(shard)], staged_shards=set(staged.shards), sums=[staged.sums()],
         previous=None, read_object=lambda key: None, store=store,
     )  # fmt: skip
     commit_cpu = time.process_time() - started
