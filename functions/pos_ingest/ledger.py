@@ -164,8 +164,7 @@ class StagedLines:
         self.count = 0
         self._amounts: Sums = {}
         self._quantities: Sums = {}
-        self._lines: Counter[tuple[str, str]] = Counter()
-        self._customers: Counter[CustomerKey] = Counter()
+        self._customers: Counter[CustomerKey] = Counter()  # lines per account, currency, end customer
         self._pending: list[tuple[list[str], list[str], list[str]]] = [
             ([], [], []) for _ in range(LEDGER_SHARDS)
         ]
@@ -207,7 +206,6 @@ class StagedLines:
             parts = ["" if u else p for u, p in zip(unmatched, parts, strict=True)]
         keys_of = zip(accounts, periods, currencies, parts, strict=True)
         _sum(self._amounts, self._quantities, keys_of, amounts, quantities)
-        self._lines.update(zip(accounts, currencies, strict=True))
         self._customers.update(zip(accounts, currencies, customers, strict=True))
         self.count += len(keys)
         shards = ledger_shards_of(invoices)
@@ -239,9 +237,12 @@ class StagedLines:
 
     def sums(self) -> StagedSums:
         """The slice's sums (the lines of unmatched end customers only)."""
-        customers = {k: n for k, n in self._customers.items() if k[2] and is_unmatched(k[0])}
-        lines = {k: n for k, n in self._lines.items() if is_unmatched(k[0])}
-        return StagedSums(self.count, self._amounts, self._quantities, lines, customers)
+        customers = {k: n for k, n in self._customers.items() if is_unmatched(k[0])}
+        lines: Counter[tuple[str, str]] = Counter()
+        for (account, currency, _customer), n in customers.items():
+            lines[(account, currency)] += n
+        named = {k: n for k, n in customers.items() if k[2]}
+        return StagedSums(self.count, self._amounts, self._quantities, dict(lines), named)
 
     def shard(self, shard: int) -> StagedShard:
         """The shard's staged lines (what the commit reads)."""
@@ -278,7 +279,8 @@ def _sum(
     line_quantities: Iterable[Decimal],
 ) -> None:  # fmt: skip
     """Add each line's amount and quantity to the sums of its key (exact: ``Decimal``; values that the
-    cyclic collector never walks, however many keys)."""
+    cyclic collector never walks, however many keys). Line by line: merging a batch as a dict, only
+    the keys already summed one by one, measured slower (a million keys: 1.2 s against 0.9 s)."""
     get = amounts.get
     for key, amount, quantity in zip(keys, line_amounts, line_quantities, strict=True):
         total = get(key)
@@ -311,11 +313,13 @@ class _Contribution:
 
     def add_sums(self, staged: StagedSums) -> None:
         """Count a slice's staged lines from their sums: one step per distinct key, not per line (what
-        ``_count`` does, written out: a million lines may have half a million keys)."""
-        cells, quantities = self.cells, staged.quantities
-        for key, amount in staged.amounts.items():
+        ``_count`` does, written out: a million lines may have half a million keys). The sums are
+        taken out of ``staged`` as they are counted, so the two are not held whole at once."""
+        cells, amounts, quantities = self.cells, staged.amounts, staged.quantities
+        while amounts:
+            key, amount = amounts.popitem()
             account, period, currency, part = key
-            quantity = quantities[key]
+            quantity = quantities.pop(key)
             if account.startswith(_UNMATCHED):  # few keys: summed without period nor part
                 self._slot(account, currency).amount += amount
                 continue
