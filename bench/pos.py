@@ -221,7 +221,8 @@ def commit_writes(rows: int) -> dict:
     (created, finished), the ledger head (locked), one run-record step and one check of the ledger
     head (a transaction's ConditionCheck costs as a write) per further chunk and, for a chunked commit,
     its commit marker. ``read_cpu_s`` and ``commit_cpu_s``: CPU seconds of reading and staging the file,
-    and of computing its commit against an empty ledger (``plan_commit``, the ledger objects gzipped)."""
+    and of computing its commit against an empty ledger (``plan_commit``, the ledger objects gzipped);
+    ``peak_mib``: the process's peak RSS (run it one size at a time to read it per size)."""
     sys.path[:0] = [str(ROOT), str(ROOT / "functions")]
     from pos_ingest.core import ingest_file
     from pos_ingest.ledger import StagedLines, plan_commit
@@ -246,7 +247,7 @@ def commit_writes(rows: int) -> dict:
     started = time.process_time()
     work = plan_commit(
         distributor="bench", run_id="run", token="t", head=head,
-        staged=lambda shard: [staged.text(shard)], staged_shards=set(staged.shards),
+        staged=lambda shard: [staged.shard(shard)], staged_shards=set(staged.shards), sums=[staged.sums()],
         previous=None, read_object=lambda key: None, store=store,
     )  # fmt: skip
     commit_cpu = time.process_time() - started
@@ -256,7 +257,8 @@ def commit_writes(rows: int) -> dict:
     return {"rows": rows, "writes": writes, "per_1000_lines": round(writes * 1000 / rows, 2),
             "account_quarters": len(plan.totals), "unmatched": len(plan.unmatched),
             "transactions": plan.chunk_count(), "ledger_objects": len(work.shard_bodies),
-            "read_cpu_s": round(read_cpu, 3), "commit_cpu_s": round(commit_cpu, 3)}  # fmt: skip
+            "read_cpu_s": round(read_cpu, 3), "commit_cpu_s": round(commit_cpu, 3),
+            "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}  # fmt: skip
 
 
 def figures(rows: list[int], repeat: int = 3, modes: list[str] | None = None, echo: bool = False) -> dict:

@@ -26,7 +26,15 @@ from typing import IO, Any, Protocol
 
 from pos_ingest.core import Checkpoint, ingest_file
 from pos_ingest.layout import LayoutError
-from pos_ingest.ledger import CommitWork, Repeat, StagedLines, plan_commit, staged_keys
+from pos_ingest.ledger import (
+    CommitWork,
+    Repeat,
+    StagedLines,
+    StagedShard,
+    StagedSums,
+    plan_commit,
+    staged_keys,
+)
 from pos_ingest.profile import DistributorProfile
 from pos_ingest.rejects import RejectsWriter
 from pos_ingest.validate import InventoryLine, Reject
@@ -34,6 +42,7 @@ from shared.accounts import AccountMatcher
 from shared.store.errors import Conflict, StoreError, Throttled
 from shared.store.items import now_text as now_iso
 from shared.store.pos import (
+    LEDGER_SHARDS,
     REJECT_SAMPLE_SIZE,
     CommitPlan,
     PosStore,
@@ -41,6 +50,7 @@ from shared.store.pos import (
     commit_plan_object,
     ledger_shard_object,
     staged_lines_object,
+    staged_sums_object,
 )
 
 LOCK_TRIES = 12
@@ -221,11 +231,15 @@ def _read_and_commit(
     counts = outcome.counts
     run.slice = previous_slice + 1
     work = None
-    if not outcome.done:  # the lines read so far wait in S3 for the commit
+    if not outcome.done:  # the lines read so far wait in S3 for the commit, with their sums
         for shard in staged.shards:
             deps.objects.put_bytes(
                 ref.bucket, staged_lines_object(run.token, run.slice, shard), staged.body(shard)
             )
+        # a try of this slice that failed after staging may have left shards this one has no line in
+        stale = [n for n in range(LEDGER_SHARDS) if n not in staged.shards]
+        deps.objects.delete(ref.bucket, [staged_lines_object(run.token, run.slice, n) for n in stale])
+        deps.objects.put_bytes(ref.bucket, staged_sums_object(run.token, run.slice), staged.sums().to_bytes())
     elif ref.kind == "sell_through":
         work = _plan(ref, deps, run, staged, previous_slice)
         if work.repeats:  # judged by the ledger after the core had counted them accepted
@@ -285,20 +299,27 @@ def _plan(
     if head is None:
         raise Throttled(f"the ledger of {ref.distributor} is locked by another run: retry later")
     earlier = {}
+    sums = [staged.sums()]
+    summed: set[str] = set()  # the earlier slices' objects whose lines their slice's sums hold
     if previous_slice:
         keys = staged_keys(run.token, previous_slice)
         earlier = {shard: [k for k in names] for shard, names in keys.items()}
+        for number in range(1, previous_slice + 1):
+            body = deps.objects.get_bytes(ref.bucket, staged_sums_object(run.token, number))
+            if body is not None:  # else a slice staged before the sums were: its lines are summed one by one
+                sums.append(StagedSums.from_bytes(body))
+                summed.update(staged_lines_object(run.token, number, n) for n in range(LEDGER_SHARDS))
     bodies: dict[str, bytes | None] = {}
 
-    def staged_texts(shard: int) -> list[str]:
-        texts = []
+    def staged_texts(shard: int) -> list[StagedShard]:
+        pieces = []
         for key in earlier.get(shard, []):
             body = bodies.pop(key) if key in bodies else deps.objects.get_bytes(ref.bucket, key)
             if body:
-                texts.append(gzip.decompress(body).decode())
+                pieces.append(StagedShard.from_text(gzip.decompress(body).decode(), summed=key in summed))
         if shard in staged.shards:
-            texts.append(staged.text(shard))  # in memory: not compressed to be read back
-        return texts
+            pieces.append(staged.shard(shard))  # in memory: not serialised to be read back
+        return pieces
 
     shards = set(staged.shards)
     for shard, names in earlier.items():
@@ -310,7 +331,7 @@ def _plan(
     previous = _previous_version(ref, deps.store, run)
     return plan_commit(
         distributor=ref.distributor, run_id=run.run_id, token=run.token, head=head, staged=staged_texts,
-        staged_shards=shards, previous=previous,
+        staged_shards=shards, sums=sums, previous=previous,
         read_object=lambda key: deps.objects.get_bytes(ref.bucket, key), store=deps.store,
     )  # fmt: skip
 
@@ -337,7 +358,8 @@ def _apply(
 
 def _work_objects(run: RunRecord, deps: Collaborators) -> list[str]:
     slices = staged_keys(run.token, max(0, run.slice - 1))
-    return [key for keys in slices.values() for key in keys] + [commit_plan_object(run.token)]
+    sums = [staged_sums_object(run.token, n) for n in range(1, run.slice)]
+    return [key for keys in slices.values() for key in keys] + sums + [commit_plan_object(run.token)]
 
 
 def _refuse(ref: ObjectRef, store: PosStore) -> RunRecord | None:

@@ -160,6 +160,11 @@ def staged_lines_object(token: str, slice_number: int, shard: int) -> str:
     return f"pos-work/{token}/lines/{slice_number:05d}-{shard:02d}.tsv.gz"
 
 
+def staged_sums_object(token: str, slice_number: int) -> str:
+    """S3 key of the sums of the accepted lines one slice of a run read (kept until the commit)."""
+    return f"pos-work/{token}/lines/{slice_number:05d}-sums.json.gz"
+
+
 def commit_plan_object(token: str) -> str:
     """S3 key of a run's commit plan, kept while a commit too big for one transaction is applied."""
     return f"pos-work/{token}/commit.json.gz"

@@ -43,7 +43,7 @@ def staged_and_expected(data: bytes, **profile: Any) -> tuple[dict[int, list[str
         io.BytesIO(data), default_profile("d", "sell_through").model_copy(update=profile), file_name="f.csv",
         today=TODAY, matcher=ACCOUNTS, on_accepted=accept, batch_size=64,
     )  # fmt: skip
-    got = {shard: StagedLines.records(staged.text(shard)) for shard in staged.shards}
+    got = {shard: staged.records(shard) for shard in staged.shards}
     return {s: ["\x1f".join(r) for r in records] for s, records in got.items()}, expected
 
 
