@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from typing import Any
@@ -111,3 +112,25 @@ def test_a_journal_replays_what_succeeded_in_order_and_skips_a_line_cut_short(tm
     seen.clear()
     assert journal.replay(app) == 2
     assert seen == [("PUT", "/bucket/key one", b"first"), ("PUT", "/bucket/key one", b"second")]
+
+
+def test_a_large_body_is_journalled_a_slice_at_a_time_as_one_json_line(tmp_path):
+    from hub.local import journal as journal_module
+
+    # Longer than two slices and not a multiple of three: the joined slices must be the whole's base64.
+    body = bytes(range(256)) * (2 * journal_module._BODY_SLICE // 256 + 7) + b"end"
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.start()
+    environ = _environ("POST", "/bucket/big", service="s3") | {
+        "QUERY_STRING": "uploads", "HTTP_HOST": "127.0.0.1:4599", "REQUEST_URI": "/bucket/big?uploads",
+    }  # fmt: skip
+    journal.record(environ, body, b"<UploadId>up-1</UploadId>")
+    journal.record(environ | {"QUERY_STRING": "", "REQUEST_URI": "/bucket/big"}, b"", b"")
+    journal.stop()
+    lines = journal.path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert first["upload_id"] == "up-1" and first["body_encoded"] is True
+    assert base64.b64decode(first["body"]) == body
+    assert first["url"] == "http://127.0.0.1:4599/bucket/big?uploads" and first["method"] == "POST"
+    assert second["body"] == "" and "upload_id" not in second
