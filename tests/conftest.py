@@ -38,10 +38,38 @@ TEST_ENVIRONMENT = {
 
 from hub.local.resources import hub_environment  # noqa: E402
 from hub.local.template import HubTemplate  # noqa: E402
+from tests import template as read_once  # noqa: E402
 
 # Every function's environment as the template resolves it, then what tests run with on top.
-os.environ.update(hub_environment(HubTemplate()))
+os.environ.update(hub_environment(read_once.template()))
 os.environ.update(TEST_ENVIRONMENT)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def botocore_models_read_once() -> Iterator[None]:
+    """botocore's JSON data files (service models, endpoints) parsed once for the test process.
+
+    Each botocore session reads and parses them again, and moto's ``mock_aws`` starts each test with a
+    new default session (as ``shared.aws.client`` does a session a service after ``reset_clients``):
+    about a fifth of a handler test's time went to ``json.loads`` of the same files. Within one session
+    botocore already hands every client the one parsed copy; here sessions share it too. Nothing else of
+    botocore changes."""
+    from botocore.loaders import JSONFileLoader
+
+    parsed: dict[str, Any] = {}
+    load_file = JSONFileLoader.load_file
+
+    def load_once(self: JSONFileLoader, file_path: str) -> Any:
+        if file_path not in parsed:
+            data = load_file(self, file_path)
+            if data is None:  # not there: asked again, as botocore would
+                return None
+            parsed[file_path] = data
+        return parsed[file_path]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(JSONFileLoader, "load_file", load_once)
+        yield
 
 
 @pytest.fixture
@@ -62,7 +90,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubTemplate]:
         reset_clients()
         persistence_layer.cache_clear()
         clear_cache()
-        template = HubTemplate()
+        template = read_once.template()
         create_resources(template, lambda service: boto3.client(service, region_name="us-east-1"))
         yield template
     reset_clients()
@@ -101,7 +129,7 @@ def http_event(method: str, path: str, body: bytes | str = b"", headers: dict[st
     all_headers = {"content-type": "application/json", **{k.lower(): v for k, v in (headers or {}).items()}}
     all_headers["content-length"] = str(len(raw))
     split_path = path.split("?", 1)[0]
-    for route in HubTemplate().routes():
+    for route in read_once.routes():
         params = route.matches(method, split_path)
         if params is not None:
             authorizer = {"jwt": {"claims": {"sub": "tester"}, "scopes": None}} if authorized else None

@@ -17,6 +17,7 @@ backend talks to another.
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -88,12 +89,12 @@ def dynamodb_local(request: pytest.FixtureRequest) -> Iterator[ddb_local.DynamoD
 def ddblocal_template(dynamodb_local: ddb_local.DynamoDBLocal) -> Any:
     """The template's tables, created once per session in DynamoDB Local."""
     from hub.local.resources import create_tables
-    from hub.local.template import HubTemplate
+    from tests.template import template as read_template
 
     ddb = dynamodb_local.client()
     for name in ddb.list_tables()["TableNames"]:  # an engine reused through DDB_LOCAL_ENDPOINT
         ddb.delete_table(TableName=name)
-    template = HubTemplate()
+    template = read_template()
     # TTL off: DynamoDB Local deletes expired items within seconds (DynamoDB within days), and the
     # tests write items dated in the past (a rate window of 2026-11-22 would vanish mid-test).
     create_tables(template, ddb, ttl=False)
@@ -141,6 +142,49 @@ def _moto_one_request_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
             return process_request(self, aws_request)
 
     monkeypatch.setattr(BotocoreStubber, "process_request", one_at_a_time)
+    _moto_copies_each_table_once_a_transaction(monkeypatch)
+
+
+class _OneCopyOfEachTable:
+    """``copy`` as moto's DynamoDB backend module sees it while a TransactWriteItems runs.
+
+    moto keeps a table's state to roll a failed transaction back with, but deep-copies the table once
+    for each of the transaction's items (up to 100), all before the first item is applied: identical
+    copies, of which it keeps the last. Here the first copy of a table serves the others: the same
+    rollback state, at one copy a table (a transaction of 100 items over a table of a few thousand items
+    took seconds). Every other deep copy (an item's, for its condition) is moto's own."""
+
+    def __init__(self) -> None:
+        self.copies: dict[int, Any] | None = None
+
+    def deepcopy(self, value: Any, memo: dict[int, Any] | None = None) -> Any:
+        from moto.dynamodb.models.table import Table
+
+        if self.copies is None or not isinstance(value, Table):
+            return copy.deepcopy(value, memo)
+        if id(value) not in self.copies:
+            self.copies[id(value)] = copy.deepcopy(value)
+        return self.copies[id(value)]
+
+
+def _moto_copies_each_table_once_a_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's TransactWriteItems with one rollback copy of each table, not one for each item (above)."""
+    from moto.dynamodb import models
+
+    if getattr(models, "copy", None) is not copy:  # moto no longer copies that way: nothing to change
+        return
+    shim = _OneCopyOfEachTable()
+    transact_write_items = models.DynamoDBBackend.transact_write_items
+
+    def with_one_copy_a_table(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        shim.copies = {}
+        try:
+            transact_write_items(self, transact_items)
+        finally:
+            shim.copies = None
+
+    monkeypatch.setattr(models, "copy", shim)
+    monkeypatch.setattr(models.DynamoDBBackend, "transact_write_items", with_one_copy_a_table)
 
 
 @pytest.fixture
@@ -150,12 +194,12 @@ def moto_tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from moto import mock_aws
 
     from hub.local.resources import create_tables
-    from hub.local.template import HubTemplate
+    from tests.template import template as read_template
 
     _moto_one_request_at_a_time(monkeypatch)
     with mock_aws():
         forget_connections()
-        template = HubTemplate()
+        template = read_template()
         create_tables(template, boto3.client("dynamodb", region_name="us-east-1"))
         yield template
     forget_connections()

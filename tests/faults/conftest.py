@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,9 +109,26 @@ class Faults:
         return None
 
 
+class _RetryWaitsShort:
+    """``time`` as botocore's endpoint sees it in the fault suite (it uses nothing but ``sleep``).
+
+    The SDK's standard retries wait a delay drawn uniformly from [0, 2^i) seconds after a throttled
+    request (i: the attempt): a burst longer than the retries waits about 7 s before our code meets
+    ``Throttled``, and the throttling cases spent most of their time asleep. Here it waits a twentieth of
+    its draw, itself a draw from that range: the SDK's retries, their count and their outcome are its
+    own; only the wait is shorter."""
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds / 20)
+
+
 @pytest.fixture
 def faults(monkeypatch: pytest.MonkeyPatch) -> Iterator[Faults]:
+    import botocore.endpoint
     from moto.core.botocore_stubber import BotocoreStubber
+
+    monkeypatch.setattr(botocore.endpoint, "time", _RetryWaitsShort)
 
     injected = Faults()
     original = BotocoreStubber.process_request
