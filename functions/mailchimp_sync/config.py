@@ -33,6 +33,8 @@ class MailchimpConfig(BaseModel):
     backoff_base_s: float = Field(default=0.2, ge=0)
     backoff_cap_s: float = Field(default=5.0, ge=0)
     batch_max_operations: int = Field(default=500, ge=2, le=500)
+    # a stream batch of at least this many contacts is synced through POST /batches (mailchimp_sync.sync)
+    batch_min_contacts: int = Field(default=10, ge=2)
 
     @field_validator("timeout_s")
     @classmethod
