@@ -81,22 +81,43 @@ def record_outcomes(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     workers: int = RECORD_WORKERS,
 ) -> BatchPlan:
-    """Record every planned record's outcome on its contact, up to ``workers`` writes at once (one after the
-    other, a stream batch of an import waited on DynamoDB for each). What each came to is kept in
-    ``plan.settled`` for the per-record step, which fails the record whose sync or write failed."""
+    """Record every planned record's outcome on its contact: together (``record_outcomes``: transactions of up
+    to 100 instead of a write per contact, each of which went back into the CRM stream as its own request), or
+    when that fails one by one, up to ``workers`` at once. What each came to is kept in ``plan.settled`` for the
+    per-record step, which fails the record whose sync (or, one by one, whose write) failed."""
+    at = now()
+    entries = []
+    for sequence, (key, contact) in plan.work.items():
+        result = plan.results.get(sequence) or MailchimpError("not synced in this invocation")
+        outcome = failed_outcome(contact, result) if isinstance(result, MailchimpError) else result
+        entries.append((key, outcome, at, plan.state_exists.get(sequence)))
+    try:
+        repository.record_outcomes(entries)
+    except Exception:
+        return _record_one_by_one(plan, repository, now, workers)
+    for sequence, (_, contact) in plan.work.items():
+        result = plan.results.get(sequence) or MailchimpError("not synced in this invocation")
+        plan.settled[sequence] = _failure(contact, result) if isinstance(result, MailchimpError) else result
+    return plan
 
+
+def _failure(contact: MailchimpContact, error: MailchimpError) -> ContactSyncFailedError:
+    failure = ContactSyncFailedError(f"{contact.contact_id}: {error.summary}")
+    failure.__cause__ = error
+    return failure
+
+
+def _record_one_by_one(
+    plan: BatchPlan, repository: ContactRepository, now: Callable[[], datetime], workers: int
+) -> BatchPlan:
     def one(sequence: str) -> SyncOutcome | Exception:
         try:
             outcome = settle_record(sequence, plan, repository, now)
         except Exception as err:  # the record's own failure: raised again by its record step
             return err
-        assert outcome is not None  # a planned record has an outcome
-        return outcome
+        return outcome or ContactSyncFailedError(f"{sequence}: nothing planned")
 
     sequences = list(plan.work)
-    if len(sequences) <= 1:
-        plan.settled = {sequence: one(sequence) for sequence in sequences}
-        return plan
     with ThreadPoolExecutor(max_workers=workers) as pool:
         plan.settled = dict(zip(sequences, pool.map(one, sequences), strict=True))
     return plan
