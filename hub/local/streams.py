@@ -49,19 +49,27 @@ class ShardReader:
     every read of DynamoDB Local's stream costs the engine and the hub the same CPU: three mappings on the CRM
     table read and parsed each record three times). Each mapping takes what was read since it last took, in
     order, so its filters, batch size, batching window, retries and dead letters stay its own; whichever mapping
-    finds nothing left to take reads the next records for all (a mapping busy delivering holds up no other)."""
+    finds nothing left to take reads the next records for all (a mapping busy delivering holds up no other).
+
+    A mapping that falls more than ``MAX_PENDING_RECORDS`` behind (MailChimp backing off during an import) goes on
+    with a reader of its own from where this one is (an iterator may be used again), keeping what it has yet to
+    take: the hub never holds more than that for it, and the others never wait for it."""
+
+    MAX_PENDING_RECORDS = 2000
 
     def __init__(self, stream_arn: str, streams: Any) -> None:
         self.stream_arn = stream_arn
         self.streams = streams
         self.iterators: dict[str, str | None] = {}
         self.pending: dict[int, list[tuple[str, list[dict[str, Any]], bool]]] = {}
+        self.pumps: dict[int, MappingPump] = {}
         self.started: set[int] = set()
         self.lock = threading.Lock()
 
     def join(self, pump: MappingPump) -> None:
         with self.lock:
             self.pending[id(pump)] = []
+            self.pumps[id(pump)] = pump
             pump.reader = self
 
     def start_position(self, kind: str, pump: MappingPump) -> None:
@@ -96,8 +104,22 @@ class ShardReader:
                 for read in self._read():
                     for queue in self.pending.values():
                         queue.append(read)
+                self._detach_laggards()
             self.pending[id(pump)] = []
             return mine
+
+    def _detach_laggards(self) -> None:
+        for key, queue in list(self.pending.items()):
+            if (
+                len(self.pending) > 1
+                and sum(len(records) for _, records, _ in queue) > self.MAX_PENDING_RECORDS
+            ):
+                own = ShardReader(self.stream_arn, self.streams)
+                own.iterators = dict(self.iterators)
+                own.pending[key], own.pumps[key], own.started = queue, self.pumps[key], {key}
+                self.pumps.pop(key).reader = own
+                del self.pending[key]
+                self.started.discard(key)
 
     def _read(self) -> list[tuple[str, list[dict[str, Any]], bool]]:
         reads = []
