@@ -180,7 +180,7 @@ def sync_in_batches(
     contacts = list(contacts)
     budget = budget or Budget.unlimited()
     config = gateway.config
-    if len(contacts) < config.batch_min_contacts:
+    if not config.batch_min_contacts or len(contacts) < max(config.batch_min_contacts, 2):
         return sync_contacts(contacts, gateway, budget)
     results: dict[int, SyncOutcome | MailchimpError] = {}
     firsts: dict[int, FirstRequest] = {}
@@ -224,7 +224,11 @@ def sync_in_batches(
             "body": json.dumps({"tags": diff.as_body(), "is_syncing": True})}
         for i, diff in diffs.items() if diff
     }  # fmt: skip
-    tagged = _in_batches(tag_writes, gateway, budget) if len(tag_writes) >= config.batch_min_contacts else {}
+    tagged = (
+        _in_batches(tag_writes, gateway, budget)
+        if len(tag_writes) >= max(config.batch_min_contacts, 2)
+        else {}
+    )
     for i, member in members.items():
         if i not in tag_writes:
             results[i] = synced_outcome(contacts[i], member, diffs[i])

@@ -452,3 +452,19 @@ def test_a_batch_mailchimp_does_not_accept_fails_every_record_for_the_stream_to_
     fake.clear_faults()
     assert handler(event) == {"batchItemFailures": []}
     assert {stored(table, p["email"])["mailchimp"]["state"] for p in people} == {"synced"}
+
+
+def test_batches_can_be_turned_off_and_each_contact_is_synced_by_its_own_calls(
+    table, handler, fake, monkeypatch
+):
+    # Given MAILCHIMP_BATCH_MIN_CONTACTS=0 and 12 opted-in leads in one stream batch
+    monkeypatch.setenv("MAILCHIMP_BATCH_MIN_CONTACTS", "0")
+    people = [lead(f"single{n}@example.com") for n in range(12)]
+    for person in people:
+        table.put_item(Item=person)
+    # When the batch is delivered
+    assert handler(stream_event([("INSERT", person, None) for person in people])) == {"batchItemFailures": []}
+    # Then no batch was sent, each contact had its own upsert, and all are synced
+    assert fake.calls_to("POST", r"/3.0/batches/?$") == []
+    assert len(fake.calls_to("PUT", r"/members/")) == len(people)
+    assert {stored(table, p["email"])["mailchimp"]["state"] for p in people} == {"synced"}
