@@ -9,7 +9,9 @@ home, waits until it is ready, writes ``show.csv`` there and runs ``hub leads im
 most) until the stream consumers have caught up: the fake MailChimp has had one call per row (the sync of
 each imported contact) and the emails have stopped coming. Prints one JSON line last (the figures
 ``bench/sheet.py`` reads): ``seconds`` (the import as the user waits for it), ``settled_seconds`` (from the
-same start until the consumers caught up; null if not within ``--settle``), ``emails`` sent by then.
+same start until the consumers caught up; null if not within ``--settle``), ``emails`` sent by then, and the CPU
+seconds the hub's process (``hub_cpu_seconds``) and the rest of its tree (``engine_cpu_seconds``: DynamoDB Local's
+JVM) spent from the import's start until then (or the end of the wait): figures the machine's load barely moves.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ def trade_show_csv(rows: int) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
-def tree_rss_kib(pid: int) -> int:
-    """Resident memory of ``pid`` and its descendants (Linux /proc)."""
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux /proc)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -51,10 +53,27 @@ def tree_rss_kib(pid: int) -> int:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(parent, []).append(int(entry.name))
-    total, todo = 0, [pid]
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
+        found.append(current)
         todo.extend(children.get(current, []))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (Linux /proc): a figure the machine's load barely moves."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_rss_kib(pid: int) -> int:
+    """Resident memory of ``pid`` and its descendants (Linux /proc)."""
+    total = 0
+    for current in tree_pids(pid):
         try:
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -115,11 +134,14 @@ def main() -> int:
     )  # fmt: skip
     info_path = home / ".hub" / "local.json"
     peak = [0]
+    cpu: dict[int, float] = {}  # the last CPU seconds seen per process of the hub's tree (the JVM among them)
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.wait(0.5):
             peak[0] = max(peak[0], tree_rss_kib(process.pid))
+            for pid in tree_pids(process.pid):
+                cpu[pid] = max(cpu.get(pid, 0.0), cpu_seconds(pid))
 
     try:
         while not info_path.exists():
@@ -138,6 +160,7 @@ def main() -> int:
         source = home / "show.csv"
         source.write_bytes(trade_show_csv(args.rows))
         calls_before = mailchimp_calls(info)
+        cpu_before = {pid: cpu_seconds(pid) for pid in tree_pids(process.pid)}
         started = time.monotonic()
         command = subprocess.run(
             [str(hub_bin), "leads", "--home", str(home), "import", str(source), "--no-progress",
@@ -146,6 +169,12 @@ def main() -> int:
         )  # fmt: skip
         elapsed = time.monotonic() - started
         settled, emails = settle(info, args.rows, calls_before, started, args.settle)
+        for pid in tree_pids(process.pid):
+            cpu[pid] = max(cpu.get(pid, 0.0), cpu_seconds(pid))
+        hub_cpu = cpu.get(process.pid, 0.0) - cpu_before.get(process.pid, 0.0)
+        other_cpu = sum(
+            seconds - cpu_before.get(pid, 0.0) for pid, seconds in cpu.items() if pid != process.pid
+        )
         counts = next((line for line in command.stdout.splitlines() if " rows: " in line), "")
         body = s3.get_object(Bucket=info["bucket"], Key="imports/leads/show.results.csv")["Body"].read()
         rows = max(0, body.count(b"\n") - 1)
@@ -156,10 +185,12 @@ def main() -> int:
               f"in {elapsed:.1f} s ({counts}); results rows {rows:,}; hub memory at ready {at_ready / 1024:.0f} MB, "
               f"peak {peak[0] / 1024:.0f} MB; consumers caught up after "
               f"{'not within the wait' if settled is None else f'{settled:.1f} s'}, {emails} emails; "
+              f"CPU from the import's start until then: hub {hub_cpu:.1f} s, DynamoDB Local {other_cpu:.1f} s; "
               f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
         print(json.dumps({"rows": args.rows, "engine": engine, "done": done, "seconds": round(elapsed, 1),
                           "peak_mb": round(peak[0] / 1024), "ready_mb": round(at_ready / 1024),
                           "settled_seconds": None if settled is None else round(settled, 1), "emails": emails,
+                          "hub_cpu_seconds": round(hub_cpu, 1), "engine_cpu_seconds": round(other_cpu, 1),
                           "load_average": round(os.getloadavg()[0], 1)}))  # fmt: skip
     finally:
         stop.set()

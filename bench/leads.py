@@ -207,11 +207,12 @@ def _in_memory_cpu(handler: Any, new: list[Any], repeat: list[Any], context: Any
     import yaml
     from leads_webhook.intake import LeadServices
     from leads_webhook.storage import StoreLeadRepository
-    from leads_webhook.wiring import RecheckedConfig, RecheckedReps
+    from leads_webhook.wiring import RecheckedReps
 
     from hub.local.demo import DEMO_PATH
     from shared.config_schemas.leads import LeadsConfig
     from shared.config_schemas.routing import RoutingConfig
+    from shared.config_store import RecheckedConfig
     from shared.store import crm
     from shared.store.common import Version
     from shared.store.state import InMemoryStateStore

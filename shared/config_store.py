@@ -11,9 +11,13 @@ start), the document is read from ``HUB_CONFIG_DIR`` (the repository's ``config/
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -27,6 +31,7 @@ M = TypeVar("M", bound=BaseModel)
 GOOD_PREFIX = "config-good/"
 UPLOAD_PREFIX = "config/"
 MAX_DOCUMENT_BYTES = 1024 * 1024
+CONFIG_RECHECK_SECONDS = 30.0
 
 
 class ConfigError(ValueError):
@@ -118,5 +123,40 @@ def _load_local(name: str, model: type[M]) -> M:
     return value
 
 
+_rechecked: weakref.WeakSet[RecheckedConfig[Any]] = weakref.WeakSet()
+
+
+class RecheckedConfig(Generic[M]):
+    """A document whose ETag is checked at most every `every` seconds (not on every lead or stream batch):
+    a change takes effect within that time. ``clear_cache`` makes every one read again on its next use."""
+
+    def __init__(
+        self,
+        name: str,
+        model: type[M],
+        every: float = CONFIG_RECHECK_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name, self.model, self.every, self.clock = name, model, every, clock
+        self._value: M | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+        _rechecked.add(self)
+
+    def __call__(self, *, now: bool = False) -> M:
+        """The document; checked against the bucket when `every` seconds have passed (or `now`)."""
+        with self._lock:
+            if now or self._value is None or self.clock() - self._checked >= self.every:
+                self._value = load_config(self.name, self.model)
+                self._checked = self.clock()
+            return self._value
+
+    def forget(self) -> None:
+        with self._lock:
+            self._value = None
+
+
 def clear_cache() -> None:
     _cache.clear()
+    for rechecked in list(_rechecked):
+        rechecked.forget()

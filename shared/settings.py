@@ -46,6 +46,10 @@ class HubSettings(BaseModel):
         default=4, ge=1, le=10, validation_alias="MAILCHIMP_MAX_CONNECTIONS"
     )
     mailchimp_double_opt_in: bool = Field(default=False, validation_alias="MAILCHIMP_DOUBLE_OPT_IN")
+    # a stream batch of at least this many contacts goes through MailChimp's POST /batches (0: never)
+    mailchimp_batch_min_contacts: int = Field(
+        default=10, ge=0, validation_alias="MAILCHIMP_BATCH_MIN_CONTACTS"
+    )
     inbox_retention_hours: int = Field(default=96, ge=72, validation_alias="INBOX_RETENTION_HOURS")
     pos_continuation_queue_url: str = Field(default="", validation_alias="POS_CONTINUATION_QUEUE_URL")
     # Lambda's on-failure records of pos_ingest (and continuations that failed on every try) arrive from

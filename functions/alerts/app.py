@@ -11,7 +11,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from alerts.rules import alerts_for_change
 from alerts.sweep import sweep_alerts
-from alerts.wiring import CachedDirectory, build_deliverer, crm_store, rule_context, stage_catalog
+from alerts.wiring import (
+    CachedDirectory,
+    alerts_config,
+    build_deliverer,
+    crm_store,
+    rule_context,
+    stage_catalog,
+)
 from shared.observability import logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
@@ -44,9 +51,9 @@ def record_handler(record: DynamoDBRecord) -> None:
 def run_sweep(schedule: str) -> dict[str, Any]:
     """Finish what is due (held alerts, dead claims), then send what the sweeps find."""
     now = datetime.now(UTC)
-    deliverer = build_deliverer(now, _lease(), _invocation["directory"])
+    deliverer = build_deliverer(now, _lease(), _invocation["directory"], alerts_config(now=True))
     released = deliverer.release_due()
-    found = sweep_alerts(crm_store(), stage_catalog(), deliverer.config, now)
+    found = sweep_alerts(crm_store(), stage_catalog(now=True), deliverer.config, now)
     summary = deliverer.deliver(found.alerts)
     summary.add(released)
     result = {

@@ -11,7 +11,7 @@ from alerts.recipients import Person, Resolver
 from alerts.rules import RuleContext
 from shared.config_schemas.alerts import AlertsConfig
 from shared.config_schemas.stages import StageCatalog
-from shared.config_store import load_config
+from shared.config_store import RecheckedConfig
 from shared.email import Email, send_email
 from shared.settings import get_settings
 from shared.store.crm import CrmStore
@@ -61,12 +61,18 @@ def crm_store() -> CrmStore:
     return DynamoCrmStore()
 
 
-def alerts_config() -> AlertsConfig:
-    return load_config("alerts.yaml", AlertsConfig)
+# Checked against the bucket at most every 30 s on the stream's path (an import's changes arrive in hundreds of
+# batches); the hourly sweep checks them on each run (``now``), so a change is in force for the next sweep.
+_alerts_config = RecheckedConfig("alerts.yaml", AlertsConfig)
+_stage_catalog = RecheckedConfig("stages.yaml", StageCatalog)
 
 
-def stage_catalog() -> StageCatalog:
-    return load_config("stages.yaml", StageCatalog)
+def alerts_config(*, now: bool = False) -> AlertsConfig:
+    return _alerts_config(now=now)
+
+
+def stage_catalog(*, now: bool = False) -> StageCatalog:
+    return _stage_catalog(now=now)
 
 
 def rule_context() -> RuleContext:

@@ -6,9 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Generic, TypeVar
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING
 
 from leads_webhook.intake import LeadServices
 from leads_webhook.routing import RepDirectory, RepRecord, RepWorkload, RotationRepository
@@ -17,35 +15,6 @@ from shared.config_schemas.routing import RoutingConfig
 
 if TYPE_CHECKING:
     from leads_webhook.imports import DigestStore
-
-M = TypeVar("M", bound=BaseModel)
-CONFIG_RECHECK_SECONDS = 30.0
-
-
-class RecheckedConfig(Generic[M]):
-    """A configuration document whose ETag is checked at most every `every` seconds (not on every lead)."""
-
-    def __init__(
-        self,
-        name: str,
-        model: type[M],
-        every: float = CONFIG_RECHECK_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.name, self.model, self.every, self.clock = name, model, every, clock
-        self._value: M | None = None
-        self._checked = 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> M:
-        with self._lock:
-            if self._value is None or self.clock() - self._checked >= self.every:
-                from shared.config_store import load_config
-
-                self._value = load_config(self.name, self.model)
-                self._checked = self.clock()
-            return self._value
-
 
 REPS_RECHECK_SECONDS = 5.0
 
@@ -143,6 +112,7 @@ class OptimisticRotation:
 def deployed_services() -> LeadServices:
     """Built once per container, on first use (never at import: moto and the local hub set endpoints first)."""
     from leads_webhook.storage import DynamoLeadRepository
+    from shared.config_store import RecheckedConfig  # not at import: the handler's cold start does without it
     from shared.settings import get_settings
     from shared.signing import SsmSourceSecrets
     from shared.store.crm import DynamoCrmStore

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from mailchimp_sync.gateway import Budget
-from mailchimp_sync.stream import BatchPlan, StreamChange, plan_batch, run_plan, settle_record
+from mailchimp_sync.stream import BatchPlan, StreamChange, plan_batch, record_outcomes, run_plan
 from mailchimp_sync.wiring import gateway_for, mailchimp_setup, repository
 from shared.api_paths import routable_event
 from shared.observability import logger, metrics, tracer
@@ -51,6 +51,7 @@ def sync_stream_batch(event: dict[str, Any], context: LambdaContext) -> dict[str
     )
     if plan.work:
         run_plan(plan, gateway_for(mailchimp_setup()), Budget.from_lambda_context(context))
+        record_outcomes(plan, repository())
 
     def record_handler(record: DynamoDBRecord) -> None:
         settle(record, plan)
@@ -63,11 +64,10 @@ def sync_stream_batch(event: dict[str, Any], context: LambdaContext) -> dict[str
 
 def settle(record: DynamoDBRecord, plan: BatchPlan) -> None:
     sequence = str(record.dynamodb.sequence_number) if record.dynamodb else ""
-    try:
-        outcome = settle_record(sequence, plan, repository())
-    except Exception:
+    outcome = plan.settled.get(sequence)  # recorded by record_outcomes (None: a record with nothing to sync)
+    if isinstance(outcome, Exception):
         metrics.add_metric(name="MailchimpSyncFailed", unit=MetricUnit.Count, value=1)
-        raise
+        raise outcome
     if outcome is not None:
         metrics.add_metric(name=f"MailchimpSync_{outcome.state}", unit=MetricUnit.Count, value=1)
 

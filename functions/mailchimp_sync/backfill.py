@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from mailchimp_sync.errors import BlockedMemberError, RetryableMailchimpError
+from mailchimp_sync.errors import BlockedMemberError
 from mailchimp_sync.gateway import Budget, MailchimpGateway, classify
 from mailchimp_sync.models import MailchimpContact, SyncOutcome
 from mailchimp_sync.segments import merge_fields_for, other_band_tags, subscriber_hash, tags_for
@@ -134,17 +134,8 @@ def run_batch(
     operations = [
         op for c in contacts for op in operations_for(c, config.list_id, config.double_opt_in, band_names)
     ]
-    budget = Budget.seconds(wait_s)
-    batch = gateway.start_batch(operations, budget)
-    while batch.get("status") != "finished":
-        if budget.remaining() <= poll_interval_s:
-            raise RetryableMailchimpError(f"batch {batch.get('id')} not finished after {wait_s:.0f} s")
-        sleep(poll_interval_s)
-        batch = gateway.batch_status(batch["id"], budget)
-    results = (
-        gateway.download_batch_results(batch["response_body_url"], budget)
-        if batch.get("response_body_url")
-        else []
+    results = gateway.run_batch(
+        operations, Budget.seconds(wait_s), poll_interval_s=poll_interval_s, sleep=sleep
     )
     return outcomes_from_results(contacts, results)
 

@@ -33,6 +33,9 @@ class MailchimpConfig(BaseModel):
     backoff_base_s: float = Field(default=0.2, ge=0)
     backoff_cap_s: float = Field(default=5.0, ge=0)
     batch_max_operations: int = Field(default=500, ge=2, le=500)
+    # a stream batch of at least this many contacts is synced through POST /batches (mailchimp_sync.sync);
+    # 0 never (MAILCHIMP_BATCH_MIN_CONTACTS)
+    batch_min_contacts: int = Field(default=10, ge=0)
 
     @field_validator("timeout_s")
     @classmethod
@@ -86,5 +89,6 @@ def load_setup(settings: HubSettings) -> MailchimpSetup:
         base_url=settings.mailchimp_url or None,
         double_opt_in=settings.mailchimp_double_opt_in,
         max_concurrency=settings.mailchimp_max_connections,
+        batch_min_contacts=settings.mailchimp_batch_min_contacts,
     )
     return MailchimpSetup(config=config, webhook_token=token)

@@ -308,6 +308,32 @@ class MailchimpGateway:
     def batch_status(self, batch_id: str, budget: Budget | None = None) -> dict[str, Any]:
         return self.call("batch status", lambda c: c.batches.status(batch_id), budget)
 
+    def run_batch(
+        self,
+        operations: list[dict[str, Any]],
+        budget: Budget,
+        *,
+        poll_interval_s: float = 1.0,
+        first_poll_s: float | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Submit one batch (``POST /batches``), wait until MailChimp has finished it and return its
+        per-operation results (``status_code``, ``operation_id``, ``response``: a JSON string). Polls after
+        ``first_poll_s``, then twice as long each time up to ``poll_interval_s``. Raises
+        :class:`RetryableMailchimpError` when it has not finished within the budget."""
+        batch = self.start_batch(operations, budget)
+        wait = poll_interval_s if first_poll_s is None else min(first_poll_s, poll_interval_s)
+        while batch.get("status") != "finished":
+            if budget.remaining() <= wait + MIN_CALL_TIMEOUT_S:
+                raise RetryableMailchimpError(
+                    f"batch {batch.get('id')} not finished within the time budget", operation="batch status"
+                )
+            (sleep or self._sleep)(wait)
+            wait = min(wait * 2, poll_interval_s)
+            batch = self.batch_status(batch["id"], budget)
+        url = batch.get("response_body_url")
+        return self.download_batch_results(url, budget) if url else []
+
     def download_batch_results(self, url: str, budget: Budget | None = None) -> list[dict[str, Any]]:
         """Fetch and unpack a finished batch's ``response_body_url`` (a .tar.gz of JSON arrays)."""
         import io

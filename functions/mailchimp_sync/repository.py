@@ -58,6 +58,10 @@ class ContactRepository(Protocol):
         self, key: ContactKey, outcome: SyncOutcome, at: datetime, *, state_exists: bool | None = None
     ) -> None: ...
 
+    def record_outcomes(self, entries: list[tuple[ContactKey, SyncOutcome, datetime, bool | None]]) -> None:
+        """``record_outcome`` for several contacts (each once), in as few writes as the store allows."""
+        ...
+
     def find_by_email(self, email: str) -> list[tuple[ContactKey, dict[str, Any]]]:
         """Everyone with this address: the lead, and CRM contacts."""
         ...
@@ -175,6 +179,11 @@ class StoreContactRepository:
         self, key: ContactKey, outcome: SyncOutcome, at: datetime, *, state_exists: bool | None = None
     ) -> None:
         self.store.record_sync_state(key, outcome_values(outcome, at), map_exists=state_exists)
+
+    def record_outcomes(self, entries: list[tuple[ContactKey, SyncOutcome, datetime, bool | None]]) -> None:
+        self.store.record_sync_states(
+            [(key, outcome_values(outcome, at), exists) for key, outcome, at, exists in entries]
+        )
 
     def find_by_email(self, email: str) -> list[tuple[ContactKey, dict[str, Any]]]:
         found: list[tuple[ContactKey, dict[str, Any]]] = []

@@ -10,6 +10,7 @@ records whose sync failed, so the stream retries them (and, after its retries, d
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +19,7 @@ from mailchimp_sync.errors import MailchimpError
 from mailchimp_sync.gateway import Budget, MailchimpGateway
 from mailchimp_sync.models import MailchimpContact, SyncOutcome
 from mailchimp_sync.repository import ContactKey, ContactRepository, contact_from_image, key_of, needs_sync
-from mailchimp_sync.sync import failed_outcome, sync_contacts
+from mailchimp_sync.sync import failed_outcome, sync_in_batches
 
 
 class ContactSyncFailedError(Exception):
@@ -39,6 +40,8 @@ class BatchPlan:
     work: dict[str, tuple[ContactKey, MailchimpContact]] = field(default_factory=dict)
     state_exists: dict[str, bool] = field(default_factory=dict)
     results: dict[str, SyncOutcome | MailchimpError] = field(default_factory=dict)
+    # what recording each outcome came to (``record_outcomes``): the outcome, or what the record must raise
+    settled: dict[str, SyncOutcome | Exception] = field(default_factory=dict)
 
     @property
     def contacts(self) -> list[MailchimpContact]:
@@ -63,9 +66,60 @@ def plan_batch(changes: Iterable[StreamChange]) -> BatchPlan:
 
 
 def run_plan(plan: BatchPlan, gateway: MailchimpGateway, budget: Budget) -> BatchPlan:
-    results = sync_contacts(plan.contacts, gateway, budget)
+    results = sync_in_batches(plan.contacts, gateway, budget)
     for sequence, result in zip(plan.work, results, strict=True):
         plan.results[sequence] = result
+    return plan
+
+
+RECORD_WORKERS = 8
+
+
+def record_outcomes(
+    plan: BatchPlan,
+    repository: ContactRepository,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    workers: int = RECORD_WORKERS,
+) -> BatchPlan:
+    """Record every planned record's outcome on its contact: together (``record_outcomes``: transactions of up
+    to 100 instead of a write per contact, each of which went back into the CRM stream as its own request), or
+    when that fails one by one, up to ``workers`` at once. What each came to is kept in ``plan.settled`` for the
+    per-record step, which fails the record whose sync (or, one by one, whose write) failed."""
+    at = now()
+    entries = []
+    for sequence, (key, contact) in plan.work.items():
+        result = plan.results.get(sequence) or MailchimpError("not synced in this invocation")
+        outcome = failed_outcome(contact, result) if isinstance(result, MailchimpError) else result
+        entries.append((key, outcome, at, plan.state_exists.get(sequence)))
+    try:
+        repository.record_outcomes(entries)
+    except Exception:
+        return _record_one_by_one(plan, repository, now, workers)
+    for sequence, (_, contact) in plan.work.items():
+        result = plan.results.get(sequence) or MailchimpError("not synced in this invocation")
+        plan.settled[sequence] = _failure(contact, result) if isinstance(result, MailchimpError) else result
+    return plan
+
+
+def _failure(contact: MailchimpContact, error: MailchimpError) -> ContactSyncFailedError:
+    failure = ContactSyncFailedError(f"{contact.contact_id}: {error.summary}")
+    failure.__cause__ = error
+    return failure
+
+
+def _record_one_by_one(
+    plan: BatchPlan, repository: ContactRepository, now: Callable[[], datetime], workers: int
+) -> BatchPlan:
+    def one(sequence: str) -> SyncOutcome | Exception:
+        try:
+            outcome = settle_record(sequence, plan, repository, now)
+        except Exception as err:  # the record's own failure: raised again by its record step
+            return err
+        return outcome or ContactSyncFailedError(f"{sequence}: nothing planned")
+
+    sequences = list(plan.work)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        plan.settled = dict(zip(sequences, pool.map(one, sequences), strict=True))
     return plan
 
 

@@ -144,7 +144,7 @@ class LocalHub:
         from hub.local.queues import Poller, QueueMappingPump, S3NotificationPump
         from hub.local.runtime import FunctionRuntime
         from hub.local.schedules import Scheduler
-        from hub.local.streams import MappingPump
+        from hub.local.streams import MappingPump, share_readers
 
         runtime = FunctionRuntime(self.template.functions())
         self.runtime = runtime
@@ -193,8 +193,10 @@ class LocalHub:
                 REGION,
                 gather=True,
             )
-            pump.start_position(latest=restoring)  # replayed changes were processed in the earlier run
             stream_pumps.append(pump)
+        share_readers(stream_pumps)  # the three mappings on the CRM table read its stream once
+        for pump in stream_pumps:
+            pump.start_position(latest=restoring)  # replayed changes were processed in the earlier run
         self.stream_pumps = stream_pumps
 
         drop_dir = self.home / "drop"

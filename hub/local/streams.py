@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 import traceback
 from datetime import datetime
@@ -43,6 +44,119 @@ def lambda_record(record: dict[str, Any], stream_arn: str, region: str) -> dict[
     return out  # type: ignore[no-any-return]
 
 
+class ShardReader:
+    """Reads a table's stream once for every mapping on it (Lambda's pollers read a shard for each mapping, but
+    every read of DynamoDB Local's stream costs the engine and the hub the same CPU: three mappings on the CRM
+    table read and parsed each record three times). Each mapping takes what was read since it last took, in
+    order, so its filters, batch size, batching window, retries and dead letters stay its own; whichever mapping
+    finds nothing left to take reads the next records for all (a mapping busy delivering holds up no other).
+
+    A mapping that falls more than ``MAX_PENDING_RECORDS`` behind (MailChimp backing off during an import) goes on
+    with a reader of its own from where this one is (an iterator may be used again), keeping what it has yet to
+    take: the hub never holds more than that for it, and the others never wait for it."""
+
+    MAX_PENDING_RECORDS = 2000
+
+    def __init__(self, stream_arn: str, streams: Any) -> None:
+        self.stream_arn = stream_arn
+        self.streams = streams
+        self.iterators: dict[str, str | None] = {}
+        self.pending: dict[int, list[tuple[str, list[dict[str, Any]], bool]]] = {}
+        self.pumps: dict[int, MappingPump] = {}
+        self.started: set[int] = set()
+        self.lock = threading.Lock()
+
+    def join(self, pump: MappingPump) -> None:
+        with self.lock:
+            self.pending[id(pump)] = []
+            self.pumps[id(pump)] = pump
+            pump.reader = self
+
+    def start_position(self, kind: str, pump: MappingPump) -> None:
+        """Open every shard at TRIM_HORIZON or LATEST: once for the mappings that share this reader (again when
+        a mapping starts again, as a pump polled by hand may)."""
+        with self.lock:
+            if self.iterators and id(pump) not in self.started:
+                self.started.add(id(pump))
+                return
+            self.started = {id(pump)}
+            self.iterators = {}
+            for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"][
+                "Shards"
+            ]:
+                self.iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=kind
+                )["ShardIterator"]
+
+    def open_new_shards(self) -> None:
+        """Shards that appeared since (a closed shard's children, as the engine rolls them over): from their start."""
+        for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
+            if shard["ShardId"] not in self.iterators:
+                self.iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+
+    def take(self, pump: MappingPump) -> list[tuple[str, list[dict[str, Any]], bool]]:
+        """What ``pump`` has not taken yet, per shard read: (shard id, records, whether the shard closed)."""
+        with self.lock:
+            mine = self.pending[id(pump)]
+            if not mine:
+                for read in self._read():
+                    for queue in self.pending.values():
+                        queue.append(read)
+                self._detach_laggards()
+            self.pending[id(pump)] = []
+            return mine
+
+    def _detach_laggards(self) -> None:
+        for key, queue in list(self.pending.items()):
+            if (
+                len(self.pending) > 1
+                and sum(len(records) for _, records, _ in queue) > self.MAX_PENDING_RECORDS
+            ):
+                own = ShardReader(self.stream_arn, self.streams)
+                own.iterators = dict(self.iterators)
+                own.pending[key], own.pumps[key], own.started = queue, self.pumps[key], {key}
+                self.pumps.pop(key).reader = own
+                del self.pending[key]
+                self.started.discard(key)
+
+    def _read(self) -> list[tuple[str, list[dict[str, Any]], bool]]:
+        reads = []
+        for shard_id, iterator in list(self.iterators.items()):
+            if iterator is None:
+                continue
+            try:
+                answer = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+            except self.streams.exceptions.TrimmedDataAccessException:
+                # DynamoDB Local: an iterator taken while its shard was empty points before the shard's
+                # first record once one comes (its sequence numbers are global). Nothing was read from
+                # the shard then, so reading it from its start delivers each record once.
+                iterator = self.streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+                answer = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+            self.iterators[shard_id] = answer.get("NextShardIterator")
+            closed = self.iterators[shard_id] is None
+            if closed:  # the shard closed: its children carry on
+                self.open_new_shards()
+            records = answer.get("Records", [])
+            if records or closed:
+                reads.append((shard_id, records, closed))
+        return reads
+
+
+def share_readers(pumps: list[MappingPump]) -> None:
+    """One `ShardReader` for the mappings on the same stream from the same starting position (before
+    ``start_position``)."""
+    readers: dict[tuple[str, str], ShardReader] = {}
+    for pump in pumps:
+        key = (pump.stream_arn, pump.mapping.starting_position)
+        if key not in readers:
+            readers[key] = ShardReader(pump.stream_arn, pump.streams)
+        readers[key].join(pump)
+
+
 class MappingPump:
     """One event source mapping: one table's stream to one function."""
 
@@ -60,7 +174,8 @@ class MappingPump:
         # The running hub gathers for the batching window; a pump polled by hand (tests) delivers each poll.
         self.batching_window = mapping.batching_window if gather else 0.0
         self.patterns = [FilterPattern.load(p) for p in mapping.filters]
-        self.iterators: dict[str, str | None] = {}
+        # What reads the stream: its own unless `ShardReader.join` made it share one with the other mappings.
+        self.reader: ShardReader | None = None
         # Records read and wanted, gathered per shard until a batch is full or the mapping's batching window
         # (MaximumBatchingWindowInSeconds) has passed since the first of them, as Lambda gathers a batch.
         self.gathered: dict[str, list[dict[str, Any]]] = {}
@@ -71,18 +186,10 @@ class MappingPump:
     def start_position(self, *, latest: bool = False) -> None:
         """Open every shard at the mapping's starting position (at the end with `latest`: after a replay)."""
         kind = "TRIM_HORIZON" if self.mapping.starting_position == "TRIM_HORIZON" and not latest else "LATEST"
-        for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
-            self.iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
-                StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=kind
-            )["ShardIterator"]
-
-    def open_new_shards(self) -> None:
-        """Shards that appeared since (a closed shard's children, as the engine rolls them over): from their start."""
-        for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
-            if shard["ShardId"] not in self.iterators:
-                self.iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
+        if self.reader is None:
+            self.reader = ShardReader(self.stream_arn, self.streams)
+            self.reader.join(self)
+        self.reader.start_position(kind, self)
 
     def matches(self, record: dict[str, Any]) -> bool:
         """Whether Lambda would deliver ``record`` (a Streams API record, before ``lambda_record``: the
@@ -100,31 +207,20 @@ class MappingPump:
         return matches_any(self.patterns, shaped)
 
     def poll(self) -> int:
-        """Read what is new on every shard and deliver it; returns how many records were read."""
+        """Take what is new on every shard (read now unless another mapping on the stream already read it) and
+        deliver it; returns how many records were taken."""
+        if self.reader is None:
+            return 0
         read = 0
-        for shard_id, iterator in list(self.iterators.items()):
-            if iterator is None:
-                continue
-            try:
-                answer = self.streams.get_records(ShardIterator=iterator, Limit=1000)
-            except self.streams.exceptions.TrimmedDataAccessException:
-                # DynamoDB Local: an iterator taken while its shard was empty points before the shard's
-                # first record once one comes (its sequence numbers are global). Nothing was read from
-                # the shard then, so reading it from its start delivers each record once.
-                iterator = self.streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-                answer = self.streams.get_records(ShardIterator=iterator, Limit=1000)
-            self.iterators[shard_id] = answer.get("NextShardIterator")
-            if self.iterators[shard_id] is None:  # the shard closed: its children carry on
-                self.open_new_shards()
-            records = answer.get("Records", [])
+        for shard_id, records, closed in self.reader.take(self):
             read += len(records)
             wanted = [lambda_record(r, self.stream_arn, self.region) for r in records if self.matches(r)]
             if wanted:
                 self.gathered.setdefault(shard_id, []).extend(wanted)
                 self.gathered_since.setdefault(shard_id, time.monotonic())
-            self._deliver_gathered(shard_id, closed=self.iterators[shard_id] is None)
+            self._deliver_gathered(shard_id, closed=closed)
+        for shard_id in list(self.gathered):  # a batching window that ran out with nothing new read
+            self._deliver_gathered(shard_id)
         return read
 
     def _deliver_gathered(self, shard_id: str, *, closed: bool = False, now: bool = False) -> None:

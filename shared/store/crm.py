@@ -1120,6 +1120,12 @@ class CrmStore(AlertStore, Protocol):
         """Set ``mailchimp.<k>`` (None removes) on a lead or contact, never ``version``; False when gone."""
         ...
 
+    def record_sync_states(
+        self, entries: Sequence[tuple[ContactRef, Mapping[str, Any], bool | None]]
+    ) -> list[bool]:
+        """``record_sync_state`` for several people (``(ref, values, map_exists)``), in few requests."""
+        ...
+
     # --- reps, territories, accounts
     def get_rep(self, rep_id: str) -> Rep | None: ...
 
@@ -2264,9 +2270,12 @@ class _CrmLogic:
             cursor = json.dumps({"pk": item.pk, "sk": item.sk}, separators=(",", ":"))
             yield cursor, _lead_from_item(item)
 
-    def record_sync_state(
-        self, ref: ContactRef, values: Mapping[str, Any], *, map_exists: bool | None = None
-    ) -> bool:
+    @staticmethod
+    def _sync_state_attempts(
+        ref: ContactRef, values: Mapping[str, Any], map_exists: bool | None
+    ) -> list[_Update]:
+        """The two ways to set the sync map (its keys into the map there, or the whole map where there is none),
+        the likelier first."""
         model: type[CrmItem] = LeadItem if ref.kind == LEAD else ContactItem
         key = lead_key(ref.id) if ref.kind == LEAD else contact_key(ref.id)
         nested = _Update(
@@ -2277,14 +2286,42 @@ class _CrmLogic:
             _Exists(mailchimp_map=True),
         )
         whole = _Update(model, key, {"mailchimp": storable(dict(values))}, [], _Exists(mailchimp_map=False))
-        attempts = [whole, nested] if map_exists is False else [nested, whole]
+        return [whole, nested] if map_exists is False else [nested, whole]
+
+    def record_sync_state(
+        self, ref: ContactRef, values: Mapping[str, Any], *, map_exists: bool | None = None
+    ) -> bool:
+        attempts = self._sync_state_attempts(ref, values, map_exists)
         for _ in range(3):  # the map may appear between the two attempts
             for attempt in attempts:
                 if self._backend.update(attempt):
                     return True
-            if self._backend.get(model, key) is None:
+            if self._backend.get(attempts[0].model, attempts[0].key) is None:
                 return False
         return False
+
+    def record_sync_states(
+        self, entries: Sequence[tuple[ContactRef, Mapping[str, Any], bool | None]]
+    ) -> list[bool]:
+        """Several people's sync state (``(ref, values, map_exists)``, each person once), as ``record_sync_state``
+        each but in transactions of up to 100: one request for a stream batch instead of one per person. A
+        transaction is all or nothing, so when one is refused (a map appeared or went meanwhile, a person is
+        gone, a conflict) its entries are written one by one. True per entry written, False when gone."""
+        written: list[bool] = []
+        for start in range(0, len(entries), TRANSACTION_ITEMS):
+            chunk = entries[start : start + TRANSACTION_ITEMS]
+            updates = [self._sync_state_attempts(ref, values, exists)[0] for ref, values, exists in chunk]
+            try:
+                refused = self._backend.transact([], updates) if len(chunk) > 1 else {"one"}
+            except Exception:  # throttled, or refused as a whole: nothing was written, so one by one
+                refused = {"failed"}
+            if not refused:
+                written += [True] * len(chunk)
+                continue
+            written += [
+                self.record_sync_state(ref, values, map_exists=exists) for ref, values, exists in chunk
+            ]
+        return written
 
     # ------------------------------------------------------------ reps, territories, accounts
     def _get(self, model: type[M], key: Key) -> Any:

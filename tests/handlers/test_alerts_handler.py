@@ -351,3 +351,38 @@ def test_an_activity_logged_for_a_stale_deal_takes_it_off_the_stale_list(aws, al
     opp = DynamoCrmStore().get_opportunity("OPP-DEMO-STALE")
     assert opp is not None and opp.last_activity_at is not None
     assert datetime.now(UTC) - opp.last_activity_at < timedelta(minutes=5)
+
+
+# ------------------------------------------------------------------ the configuration's re-check
+def _config_reads(operation: str, params: Any) -> str:
+    if operation == "s3.GetObject" and "/config-good/" in str((params or {}).get("url_path", "")):
+        return "config read"
+    return operation
+
+
+def test_stream_batches_recheck_the_documents_only_with_time_and_a_sweep_at_once(aws, alerts, post_events,
+                                                                                  crm_stream):  # fmt: skip
+    from tests.helpers import counting_aws_calls
+
+    # Given a warm function: alerts.yaml and stages.yaml read by a first stream batch
+    post_events(opportunity("Formal Approval"))
+    alerts(crm_stream())
+
+    # When more stream batches arrive (an import's changes come in hundreds of them)
+    started = time.monotonic()
+    post_events(opportunity("Job Won"))
+    event = crm_stream()
+    with counting_aws_calls(_config_reads) as calls:
+        for _ in range(10):  # the same batch ten times: delivered again, it sends nothing again
+            assert alerts(event) == {"batchItemFailures": []}
+    elapsed = time.monotonic() - started
+
+    # Then the documents were not fetched again for each batch (at most every 30 s: shared.config_store)
+    assert calls["config read"] <= 2 * (elapsed // 30), calls
+    assert any(subject.startswith("Opportunity won: Robot arms for Acme") for _, subject in sent_to())
+
+    # And a sweep checks both documents at once: a changed alerts.yaml is in force for it
+    put_alerts_config(aws, quiet_hours={"enabled": False})
+    with counting_aws_calls(_config_reads) as calls:
+        alerts({"schedule": "alerts-sweep"})
+    assert calls["config read"] == 2, calls

@@ -2,7 +2,7 @@
 at most 4 for a new person, at most 3 for a repeat (issue 14).
 
 The configuration's ETag re-check (a conditional GET of a document at most every 30 s per container,
-``leads_webhook.wiring.RecheckedConfig``) and the reps' re-read (at most every 5 s, ``RecheckedReps``) are not
+``shared.config_store.RecheckedConfig``) and the reps' re-read (at most every 5 s, ``RecheckedReps``) are not
 per-lead costs: they are counted apart and bounded by time."""
 
 from __future__ import annotations

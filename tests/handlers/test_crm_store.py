@@ -93,6 +93,28 @@ def test_the_sync_map_is_kept_apart_from_the_version(store):
     assert not store.record_sync_state(crm.ContactRef("LEAD", "gone"), {"state": "synced"})
 
 
+def test_sync_states_of_many_go_together_and_a_refused_transaction_one_by_one(store):
+    # Given three leads, one with a sync map already
+    for n in range(3):
+        store.create_lead(a_lead(f"L{n}", marketing_opt_in=True), a_submission(f"L{n}"))
+    refs = [crm.ContactRef("LEAD", f"L{n}") for n in range(3)]
+    assert store.record_sync_state(refs[0], {"state": "failed", "last_error": "503"}, map_exists=False)
+    # When their states are written together, as the stream saw them (no map on any)
+    written = store.record_sync_states(
+        [(ref, {"state": "synced", "last_error": None}, False) for ref in refs]
+        + [(crm.ContactRef("LEAD", "gone"), {"state": "synced"}, False)]
+    )
+    # Then every person there has the state (L0's map, which the transaction did not expect, one by one),
+    # the one who is gone is not created, and no version moved
+    assert written == [True, True, True, False]
+    assert [store.get_lead(f"L{n}").mailchimp for n in range(3)] == [{"state": "synced"}] * 3
+    assert store.get_lead("gone") is None
+    assert {store.get_lead(f"L{n}").version for n in range(3)} == {0}
+    # And when nothing was expected wrongly, one transaction writes them all
+    assert store.record_sync_states([(ref, {"state": "skipped"}, True) for ref in refs]) == [True] * 3
+    assert [store.get_lead(f"L{n}").mailchimp["state"] for n in range(3)] == ["skipped"] * 3
+
+
 def test_opted_in_leads_resume_after_a_cursor(store):
     for n in range(5):
         store.create_lead(a_lead(f"L{n}", marketing_opt_in=n != 2), a_submission(f"L{n}"))

@@ -344,3 +344,127 @@ def test_a_busy_table_answers_the_webhook_503_so_mailchimp_retries(table, handle
     monkeypatch.setattr(crm.DynamoCrmStore, "get_lead", busy)
     answer = webhook(handler, type="unsubscribe", **{"data[email]": EMAIL})
     assert (answer["statusCode"], answer["headers"]["Retry-After"]) == (503, "5")
+
+
+# ------------------------------------------------------------------ a list: MailChimp's batch endpoint
+# A stream batch of many contacts (a trade-show list) is synced through POST /batches: one batch of member writes
+# and one of tag writes instead of a call or two per contact, each contact's answer still its own (the fake runs
+# each operation of a batch as the single call would, faults included).
+OPTED_IN = [f"keen{n}@example.com" for n in range(8)]
+NO_OPT_IN = [f"visitor{n}@example.com" for n in range(6)]
+FORGOTTEN, POISON, FLAKY = "gone@example.com", "poison@example.com", "flaky@example.com"
+
+
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch, mailchimp_env: None) -> None:
+    from mailchimp_sync import app
+
+    monkeypatch.setattr(app.gateway_for(app.mailchimp_setup()), "_sleep", lambda _: None)
+
+
+def _failed(answer: dict[str, Any]) -> list[str]:
+    return [f["itemIdentifier"] for f in answer["batchItemFailures"]]
+
+
+def test_a_list_of_contacts_goes_in_two_batches_and_each_answer_stays_its_own(
+    table, handler, fake, no_backoff
+):
+    # Given 17 leads in one stream batch: 8 opted in, 6 without opt-in (2 of them already members), one address
+    # MailChimp has forgotten (GDPR), one MailChimp refuses with a 400 (a poison), one whose write MailChimp
+    # answers 503 inside the batch; and MailChimp's first answer to POST /batches is a 429
+    people = [lead(e) for e in OPTED_IN] + [lead(e, marketing_opt_in=False) for e in NO_OPT_IN]
+    people += [lead(FORGOTTEN), lead(POISON), lead(FLAKY)]
+    for person in people:
+        table.put_item(Item=person)
+    fake.seed_member(NO_OPT_IN[0])
+    fake.seed_member(NO_OPT_IN[1])
+    fake.forget(FORGOTTEN)
+    fake.inject(
+        r"/members/" + _hash(POISON) + "$", status=400, title="Bad Request", detail="Poisoned.", times=-1
+    )
+    fake.inject(r"/members/" + _hash(FLAKY) + "$", status=503, times=1)
+    fake.inject(r"^/batches/?$", method="POST", status=429, times=1)
+    fake.reset_counters()
+    event = stream_event([("INSERT", person, None) for person in people])
+    poison_sequence = event["Records"][people.index(lead(POISON))]["dynamodb"]["SequenceNumber"]
+
+    # When the batch is delivered
+    answer = handler(event)
+
+    # Then only the poison's record goes back to the stream
+    assert _failed(answer) == [poison_sequence]
+    # and MailChimp got two batches (the member writes, then the tag writes) after its 429, and one call of its
+    # own only for the contact whose write was answered 503 in the batch
+    batches = fake.calls_to("POST", r"/3.0/batches/?$")
+    assert [c.status for c in batches] == [429, 200, 200]
+    member_writes = [c for c in fake.calls if c.batch_id and c.method in ("PUT", "PATCH")]
+    assert len(member_writes) == len(people)  # one each (the forgotten address too: MailChimp refuses it)
+    assert [
+        (c.method, c.path.rsplit("/", 1)[1]) for c in fake.calls if not c.batch_id and "/members/" in c.path
+    ] == [
+        ("PUT", _hash(FLAKY)),
+        ("POST", "tags"),
+    ]
+    # and each contact's state is its own answer
+    states = {person["email"]: stored(table, person["email"])["mailchimp"]["state"] for person in people}
+    assert states == {**dict.fromkeys([*OPTED_IN, FLAKY], "synced"), NO_OPT_IN[0]: "synced", NO_OPT_IN[1]: "synced",
+                      **dict.fromkeys(NO_OPT_IN[2:], "skipped"), FORGOTTEN: "blocked", POISON: "failed"}  # fmt: skip
+    assert "Poisoned." in stored(table, POISON)["mailchimp"]["last_error"]
+    for email in [*OPTED_IN, FLAKY]:
+        assert fake.member(email)["status"] == "subscribed"
+        assert {"employees:50-249", "industry:automotive", "campaign:spring-expo"} <= fake.tags(email)
+    assert fake.member(NO_OPT_IN[2]) is None  # no opt-in: nobody added
+    assert fake.tags(NO_OPT_IN[0]) >= {"industry:automotive"}  # an existing member's tags follow the CRM
+
+    # When the stream delivers the same batch again (at-least-once)
+    members_before = {e: fake.member(e) for e in OPTED_IN}
+    again = handler(event)
+
+    # Then the outcome is the same, and no member changed
+    assert _failed(again) == [poison_sequence]
+    assert {e: stored(table, e)["mailchimp"]["state"] for e in states} == states
+    assert {e: fake.member(e) for e in OPTED_IN} == members_before
+
+
+def test_a_batch_mailchimp_does_not_accept_fails_every_record_for_the_stream_to_retry(
+    table, handler, fake, no_backoff
+):
+    # Given 12 opted-in leads, and MailChimp answering 429 to every POST /batches (the budget's retries run out)
+    people = [lead(f"many{n}@example.com") for n in range(12)]
+    for person in people:
+        table.put_item(Item=person)
+    fake.inject(r"^/batches/?$", method="POST", status=429, times=-1)
+    event = stream_event([("INSERT", person, None) for person in people])
+
+    # When the batch is delivered, then the invocation fails as a whole (every record failed: the stream
+    # delivers the batch again)
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    with pytest.raises(BatchProcessingError, match="All records failed"):
+        handler(event)
+
+    # and each is marked failed with MailChimp's answer; no member was written
+    assert {stored(table, p["email"])["mailchimp"]["state"] for p in people} == {"failed"}
+    assert "429" in stored(table, people[0]["email"])["mailchimp"]["last_error"]
+    assert [c for c in fake.calls if "/members/" in c.path] == []
+
+    # When MailChimp accepts batches again and the stream retries
+    fake.clear_faults()
+    assert handler(event) == {"batchItemFailures": []}
+    assert {stored(table, p["email"])["mailchimp"]["state"] for p in people} == {"synced"}
+
+
+def test_batches_can_be_turned_off_and_each_contact_is_synced_by_its_own_calls(
+    table, handler, fake, monkeypatch
+):
+    # Given MAILCHIMP_BATCH_MIN_CONTACTS=0 and 12 opted-in leads in one stream batch
+    monkeypatch.setenv("MAILCHIMP_BATCH_MIN_CONTACTS", "0")
+    people = [lead(f"single{n}@example.com") for n in range(12)]
+    for person in people:
+        table.put_item(Item=person)
+    # When the batch is delivered
+    assert handler(stream_event([("INSERT", person, None) for person in people])) == {"batchItemFailures": []}
+    # Then no batch was sent, each contact had its own upsert, and all are synced
+    assert fake.calls_to("POST", r"/3.0/batches/?$") == []
+    assert len(fake.calls_to("PUT", r"/members/")) == len(people)
+    assert {stored(table, p["email"])["mailchimp"]["state"] for p in people} == {"synced"}

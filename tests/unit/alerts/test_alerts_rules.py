@@ -154,5 +154,9 @@ def test_an_import_digest_is_one_alert_for_its_rep_keyed_by_the_import_and_the_r
     assert alerts_for_change(digest, digest, CTX) == []  # only its creation announces it
     rendered = render_alert(alert.kind, alert.facts, "Sam")
     assert rendered.subject == "400 leads from expo-2026 assigned to you"
+    assert (
+        "Leads assigned to you: 400" in rendered.text
+    )  # the body states the count too, not only the subject
+    assert "<td>400</td>" in rendered.html.replace(" ", "")
     assert "Ada (Acme)" in rendered.text and "ada@acme.example" in rendered.text
     assert "399 more" in rendered.text and "imports/leads/expo-2026.results.csv" in rendered.text

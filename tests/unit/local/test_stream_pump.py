@@ -139,3 +139,73 @@ def test_records_are_gathered_for_the_batching_window_and_a_full_batch_goes_at_o
     pump.poll()
     pump.flush()
     assert [len(b) for b in runtime.batches] == [10, 3, 1] and pump.delivered == 14
+
+
+# ------------------------------------------------------------------ one reader for the mappings on a stream
+def _shared(aws, runtimes: list[RecordingRuntime]) -> list[MappingPump]:
+    from hub.local.streams import share_readers
+
+    pumps = [_pump(aws, runtime) for runtime in runtimes]
+    share_readers(pumps)
+    for pump in pumps:
+        pump.start_position()
+    return pumps
+
+
+def _emails(runtime: RecordingRuntime) -> list[str]:
+    return [r["dynamodb"]["NewImage"]["email"]["S"] for batch in runtime.batches for r in batch]
+
+
+def test_mappings_on_one_stream_read_it_once_and_each_gets_every_record(aws):
+    # Given two mappings on the CRM table's stream sharing a reader (its reads counted)
+    first, second = RecordingRuntime(), RecordingRuntime()
+    pumps = _shared(aws, [first, second])
+    reader = pumps[0].reader
+    assert reader is not None and pumps[1].reader is reader
+    reads: list[int] = []
+    get_records = reader.streams.get_records
+
+    def counted(**kwargs: Any) -> Any:
+        answer = get_records(**kwargs)
+        reads.append(len(answer.get("Records", [])))
+        return answer
+
+    reader.streams = type("Counted", (), {"get_records": staticmethod(counted),
+                                          "exceptions": reader.streams.exceptions})()  # fmt: skip
+    for n in range(5):
+        _put(aws, n)
+
+    # When both poll, then poll again with nothing new
+    assert [pump.poll() for pump in pumps] == [5, 5]
+    assert [pump.poll() for pump in pumps] == [0, 0]
+
+    # Then the five records were read from the stream once for both, and each got every lead once, in order
+    assert sum(reads) == 5
+    assert _emails(first) == _emails(second) == [f"p{n}@example.com" for n in range(5)]
+
+
+def test_a_mapping_that_falls_far_behind_reads_on_its_own_and_misses_nothing(aws, monkeypatch):
+    from hub.local.streams import ShardReader
+
+    monkeypatch.setattr(ShardReader, "MAX_PENDING_RECORDS", 3)
+    # Given two mappings sharing a reader, the second not polling (its function busy) while leads keep coming
+    busy, quick = RecordingRuntime(), RecordingRuntime()
+    slow_pump, quick_pump = _shared(aws, [busy, quick])
+    for n in range(8):
+        _put(aws, n)
+        quick_pump.poll()
+
+    # Then the slow one was left to a reader of its own (the hub keeps no more than 3 records for it)
+    assert slow_pump.reader is not quick_pump.reader
+    assert len(_emails(quick)) == 8
+
+    # When more leads come and both poll
+    for n in range(8, 11):
+        _put(aws, n)
+    while slow_pump.poll() or quick_pump.poll():
+        pass
+
+    # Then each got every lead exactly once, in order
+    expected = [f"p{n}@example.com" for n in range(11)]
+    assert _emails(busy) == expected
+    assert _emails(quick) == expected
