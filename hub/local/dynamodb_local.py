@@ -151,6 +151,9 @@ class DynamoDBLocalProcess:
             self._log = None
 
 
+_IDLE_CONNECTIONS = 16  # kept for the next requests; more at once open more, closed when done
+
+
 def is_dynamodb(environ: dict[str, Any]) -> bool:
     """A DynamoDB or DynamoDB Streams request (by its X-Amz-Target)."""
     return str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith(TARGETS)
@@ -165,16 +168,25 @@ class DynamoDBForwarder:
     def __init__(self, app: Callable[..., Iterable[bytes]], port: int) -> None:
         self.app = app
         self.port = port
-        self._local = threading.local()
+        # Idle kept-alive connections to the engine, shared by the server's threads: the hub's server
+        # starts a thread for each connection it accepts, so a connection kept per thread was new for
+        # nearly every request (a TCP handshake and a Jetty connection each).
+        self._idle: list[http.client.HTTPConnection] = []
+        self._idle_lock = threading.Lock()
 
     def _connection(self, fresh: bool = False) -> http.client.HTTPConnection:
-        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
-        if connection is None or fresh:
-            if connection is not None:
-                connection.close()
-            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
-            self._local.connection = connection
-        return connection
+        if not fresh:
+            with self._idle_lock:
+                if self._idle:
+                    return self._idle.pop()
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+
+    def _release(self, connection: http.client.HTTPConnection) -> None:
+        with self._idle_lock:
+            if len(self._idle) < _IDLE_CONNECTIONS:
+                self._idle.append(connection)
+                return
+        connection.close()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if not is_dynamodb(environ):
@@ -198,8 +210,16 @@ class DynamoDBForwarder:
                 data = answer.read()
                 break
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                connection.close()
                 if attempt == 1:
                     raise
+            except BaseException:
+                connection.close()
+                raise
+        if answer.will_close:
+            connection.close()
+        else:
+            self._release(connection)
         out = [(k, v) for k, v in answer.getheaders() if k.lower() not in _HOP_BY_HOP]
         start_response(f"{answer.status} {answer.reason}", out)
         return [data]

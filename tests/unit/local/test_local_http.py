@@ -4,6 +4,7 @@ answered 400, raw bytes handed to the function untouched, path parameters decode
 from __future__ import annotations
 
 import base64
+import io
 import json
 import socket
 import time
@@ -133,3 +134,64 @@ def test_path_parameters_are_decoded_and_the_route_matched_on_the_encoded_path(a
     (event,) = runtime.events
     assert event["pathParameters"] == {"opportunity_id": "OPP/SLASH@x:y"}
     assert event["rawPath"] == "/opportunities/OPP/SLASH@x:y"
+
+
+def test_dynamodb_requests_from_many_threads_reuse_the_engines_kept_alive_connections():
+    """The forwarder keeps idle connections to the engine for any thread (the hub's server starts a
+    thread for each connection it accepts), and passes each answer through as it came."""
+    import http.server
+    import socketserver
+    import threading
+
+    from hub.local.dynamodb_local import DynamoDBForwarder
+
+    accepted: list[object] = []
+
+    class Engine(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            accepted.append(self.client_address)
+            super().setup()
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            answer = b'{"echo":' + body + b"}"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(answer)))
+            self.send_header("X-Amz-Crc32", "1")
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+        daemon_threads = True
+
+    server = Server(("127.0.0.1", 0), Engine)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    forwarder = DynamoDBForwarder(lambda environ, start: [b"not dynamodb"], server.server_address[1])
+    answers: list[tuple[str, bytes]] = []
+
+    def one(number: int) -> None:
+        body = str(number).encode()
+        environ = {
+            "REQUEST_METHOD": "POST", "PATH_INFO": "/", "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body), "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.GetItem",
+            "CONTENT_TYPE": "application/x-amz-json-1.0",
+        }  # fmt: skip
+        statuses: list[str] = []
+        data = b"".join(forwarder(environ, lambda status, headers: statuses.append(status)))
+        answers.append((statuses[0], data))
+
+    try:
+        for number in range(20):  # one after another, each on a thread of its own
+            thread = threading.Thread(target=one, args=(number,))
+            thread.start()
+            thread.join()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answers == [("200 OK", b'{"echo":%d}' % n) for n in range(20)]
+    assert len(accepted) == 1
