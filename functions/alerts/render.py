@@ -68,7 +68,7 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
     if kind == "leads_imported":
         leads = [lead for lead in f("leads") or [] if isinstance(lead, dict)]
         count = int(f("count") or 0)
-        rows: list[tuple[str, Any]] = [("Leads assigned to you", count)]
+        rows: list[tuple[str, Any]] = [("List", f("list")), ("Leads assigned to you", count)]
         rows += [
             (_name(lead) + (f" ({_text(lead.get('company'))})" if lead.get("company") else ""),
              " · ".join(_text(lead.get(k)) for k in ("email", "country") if lead.get(k)))
