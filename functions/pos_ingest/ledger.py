@@ -230,8 +230,7 @@ class StagedLines:
         batch's few lines of a shard at a time cost more than the rest of the staging)."""
         keys, rows, rests = self._pending[shard]
         if keys:
-            key_text, row_text = _RECORD.join(keys), _RECORD.join(rows)
-            text = f"{len(key_text)},{len(row_text)}\n{key_text}{row_text}{_RECORD.join(rests)}"
+            text = StagedShard(keys, rows, rests).to_text()
             self.shards[shard].append(zlib.compress(text.encode(), STAGE_LEVEL, wbits=-15))
             self._pending[shard] = ([], [], [])
 
@@ -250,12 +249,10 @@ class StagedLines:
         if shard in self.shards:
             self._compress(shard)
         for part in self.shards.get(shard, []):
-            text = zlib.decompress(part, wbits=-15).decode()
-            end = text.index("\n")
-            k, r = (int(n) for n in text[:end].split(","))
-            piece.keys += text[end + 1 : end + 1 + k].split(_RECORD)
-            piece.rows += text[end + 1 + k : end + 1 + k + r].split(_RECORD)
-            piece.rests += text[end + 1 + k + r :].split(_RECORD)
+            chunk = StagedShard.from_text(zlib.decompress(part, wbits=-15).decode())
+            piece.keys += chunk.keys
+            piece.rows += chunk.rows
+            piece.rests += chunk.rests
         return piece
 
     def text(self, shard: int) -> str:
