@@ -86,9 +86,13 @@ def record_outcomes(
     when that fails one by one, up to ``workers`` at once. What each came to is kept in ``plan.settled`` for the
     per-record step, which fails the record whose sync (or, one by one, whose write) failed."""
     at = now()
+    results = {
+        sequence: plan.results.get(sequence) or MailchimpError("not synced in this invocation")
+        for sequence in plan.work
+    }
     entries = []
     for sequence, (key, contact) in plan.work.items():
-        result = plan.results.get(sequence) or MailchimpError("not synced in this invocation")
+        result = results[sequence]
         outcome = failed_outcome(contact, result) if isinstance(result, MailchimpError) else result
         entries.append((key, outcome, at, plan.state_exists.get(sequence)))
     try:
@@ -96,7 +100,7 @@ def record_outcomes(
     except Exception:
         return _record_one_by_one(plan, repository, now, workers)
     for sequence, (_, contact) in plan.work.items():
-        result = plan.results.get(sequence) or MailchimpError("not synced in this invocation")
+        result = results[sequence]
         plan.settled[sequence] = _failure(contact, result) if isinstance(result, MailchimpError) else result
     return plan
 

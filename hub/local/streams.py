@@ -81,19 +81,18 @@ class ShardReader:
                 return
             self.started = {id(pump)}
             self.iterators = {}
-            for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"][
-                "Shards"
-            ]:
-                self.iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=kind
-                )["ShardIterator"]
+            self._open_shards(kind)
 
     def open_new_shards(self) -> None:
         """Shards that appeared since (a closed shard's children, as the engine rolls them over): from their start."""
+        self._open_shards("TRIM_HORIZON")
+
+    def _open_shards(self, kind: str) -> None:
+        """An iterator of type ``kind`` for each of the stream's shards that has none yet."""
         for shard in self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]:
             if shard["ShardId"] not in self.iterators:
                 self.iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=kind
                 )["ShardIterator"]
 
     def take(self, pump: MappingPump) -> list[tuple[str, list[dict[str, Any]], bool]]:
