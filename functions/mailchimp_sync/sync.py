@@ -199,25 +199,13 @@ def sync_in_batches(
         for i, (operation, hash_, body) in firsts.items()
     }  # fmt: skip
     for i, answer in _in_batches(writes, gateway, budget).items():
-        contact, operation = contacts[i], firsts[i][0]
-        if isinstance(answer, MailchimpError):
-            results[i] = answer
-        elif answer is None:
+        judged = _judge(contacts[i], firsts[i][0], answer)
+        if judged is None or (isinstance(judged, dict) and needs_reconfirm(contacts[i], judged)):
             one_by_one.append(i)
-        elif isinstance(answer, tuple):
-            failure = classify(operation, *answer)
-            if failure.retryable:
-                one_by_one.append(i)
-            elif isinstance(failure.error, BlockedMemberError):
-                results[i] = _blocked(contact, failure.error)
-            elif isinstance(failure.error, MemberNotFoundError) and operation == "patch member":
-                results[i] = _no_opt_in(contact)
-            else:
-                results[i] = failure.error
-        elif needs_reconfirm(contact, answer):
-            one_by_one.append(i)
+        elif isinstance(judged, dict):
+            members[i] = judged
         else:
-            members[i] = answer
+            results[i] = judged
     diffs = {i: tag_diff(contacts[i], member) for i, member in members.items()}
     tag_writes = {
         i: {"method": "POST", "path": f"{member_path}/{firsts[i][1]}/tags", "operation_id": str(i),
@@ -230,22 +218,14 @@ def sync_in_batches(
         else {}
     )
     for i, member in members.items():
-        if i not in tag_writes:
-            results[i] = synced_outcome(contacts[i], member, diffs[i])
-        elif i not in tagged or tagged[i] is None:  # too few for a batch, or missing from its results
+        # not in `tagged`: too few for a batch, or missing from its results (None: synced again alone)
+        judged = _judge(contacts[i], "update member tags", tagged.get(i)) if i in tag_writes else {}
+        if judged is None:
             one_by_one.append(i)
-        elif isinstance(tagged[i], MailchimpError):
-            results[i] = tagged[i]  # type: ignore[assignment]
-        elif isinstance(tagged[i], tuple):
-            failure = classify("update member tags", *tagged[i])  # type: ignore[misc]
-            if failure.retryable:
-                one_by_one.append(i)
-            elif isinstance(failure.error, BlockedMemberError):
-                results[i] = _blocked(contacts[i], failure.error)
-            else:
-                results[i] = failure.error
-        else:
+        elif isinstance(judged, dict):
             results[i] = synced_outcome(contacts[i], member, diffs[i])
+        else:
+            results[i] = judged
     one_by_one.sort()
     for i, result in zip(
         one_by_one, sync_contacts([contacts[i] for i in one_by_one], gateway, budget), strict=True
@@ -255,6 +235,24 @@ def sync_in_batches(
 
 
 BatchAnswer = dict[str, Any] | tuple[int, Any] | MailchimpError | None
+
+
+def _judge(
+    contact: MailchimpContact, operation: str, answer: BatchAnswer
+) -> dict[str, Any] | SyncOutcome | MailchimpError | None:
+    """What a batch's answer to one of a contact's operations comes to: the 2xx answer, the contact's final
+    result (blocked, skipped, or an error to record as failed), or None to sync the contact again on its own
+    (missing from the results, 429 or 5xx)."""
+    if not isinstance(answer, tuple):
+        return answer
+    failure = classify(operation, *answer)
+    if failure.retryable:
+        return None
+    if isinstance(failure.error, BlockedMemberError):
+        return _blocked(contact, failure.error)
+    if isinstance(failure.error, MemberNotFoundError) and operation == "patch member":
+        return _no_opt_in(contact)
+    return failure.error
 
 
 def _in_batches(
