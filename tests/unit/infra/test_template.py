@@ -113,8 +113,10 @@ def test_tables_are_recoverable_and_encrypted():
         assert props["SSESpecification"]["SSEEnabled"], table_id
     for streamed in ("CrmTable", "PlanTable", "PosTable"):
         assert tables[streamed]["Properties"]["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
-    for expiring in ("CrmTable", "EventsTable", "StateTable", "IdempotencyTable"):
+    for expiring in ("CrmTable", "EventsTable", "StateTable", "PlanTable", "IdempotencyTable"):
         assert tables[expiring]["Properties"]["TimeToLiveSpecification"]["Enabled"]
+    # the attribute the stores write: shared.store.plan's PosCommitPageItem.expires_at on the plan table
+    assert tables["PlanTable"]["Properties"]["TimeToLiveSpecification"]["AttributeName"] == "expires_at"
 
 
 def test_pos_failures_end_their_run_and_are_kept_where_an_alarm_sees_them():
