@@ -2306,15 +2306,20 @@ class _CrmLogic:
         """Several people's sync state (``(ref, values, map_exists)``, each person once), as ``record_sync_state``
         each but in transactions of up to 100: one request for a stream batch instead of one per person. A
         transaction is all or nothing, so when one is refused (a map appeared or went meanwhile, a person is
-        gone, a conflict) its entries are written one by one. True per entry written, False when gone."""
+        gone, a conflict; or refused as sent, an item over 400 KB) its entries are written one by one, each
+        with both of its conditions as ``record_sync_state`` writes it. True per entry written, False when
+        gone. ``Throttled`` (busy, unreachable) is raised: nothing was written, and the stream retries the
+        batch rather than the same busy table taking a write per person."""
         written: list[bool] = []
         for start in range(0, len(entries), TRANSACTION_ITEMS):
             chunk = entries[start : start + TRANSACTION_ITEMS]
             updates = [self._sync_state_attempts(ref, values, exists)[0] for ref, values, exists in chunk]
             try:
                 refused = self._backend.transact([], updates) if len(chunk) > 1 else {"one"}
-            except Exception:  # throttled, or refused as a whole: nothing was written, so one by one
-                refused = {"failed"}
+            except Throttled:
+                raise
+            except StoreError:  # refused as sent (Conflict is reported in `refused`): one by one
+                refused = {"refused as sent"}
             if not refused:
                 written += [True] * len(chunk)
                 continue

@@ -113,8 +113,10 @@ def test_tables_are_recoverable_and_encrypted():
         assert props["SSESpecification"]["SSEEnabled"], table_id
     for streamed in ("CrmTable", "PlanTable", "PosTable"):
         assert tables[streamed]["Properties"]["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
-    for expiring in ("CrmTable", "EventsTable", "StateTable", "IdempotencyTable"):
+    for expiring in ("CrmTable", "EventsTable", "StateTable", "PlanTable", "IdempotencyTable"):
         assert tables[expiring]["Properties"]["TimeToLiveSpecification"]["Enabled"]
+    # the attribute the stores write: shared.store.plan's PosCommitPageItem.expires_at on the plan table
+    assert tables["PlanTable"]["Properties"]["TimeToLiveSpecification"]["AttributeName"] == "expires_at"
 
 
 def test_pos_failures_end_their_run_and_are_kept_where_an_alarm_sees_them():
@@ -136,6 +138,24 @@ def test_pos_failures_end_their_run_and_are_kept_where_an_alarm_sees_them():
     assert kept == {"Fn::GetAtt": ["PosIngestDeadLetterQueue", "Arn"]}
     env = pos["Properties"]["Environment"]["Variables"]
     assert env["POS_DEAD_LETTER_QUEUE_URL"] == {"Ref": "PosIngestDeadLetterQueue"}
+
+
+def test_pos_work_objects_expire_and_incomplete_uploads_are_aborted():
+    (bucket,) = resources_of("AWS::S3::Bucket").values()
+    rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+    # a failed POS try's work objects (pos-work/<run token>/...) go after 30 days: weeks beyond any run's
+    # retry window (a continuation waits at most 4 days), and only there: the ledger's objects never expire
+    work = rules["ExpirePosWork"]
+    assert (work["Status"], work["Prefix"], work["ExpirationInDays"]) == ("Enabled", "pos-work/", 30)
+    # the bucket is versioned: the versions a delete or the expiry leaves behind go too
+    assert bucket["Properties"]["VersioningConfiguration"]["Status"] == "Enabled"
+    assert work["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 1
+    expiring = [r for r in rules.values() if "ExpirationInDays" in r or "NoncurrentVersionExpiration" in r]
+    assert [r.get("Prefix") for r in expiring] == ["pos-work/"]
+    # and an upload never completed anywhere in the bucket is aborted, its parts removed
+    uploads = rules["AbortIncompleteUploads"]
+    assert uploads["Status"] == "Enabled" and "Prefix" not in uploads
+    assert uploads["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
 
 
 def test_alarms_watch_dead_letters_errors_and_iterator_age():
