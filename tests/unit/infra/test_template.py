@@ -150,8 +150,14 @@ def test_pos_work_objects_expire_and_incomplete_uploads_are_aborted():
     # the bucket is versioned: the versions a delete or the expiry leaves behind go too
     assert bucket["Properties"]["VersioningConfiguration"]["Status"] == "Enabled"
     assert work["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 1
-    expiring = [r for r in rules.values() if "ExpirationInDays" in r or "NoncurrentVersionExpiration" in r]
-    assert [r.get("Prefix") for r in expiring] == ["pos-work/"]
+    # only pos-work/ expires; the ledger keeps every current object and drops the ones a commit replaced
+    # after 30 days; nothing else (a distributor's file, config, reports) ever expires
+    assert [r.get("Prefix") for r in rules.values() if "ExpirationInDays" in r] == ["pos-work/"]
+    ledger = rules["ExpireReplacedLedgerVersions"]
+    assert (ledger["Status"], ledger["Prefix"]) == ("Enabled", "pos-ledger/")
+    assert "ExpirationInDays" not in ledger and ledger["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    noncurrent = [r.get("Prefix") for r in rules.values() if "NoncurrentVersionExpiration" in r]
+    assert sorted(noncurrent) == ["pos-ledger/", "pos-work/"]
     # and an upload never completed anywhere in the bucket is aborted, its parts removed
     uploads = rules["AbortIncompleteUploads"]
     assert uploads["Status"] == "Enabled" and "Prefix" not in uploads
