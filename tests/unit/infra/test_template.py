@@ -144,9 +144,12 @@ def test_pos_work_objects_expire_and_incomplete_uploads_are_aborted():
     (bucket,) = resources_of("AWS::S3::Bucket").values()
     rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
     # a failed POS try's work objects (pos-work/<run token>/...) go after 30 days: weeks beyond any run's
-    # retry window (a continuation waits at most 4 days), and only there: the ledger's objects never expire
+    # retry window (a continuation waits at most 14 days), and only there: the ledger's objects never expire
     work = rules["ExpirePosWork"]
     assert (work["Status"], work["Prefix"], work["ExpirationInDays"]) == ("Enabled", "pos-work/", 30)
+    # ...which must outlive any slice message still waiting in the continuation queue
+    retention = resources_of("AWS::SQS::Queue")["PosContinuationQueue"]["Properties"]["MessageRetentionPeriod"]
+    assert retention == 14 * 86400 < work["ExpirationInDays"] * 86400
     # the bucket is versioned: the versions a delete or the expiry leaves behind go too
     assert bucket["Properties"]["VersioningConfiguration"]["Status"] == "Enabled"
     assert work["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 1
