@@ -148,7 +148,9 @@ def test_pos_work_objects_expire_and_incomplete_uploads_are_aborted():
     work = rules["ExpirePosWork"]
     assert (work["Status"], work["Prefix"], work["ExpirationInDays"]) == ("Enabled", "pos-work/", 30)
     # ...which must outlive any slice message still waiting in the continuation queue
-    retention = resources_of("AWS::SQS::Queue")["PosContinuationQueue"]["Properties"]["MessageRetentionPeriod"]
+    retention = resources_of("AWS::SQS::Queue")["PosContinuationQueue"]["Properties"][
+        "MessageRetentionPeriod"
+    ]
     assert retention == 14 * 86400 < work["ExpirationInDays"] * 86400
     # the bucket is versioned: the versions a delete or the expiry leaves behind go too
     assert bucket["Properties"]["VersioningConfiguration"]["Status"] == "Enabled"
