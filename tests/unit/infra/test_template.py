@@ -89,6 +89,23 @@ def test_email_sending_is_scoped_to_the_sending_identity():
             assert isinstance(resource, dict) and "identity/${SenderEmail}" in resource["Fn::Sub"], role_id
 
 
+def test_config_validator_runs_one_upload_at_a_time_and_writes_only_config_good():
+    (function,) = [
+        f for i, f in resources_of("AWS::Lambda::Function").items() if i == "ConfigValidatorFunction"
+    ]
+    # two runs at once could leave one upload's JSON rendering beside another's byte copy
+    assert function["Properties"]["ReservedConcurrentExecutions"] == 1
+    granted: dict[str, list[str]] = {}
+    for role_id, statement in _statements():
+        if role_id != "ConfigValidatorFunctionRole" or statement.get("Effect") != "Allow":
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in (a for a in actions if a in ("s3:PutObject", "s3:DeleteObject")):
+            granted.setdefault(action, []).extend(r["Fn::Sub"].split("}")[-1] for r in statement["Resource"])
+    # it writes the copy and the rendering, and removes only a rendering
+    assert granted == {"s3:PutObject": ["/config-good/*"], "s3:DeleteObject": ["/config-good/*.json"]}
+
+
 def test_every_stream_mapping_handles_failure():
     mappings = [m["Properties"] for m in resources_of("AWS::Lambda::EventSourceMapping").values()]
     streams = [m for m in mappings if "StreamArn" in str(m["EventSourceArn"])]
