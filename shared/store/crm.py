@@ -588,6 +588,7 @@ class ImportDigestItem(CrmItem, discriminator="IMPORT_DIGEST"):
     )  # the first MAX_DIGEST_LEADS of them: lead_id, name, company, email, country
     results_key = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
+    rep_email = UnicodeAttribute(null=True)  # routing's address for the rep (when the CRM does not hold them)
 
 
 # ---------------------------------------------------------------------- alerts (issue 10): the record's item
@@ -936,6 +937,7 @@ class ImportDigest(Record):
     leads: list[dict[str, str]] = Field(default_factory=list)
     results_key: str | None = None
     created_at: datetime
+    rep_email: str | None = None  # routing's address for the rep, used when the CRM does not hold them
 
 
 @dataclass(frozen=True)
@@ -2770,6 +2772,7 @@ class _CrmLogic:
             etag=digest.etag, rep_id=digest.rep_id, lead_count=digest.count,
             leads_json=json.dumps(digest.leads[: ImportDigest.MAX_LEADS], separators=(",", ":")),
             results_key=digest.results_key, created_at=digest.created_at, updated_at=digest.created_at,
+            rep_email=digest.rep_email,
             expires_at=digest.created_at + timedelta(days=IMPORT_DIGEST_RETENTION_DAYS),
         )  # fmt: skip
         return self._backend.put(item, _Absent())
@@ -2904,6 +2907,7 @@ def _import_digest_from_item(item: ImportDigestItem) -> ImportDigest:
     return ImportDigest(
         import_key=item.import_key, etag=item.etag, rep_id=item.rep_id, count=int(item.lead_count),
         leads=json.loads(item.leads_json), results_key=item.results_key, created_at=item.created_at,
+        rep_email=item.rep_email,
     )  # fmt: skip
 
 
