@@ -138,6 +138,7 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
         rows = [
             ("Distributor", f("distributor")), ("File", f("key")), ("Version", f("version")),
             ("Status", f("status")), ("Rows", f("rows_total")), ("Accepted", f("accepted")),
+            ("Amount accepted", " · ".join(f"{_text(c)} {_text(a)}" for c, a in (f("amount_accepted") or {}).items())),
             ("Rejected", f("rejected")), ("Every rejected row with its reason", f("rejects_key")),
             *((f"row {_text(r.get('row'))}", r.get("reason")) for r in sample),
             ("More", f"... and {more} more" if sample and more > 0 else None),

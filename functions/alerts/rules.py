@@ -229,6 +229,10 @@ def _pos_run(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
     rejected = int(new.get("rejected") or 0)
     if status == "done" and rejected == 0:
         return []
+    amounts = new.get("amount_accepted")
+    amount_accepted = (
+        {str(c): str(a) for c, a in sorted(amounts.items())} if isinstance(amounts, dict) else {}
+    )
     facts = {
         "key": new.get("key"),
         "version": new.get("version"),
@@ -236,6 +240,7 @@ def _pos_run(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
         "status": status,
         "rows_total": int(new.get("rows_total") or 0),
         "accepted": int(new.get("accepted") or 0),
+        "amount_accepted": amount_accepted,
         "rejected": rejected,
         "rejects_key": new.get("rejects_key"),
         "error": new.get("error"),
