@@ -105,7 +105,8 @@ def _lead(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
     # assignment and is used (and said) when the CRM has no such rep.
     hint = assignment.get("owner_email")
     facts = {k: new.get(k) for k in _LEAD_FACTS if new.get(k) not in (None, "")}
-    facts["why"] = assignment.get("summary") or assignment.get("reason")
+    # The reason in words ("rule us-east"), not the what-if line that names the recipient ("rep rep-ana: rule us-east").
+    facts["why"] = assignment.get("why") or assignment.get("summary") or assignment.get("reason")
     if old.get("owner"):
         facts["previous_owner"] = old.get("owner")
     version = f"v{new.get('version', '')}#{owner}"
