@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -29,13 +31,24 @@ def _cmd_local(args: argparse.Namespace) -> int:
 
 def _cmd_tick(args: argparse.Namespace) -> int:
     info = local_info()
+    schedules = info.get("schedules")
+    if isinstance(schedules, list) and args.name not in schedules:
+        print(
+            f"no schedule {args.name!r} in the local hub; its schedules: {', '.join(schedules)}",
+            file=sys.stderr,
+        )
+        return 2
     request = urllib.request.Request(
-        f"{info['api_url']}/_hub/tick/{args.name}",
+        f"{info['api_url']}/_hub/tick/{urllib.parse.quote(args.name, safe='')}",
         method="POST",
         headers={"authorization": f"Bearer {info['api_token']}"},
     )
-    with urllib.request.urlopen(request, timeout=300) as answer:
-        print(answer.read().decode())
+    try:
+        with urllib.request.urlopen(request, timeout=300) as answer:
+            print(answer.read().decode())
+    except urllib.error.HTTPError as error:  # the hub's answer names what went wrong: say it, no traceback
+        print(f"schedule {args.name}: {error.code} {error.read().decode(errors='replace')}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -82,11 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     local.set_defaults(func=_cmd_local)
 
     tick = sub.add_parser("tick", help="run a schedule of the running local hub now")
-    tick.add_argument("name", help="the schedule's name, e.g. alerts-sweep")
+    tick.add_argument("name", help="the schedule's name (.hub/local.json lists them), e.g. alerts-sweep")
     tick.set_defaults(func=_cmd_tick)
 
     emails = sub.add_parser("emails", help="show the emails the running local hub has sent")
-    emails.add_argument("--last", type=int, default=10)
+    emails.add_argument("--last", type=int, default=10, help="how many of the newest (default: 10)")
     emails.add_argument("--to", help="only the emails sent to this address")
     emails.set_defaults(func=_cmd_emails)
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from hub.cli_args import existing_file
 from hub.local_state import local_info, use_local_hub
 
 DEMO_SOURCE = "demo-crm"
@@ -53,12 +54,12 @@ def register(subparsers: Any) -> None:
     replay.set_defaults(func=cmd_replay)
 
     sign = commands.add_parser("sign", help="print the X-Hub-Signature header value for a body file")
-    sign.add_argument("file", help="the body, as it will be sent (- for stdin)")
+    sign.add_argument("file", type=existing_file, help="the body, as it will be sent (- for stdin)")
     sign.add_argument("--secret", help="the signing secret (default: the local hub's events_secret)")
     sign.set_defaults(func=cmd_sign)
 
     post = commands.add_parser("post", help="sign a body file and POST it to the local hub's /events")
-    post.add_argument("file", help="the body (- for stdin)")
+    post.add_argument("file", type=existing_file, help="the body (- for stdin)")
     post.set_defaults(func=cmd_post)
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hub.cli_args import existing_file
 from hub.local_state import use_local_hub
 
 
@@ -58,9 +59,9 @@ def register(subparsers: Any) -> None:
     test = r_commands.add_parser(
         "test", help="where leads would go under candidate rules, beside where they went (changes nothing)"
     )
-    test.add_argument("--rules", required=True, help="the candidate routing.yaml")
+    test.add_argument("--rules", required=True, type=existing_file, help="the candidate routing.yaml")
     source = test.add_mutually_exclusive_group()
-    source.add_argument("--leads", help="a CSV of leads (trade-show format)")
+    source.add_argument("--leads", type=existing_file, help="a CSV of leads (trade-show format)")
     source.add_argument("--last", type=int, default=None, help="the N most recent stored leads (default 20)")
     test.add_argument("--changed-only", action="store_true", help="print only leads that would move")
     test.set_defaults(func=cmd_routing_test)

@@ -11,6 +11,7 @@ import html
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -57,6 +58,22 @@ def _text(value: Any) -> str:
     return one_line(str(value), 500)
 
 
+def _when(value: Any) -> Any:
+    """A moment as people read it, ``2026-12-02 13:24 UTC``, not as stored (``2026-12-02T13:24:12.718137Z``).
+
+    A date alone, and anything that does not read as an ISO moment, is shown as it is.
+    """
+    if not isinstance(value, str) or len(value) <= 10:
+        return value
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _name(facts: Facts) -> str:
     person = " ".join(_text(facts.get(k)) for k in ("first_name", "last_name") if facts.get(k))
     return person or _text(facts.get("email")) or _text(facts.get("lead_id"))
@@ -84,7 +101,7 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
             ("Phone", f("phone")), ("Country", f("country")), ("State", f("state")),
             ("Employees", f("employee_band")), ("Revenue", f("revenue_band")), ("Industry", f("industry")),
             ("Product interest", f("product_interest")), ("Campaign", f("campaign")), ("Message", f("message")),
-            ("Why you", f("why")), ("Assigned at", f("assigned_at")), ("Hours waiting", f("hours_waiting")),
+            ("Why you", f("why")), ("Assigned at", _when(f("assigned_at"))), ("Hours waiting", f("hours_waiting")),
             ("Owner", f("owner") if kind == "speed_to_lead_manager" else None),
         ]  # fmt: skip
         about = _name(facts) + (f" ({_text(f('company'))})" if f("company") else "")
@@ -95,7 +112,7 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
             ("Stage", f"{_text(f('old_stage'))} → {_text(f('stage'))}" if f("old_stage") else f("stage")),
             ("Amount", f("amount")), ("Probability", f"{_text(f('probability'))} %" if f("probability") is not None else None),
             ("Close date", f("close_date")), ("Next step", f("next_step")), ("Next step date", f("next_step_date")),
-            ("Last activity", f("last_activity_at")), ("Days without activity", f("days_idle")),
+            ("Last activity", _when(f("last_activity_at"))), ("Days without activity", f("days_idle")),
             ("Allowed for this stage (days)", f("allowed_days")),
         ]  # fmt: skip
         about = _text(f("name")) or _text(f("opportunity_id"))
@@ -105,7 +122,7 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
     if kind.startswith("escalation_"):
         rows = [
             ("Escalation", f("title")), ("Severity", f("severity")), ("Status", f("status")),
-            ("Due", f("due_at")), ("Account", f("account_id")), ("Assignee", f("assignee")),
+            ("Due", _when(f("due_at"))), ("Account", f("account_id")), ("Assignee", f("assignee")),
             ("Resolution", f("resolution")), ("Reminder", f("reminder")), ("Hours overdue", f("hours_overdue")),
         ]  # fmt: skip
         if kind == "escalation_outcome":  # the customer sees the outcome, not our internals
@@ -121,6 +138,7 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
         rows = [
             ("Distributor", f("distributor")), ("File", f("key")), ("Version", f("version")),
             ("Status", f("status")), ("Rows", f("rows_total")), ("Accepted", f("accepted")),
+            ("Amount accepted", " · ".join(f"{_text(c)} {_text(a)}" for c, a in (f("amount_accepted") or {}).items())),
             ("Rejected", f("rejected")), ("Every rejected row with its reason", f("rejects_key")),
             *((f"row {_text(r.get('row'))}", r.get("reason")) for r in sample),
             ("More", f"... and {more} more" if sample and more > 0 else None),
@@ -132,12 +150,12 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
     if kind == "sample_follow_up_due":
         rows = [
             ("Part", f("part_number")), ("Quantity", f("quantity")), ("Account", f("account_id")),
-            ("Opportunity", f("opportunity_id")), ("Shipped", f("shipped_at")), ("Follow up", f("follow_up_at")),
+            ("Opportunity", f("opportunity_id")), ("Shipped", _when(f("shipped_at"))), ("Follow up", _when(f("follow_up_at"))),
         ]  # fmt: skip
         return f"{_text(f('part_number'))} at {_text(f('account_id'))}", rows
     if kind == "activity_overdue":
         rows = [
-            ("Activity", f("subject") or f("type")), ("Type", f("type")), ("Due", f("due_at")),
+            ("Activity", f("subject") or f("type")), ("Type", f("type")), ("Due", _when(f("due_at"))),
             ("Opportunity", f("opportunity_id")), ("Points", f("points")),
         ]  # fmt: skip
         return _text(f("subject") or f("type")), rows

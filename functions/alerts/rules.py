@@ -105,7 +105,8 @@ def _lead(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
     # assignment and is used (and said) when the CRM has no such rep.
     hint = assignment.get("owner_email")
     facts = {k: new.get(k) for k in _LEAD_FACTS if new.get(k) not in (None, "")}
-    facts["why"] = assignment.get("summary") or assignment.get("reason")
+    # The reason in words ("rule us-east"), not the what-if line that names the recipient ("rep rep-ana: rule us-east").
+    facts["why"] = assignment.get("why") or assignment.get("summary") or assignment.get("reason")
     if old.get("owner"):
         facts["previous_owner"] = old.get("owner")
     version = f"v{new.get('version', '')}#{owner}"
@@ -229,6 +230,10 @@ def _pos_run(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
     rejected = int(new.get("rejected") or 0)
     if status == "done" and rejected == 0:
         return []
+    amounts = new.get("amount_accepted")
+    amount_accepted = (
+        {str(c): str(a) for c, a in sorted(amounts.items())} if isinstance(amounts, dict) else {}
+    )
     facts = {
         "key": new.get("key"),
         "version": new.get("version"),
@@ -236,6 +241,7 @@ def _pos_run(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
         "status": status,
         "rows_total": int(new.get("rows_total") or 0),
         "accepted": int(new.get("accepted") or 0),
+        "amount_accepted": amount_accepted,
         "rejected": rejected,
         "rejects_key": new.get("rejects_key"),
         "error": new.get("error"),

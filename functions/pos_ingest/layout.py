@@ -179,17 +179,24 @@ def detect_decimal_separator(rows: list[list[str]], columns: list[int], delimite
 
 
 def detect_date_formats(rows: list[list[str]], column: int | None, profile: DistributorProfile) -> tuple:
-    """The profile's formats; without them, slash dates are month-first unless a first part exceeds 12."""
+    """The profile's formats; without them, slash dates are month-first unless one reads only day-first.
+
+    A date reads only day-first when its first part is a day past 12 and its second a month (``25/03``); one
+    whose second part is past 12 (``03/25``) reads only month-first, and one that is neither (``13/45``, a
+    typo) says nothing: it must not turn a month-first file's other dates into days (``11/02`` read as
+    11 February instead of 2 November, counted in the wrong quarter). Both kinds in one sample: month-first.
+    """
     if "date_formats" in profile.model_fields_set or column is None:
         return profile.date_formats
-    day_first = False
+    day_first = month_first = False
     for row in rows:
         if column < len(row):
             match = _SLASH_DATE.match(row[column])
-            if match and int(match.group(1)) > 12:
-                day_first = True
-                break
-    if not day_first:
+            if match:
+                first, second = int(match.group(1)), int(match.group(2))
+                day_first = day_first or (12 < first <= 31 and 1 <= second <= 12)
+                month_first = month_first or (12 < second <= 31 and 1 <= first <= 12)
+    if not day_first or month_first:
         return DEFAULT_DATE_FORMATS
     return tuple(f.replace("%m/%d/", "%d/%m/") for f in DEFAULT_DATE_FORMATS)
 

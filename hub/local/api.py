@@ -24,6 +24,7 @@ from waitress.server import create_server
 
 from hub.local.outbox import Outbox
 from hub.local.runtime import FunctionRuntime
+from hub.local.schedules import UnknownSchedule
 from hub.local.template import Route
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's own limit on a request body
@@ -248,8 +249,12 @@ class LocalApi:
         if method == "POST" and len(parts) == 3 and parts[1] in self.control:
             try:
                 result = self.control[parts[1]](parts[2])
-            except KeyError:
+            except UnknownSchedule:
                 return 404, dict(_JSON), json.dumps({"message": f"no {parts[1]} {parts[2]}"}).encode()
+            except Exception as error:  # the function the control ran failed: say how, not that it is missing
+                traceback.print_exc()
+                message = f"{parts[1]} {parts[2]} failed: {type(error).__name__}: {error}"
+                return 500, dict(_JSON), json.dumps({"message": message}).encode()
             return 200, dict(_JSON), json.dumps(result, default=str).encode()
         return 404, dict(_JSON), b'{"message":"Not Found"}'
 

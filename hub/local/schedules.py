@@ -37,6 +37,10 @@ def cron_due(expression: str, now: datetime) -> bool:
     return all(hit(f, v) for f, v in zip((minute, hour, dom, month), values, strict=True))
 
 
+class UnknownSchedule(LookupError):
+    """``tick`` of a name the template gives no schedule (not a ``KeyError``: one the function raised is its own)."""
+
+
 class Scheduler:
     def __init__(self, schedules: list[Schedule], runtime: FunctionRuntime) -> None:
         self.schedules = {s.name: s for s in schedules}
@@ -46,7 +50,9 @@ class Scheduler:
 
     def tick(self, name: str) -> Any:
         """Run schedule ``name`` now, with the event the template gives it."""
-        schedule = self.schedules[name]
+        schedule = self.schedules.get(name)
+        if schedule is None:
+            raise UnknownSchedule(name)
         # EventBridge sends a target's constant Input as it is, else the scheduled event.
         event = schedule.input or {
             "source": "aws.events",

@@ -29,6 +29,23 @@ def test_a_new_lead_with_an_owner_is_assigned_once_per_version() -> None:
     assert alerts_for_change(lead, None, CTX)[0].key == alert.key
 
 
+def test_the_rep_reads_why_the_lead_is_theirs_not_the_what_if_line_naming_them() -> None:
+    from alerts.render import render_alert
+
+    assignment = {
+        "reason": "rule",
+        "owner": "rep-ana",
+        "summary": "rep rep-ana: rule us-east",
+        "why": "rule us-east",
+    }
+    lead = {"entity": "LEAD", "lead_id": "l-1", "owner": "rep-ana", "version": 1, "assignment": assignment}
+    [alert] = alerts_for_change(lead, None, CTX)
+    assert "Why you: rule us-east\n" in render_alert(alert.kind, alert.facts, "Ana Souza").text
+    # an assignment written with a summary only (the demo's) still says it
+    [alert] = alerts_for_change({**lead, "assignment": {"summary": "demo: assigned"}}, None, CTX)
+    assert "Why you: demo: assigned\n" in render_alert(alert.kind, alert.facts, "Ana Souza").text
+
+
 def test_a_lead_moved_to_another_rep_is_reassigned_and_the_same_owner_again_is_nothing() -> None:
     old = {"entity": "LEAD", "lead_id": "l-1", "owner": "rep-sam", "version": 1}
     new = {**old, "owner": "rep-ana", "version": 2}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,3 +44,24 @@ def test_the_templates_schedules_are_read_with_their_inputs():
     assert schedules["alerts-sweep"].seconds == 3600
     assert schedules["plan-nightly"].seconds is None
     assert schedules["plan-nightly"].input == {"schedule": "plan-nightly"}
+
+
+class FailingRuntime:
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        raise KeyError("owner")  # a bug in the function, not a missing schedule
+
+
+def test_tick_tells_an_unknown_schedule_from_a_function_that_failed() -> None:
+    from hub.local.api import LocalApi
+
+    api = LocalApi([], FailingRuntime(), "token-1")  # type: ignore[arg-type]
+    api.control["tick"] = Scheduler(
+        [Schedule("AlertsFunction", "sweep", "rate(1 hour)", None)], api.runtime
+    ).tick
+    api.server.close()  # its socket: requests are handed to it directly here
+    auth = {"authorization": "Bearer token-1"}
+    status, _, body = api.handle("POST", "/_hub/tick/nope", auth, b"", "127.0.0.1")
+    assert (status, body) == (404, b'{"message": "no tick nope"}')
+    status, _, body = api.handle("POST", "/_hub/tick/sweep", auth, b"", "127.0.0.1")
+    assert status == 500
+    assert json.loads(body) == {"message": "tick sweep failed: KeyError: 'owner'"}

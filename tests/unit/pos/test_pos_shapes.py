@@ -90,6 +90,29 @@ def test_day_first_slash_dates_are_recognised_from_the_sample() -> None:
     assert [line.invoice_date for line in run.lines] == ["2026-03-03", "2026-03-25"]
 
 
+def test_a_mistyped_slash_date_does_not_turn_month_first_dates_into_days() -> None:
+    # "13/45/2026" is no date either way: it is rejected, and the other dates stay month-first (2 November,
+    # counted in Q4), not read as 11 February (Q1) because one first part exceeded 12.
+    rows = [["Invoice Date", "Invoice", "Part", "Qty", "Amount", "Customer"]]
+    rows += [[day, f"I{n}", "P", "1", "1.00", "Acme"] for n, day in enumerate(["11/02/2026", "13/45/2026"])]
+    run = ingest(csv_bytes(rows))
+    assert_every_row_accounted(run, 2)
+    assert [line.invoice_date for line in run.lines] == ["2026-11-02"]
+    assert run.counts.rejected == 1
+
+
+def test_slash_dates_that_read_only_month_first_keep_the_file_month_first() -> None:
+    # "25/03" reads only day-first, "03/25" and "04/26" only month-first: the sample contradicts itself, so
+    # the file stays month-first (the default) and the one day-first row is the reject.
+    rows = [["Invoice Date", "Invoice", "Part", "Qty", "Amount", "Customer"]]
+    dates = ["03/25/2026", "04/26/2026", "25/03/2026"]
+    rows += [[day, f"I{n}", "P", "1", "1.00", "Acme"] for n, day in enumerate(dates)]
+    run = ingest(csv_bytes(rows))
+    assert_every_row_accounted(run, 3)
+    assert [line.invoice_date for line in run.lines] == ["2026-03-25", "2026-04-26"]
+    assert run.counts.rejected == 1
+
+
 def test_utf16_tab_text_as_excel_saves_unicode_text() -> None:
     rows = [
         ["Invoice Date", "Invoice No", "MPN", "Qty", "Ext Resale", "End Customer"],
