@@ -99,10 +99,15 @@ class LocalHub:
         aws_url = embedded.url
         os.environ.update(base_environment(aws_url))
         if engine is not None:
-            # The functions the hub runs in its own process read DynamoDB Local's streams directly (botocore's
-            # per-service endpoint setting): one hop less for every poll. Their DynamoDB calls go through the
-            # embedded AWS like everyone's: its forwarder answers a transaction only once the engine has
-            # committed it (``DynamoDBForwarder``).
+            from hub.local.dynamodb_local import CommitBarrier, EngineConnections
+
+            # The functions the hub runs in its own process talk to DynamoDB Local directly (botocore's
+            # per-service endpoint settings): one hop less for every call and every stream read. Their
+            # clients wait for the engine's COMMIT after each transaction, as the embedded AWS's forwarder
+            # does for everyone else (``CommitBarrier``): installed before the endpoint is set, so a client
+            # made without the barrier talks to the forwarder.
+            self._stoppers.append(CommitBarrier(EngineConnections(engine.port)).install())
+            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = engine.endpoint
             os.environ["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = engine.endpoint
 
         import boto3
@@ -114,6 +119,10 @@ class LocalHub:
             return boto3.client(service, region_name=REGION, endpoint_url=aws_url, config=config)
 
         create_resources(self.template, clients)
+        if engine is not None and not engine.index_stream_records():
+            self.say(
+                "DynamoDB Local: its stream records could not be indexed; stream reads slow down as they grow."
+            )
         if restoring:
             started = time.monotonic()
             # DynamoDB Local keeps its own tables: DynamoDB writes journalled by a hub on moto's DynamoDB
@@ -180,7 +189,15 @@ class LocalHub:
             )
             for m in self.template.queue_mappings()
         ]
-        streams = clients("dynamodbstreams")
+        # The pump reads DynamoDB Local's streams directly too (not through the embedded AWS's forwarder:
+        # a full GetRecords answer is megabytes the hub's server would pass on).
+        streams = (
+            clients("dynamodbstreams")
+            if engine is None
+            else boto3.client(
+                "dynamodbstreams", region_name=REGION, endpoint_url=engine.endpoint, config=config
+            )
+        )
         stream_pumps = []
         for mapping in self.template.stream_mappings():
             dlq = self.template.physical[mapping.dead_letter]["Ref"] if mapping.dead_letter else None
