@@ -30,6 +30,8 @@ from hub.local_state import process_alive, recorded_pid
 ROOT = Path(__file__).resolve().parents[2]
 STOP_SECONDS = 4.0  # SIGTERM or Ctrl-C to exit: within 5 s
 STREAM_POLL_SECONDS = 0.25
+STREAM_IDLE_SECONDS = 1.0  # an idle stream's reads back off to this
+QUEUE_IDLE_SECONDS = 0.5  # an idle queue's polls back off to this
 
 
 def free_port(preferred: int) -> int:
@@ -228,13 +230,23 @@ class LocalHub:
 
         # One thread per event source mapping, as each is independent on AWS: a slow
         # consumer (MailChimp backing off) never holds up another (alerts).
-        # An idle stream is read four times a second, as Lambda polls a shard (a busy one at once again):
-        # every read of DynamoDB Local's stream costs the engine CPU that the writers need.
+        # A stream is read four times a second, as Lambda polls a shard (a busy one at once again), less often
+        # the longer it stays empty (at most a second apart, the template's batching window): every read of
+        # DynamoDB Local's stream costs the engine CPU that the writers need. Queues the same, from 0.1 s to
+        # 0.5 s: each idle poll is a request through moto's dispatcher in the hub's process.
         pollers = [
-            Poller(f"stream-{p.mapping.function}", [p], interval=STREAM_POLL_SECONDS) for p in stream_pumps
+            Poller(
+                f"stream-{p.mapping.function}", [p], interval=STREAM_POLL_SECONDS, longest=STREAM_IDLE_SECONDS
+            )
+            for p in stream_pumps
         ]
-        pollers += [Poller(f"queue-{p.mapping.function}", [p]) for p in queue_pumps]
-        pollers += [Poller("s3-notifications", [s3_pump]), Poller("drop-folder", [drop], interval=0.25)]
+        pollers += [
+            Poller(f"queue-{p.mapping.function}", [p], longest=QUEUE_IDLE_SECONDS) for p in queue_pumps
+        ]
+        pollers += [
+            Poller("s3-notifications", [s3_pump], longest=QUEUE_IDLE_SECONDS),
+            Poller("drop-folder", [drop], interval=0.25),
+        ]
         pollers.append(Poller("scheduler", [self.scheduler], interval=1.0))
         for poller in pollers:
             poller.start()
