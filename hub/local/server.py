@@ -192,14 +192,18 @@ class LocalHub:
             for m in self.template.queue_mappings()
         ]
         # The pump reads DynamoDB Local's streams directly too (not through the embedded AWS's forwarder:
-        # a full GetRecords answer is megabytes the hub's server would pass on).
-        streams = (
-            clients("dynamodbstreams")
-            if engine is None
-            else boto3.client(
-                "dynamodbstreams", region_name=REGION, endpoint_url=engine.endpoint, config=config
+        # a full GetRecords answer is megabytes the hub's server would pass on), GetRecords as the engine's JSON.
+        if engine is None:
+            streams = clients("dynamodbstreams")
+        else:
+            from hub.local.dynamodb_local import StreamRecordsReader
+
+            streams = StreamRecordsReader(
+                boto3.client(
+                    "dynamodbstreams", region_name=REGION, endpoint_url=engine.endpoint, config=config
+                ),
+                EngineConnections(engine.port),
             )
-        )
         stream_pumps = []
         for mapping in self.template.stream_mappings():
             dlq = self.template.physical[mapping.dead_letter]["Ref"] if mapping.dead_letter else None

@@ -292,3 +292,51 @@ def test_stream_records_are_indexed_by_shard_and_still_read_once(tmp_path: Path,
         indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'us'")}
     assert dynamodb_local.STREAM_RECORDS_INDEX in indexes
     assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in runtime.records] == ["P#0", "P#1", "P#2"]
+
+
+@pytest.mark.ddblocal
+def test_stream_records_read_as_the_engines_json_make_the_same_lambda_records_as_botocores(
+    tmp_path: Path, started: list[Hub]
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from hub.local.streams import lambda_record
+
+    # Given the engine with the template's tables, and a lead written, changed and removed (a binary, a
+    # number, a list and a map in it)
+    hub = Hub(tmp_path)
+    started.append(hub)
+    template = HubTemplate()
+    create_tables(template, _client("dynamodb", hub.engine.endpoint))
+    arn = template.physical["CrmTable"]["StreamArn"]
+    botocores = _client("dynamodbstreams", hub.engine.endpoint)
+    raw = dynamodb_local.StreamRecordsReader(botocores, dynamodb_local.EngineConnections(hub.engine.port))
+    ddb, table = _client("dynamodb", hub.engine.endpoint), template.table_name("CrmTable")
+    item = {"pk": {"S": "LEAD#1"}, "sk": {"S": "LEAD"}, "blob": {"B": b"\x00\xff"}, "n": {"N": "1.50"},
+            "tags": {"L": [{"S": "a"}]}, "m": {"M": {"x": {"BOOL": True}}}}  # fmt: skip
+    ddb.put_item(TableName=table, Item=item)
+    ddb.put_item(TableName=table, Item={**item, "n": {"N": "2"}})
+    ddb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+    shard = botocores.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+
+    def read(reader: Any) -> list[dict[str, Any]]:
+        iterator = botocores.get_shard_iterator(
+            StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )
+        answer = reader.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)
+        assert answer["NextShardIterator"]
+        return [lambda_record(r, arn, "us-east-1") for r in answer["Records"]]
+
+    # When the stream is read as the engine's JSON and through botocore
+    # Then the pump makes the same Lambda records of both
+    records = read(raw)
+    assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE"]
+    assert records == read(botocores)
+    assert records[0]["dynamodb"]["NewImage"]["blob"] == {"B": "AP8="}
+    # And an error answer raises what botocore raises
+    with pytest.raises(ClientError) as refused:
+        raw.get_records(ShardIterator="not-an-iterator")
+    with pytest.raises(ClientError) as botocore_refused:
+        botocores.get_records(ShardIterator="not-an-iterator")
+    assert type(refused.value) is type(botocore_refused.value)
+    assert refused.value.response["Error"]["Code"] == botocore_refused.value.response["Error"]["Code"]
