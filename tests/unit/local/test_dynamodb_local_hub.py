@@ -70,6 +70,15 @@ def started(tmp_path: Path) -> Iterator[list[Hub]]:
         hub.stop()
 
 
+def _hub_with_tables(tmp_path: Path, started: list[Hub]) -> tuple[Hub, HubTemplate]:
+    """A hub on DynamoDB Local with the template's tables made (stopped by ``started``)."""
+    hub = Hub(tmp_path)
+    started.append(hub)
+    template = HubTemplate()
+    create_tables(template, _client("dynamodb", hub.aws.url))
+    return hub, template
+
+
 @pytest.mark.ddblocal
 def test_tables_are_dynamodb_locals_streamed_kept_and_not_journalled(
     tmp_path: Path, started: list[Hub]
@@ -261,11 +270,8 @@ def test_a_transaction_whose_barrier_the_engine_refuses_is_not_reported_done(fak
 @pytest.mark.ddblocal
 def test_stream_records_are_indexed_by_shard_and_still_read_once(tmp_path: Path, started: list[Hub]) -> None:
     # Given the hub's engine with the template's tables, and a stream read from its start
-    hub = Hub(tmp_path)
-    started.append(hub)
-    template = HubTemplate()
+    hub, template = _hub_with_tables(tmp_path, started)
     ddb = _client("dynamodb", hub.aws.url)
-    create_tables(template, ddb)
     mapping = StreamMapping(
         function="PlanRollupFunction", table="PlanTable", batch_size=10, max_retries=0, bisect=False,
         report_failures=True, dead_letter=None, filters=[], starting_position="TRIM_HORIZON",
@@ -304,10 +310,7 @@ def test_stream_records_read_as_the_engines_json_make_the_same_lambda_records_as
 
     # Given the engine with the template's tables, and a lead written, changed and removed (a binary, a
     # number, a list and a map in it)
-    hub = Hub(tmp_path)
-    started.append(hub)
-    template = HubTemplate()
-    create_tables(template, _client("dynamodb", hub.engine.endpoint))
+    hub, template = _hub_with_tables(tmp_path, started)
     arn = template.physical["CrmTable"]["StreamArn"]
     botocores = _client("dynamodbstreams", hub.engine.endpoint)
     raw = dynamodb_local.StreamRecordsReader(botocores, dynamodb_local.EngineConnections(hub.engine.port))
