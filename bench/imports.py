@@ -45,6 +45,10 @@ FIRST_CALL = {
         "shared.config_store",
     ),
     "reports_api.app": ("shared.store.crm",),
+    # its stores, signing secrets and the stage catalog (read from config-good/stages.yaml.json)
+    "crm_events.app": ("crm_events.storage", "shared.config_store", "shared.signing"),
+    # every upload is parsed as YAML (shared.config_store.parse_document imports PyYAML when it runs)
+    "config_validator.app": ("yaml",),
 }
 
 

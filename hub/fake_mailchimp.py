@@ -20,6 +20,7 @@ Out of process (the local hub)::
     POST /_fake/reset   (members, faults, calls, peak)
     POST /_fake/members {"email": "...", "status": "unsubscribed"}   (seed a member)
     POST /_fake/forget  {"email": "..."}                              (GDPR-forget an email)
+    POST /_fake/batches/hold, /_fake/batches/release   (new batches wait "pending" until released)
     DELETE /_fake/faults
 """
 
@@ -184,6 +185,9 @@ class FakeState:
         self.merge_fields: dict[str, list[dict[str, Any]]] = {list_id: []}
         self.batches: dict[str, dict[str, Any]] = {}
         self.batch_results: dict[str, bytes] = {}
+        self.batch_runners: list[threading.Thread] = []
+        self.batches_go = threading.Event()  # cleared: batches wait "pending" (``hold_batches``)
+        self.batches_go.set()
         self.faults: list[Fault] = []
         self.calls: list[Call] = []
         self.active = 0
@@ -245,6 +249,7 @@ class MailchimpApi:
         ("POST", re.compile(r"^/lists/(?P<list_id>[^/]+)/merge-fields/?$"), "add_merge_field"),
         ("POST", re.compile(r"^/batches/?$"), "start_batch"),
         ("GET", re.compile(r"^/batches/(?P<batch_id>[^/]+)/?$"), "batch_status"),
+        ("DELETE", re.compile(r"^/batches/(?P<batch_id>[^/]+)/?$"), "delete_batch"),
     ]
 
     def dispatch(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
@@ -526,7 +531,9 @@ class MailchimpApi:
             "_links": [],
         }
         self.state.batches[batch_id] = batch
-        threading.Thread(target=self._run_batch, args=(batch_id, operations), daemon=True).start()
+        runner = threading.Thread(target=self._run_batch, args=(batch_id, operations), daemon=True)
+        self.state.batch_runners.append(runner)
+        runner.start()
         return 200, dict(batch)
 
     def batch_status(self, batch_id: str, **_: Any) -> tuple[int, Any]:
@@ -535,11 +542,28 @@ class MailchimpApi:
             raise ApiError(404)
         return 200, dict(batch)
 
+    def delete_batch(self, batch_id: str, **_: Any) -> tuple[int, Any]:
+        """MailChimp's "Delete batch request": stops the batch (the operations not run yet never run) and
+        forgets it and its results; 204, or 404 for an id it does not know (or deleted already)."""
+        if self.state.batches.pop(batch_id, None) is None:
+            raise ApiError(404)
+        self.state.batch_results.pop(batch_id, None)
+        return 204, None
+
     def _run_batch(self, batch_id: str, operations: list[Any]) -> None:
         results = []
+        while not self.state.batches_go.wait(0.05):  # held: pending until released, or deleted
+            with self.state.lock:
+                if batch_id not in self.state.batches:
+                    return
         with self.state.lock:
+            if batch_id not in self.state.batches:
+                return
             self.state.batches[batch_id]["status"] = "started"
         for op in operations:
+            with self.state.lock:
+                if batch_id not in self.state.batches:  # deleted: the rest never runs
+                    return
             op = op if isinstance(op, dict) else {}
             method = str(op.get("method", "GET")).upper()
             path = urlsplit(str(op.get("path", ""))).path
@@ -567,7 +591,7 @@ class MailchimpApi:
             )
             with self.state.lock:
                 self.state.calls.append(Call(method, path, {}, body, status, batch_id=batch_id))
-                batch = self.state.batches[batch_id]
+                batch = self.state.batches.get(batch_id, {"finished_operations": 0, "errored_operations": 0})
                 batch["finished_operations"] += 1
                 if status >= 400:
                     batch["errored_operations"] += 1
@@ -578,6 +602,8 @@ class MailchimpApi:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
         with self.state.lock:
+            if batch_id not in self.state.batches:  # deleted during its last operation
+                return
             self.state.batch_results[batch_id] = archive.getvalue()
             batch = self.state.batches[batch_id]
             batch["status"] = "finished"
@@ -862,6 +888,22 @@ class FakeMailchimp:
         with self.state.lock:
             self.state.faults.clear()
 
+    def hold_batches(self) -> None:
+        """Batches started from now on wait "pending" (as MailChimp's queue can keep one for minutes)."""
+        self.state.batches_go.clear()
+
+    def release_batches(self) -> None:
+        self.state.batches_go.set()
+
+    def wait_for_batches(self, timeout: float = 10.0) -> None:
+        """Until every batch started has run to its end (or stopped, deleted); raises if one has not."""
+        with self.state.lock:
+            runners = list(self.state.batch_runners)
+        for runner in runners:
+            runner.join(timeout)
+            if runner.is_alive():
+                raise TimeoutError("a batch is still running (held?)")
+
     def reset(self) -> None:
         """Forget members, faults, calls and the peak (merge fields back to the defaults)."""
         with self.state.lock:
@@ -982,6 +1024,9 @@ class FakeMailchimp:
             return 200, ok, "application/json"
         if path == "/_fake/forget" and method == "POST":
             self.forget(body["email"])
+            return 200, ok, "application/json"
+        if path in ("/_fake/batches/hold", "/_fake/batches/release") and method == "POST":
+            (self.hold_batches if path.endswith("hold") else self.release_batches)()
             return 200, ok, "application/json"
         match = re.match(r"^/_fake/batch-results/(?P<id>[^/.]+)\.tar\.gz$", path)
         if match and method == "GET":

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 
@@ -48,6 +47,8 @@ def validate_yaml_document(
     text: str | bytes, model: type[Doc], *, document: str, context: dict[str, Any] | None = None
 ) -> Doc:
     """Parse a YAML document into `model`, or raise `ConfigDocumentError` naming the field and reason."""
+    import yaml  # here, not at import: the functions load their documents through shared.config_store
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -130,7 +130,9 @@ def _import_digest(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
         "leads": [lead for lead in leads if isinstance(lead, dict)],
         "results_key": new.get("results_key"),
     }
-    found = targets("leads_imported", ctx.config, rep_id=rep_id)
+    # as for one lead: routing's address for a rep of routing.yaml the CRM does not hold
+    hint = new.get("rep_email")
+    found = targets("leads_imported", ctx.config, rep_id=rep_id, address=str(hint) if hint else None)
     return _alerts("leads_imported", import_digest_key(import_key, etag, rep_id)[0], rep_id, found, facts)
 
 

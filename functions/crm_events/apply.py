@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -22,18 +22,31 @@ from shared.store import crm
 from shared.store.common import Outcome, Version, outcome_against
 from shared.store.errors import Conflict, StoreError, Throttled
 from shared.store.events import EventsStore
-from shared.store.plan import PlanFigure, PlanStore
+
+if TYPE_CHECKING:
+    from shared.store.plan import PlanStore
 
 MAX_STATUS_TRIES = 8
 
 
-@dataclass(frozen=True)
 class EventStores:
-    """Where events land: the CRM table, the inbox, the plan table."""
+    """Where events land: the CRM table, the inbox, the plan table.
 
-    crm: crm.CrmStore
-    inbox: EventsStore
-    plan: PlanStore
+    ``plan`` may be given as a function that builds the plan store, called when a plan event first needs it
+    (``crm_events.storage.dynamo_stores``): few requests carry a plan figure, and importing the plan store's
+    module costs about a tenth of ``import boto3``."""
+
+    def __init__(
+        self, crm: crm.CrmStore, inbox: EventsStore, plan: PlanStore | Callable[[], PlanStore]
+    ) -> None:
+        self.crm, self.inbox = crm, inbox
+        self._plan = plan
+
+    @property
+    def plan(self) -> PlanStore:
+        if callable(self._plan):
+            self._plan = self._plan()
+        return self._plan
 
 
 def _fields(data: BaseModel) -> dict[str, Any]:
@@ -86,6 +99,8 @@ BATCHED_TYPES = frozenset(
 
 
 def apply_plan(event: Any, plan: PlanStore) -> Outcome:
+    from shared.store.plan import PlanFigure  # with the plan store: only a plan event needs them
+
     d = event.data
     figure = PlanFigure(
         node_type=d.node_type, node_id=d.node_id, year=d.year, quarter=d.quarter, amount=d.amount

@@ -51,6 +51,7 @@ class RowResult:
     owner: str = ""
     reason: str = ""
     rep: str = ""  # the rep who owns the lead (empty for a queue): whom the import's digest tells
+    rep_email: str = ""  # routing's address for that rep (used when the CRM does not hold the rep)
 
 
 @dataclass(frozen=True)
@@ -101,17 +102,21 @@ class ImportRun:
 
 
 def _row_result(row: ImportRow, accepted: Accepted) -> RowResult:
-    owner, reason, rep = "", "", ""
+    owner, reason, rep, rep_email = "", "", "", ""
     if accepted.assignment is not None:
         owner, reason = accepted.assignment.owner, accepted.assignment.describe()
-        rep = owner if accepted.assignment.owner_type == "rep" else ""
+        if accepted.assignment.owner_type == "rep":
+            rep, rep_email = owner, accepted.assignment.owner_email or ""
     elif accepted.quarantine_reasons:
         reason = ", ".join(accepted.quarantine_reasons)
     if accepted.repeat_delivery:
         reason = "; ".join(filter(None, ["already imported", reason]))
         if not owner:  # nothing routed now: the lead's owner as stored
             owner = rep = accepted.owner or ""
-    return RowResult(row.row_number, row.email, accepted.outcome, accepted.lead_id, owner, reason, rep)
+            rep_email = accepted.owner_email or ""
+    return RowResult(
+        row.row_number, row.email, accepted.outcome, accepted.lead_id, owner, reason, rep, rep_email
+    )
 
 
 def _rejected(row: ImportRow) -> RowResult:
@@ -290,8 +295,9 @@ def import_digests(run: ImportRun, *, key: str, etag: str, now: datetime) -> lis
                     **{k: str(v) for k, v in names.items() if v},
                 }
             )
+        rep_email = next((r.rep_email for r in created if r.rep_email), None)
         digests.append(ImportDigest(import_key=key, etag=etag, rep_id=rep_id, count=len(created), leads=leads,
-                                    results_key=results_key(key), created_at=now))  # fmt: skip
+                                    results_key=results_key(key), created_at=now, rep_email=rep_email))  # fmt: skip
     return digests
 
 
@@ -411,7 +417,9 @@ def import_trade_show(
         )  # fmt: skip
     status.rows = run.rows
     if not run.complete:
-        kept = [[r.row, r.email, r.outcome, r.lead_id, r.owner, r.reason, r.rep] for r in run.results]
+        kept = [
+            [r.row, r.email, r.outcome, r.lead_id, r.owner, r.reason, r.rep, r.rep_email] for r in run.results
+        ]
         s3.put_object(
             Bucket=bucket, Key=checkpoint_key(key), Body=json.dumps({"etag": etag, "results": kept}).encode()
         )

@@ -162,6 +162,7 @@ class Accepted:
     repeat_delivery: bool = False
     quarantine_reasons: tuple[str, ...] = ()
     owner: str | None = None  # a repeat delivery: the lead's rep owner as read (no assignment is made)
+    owner_email: str | None = None  # ... and the address routing gave with that owner, if any
 
 
 class LeadWriteConflictError(RuntimeError):
@@ -305,9 +306,12 @@ def _already_recorded(
     outcome: Outcome = first.outcome if first is not None else "merged"
     reasons = first.quarantine_reasons if first is not None else ()
     owner = lead.owner if lead is not None else None
+    stored = (lead.assignment or {}) if lead is not None else {}
+    owner_email = stored.get("owner_email") if owner and stored.get("owner") == owner else None
     return Accepted(
-        lead_id, outcome, assignment, repeat_delivery=True, quarantine_reasons=reasons, owner=owner
-    )
+        lead_id, outcome, assignment, repeat_delivery=True, quarantine_reasons=reasons, owner=owner,
+        owner_email=str(owner_email) if owner_email else None,
+    )  # fmt: skip
 
 
 def _routed(lead: StoredLead, services: LeadServices, now: datetime) -> tuple[StoredLead, Assignment]:

@@ -33,11 +33,13 @@ from mailchimp_sync.errors import (
     MemberNotFoundError,
     RetryableMailchimpError,
 )
+from shared.observability import logger
 
 if TYPE_CHECKING:
     from mailchimp_marketing import Client
 
 MIN_CALL_TIMEOUT_S = 0.5  # below this there is no point starting a call
+CANCEL_RESERVE_S = 1.0  # kept back from polling a batch, for its DELETE when it does not finish in time
 
 
 class Budget:
@@ -62,6 +64,10 @@ class Budget:
 
     def remaining(self) -> float:
         return float("inf") if self._deadline is None else max(self._deadline - self._clock(), 0.0)
+
+    def less(self, seconds: float) -> Budget:
+        """The same clock, ending ``seconds`` earlier: time kept back for a last call."""
+        return self if self._deadline is None else Budget(self._deadline - seconds, self._clock)
 
 
 @dataclass(frozen=True)
@@ -320,19 +326,41 @@ class MailchimpGateway:
         """Submit one batch (``POST /batches``), wait until MailChimp has finished it and return its
         per-operation results (``status_code``, ``operation_id``, ``response``: a JSON string). Polls after
         ``first_poll_s``, then twice as long each time up to ``poll_interval_s``. Raises
-        :class:`RetryableMailchimpError` when it has not finished within the budget."""
+        :class:`RetryableMailchimpError` when it has not finished within the budget (or its status could not
+        be read): the batch is then deleted (``cancel_batch``, in the ``CANCEL_RESERVE_S`` kept back from the
+        polling), so MailChimp never applies it after the stream's retry has sent newer data."""
         batch = self.start_batch(operations, budget)
+        polling = budget.less(CANCEL_RESERVE_S)
         wait = poll_interval_s if first_poll_s is None else min(first_poll_s, poll_interval_s)
-        while batch.get("status") != "finished":
-            if budget.remaining() <= wait + MIN_CALL_TIMEOUT_S:
-                raise RetryableMailchimpError(
-                    f"batch {batch.get('id')} not finished within the time budget", operation="batch status"
-                )
-            (sleep or self._sleep)(wait)
-            wait = min(wait * 2, poll_interval_s)
-            batch = self.batch_status(batch["id"], budget)
+        try:
+            while batch.get("status") != "finished":
+                if polling.remaining() <= wait + MIN_CALL_TIMEOUT_S:
+                    raise RetryableMailchimpError(
+                        f"batch {batch.get('id')} not finished within the time budget",
+                        operation="batch status",
+                    )
+                (sleep or self._sleep)(wait)
+                wait = min(wait * 2, poll_interval_s)
+                batch = self.batch_status(batch["id"], polling)
+        except MailchimpError:
+            self.cancel_batch(str(batch.get("id")), budget)
+            raise
         url = batch.get("response_body_url")
         return self.download_batch_results(url, budget) if url else []
+
+    def cancel_batch(self, batch_id: str, budget: Budget | None = None) -> bool:
+        """``DELETE /batches/{id}`` (MailChimp: "Stop a batch request from running"): the operations it has
+        not run yet never run. False when the delete failed, which is logged with the batch id: that batch
+        may still be applied later; its records have failed anyway, so the stream sends them again."""
+        try:
+            self.call("delete batch", lambda c: c.batches.delete_request(batch_id), budget)
+        except MailchimpError as err:
+            logger.warning(
+                "an unfinished MailChimp batch could not be deleted: it may still be applied later",
+                extra={"batch_id": batch_id, "error": str(err)},
+            )
+            return False
+        return True
 
     def download_batch_results(self, url: str, budget: Budget | None = None) -> list[dict[str, Any]]:
         """Fetch and unpack a finished batch's ``response_body_url`` (a .tar.gz of JSON arrays)."""

@@ -176,7 +176,8 @@ def sync_in_batches(
     Each contact's operation is answered apart in the batch's results, so a member MailChimp refuses fails
     (or is blocked) alone. An operation answered 429 or 5xx, a re-confirmation and an operation missing from
     the results are synced again one by one (the gateway's retries and back-off); every write is an upsert or a
-    tag state, so writing one again changes nothing."""
+    tag state, so writing one again changes nothing. A batch not finished within the budget fails its contacts
+    (the stream sends them again) and is deleted, so MailChimp never applies it after a newer change."""
     contacts = list(contacts)
     budget = budget or Budget.unlimited()
     config = gateway.config

@@ -13,7 +13,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 DEFAULT_FX_PATH = Path(__file__).resolve().parents[2] / "config" / "fx.yaml"
@@ -59,6 +58,8 @@ class FxConfig(BaseModel):
 
 
 def parse_fx(text: str | bytes) -> FxConfig:
+    import yaml  # here: the functions load the rates through shared.config_store, without PyYAML
+
     return FxConfig.model_validate(yaml.safe_load(text))
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -126,6 +125,8 @@ class StagesConfigError(ValueError):
 
 def parse_stages(text: str | bytes) -> StageCatalog:
     """Validate a stages YAML document; raises ``StagesConfigError`` with the field and the reason."""
+    import yaml  # here: the functions load the catalog through shared.config_store, without PyYAML
+
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -588,6 +588,7 @@ class ImportDigestItem(CrmItem, discriminator="IMPORT_DIGEST"):
     )  # the first MAX_DIGEST_LEADS of them: lead_id, name, company, email, country
     results_key = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
+    rep_email = UnicodeAttribute(null=True)  # routing's address for the rep (when the CRM does not hold them)
 
 
 # ---------------------------------------------------------------------- alerts (issue 10): the record's item
@@ -936,6 +937,7 @@ class ImportDigest(Record):
     leads: list[dict[str, str]] = Field(default_factory=list)
     results_key: str | None = None
     created_at: datetime
+    rep_email: str | None = None  # routing's address for the rep, used when the CRM does not hold them
 
 
 @dataclass(frozen=True)
@@ -2306,15 +2308,20 @@ class _CrmLogic:
         """Several people's sync state (``(ref, values, map_exists)``, each person once), as ``record_sync_state``
         each but in transactions of up to 100: one request for a stream batch instead of one per person. A
         transaction is all or nothing, so when one is refused (a map appeared or went meanwhile, a person is
-        gone, a conflict) its entries are written one by one. True per entry written, False when gone."""
+        gone, a conflict; or refused as sent, an item over 400 KB) its entries are written one by one, each
+        with both of its conditions as ``record_sync_state`` writes it. True per entry written, False when
+        gone. ``Throttled`` (busy, unreachable) is raised: nothing was written, and the stream retries the
+        batch rather than the same busy table taking a write per person."""
         written: list[bool] = []
         for start in range(0, len(entries), TRANSACTION_ITEMS):
             chunk = entries[start : start + TRANSACTION_ITEMS]
             updates = [self._sync_state_attempts(ref, values, exists)[0] for ref, values, exists in chunk]
             try:
                 refused = self._backend.transact([], updates) if len(chunk) > 1 else {"one"}
-            except Exception:  # throttled, or refused as a whole: nothing was written, so one by one
-                refused = {"failed"}
+            except Throttled:
+                raise
+            except StoreError:  # refused as sent (Conflict is reported in `refused`): one by one
+                refused = {"refused as sent"}
             if not refused:
                 written += [True] * len(chunk)
                 continue
@@ -2765,6 +2772,7 @@ class _CrmLogic:
             etag=digest.etag, rep_id=digest.rep_id, lead_count=digest.count,
             leads_json=json.dumps(digest.leads[: ImportDigest.MAX_LEADS], separators=(",", ":")),
             results_key=digest.results_key, created_at=digest.created_at, updated_at=digest.created_at,
+            rep_email=digest.rep_email,
             expires_at=digest.created_at + timedelta(days=IMPORT_DIGEST_RETENTION_DAYS),
         )  # fmt: skip
         return self._backend.put(item, _Absent())
@@ -2899,6 +2907,7 @@ def _import_digest_from_item(item: ImportDigestItem) -> ImportDigest:
     return ImportDigest(
         import_key=item.import_key, etag=item.etag, rep_id=item.rep_id, count=int(item.lead_count),
         leads=json.loads(item.leads_json), results_key=item.results_key, created_at=item.created_at,
+        rep_email=item.rep_email,
     )  # fmt: skip
 
 

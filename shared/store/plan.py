@@ -36,11 +36,11 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple, Protocol
 
-from pynamodb.attributes import DiscriminatorAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import DiscriminatorAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -301,9 +301,21 @@ class PosCommitItem(PlanTableItem, discriminator="POS_COMMIT"):
 
 class PosCommitPageItem(PlanTableItem, discriminator="POS_COMMIT_PAGE"):
     """What one chunk of a POS run's commit moved (``commit_page_key``), written in that chunk's
-    transaction: ``touched`` as on the marker. Not on the rollup's stream filter."""
+    transaction: ``touched`` as on the marker. Not on the rollup's stream filter. Temporary: TTL
+    ``expires_at`` (``commit_page_expiry``)."""
 
     touched = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+POS_COMMIT_PAGE_RETENTION_DAYS = 30
+
+
+def commit_page_expiry() -> datetime:
+    """When a page item may go: plan_rollup reads the pages once, when the marker's stream record (kept 24
+    hours by the stream) comes, and the nightly rebuild reads none; 30 days leaves weeks to spare. The marker
+    itself never expires: the slots its run staged count by it for as long as they stay."""
+    return datetime.now(UTC) + timedelta(days=POS_COMMIT_PAGE_RETENTION_DAYS)
 
 
 def touched_json(touched: dict[str, list[list[int]]]) -> str:

@@ -78,6 +78,7 @@ from shared.store.plan import (
     actual_key,
     actual_write,
     commit_marker_key,
+    commit_page_expiry,
     commit_page_key,
     distributor_breakdown,
     distributor_cell,
@@ -626,9 +627,10 @@ class CommitPlan:
         """A chunked commit's marker (``done``, written by its last transaction) and the page item each
         earlier chunk writes with its own writes: the marker lists what the last chunk moved, the pages
         the rest, so no item comes near DynamoDB's 400 KB however many account-quarters the run moves."""
-        last = self.chunk_count() - 1
+        last, expires = self.chunk_count() - 1, commit_page_expiry()
         pages = [
-            PosCommitPageItem(*commit_page_key(self.token, n), touched=touched_json(t), updated_at=stamp)
+            PosCommitPageItem(*commit_page_key(self.token, n), touched=touched_json(t), updated_at=stamp,
+                              expires_at=expires)
             for n in range(last)
             if (t := self.touched(n))
         ]  # fmt: skip

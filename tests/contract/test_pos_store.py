@@ -378,3 +378,40 @@ def test_a_chunked_commit_moving_more_than_one_item_could_list_keeps_its_marker_
             listed.setdefault(account, [])
             listed[account] += [p for p in periods if p not in listed[account]]
     assert listed == plan.touched()
+
+
+def test_a_chunked_commits_page_items_expire_and_its_marker_stays(
+    store_backend: StoreBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page items are read once, when plan_rollup handles the marker's stream record (kept 24 hours), so
+    they carry a TTL; the marker decides for as long as its run's staged values stay whether they count."""
+    import time
+
+    from shared.store import pos as pos_module
+    from shared.store.plan import commit_marker_key
+
+    monkeypatch.setattr(pos_module, "COMMIT_CHUNK", 9)  # 24 writes: three chunks, two pages
+    pos, plan_store = pos_and_plan(store_backend)
+    run = a_run()
+    pos.create_run(run)
+    head = pos.lock_ledger("dist-1", run.run_id)
+    run.status, run.slice = "done", 1
+    # When a commit of three chunks is applied
+    assert pos.commit_run(a_plan(run, head, "1.25", cells=12), run, expected_slice=0)
+    # Then its two page items expire 30 days on (epoch seconds, the table's TTL attribute), its marker never
+    if store_backend.is_dynamo:
+        items = store_backend.dynamodb().query(
+            TableName=store_backend.template.table_name("PlanTable"),  # type: ignore[union-attr]
+            KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": commit_marker_key(run.token)[0]}},
+            ConsistentRead=True,
+        )["Items"]  # fmt: skip
+        expiry = {i["sk"]["S"]: int(i["expires_at"]["N"]) if "expires_at" in i else None for i in items}
+    else:
+        kept = plan_store.pos_commits[run.token]
+        expiry = {
+            i.sk: int(i.expires_at.timestamp()) if getattr(i, "expires_at", None) else None for i in kept
+        }
+    assert expiry.pop("COMMIT") is None
+    assert sorted(expiry) == ["TOUCHED#00000", "TOUCHED#00001"]
+    days = [(at - time.time()) / 86400 for at in expiry.values()]
+    assert all(29.9 < d <= 30 for d in days), days

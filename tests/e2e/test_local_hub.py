@@ -48,6 +48,8 @@ def test_every_shipped_configuration_document_is_accepted(local_hub, aws_clients
     s3 = aws_clients("s3")
     for name in names:
         s3.head_object(Bucket=local_hub["bucket"], Key=f"config-good/{name}")
+        # with its data as JSON, which the functions read (shared.config_store.load_config)
+        s3.head_object(Bucket=local_hub["bucket"], Key=f"config-good/{name}.json")
 
 
 def test_a_refused_configuration_keeps_the_last_good_one(local_hub, aws_clients, wait_for):

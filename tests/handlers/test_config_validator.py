@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -63,3 +65,73 @@ def test_a_routing_document_with_its_own_reps_is_refused(upload):
     assert status["status"] == "refused"
     assert [e["field"] for e in status["errors"]] == ["reps"]
     assert "reps are the CRM's records" in status["errors"][0]["message"]
+
+
+STAGES = (Path(__file__).resolve().parents[2] / "config" / "stages.yaml").read_bytes()
+
+
+def _object(aws, key: str) -> bytes | None:
+    try:
+        return boto3.client("s3").get_object(Bucket=aws.bucket_name(), Key=key)["Body"].read()
+    except boto3.client("s3").exceptions.NoSuchKey:
+        return None
+
+
+def test_an_accepted_document_is_also_kept_as_json_and_the_functions_read_that(aws, upload):
+    import yaml
+
+    from shared.config_schemas.stages import StageCatalog
+    from shared.config_store import clear_cache, load_config
+    from tests.helpers import counting_aws_calls
+
+    # When the shipped stages document is uploaded and accepted
+    assert upload("stages.yaml", STAGES)["status"] == "accepted"
+    # Then beside its byte copy the validator keeps its data as JSON
+    assert good_copy(aws, "stages.yaml") == STAGES
+    rendering = _object(aws, "config-good/stages.yaml.json")
+    assert rendering is not None and json.loads(rendering) == yaml.safe_load(STAGES)
+    # and a function's load reads the JSON alone (one GET), giving what the YAML gives
+    clear_cache()
+
+    def name(operation: str, params: Any) -> str:
+        return f"{operation} {str((params or {}).get('url_path', '')).rsplit('/', 1)[-1]}"
+
+    with counting_aws_calls(name) as calls:
+        loaded = load_config("stages.yaml", StageCatalog)
+    assert dict(calls) == {"s3.GetObject stages.yaml.json": 1}
+    assert loaded == StageCatalog.model_validate(yaml.safe_load(STAGES))
+
+
+def test_a_document_json_cannot_hold_is_read_from_its_yaml_copy_never_an_older_json(aws, upload):
+    from shared.config_schemas.stages import StageCatalog
+    from shared.config_store import clear_cache, load_config
+
+    # Given the shipped stages are in force, JSON rendering and all
+    assert upload("stages.yaml", STAGES)["status"] == "accepted"
+    assert _object(aws, "config-good/stages.yaml.json") is not None
+    # When a valid document whose data JSON cannot hold (a !!binary name: bytes) is accepted
+    renamed = STAGES.replace(b"name: Job Won", b"name: !!binary Sm9iIFdvbiBCaWc=", 1)
+    assert renamed != STAGES
+    assert upload("stages.yaml", renamed)["status"] == "accepted"
+    # Then its JSON rendering is gone (not left speaking for the older document)
+    assert _object(aws, "config-good/stages.yaml.json") is None
+    assert good_copy(aws, "stages.yaml") == renamed
+    # and a function reads the new document from the YAML copy
+    clear_cache()
+    catalog = load_config("stages.yaml", StageCatalog)
+    assert "Job Won Big" in catalog.opportunity_stage_names()
+    assert "Job Won" not in catalog.opportunity_stage_names()
+
+
+def test_a_function_that_read_the_json_follows_a_change_to_the_yaml_copy_alone(aws, upload):
+    from shared.config_schemas.stages import StageCatalog
+    from shared.config_store import clear_cache, load_config
+
+    # Given a function that read the shipped stages from their JSON rendering
+    assert upload("stages.yaml", STAGES)["status"] == "accepted"
+    clear_cache()
+    assert "Job Won" in load_config("stages.yaml", StageCatalog).opportunity_stage_names()
+    # When a document the JSON cannot hold replaces it
+    upload("stages.yaml", STAGES.replace(b"name: Job Won", b"name: !!binary Sm9iIFdvbiBCaWc=", 1))
+    # Then its next load (without clearing its cache) finds the JSON gone and reads the YAML copy
+    assert "Job Won Big" in load_config("stages.yaml", StageCatalog).opportunity_stage_names()

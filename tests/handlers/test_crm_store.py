@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -9,7 +10,7 @@ import pytest
 
 from shared.store import crm
 from shared.store.common import Outcome, Version
-from shared.store.errors import Conflict, NotFound
+from shared.store.errors import Conflict, NotFound, Throttled
 from tests.ddb_local.plugin import BACKENDS
 
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -113,6 +114,42 @@ def test_sync_states_of_many_go_together_and_a_refused_transaction_one_by_one(st
     # And when nothing was expected wrongly, one transaction writes them all
     assert store.record_sync_states([(ref, {"state": "skipped"}, True) for ref in refs]) == [True] * 3
     assert [store.get_lead(f"L{n}").mailchimp["state"] for n in range(3)] == ["skipped"] * 3
+
+
+def test_a_throttled_sync_state_transaction_is_raised_not_written_one_by_one(aws, monkeypatch):
+    # Given three leads on DynamoDB (moto), and DynamoDB cancelling every transaction for throttling, as it
+    # does when an item in it is throttled (TransactionCanceledException, reason ThrottlingError)
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    store = crm.DynamoCrmStore()
+    for n in range(3):
+        store.create_lead(a_lead(f"L{n}", marketing_opt_in=True), a_submission(f"L{n}"))
+    refs = [crm.ContactRef("LEAD", f"L{n}") for n in range(3)]
+    seen: list[str] = []
+    original = BotocoreStubber.process_request
+
+    def process_request(self, request):
+        target = request.headers.get("X-Amz-Target") or b""
+        operation = (target.decode() if isinstance(target, bytes) else str(target)).rpartition(".")[2]
+        seen.append(operation)
+        if operation == "TransactWriteItems":
+            body = {"__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                    "message": "Transaction cancelled, please refer cancellation reasons for specific reasons "
+                               "[ThrottlingError, None, None]",
+                    "CancellationReasons": [{"Code": "ThrottlingError", "Message": "Throughput exceeds the "
+                                             "current capacity for one or more global secondary indexes"},
+                                            {"Code": "None"}, {"Code": "None"}]}  # fmt: skip
+            return 400, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(body)
+        return original(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", process_request)
+    # When the stream batch's states are written together
+    with pytest.raises(Throttled):
+        store.record_sync_states([(ref, {"state": "synced"}, False) for ref in refs])
+    # Then the error reaches the caller (the stream retries the batch) and nobody was written one by one
+    assert "TransactWriteItems" in seen and "UpdateItem" not in seen
+    monkeypatch.setattr(BotocoreStubber, "process_request", original)
+    assert [store.get_lead(f"L{n}").mailchimp for n in range(3)] == [None] * 3
 
 
 def test_opted_in_leads_resume_after_a_cursor(store):

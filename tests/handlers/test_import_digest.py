@@ -95,3 +95,28 @@ def _etag(hub: Any, key: str) -> str:
     import boto3
 
     return str(boto3.client("s3").head_object(Bucket=hub.bucket_name(), Key=key)["ETag"]).strip('"')
+
+
+def test_a_rep_of_routing_the_crm_does_not_hold_gets_the_digest_at_routings_address(
+    leads_hub: Any, crm_stream: Any, lambda_context: Any
+) -> None:
+    import boto3
+    from alerts.app import handler as alerts
+
+    from shared.store import crm
+
+    # Given a list imported while the reps of routing.yaml are known, then the reps' CRM records gone
+    # (routing.yaml names reps the CRM has never held: the address comes with routing's assignment)
+    answer = _import(leads_hub, "imports/leads/expo-2027.csv", _list(20), _RunsOut(checks=100))
+    assert answer["imports"][0]["counts"] == {"created": 20}
+    owners, addresses = _owners(20), _rep_emails()
+    table = boto3.resource("dynamodb").Table(leads_hub.table_name("CrmTable"))
+    for rep_id in owners:
+        table.delete_item(Key=dict(zip(("pk", "sk"), crm.rep_key(rep_id), strict=True)))
+    assert not set(owners) & set(_rep_emails())
+
+    # When the alerts function gets the import's digests
+    assert alerts(crm_stream(), lambda_context) == {"batchItemFailures": []}
+
+    # Then each rep's digest went to the address routing gave, not to the fallback
+    assert sorted(to for to, _ in sent_to()) == sorted(addresses[rep] for rep in owners)

@@ -31,8 +31,12 @@ HANDLERS = sorted({spec.module for spec in HubTemplate().functions().values()})
 
 # handler -> modules its import must not load: each is imported where the invocation that needs it runs.
 UNUSED_AT_IMPORT = {
-    # a POS run is named with shared.store.pos_keys; the alerts read and write only the CRM table
-    "alerts.app": ("shared.store.pos", "shared.store.plan"),
+    # a POS run is named with shared.store.pos_keys; the alerts read and write only the CRM table; documents
+    # are read from their JSON rendering (shared.config_store), so PyYAML only where a YAML copy is read
+    "alerts.app": ("shared.store.pos", "shared.store.plan", "yaml"),
+    # the plan store with a plan event (crm_events.storage.dynamo_plan_store); the stages without PyYAML
+    "crm_events.app": ("shared.store.plan", "yaml"),
+    "plan_rollup.app": ("yaml",),
     # the stream's invocations never route: the webhook's resolver and parsing come with an HTTP event
     "mailchimp_sync.app": ("aws_lambda_powertools.event_handler", "mailchimp_sync.web", "mailchimp_sync.webhook"),
     # one document per upload: its model is imported when it is checked; the CRM only for routing.yaml
@@ -110,10 +114,19 @@ def test_handler_import_builds_no_record_event_or_answer_model(module: str) -> N
 
 
 LOADED = """
-import json, sys, importlib
-importlib.import_module(sys.argv[1])
+import json, sys
+exec(sys.argv[1])
 print(json.dumps(sorted(m for m in sys.argv[2].split(',') if m in sys.modules)))
 """
+
+
+def _loaded(code: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` running ``code`` in a fresh interpreter loads."""
+    result = subprocess.run(
+        [sys.executable, "-c", LOADED, code, ",".join(modules)],
+        capture_output=True, text=True, env=_env(), check=True, cwd=ROOT,
+    )  # fmt: skip
+    return list(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
 @pytest.mark.parametrize("module", sorted(UNUSED_AT_IMPORT))
@@ -121,10 +134,26 @@ def test_handler_import_loads_no_module_only_some_invocations_use(module: str) -
     # Given the modules only some of this handler's invocations use
     unused = UNUSED_AT_IMPORT[module]
     # When the handler's module is imported in a fresh interpreter
-    result = subprocess.run(
-        [sys.executable, "-c", LOADED, module, ",".join(unused)],
-        capture_output=True, text=True, env=_env(), check=True, cwd=ROOT,
-    )  # fmt: skip
+    loaded = _loaded(f"import {module}", unused)
     # Then none of them is loaded yet
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert loaded == []
     assert module in HANDLERS  # a handler the template still names
+
+
+# What a first call runs to read its configuration and build its stores -> modules it must not load.
+FIRST_CALL = {
+    "from shared.config_store import load_config, RecheckedConfig; import shared.config_schemas.stages, "
+    "shared.config_schemas.fx, shared.config_schemas.alerts, shared.config_schemas.leads, "
+    "shared.config_schemas.routing, shared.config_schemas.distributors": ("yaml",),
+    "import crm_events.app; from crm_events.storage import dynamo_stores; dynamo_stores()": (
+        "shared.store.plan", "yaml",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("code", sorted(FIRST_CALL))
+def test_reading_configuration_and_building_stores_loads_neither_pyyaml_nor_another_store(code: str) -> None:
+    # When what a first call imports and builds runs in a fresh interpreter (documents: their JSON rendering)
+    loaded = _loaded(code, FIRST_CALL[code])
+    # Then none of the modules only other paths use is loaded
+    assert loaded == []

@@ -89,6 +89,23 @@ def test_email_sending_is_scoped_to_the_sending_identity():
             assert isinstance(resource, dict) and "identity/${SenderEmail}" in resource["Fn::Sub"], role_id
 
 
+def test_config_validator_runs_one_upload_at_a_time_and_writes_only_config_good():
+    (function,) = [
+        f for i, f in resources_of("AWS::Lambda::Function").items() if i == "ConfigValidatorFunction"
+    ]
+    # two runs at once could leave one upload's JSON rendering beside another's byte copy
+    assert function["Properties"]["ReservedConcurrentExecutions"] == 1
+    granted: dict[str, list[str]] = {}
+    for role_id, statement in _statements():
+        if role_id != "ConfigValidatorFunctionRole" or statement.get("Effect") != "Allow":
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in (a for a in actions if a in ("s3:PutObject", "s3:DeleteObject")):
+            granted.setdefault(action, []).extend(r["Fn::Sub"].split("}")[-1] for r in statement["Resource"])
+    # it writes the copy and the rendering, and removes only a rendering
+    assert granted == {"s3:PutObject": ["/config-good/*"], "s3:DeleteObject": ["/config-good/*.json"]}
+
+
 def test_every_stream_mapping_handles_failure():
     mappings = [m["Properties"] for m in resources_of("AWS::Lambda::EventSourceMapping").values()]
     streams = [m for m in mappings if "StreamArn" in str(m["EventSourceArn"])]
@@ -113,8 +130,10 @@ def test_tables_are_recoverable_and_encrypted():
         assert props["SSESpecification"]["SSEEnabled"], table_id
     for streamed in ("CrmTable", "PlanTable", "PosTable"):
         assert tables[streamed]["Properties"]["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
-    for expiring in ("CrmTable", "EventsTable", "StateTable", "IdempotencyTable"):
+    for expiring in ("CrmTable", "EventsTable", "StateTable", "PlanTable", "IdempotencyTable"):
         assert tables[expiring]["Properties"]["TimeToLiveSpecification"]["Enabled"]
+    # the attribute the stores write: shared.store.plan's PosCommitPageItem.expires_at on the plan table
+    assert tables["PlanTable"]["Properties"]["TimeToLiveSpecification"]["AttributeName"] == "expires_at"
 
 
 def test_pos_failures_end_their_run_and_are_kept_where_an_alarm_sees_them():
@@ -136,6 +155,35 @@ def test_pos_failures_end_their_run_and_are_kept_where_an_alarm_sees_them():
     assert kept == {"Fn::GetAtt": ["PosIngestDeadLetterQueue", "Arn"]}
     env = pos["Properties"]["Environment"]["Variables"]
     assert env["POS_DEAD_LETTER_QUEUE_URL"] == {"Ref": "PosIngestDeadLetterQueue"}
+
+
+def test_pos_work_objects_expire_and_incomplete_uploads_are_aborted():
+    (bucket,) = resources_of("AWS::S3::Bucket").values()
+    rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+    # a failed POS try's work objects (pos-work/<run token>/...) go after 30 days: weeks beyond any run's
+    # retry window (a continuation waits at most 14 days), and only there: the ledger's objects never expire
+    work = rules["ExpirePosWork"]
+    assert (work["Status"], work["Prefix"], work["ExpirationInDays"]) == ("Enabled", "pos-work/", 30)
+    # ...which must outlive any slice message still waiting in the continuation queue
+    retention = resources_of("AWS::SQS::Queue")["PosContinuationQueue"]["Properties"][
+        "MessageRetentionPeriod"
+    ]
+    assert retention == 14 * 86400 < work["ExpirationInDays"] * 86400
+    # the bucket is versioned: the versions a delete or the expiry leaves behind go too
+    assert bucket["Properties"]["VersioningConfiguration"]["Status"] == "Enabled"
+    assert work["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 1
+    # only pos-work/ expires; the ledger keeps every current object and drops the ones a commit replaced
+    # after 30 days; nothing else (a distributor's file, config, reports) ever expires
+    assert [r.get("Prefix") for r in rules.values() if "ExpirationInDays" in r] == ["pos-work/"]
+    ledger = rules["ExpireReplacedLedgerVersions"]
+    assert (ledger["Status"], ledger["Prefix"]) == ("Enabled", "pos-ledger/")
+    assert "ExpirationInDays" not in ledger and ledger["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    noncurrent = [r.get("Prefix") for r in rules.values() if "NoncurrentVersionExpiration" in r]
+    assert sorted(noncurrent) == ["pos-ledger/", "pos-work/"]
+    # and an upload never completed anywhere in the bucket is aborted, its parts removed
+    uploads = rules["AbortIncompleteUploads"]
+    assert uploads["Status"] == "Enabled" and "Prefix" not in uploads
+    assert uploads["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
 
 
 def test_alarms_watch_dead_letters_errors_and_iterator_age():
