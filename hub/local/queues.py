@@ -156,12 +156,23 @@ class QueueMappingPump:
         return len(messages)
 
 
-class Poller:
-    """Polls a list of pumps on one background thread."""
+def next_wait(wait: float, *, interval: float, longest: float, busy: bool) -> float:
+    """How long a poller waits after a poll: ``interval`` again once something came (or a pump holds a batch
+    it gathers), else twice the last wait, up to ``longest``: an idle queue or stream costs the hub (moto's
+    request dispatch) and DynamoDB Local (a GetRecords each) less the longer it stays empty."""
+    return interval if busy else min(wait * 2, max(longest, interval))
 
-    def __init__(self, name: str, pumps: list[Any], interval: float = 0.1) -> None:
+
+class Poller:
+    """Polls a list of pumps on one background thread: again at once while they find work, else after
+    ``interval``, then longer while they stay idle (``next_wait``, up to ``longest``)."""
+
+    def __init__(
+        self, name: str, pumps: list[Any], interval: float = 0.1, longest: float | None = None
+    ) -> None:
         self.pumps = pumps
         self.interval = interval
+        self.longest = interval if longest is None else longest
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -177,6 +188,7 @@ class Poller:
         self.thread.join(timeout=timeout)
 
     def _run(self) -> None:
+        wait = self.interval
         while not self._stop.is_set():
             busy = 0
             for pump in self.pumps:
@@ -184,8 +196,12 @@ class Poller:
                     busy += pump.poll()
                 except Exception:
                     traceback.print_exc()
-            if not busy:
-                self._stop.wait(self.interval)
+            if busy:
+                wait = self.interval
+                continue
+            self._stop.wait(wait)
+            holding = any(getattr(pump, "holding", False) for pump in self.pumps)
+            wait = next_wait(wait, interval=self.interval, longest=self.longest, busy=holding)
         for pump in self.pumps:  # a stream pump's gathered records are delivered before the thread ends
             flush = getattr(pump, "flush", None)
             if flush is not None:

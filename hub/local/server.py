@@ -30,6 +30,8 @@ from hub.local_state import process_alive, recorded_pid
 ROOT = Path(__file__).resolve().parents[2]
 STOP_SECONDS = 4.0  # SIGTERM or Ctrl-C to exit: within 5 s
 STREAM_POLL_SECONDS = 0.25
+STREAM_IDLE_SECONDS = 1.0  # an idle stream's reads back off to this
+QUEUE_IDLE_SECONDS = 0.5  # an idle queue's polls back off to this
 
 
 def free_port(preferred: int) -> int:
@@ -99,10 +101,15 @@ class LocalHub:
         aws_url = embedded.url
         os.environ.update(base_environment(aws_url))
         if engine is not None:
-            # The functions the hub runs in its own process read DynamoDB Local's streams directly (botocore's
-            # per-service endpoint setting): one hop less for every poll. Their DynamoDB calls go through the
-            # embedded AWS like everyone's: its forwarder answers a transaction only once the engine has
-            # committed it (``DynamoDBForwarder``).
+            from hub.local.dynamodb_local import CommitBarrier, EngineConnections
+
+            # The functions the hub runs in its own process talk to DynamoDB Local directly (botocore's
+            # per-service endpoint settings): one hop less for every call and every stream read. Their
+            # clients wait for the engine's COMMIT after each transaction, as the embedded AWS's forwarder
+            # does for everyone else (``CommitBarrier``): installed before the endpoint is set, so a client
+            # made without the barrier talks to the forwarder.
+            self._stoppers.append(CommitBarrier(EngineConnections(engine.port)).install())
+            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = engine.endpoint
             os.environ["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = engine.endpoint
 
         import boto3
@@ -114,6 +121,10 @@ class LocalHub:
             return boto3.client(service, region_name=REGION, endpoint_url=aws_url, config=config)
 
         create_resources(self.template, clients)
+        if engine is not None and not engine.index_stream_records():
+            self.say(
+                "DynamoDB Local: its stream records could not be indexed; stream reads slow down as they grow."
+            )
         if restoring:
             started = time.monotonic()
             # DynamoDB Local keeps its own tables: DynamoDB writes journalled by a hub on moto's DynamoDB
@@ -180,7 +191,19 @@ class LocalHub:
             )
             for m in self.template.queue_mappings()
         ]
-        streams = clients("dynamodbstreams")
+        # The pump reads DynamoDB Local's streams directly too (not through the embedded AWS's forwarder:
+        # a full GetRecords answer is megabytes the hub's server would pass on), GetRecords as the engine's JSON.
+        if engine is None:
+            streams = clients("dynamodbstreams")
+        else:
+            from hub.local.dynamodb_local import StreamRecordsReader
+
+            streams = StreamRecordsReader(
+                boto3.client(
+                    "dynamodbstreams", region_name=REGION, endpoint_url=engine.endpoint, config=config
+                ),
+                EngineConnections(engine.port),
+            )
         stream_pumps = []
         for mapping in self.template.stream_mappings():
             dlq = self.template.physical[mapping.dead_letter]["Ref"] if mapping.dead_letter else None
@@ -211,13 +234,23 @@ class LocalHub:
 
         # One thread per event source mapping, as each is independent on AWS: a slow
         # consumer (MailChimp backing off) never holds up another (alerts).
-        # An idle stream is read four times a second, as Lambda polls a shard (a busy one at once again):
-        # every read of DynamoDB Local's stream costs the engine CPU that the writers need.
+        # A stream is read four times a second, as Lambda polls a shard (a busy one at once again), less often
+        # the longer it stays empty (at most a second apart, the template's batching window): every read of
+        # DynamoDB Local's stream costs the engine CPU that the writers need. Queues the same, from 0.1 s to
+        # 0.5 s: each idle poll is a request through moto's dispatcher in the hub's process.
         pollers = [
-            Poller(f"stream-{p.mapping.function}", [p], interval=STREAM_POLL_SECONDS) for p in stream_pumps
+            Poller(
+                f"stream-{p.mapping.function}", [p], interval=STREAM_POLL_SECONDS, longest=STREAM_IDLE_SECONDS
+            )
+            for p in stream_pumps
         ]
-        pollers += [Poller(f"queue-{p.mapping.function}", [p]) for p in queue_pumps]
-        pollers += [Poller("s3-notifications", [s3_pump]), Poller("drop-folder", [drop], interval=0.25)]
+        pollers += [
+            Poller(f"queue-{p.mapping.function}", [p], longest=QUEUE_IDLE_SECONDS) for p in queue_pumps
+        ]
+        pollers += [
+            Poller("s3-notifications", [s3_pump], longest=QUEUE_IDLE_SECONDS),
+            Poller("drop-folder", [drop], interval=0.25),
+        ]
         pollers.append(Poller("scheduler", [self.scheduler], interval=1.0))
         for poller in pollers:
             poller.start()

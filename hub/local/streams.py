@@ -233,6 +233,11 @@ class MappingPump:
         for start in range(0, len(gathered), self.mapping.batch_size):
             self.deliver(gathered[start : start + self.mapping.batch_size], shard_id)
 
+    @property
+    def holding(self) -> bool:
+        """Records gathered and not yet delivered (its poller keeps its pace for the batching window)."""
+        return bool(self.gathered)
+
     def flush(self) -> None:
         """Deliver what was gathered now (the hub is stopping: nothing read is left undelivered)."""
         for shard_id in list(self.gathered):

@@ -3,7 +3,11 @@ never journalled; without Java or the package, moto's DynamoDB and one line sayi
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
+import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,6 +68,15 @@ def started(tmp_path: Path) -> Iterator[list[Hub]]:
     yield hubs
     for hub in hubs:
         hub.stop()
+
+
+def _hub_with_tables(tmp_path: Path, started: list[Hub]) -> tuple[Hub, HubTemplate]:
+    """A hub on DynamoDB Local with the template's tables made (stopped by ``started``)."""
+    hub = Hub(tmp_path)
+    started.append(hub)
+    template = HubTemplate()
+    create_tables(template, _client("dynamodb", hub.aws.url))
+    return hub, template
 
 
 @pytest.mark.ddblocal
@@ -167,3 +180,166 @@ def test_without_the_engine_the_hub_keeps_motos_dynamodb_and_says_so(
     assert engine is None
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and out[0].startswith("DynamoDB: moto's")
+
+
+class _Engine(http.server.BaseHTTPRequestHandler):
+    """Stands in for DynamoDB Local at the HTTP level: records each request's target (and whether it carried a
+    credential) and answers with ``answers[operation]`` (status, body), 200 ``{}`` otherwise."""
+
+    protocol_version = "HTTP/1.1"
+    seen: list[tuple[str, bool]]
+    answers: dict[str, tuple[int, bytes]]
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        operation = self.headers["X-Amz-Target"].rsplit(".", 1)[-1]
+        self.seen.append((operation, "Credential=" in self.headers.get("Authorization", "")))
+        status, body = self.answers.get(operation, (200, b"{}"))
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_engine() -> Iterator[tuple[int, list[tuple[str, bool]], dict[str, tuple[int, bytes]]]]:
+    seen: list[tuple[str, bool]] = []
+    answers: dict[str, tuple[int, bytes]] = {}
+    handler = type("Engine", (_Engine,), {"seen": seen, "answers": answers})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], seen, answers
+    server.shutdown()
+    server.server_close()
+
+
+CANCELLED = (400, b'{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException",'
+                  b'"Message":"Transaction cancelled","CancellationReasons":[{"Code":"ConditionalCheckFailed"}]}')  # fmt: skip
+
+
+def _transaction(ddb: Any) -> None:
+    put = {"TableName": "t", "Item": {"pk": {"S": "a"}}, "ConditionExpression": "attribute_not_exists(pk)"}
+    ddb.transact_write_items(TransactItems=[{"Put": put}])
+
+
+def test_in_process_clients_wait_for_the_engines_commit_after_each_transaction_they_had_applied(fake_engine):
+    port, seen, answers = fake_engine
+    # Given the barrier installed, as the hub does before its functions make their clients
+    uninstall = dynamodb_local.CommitBarrier(dynamodb_local.EngineConnections(port)).install()
+    try:
+        ddb = _client("dynamodb", f"http://127.0.0.1:{port}")
+        # When a client made after it sends a transaction, a put, and a transaction the engine refuses
+        _transaction(ddb)
+        ddb.put_item(TableName="t", Item={"pk": {"S": "b"}})
+        answers["TransactWriteItems"] = CANCELLED
+        with pytest.raises(ddb.exceptions.TransactionCanceledException):
+            _transaction(ddb)
+    finally:
+        uninstall()
+    # Then the applied transaction was answered only after the barrier (a ListTables with a credential the
+    # engine accepts) had come back; the put and the refused transaction wrote nothing to wait for
+    assert seen == [("TransactWriteItems", True), ("ListTables", True), ("PutItem", True),
+                    ("TransactWriteItems", True)]  # fmt: skip
+
+    # And once taken out, a client made afterwards sends no barrier
+    seen.clear()
+    answers.clear()
+    _transaction(_client("dynamodb", f"http://127.0.0.1:{port}"))
+    assert seen == [("TransactWriteItems", True)]
+
+
+def test_a_transaction_whose_barrier_the_engine_refuses_is_not_reported_done(fake_engine):
+    port, seen, answers = fake_engine
+    answers["ListTables"] = (400, b'{"__type":"com.amazonaws.dynamodb.v20120810#MissingAuthenticationToken"}')
+    uninstall = dynamodb_local.CommitBarrier(dynamodb_local.EngineConnections(port)).install()
+    try:
+        ddb = _client("dynamodb", f"http://127.0.0.1:{port}")
+        # When the engine refuses the barrier, so the COMMIT may not have run yet
+        with pytest.raises(RuntimeError, match="refused the commit barrier"):
+            _transaction(ddb)
+    finally:
+        uninstall()
+    # Then the caller heard an error, not success (it retries; the writes are idempotent)
+    assert [operation for operation, _ in seen] == ["TransactWriteItems", "ListTables"]
+
+
+@pytest.mark.ddblocal
+def test_stream_records_are_indexed_by_shard_and_still_read_once(tmp_path: Path, started: list[Hub]) -> None:
+    # Given the hub's engine with the template's tables, and a stream read from its start
+    hub, template = _hub_with_tables(tmp_path, started)
+    ddb = _client("dynamodb", hub.aws.url)
+    mapping = StreamMapping(
+        function="PlanRollupFunction", table="PlanTable", batch_size=10, max_retries=0, bisect=False,
+        report_failures=True, dead_letter=None, filters=[], starting_position="TRIM_HORIZON",
+    )  # fmt: skip
+    runtime = Recorder()
+    pump = MappingPump(mapping, template.physical["PlanTable"]["StreamArn"],
+                       _client("dynamodbstreams", hub.aws.url), None, None, runtime, "us-east-1",
+                       retry_delay=0)  # fmt: skip
+    pump.start_position()
+    # When the engine's stream records are indexed (twice: a hub started again on its kept tables)
+    assert hub.engine.index_stream_records() and hub.engine.index_stream_records()
+    # and other tables' records come between a stream's own
+    for n in range(3):
+        ddb.put_item(
+            TableName=template.table_name("CrmTable"), Item={"pk": {"S": f"LEAD#{n}"}, "sk": {"S": "L"}}
+        )
+        ddb.put_item(
+            TableName=template.table_name("PlanTable"), Item={"pk": {"S": f"P#{n}"}, "sk": {"S": "x"}}
+        )
+    pump.poll()
+    pump.poll()
+    # Then the index is in the engine's file and the stream's records are delivered once each, in order
+    with contextlib.closing(sqlite3.connect(hub.engine.db_path)) as db:
+        indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'us'")}
+    assert dynamodb_local.STREAM_RECORDS_INDEX in indexes
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in runtime.records] == ["P#0", "P#1", "P#2"]
+
+
+@pytest.mark.ddblocal
+def test_stream_records_read_as_the_engines_json_make_the_same_lambda_records_as_botocores(
+    tmp_path: Path, started: list[Hub]
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from hub.local.streams import lambda_record
+
+    # Given the engine with the template's tables, and a lead written, changed and removed (a binary, a
+    # number, a list and a map in it)
+    hub, template = _hub_with_tables(tmp_path, started)
+    arn = template.physical["CrmTable"]["StreamArn"]
+    botocores = _client("dynamodbstreams", hub.engine.endpoint)
+    raw = dynamodb_local.StreamRecordsReader(botocores, dynamodb_local.EngineConnections(hub.engine.port))
+    ddb, table = _client("dynamodb", hub.engine.endpoint), template.table_name("CrmTable")
+    item = {"pk": {"S": "LEAD#1"}, "sk": {"S": "LEAD"}, "blob": {"B": b"\x00\xff"}, "n": {"N": "1.50"},
+            "tags": {"L": [{"S": "a"}]}, "m": {"M": {"x": {"BOOL": True}}}}  # fmt: skip
+    ddb.put_item(TableName=table, Item=item)
+    ddb.put_item(TableName=table, Item={**item, "n": {"N": "2"}})
+    ddb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+    shard = botocores.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+
+    def read(reader: Any) -> list[dict[str, Any]]:
+        iterator = botocores.get_shard_iterator(
+            StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )
+        answer = reader.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)
+        assert answer["NextShardIterator"]
+        return [lambda_record(r, arn, "us-east-1") for r in answer["Records"]]
+
+    # When the stream is read as the engine's JSON and through botocore
+    # Then the pump makes the same Lambda records of both
+    records = read(raw)
+    assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE"]
+    assert records == read(botocores)
+    assert records[0]["dynamodb"]["NewImage"]["blob"] == {"B": "AP8="}
+    # And an error answer raises what botocore raises
+    with pytest.raises(ClientError) as refused:
+        raw.get_records(ShardIterator="not-an-iterator")
+    with pytest.raises(ClientError) as botocore_refused:
+        botocores.get_records(ShardIterator="not-an-iterator")
+    assert type(refused.value) is type(botocore_refused.value)
+    assert refused.value.response["Error"]["Code"] == botocore_refused.value.response["Error"]["Code"]

@@ -127,11 +127,13 @@ def test_records_are_gathered_for_the_batching_window_and_a_full_batch_goes_at_o
     # When three leads are read: nothing is delivered yet
     pump.poll()
     assert runtime.batches == []
+    assert pump.holding  # its poller keeps the base pace until the window ends
     # And when ten more come, the first full batch goes at once, in stream order
     for n in range(3, 13):
         _put(aws, n)
     pump.poll()
     assert [len(b) for b in runtime.batches] == [10, 3]
+    assert not pump.holding
     assert [r["dynamodb"]["NewImage"]["pk"]["S"] for r in runtime.batches[0][:4]] == [
         "LEAD#0", "LEAD#1", "LEAD#2", "LEAD#3"]  # fmt: skip
     # And what is gathered when the hub stops is delivered, not dropped
@@ -139,6 +141,22 @@ def test_records_are_gathered_for_the_batching_window_and_a_full_batch_goes_at_o
     pump.poll()
     pump.flush()
     assert [len(b) for b in runtime.batches] == [10, 3, 1] and pump.delivered == 14
+
+
+def test_an_idle_poller_waits_longer_each_time_up_to_its_longest_and_at_its_pace_again_once_busy():
+    from hub.local.queues import next_wait
+
+    # Given a stream's poller: every 0.25 s, at most a second apart when idle
+    pace = {"interval": 0.25, "longest": 1.0}
+    waits, wait = [], 0.25
+    # When its polls find nothing four times, then something
+    for busy in (False, False, False, False, True):
+        wait = next_wait(wait, busy=busy, **pace)
+        waits.append(wait)
+    # Then it waits twice as long each time up to a second, and its base interval once busy
+    assert waits == [0.5, 1.0, 1.0, 1.0, 0.25]
+    # And a poller without a longest wait (the drop folder, the scheduler) keeps its interval
+    assert next_wait(0.25, interval=0.25, longest=0.25, busy=False) == 0.25
 
 
 # ------------------------------------------------------------------ one reader for the mappings on a stream
