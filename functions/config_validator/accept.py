@@ -18,7 +18,9 @@ from shared.config_store import (
     parse_document,
     validate_data,
 )
-from shared.observability import logger
+from aws_lambda_powertools.metrics import MetricUnit
+
+from shared.observability import logger, metrics
 from shared.store.state import DynamoStateStore, StateStore
 
 
@@ -40,6 +42,8 @@ def accept_upload(bucket: str, key: str, state: StateStore | None = None) -> dic
     except ConfigError as exc:
         status |= {"status": "refused", "errors": exc.errors}
         logger.error("configuration refused; the last good document stays in force", extra=status)
+        # ConfigRefusedAlarm (infra/template.yaml) tells the operators: a refusal is otherwise only this log
+        metrics.add_metric(name="ConfigRefused", unit=MetricUnit.Count, value=1)
     else:
         rendering = json_rendering(data)
         if rendering is None:

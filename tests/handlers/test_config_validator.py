@@ -135,3 +135,24 @@ def test_a_function_that_read_the_json_follows_a_change_to_the_yaml_copy_alone(a
     upload("stages.yaml", STAGES.replace(b"name: Job Won", b"name: !!binary Sm9iIFdvbiBCaWc=", 1))
     # Then its next load (without clearing its cache) finds the JSON gone and reads the YAML copy
     assert "Job Won Big" in load_config("stages.yaml", StageCatalog).opportunity_stage_names()
+
+
+def _emitted(out: str, name: str) -> list[float]:
+    """The values of metric ``name`` in the embedded-metric-format lines the handler printed."""
+    found = []
+    for line in out.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            blob = json.loads(line)
+            declared = [m["Name"] for d in blob["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
+            if name in declared:
+                found.append(blob[name])
+    return found
+
+
+def test_a_refused_upload_emits_the_metric_the_operators_alarm_watches(aws, upload, capsys):
+    # Given the shipped routing accepted: nothing for the alarm
+    assert upload("routing.yaml", SHIPPED)["status"] == "accepted"
+    assert _emitted(capsys.readouterr().out, "ConfigRefused") == []
+    # When a bad one is uploaded, then the metric ConfigRefusedAlarm watches counts it once
+    assert upload("routing.yaml", SHIPPED.replace(b"rep: rep-mei", b"rep: rep-ghost"))["status"] == "refused"
+    assert _emitted(capsys.readouterr().out, "ConfigRefused") == [[1.0]]  # one value, 1

@@ -195,6 +195,20 @@ def test_alarms_watch_dead_letters_errors_and_iterator_age():
     assert metrics.count("IteratorAge") == 3
 
 
+def test_a_refused_configuration_upload_raises_an_alarm_on_the_metric_the_validator_emits():
+    (alarm,) = [a["Properties"] for a in resources_of("AWS::CloudWatch::Alarm").values()
+                if a["Properties"]["MetricName"] == "ConfigRefused"]  # fmt: skip
+    (function,) = [
+        f for i, f in resources_of("AWS::Lambda::Function").items() if i == "ConfigValidatorFunction"
+    ]
+    env = function["Properties"]["Environment"]["Variables"]
+    # powertools publishes under the function's namespace with its service as the one dimension
+    assert alarm["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
 def test_read_routes_are_authorised_and_public_routes_are_not():
     from hub.local.template import HubTemplate
 
