@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from config_validator.references import validation_context
 from shared.aws import client
 from shared.config_schemas.registry import model_for
@@ -18,8 +20,6 @@ from shared.config_store import (
     parse_document,
     validate_data,
 )
-from aws_lambda_powertools.metrics import MetricUnit
-
 from shared.observability import logger, metrics
 from shared.store.state import DynamoStateStore, StateStore
 
