@@ -175,7 +175,13 @@ class LocalApi:
     def stop(self, timeout: float = 2.0) -> None:
         """Stop taking requests; requests in flight get ``timeout`` seconds to finish."""
         self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
-        wasyncore.close_all(self.server._map)  # an empty map ends the server's loop
+        if not self.thread.is_alive():
+            wasyncore.close_all(self.server._map)
+            return
+        # An empty map ends the server's loop. The sockets are closed by the loop's own thread (a thunk
+        # its trigger runs): closed from here, one could go while the loop waits on it in select(), which
+        # then fails with EBADF in the server thread.
+        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
         self.thread.join(timeout=timeout)
 
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
