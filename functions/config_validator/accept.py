@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +31,8 @@ def accept_upload(bucket: str, key: str, state: StateStore | None = None) -> dic
 
     A valid document's data is written as JSON to ``config-good/<name>.json`` first (the loaders read that
     and need no YAML parser), or that key is deleted when JSON cannot hold the data exactly, so the JSON
-    never speaks for an older document than the copy; then the byte copy."""
+    never speaks for an older document than the copy; then the byte copy. Then both are settled (below):
+    two uploads of one document validated at once must not leave one's JSON beside the other's copy."""
     name = key[len(UPLOAD_PREFIX) :]
     s3 = client("s3")
     obj = s3.get_object(Bucket=bucket, Key=key)
@@ -45,13 +47,47 @@ def accept_upload(bucket: str, key: str, state: StateStore | None = None) -> dic
         # ConfigRefusedAlarm (infra/template.yaml) tells the operators: a refusal is otherwise only this log
         metrics.add_metric(name="ConfigRefused", unit=MetricUnit.Count, value=1)
     else:
-        rendering = json_rendering(data)
-        if rendering is None:
-            s3.delete_object(Bucket=bucket, Key=json_key(name))
-        else:
-            s3.put_object(Bucket=bucket, Key=json_key(name), Body=rendering, ContentType="application/json")
+        _render(s3, bucket, name, raw, json_rendering(data))
         s3.put_object(Bucket=bucket, Key=GOOD_PREFIX + name, Body=raw, ContentType="application/yaml")
+        _settle(s3, bucket, name)
         status |= {"status": "accepted", "errors": []}
         logger.info("configuration accepted", extra={"document": name})
     (state or DynamoStateStore()).put_config_status(name, status)
     return status
+
+
+SOURCE_DIGEST = "source-sha256"  # the JSON rendering's metadata: the SHA-256 of the YAML copy it renders
+
+
+def _render(s3: Any, bucket: str, name: str, source: bytes, rendering: bytes | None) -> None:
+    """Write (or, when JSON cannot hold the data, delete) the JSON rendering of the YAML bytes ``source``."""
+    if rendering is None:
+        s3.delete_object(Bucket=bucket, Key=json_key(name))
+        return
+    s3.put_object(
+        Bucket=bucket, Key=json_key(name), Body=rendering, ContentType="application/json",
+        Metadata={SOURCE_DIGEST: hashlib.sha256(source).hexdigest()},
+    )  # fmt: skip
+
+
+def _settle(s3: Any, bucket: str, name: str, rounds: int = 3) -> None:
+    """Make the JSON rendering render the byte copy now in force.
+
+    Another run for the same document may have written its JSON or its copy between this run's two
+    writes; then the JSON and the copy come from different uploads, and the functions (which read the
+    JSON) would run on one document while the copy says another. Whatever run finishes last sees the copy
+    in force and renders it. The copy was validated by the run that wrote it, so it is only parsed here."""
+    for _ in range(rounds):
+        copy = s3.get_object(Bucket=bucket, Key=GOOD_PREFIX + name)["Body"].read()
+        try:
+            head = s3.head_object(Bucket=bucket, Key=json_key(name))
+            rendered = head.get("Metadata", {}).get(SOURCE_DIGEST)
+        except s3.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            rendered = None
+        rendering = json_rendering(parse_document(name, copy))
+        if (rendering is None and rendered is None) or rendered == hashlib.sha256(copy).hexdigest():
+            return
+        logger.warning("configuration rendering settled to the copy in force", extra={"document": name})
+        _render(s3, bucket, name, copy, rendering)

@@ -156,3 +156,39 @@ def test_a_refused_upload_emits_the_metric_the_operators_alarm_watches(aws, uplo
     # When a bad one is uploaded, then the metric ConfigRefusedAlarm watches counts it once
     assert upload("routing.yaml", SHIPPED.replace(b"rep: rep-mei", b"rep: rep-ghost"))["status"] == "refused"
     assert _emitted(capsys.readouterr().out, "ConfigRefused") == [[1.0]]  # one value, 1
+
+
+def test_two_uploads_validated_at_once_leave_the_rendering_of_the_copy_in_force(
+    aws, lambda_context, demo_data
+):
+    from config_validator.accept import accept_upload
+
+    from shared.aws import client
+    from shared.config_store import json_key
+
+    s3, bucket = client("s3"), aws.bucket_name()
+    first, second = SHIPPED, SHIPPED.replace(b"{rep: rep-maria, weight: 2}", b"{rep: rep-maria, weight: 5}")
+    assert first != second
+
+    # Given a first upload whose run is about to write its byte copy when a second upload's run happens
+    # whole in between (S3 triggers run concurrently): the SDK's own event hook is that moment
+    def second_run_now(params: dict, **_: Any) -> None:
+        if params.get("Key") == "config-good/routing.yaml" and params.get("Body") == first:
+            s3.meta.events.unregister("before-parameter-build.s3.PutObject", second_run_now)
+            s3.put_object(Bucket=bucket, Key="config/routing.yaml", Body=second)
+            assert accept_upload(bucket, "config/routing.yaml")["status"] == "accepted"
+
+    s3.put_object(Bucket=bucket, Key="config/routing.yaml", Body=first)
+    s3.meta.events.register("before-parameter-build.s3.PutObject", second_run_now)
+    try:
+        assert accept_upload(bucket, "config/routing.yaml")["status"] == "accepted"
+    finally:
+        s3.meta.events.unregister("before-parameter-build.s3.PutObject", second_run_now)
+
+    # Then the copy is the first upload's (its write landed last), and the JSON the functions read renders
+    # that same document, not the second's (before: the second's JSON stayed beside the first's copy)
+    assert good_copy(aws, "routing.yaml") == first
+    rendered = json.loads(s3.get_object(Bucket=bucket, Key=json_key("routing.yaml"))["Body"].read())
+    members = rendered["pools"]["americas-enterprise"]["members"]
+    weights = [m["weight"] for m in members if m["rep"] == "rep-maria"]
+    assert weights == [2]

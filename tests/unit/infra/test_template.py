@@ -89,12 +89,12 @@ def test_email_sending_is_scoped_to_the_sending_identity():
             assert isinstance(resource, dict) and "identity/${SenderEmail}" in resource["Fn::Sub"], role_id
 
 
-def test_config_validator_runs_one_upload_at_a_time_and_writes_only_config_good():
+def test_config_validator_reserves_no_concurrency_and_writes_only_config_good():
     (function,) = [
         f for i, f in resources_of("AWS::Lambda::Function").items() if i == "ConfigValidatorFunction"
     ]
-    # two runs at once could leave one upload's JSON rendering beside another's byte copy
-    assert function["Properties"]["ReservedConcurrentExecutions"] == 1
+    # reserving any would fail the deploy on a new account (quota 10); concurrent runs settle themselves
+    assert "ReservedConcurrentExecutions" not in function["Properties"]
     granted: dict[str, list[str]] = {}
     for role_id, statement in _statements():
         if role_id != "ConfigValidatorFunctionRole" or statement.get("Effect") != "Allow":
