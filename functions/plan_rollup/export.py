@@ -231,9 +231,11 @@ def _money_cell(text: str | None, signed: bool = False) -> str:
 def _pct_cell(text: str | None) -> str:
     if text is None:
         return "<td>&ndash;</td>"
-    value = Decimal(text) * 100
+    value = (Decimal(text) * 100).quantize(Decimal("0.1"))
+    if not value:
+        value = abs(value)  # no "-0.0 %"
     klass = ' class="neg"' if value < 0 else (' class="pos"' if value > 0 else "")
-    return f"<td{klass}>{value:,.1f} %</td>"
+    return f"<td{klass}>{value:,} %</td>"
 
 
 def _quarter_values(figures: dict[str, Any], field_name: str) -> list[Decimal]:
