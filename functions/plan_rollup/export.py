@@ -42,6 +42,7 @@ class PlanReport:
     today: date
     root: str | None
     generated_at: str
+    currency: str  # the company currency: every figure is in it
     nodes: list[ReportNode] = field(default_factory=list)
 
     def levels(self) -> dict[int, list[ReportNode]]:
@@ -52,11 +53,23 @@ class PlanReport:
 
 
 def gather_report(
-    store: Any, year: int, root: str | None = None, *, today: date | None = None, max_depth: int = 6
+    store: Any,
+    year: int,
+    root: str | None = None,
+    *,
+    today: date | None = None,
+    max_depth: int = 6,
+    currency: str | None = None,
 ) -> PlanReport:
-    """The figures of every territory and account under ``root`` (every root when None), level by level."""
+    """The figures of every territory and account under ``root`` (every root when None), level by level.
+
+    ``currency``: the company currency the figures are in (default: the ``COMPANY_CURRENCY`` setting)."""
+    if currency is None:
+        from shared.settings import get_settings
+
+        currency = get_settings().company_currency
     today = today or datetime.now(UTC).date()
-    report = PlanReport(year, today, root, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    report = PlanReport(year, today, root, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), currency)
     if root:
         found = store.nodes_with_id(root)
         if not found:
@@ -163,18 +176,102 @@ def render_xlsx(report: PlanReport) -> bytes:
 
 
 # ------------------------------------------------------------------ HTML
+# Fits a 1400 px window (and an A4 landscape page): one table per level, a block of rows per node (plan,
+# actual, variance, variance %, last year's actual, plan gap) under seven columns (node, figure, Q1-Q4,
+# year to date), rather than 24 columns of one row per node.
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;background:#fff}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd}
 .meta{color:#666;font-size:13px;margin-bottom:16px}
-.charts{display:flex;flex-wrap:wrap;gap:16px}.chart{width:520px;border:1px solid #eee;padding:4px}
-table{border-collapse:collapse;font-size:12px;margin-bottom:12px}
-th,td{border:1px solid #ddd;padding:3px 6px;text-align:right;white-space:nowrap}
-th{background:#f4f6f8}td.t{text-align:left}td.neg{color:#b00020}td.pos{color:#1b7a2f}
+.charts{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
+.chart{width:520px;border:1px solid #eee;padding:4px;box-sizing:border-box}
+.chart.empty{padding:12px 16px}.chart.empty h3{font-size:15px;margin:0 0 6px;font-weight:normal}
+.chart.empty p,.none{color:#666;font-style:italic;margin:0}
+table{border-collapse:collapse;font-size:13px;margin-bottom:12px;width:100%;max-width:1100px}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+thead th{background:#f4f6f8;vertical-align:bottom}thead small{font-weight:normal;color:#555}
+th.node{text-align:left;vertical-align:top;white-space:normal;width:200px;font-weight:600}
+th.figure{width:90px;text-align:left}th.q{width:15%}
+th.node small{font-weight:normal;color:#555}
+tbody.node{border-top:2px solid #bbb}
+td.t{text-align:left;color:#444}td.neg{color:#b00020}td.pos{color:#1b7a2f}
+@page{size:A4 landscape;margin:12mm}
+@media print{
+body{margin:0}h2{break-after:avoid}
+.charts{gap:8px}.chart{width:49%;break-inside:avoid}
+tbody.node{break-inside:avoid}
+thead th{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+}
 """
+_QUARTERS = ("1", "2", "3", "4")
 
 
-def _chart_svg(entry: ReportNode, year: int) -> str:
+def display_money(text: str) -> str:
+    """Money text as a person reads it: thousands separators and at least two places, every digit kept.
+
+    Formatted from the Decimal (never a float): ``1200000`` is ``1,200,000.00``, ``0.125`` stays
+    ``0.125``. Only the HTML shows this; the CSV and the workbook keep plain numbers."""
+    value = Decimal(text)
+    if not value:
+        value = abs(value)  # no "-0.00"
+    exponent = value.as_tuple().exponent
+    places = max(2, -exponent) if isinstance(exponent, int) else 2
+    return f"{value:,.{places}f}"
+
+
+def _money_cell(text: str | None, signed: bool = False) -> str:
+    if text is None:
+        return "<td>&ndash;</td>"
+    klass = ""
+    if signed and Decimal(text):
+        klass = ' class="neg"' if Decimal(text) < 0 else ' class="pos"'
+    return f"<td{klass}>{html.escape(display_money(text))}</td>"
+
+
+def _pct_cell(text: str | None) -> str:
+    if text is None:
+        return "<td>&ndash;</td>"
+    value = (Decimal(text) * 100).quantize(Decimal("0.1"))
+    if not value:
+        value = abs(value)  # no "-0.0 %"
+    klass = ' class="neg"' if value < 0 else (' class="pos"' if value > 0 else "")
+    return f"<td{klass}>{value:,} %</td>"
+
+
+def _quarter_values(figures: dict[str, Any], field_name: str) -> list[Decimal]:
+    return [Decimal(figures["quarters"][q][field_name]) for q in _QUARTERS]
+
+
+def has_chart_figures(entry: ReportNode) -> bool:
+    """Any plan or actual in the two years the chart shows."""
+    return any(
+        any(_quarter_values(figures, field_name))
+        for figures in (entry.this_year, entry.last_year)
+        for field_name in ("plan", "actual")
+    )
+
+
+def has_figures(entry: ReportNode) -> bool:
+    """Anything the node's rows would show: a plan, an actual, a child's plan or an unconverted amount."""
+    return has_chart_figures(entry) or any(
+        Decimal(q["children_plan"]) or q["unconverted"]
+        for figures in (entry.this_year, entry.last_year)
+        for q in figures["quarters"].values()
+    )
+
+
+def _unconverted_note(entry: ReportNode) -> str:
+    totals: dict[str, Decimal] = {}
+    for q in entry.this_year["quarters"].values():
+        for currency, amount in q["unconverted"].items():
+            totals[currency] = totals.get(currency, Decimal(0)) + Decimal(amount)
+    if not totals:
+        return ""
+    amounts = ", ".join(f"{display_money(plan_report.money(v))} {c}" for c, v in sorted(totals.items()))
+    return f"; {html.escape(amounts)} without an exchange rate"
+
+
+def _chart_svg(entry: ReportNode, year: int, currency: str) -> str:
     import pygal
     from pygal.style import Style
 
@@ -186,12 +283,14 @@ def _chart_svg(entry: ReportNode, year: int) -> str:
     chart = pygal.Bar(
         style=style, width=520, height=300, js=[], disable_xml_declaration=True, legend_at_bottom=True,
         legend_at_bottom_columns=4, title=f"{entry.node.name or entry.node.ref.id}: plan vs actual",
-        x_title="quarter", print_values=False, show_y_guides=True, truncate_legend=-1,
+        x_title="quarter", y_title=currency, print_values=False, show_y_guides=True, truncate_legend=-1,
+        max_scale=8, value_formatter=_axis_label,
     )  # fmt: skip
     chart.x_labels = ["Q1", "Q2", "Q3", "Q4"]
 
+    # The bars' heights are drawn from floats; no figure of the report is printed from them.
     def series(figures: dict[str, Any], field_name: str) -> list[float]:
-        return [float(Decimal(figures["quarters"][q][field_name])) for q in ("1", "2", "3", "4")]
+        return [float(v) for v in _quarter_values(figures, field_name)]
 
     chart.add(f"Plan {year - 1}", series(entry.last_year, "plan"))
     chart.add(f"Actual {year - 1}", series(entry.last_year, "actual"))
@@ -202,60 +301,102 @@ def _chart_svg(entry: ReportNode, year: int) -> str:
     return _SCRIPT.sub("", svg)
 
 
-def _money_cell(text: str | None, signed: bool = False) -> str:
-    if text is None:
-        return "<td>&ndash;</td>"
-    klass = ""
-    if signed and text not in ("0", "0.00"):
-        klass = ' class="neg"' if text.startswith("-") else ' class="pos"'
-    return f"<td{klass}>{html.escape(text)}</td>"
+def _axis_label(value: float) -> str:
+    """A y-axis tick (pygal's own scale, not a figure), with thousands separators."""
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
 
 
-def _pct_cell(text: str | None) -> str:
-    if text is None:
-        return "<td>&ndash;</td>"
-    value = Decimal(text) * 100
-    klass = ' class="neg"' if value < 0 else (' class="pos"' if value > 0 else "")
-    return f"<td{klass}>{value:.1f} %</td>"
+def _chart_block(entry: ReportNode, year: int, currency: str) -> str:
+    if has_chart_figures(entry):
+        return f"<div class='chart'>{_chart_svg(entry, year, currency)}</div>"
+    name = html.escape(entry.node.name or entry.node.ref.id)
+    return (
+        f"<div class='chart empty'><h3>{name}: plan vs actual</h3>"
+        f"<p>no figures yet{_unconverted_note(entry)}</p></div>"
+    )
+
+
+def _unconverted_cell(amounts: dict[str, str]) -> str:
+    return "<td>" + "<br>".join(f"{display_money(v)} {html.escape(c)}" for c, v in amounts.items()) + "</td>"
+
+
+def _node_header(entry: ReportNode, rows: int) -> str:
+    node = entry.node
+    owner = f"<br><small>{html.escape(node.owner)}</small>" if node.owner else ""
+    return (
+        f"<th class='node' rowspan='{rows}'>{html.escape(node.name or node.ref.id)} "
+        f"<small>({node.ref.type.lower()})</small>{owner}</th>"
+    )
+
+
+def _node_rows(entry: ReportNode, year: int) -> str:
+    """The node's block of rows: one figure a row, the quarters and the year to date across."""
+    this, last = entry.this_year, entry.last_year
+    if not has_figures(entry):
+        return (
+            f"<tbody class='node'><tr>{_node_header(entry, 1)}"
+            f"<td class='t none' colspan='6'>no figures yet</td></tr></tbody>"
+        )
+    ytd = this["ytd"]
+    ytd_quarters = [str(q) for q in ytd["quarters"]]
+
+    def ytd_sum(figures: dict[str, Any], field_name: str) -> str:
+        return plan_report.money(
+            sum((Decimal(figures["quarters"][q][field_name]) for q in ytd_quarters), Decimal(0))
+        )
+
+    quarters = [this["quarters"][q] for q in _QUARTERS]
+    rows = [
+        ("plan", [_money_cell(f["plan"]) for f in quarters], _money_cell(ytd["plan"])),
+        ("actual", [_money_cell(f["actual"]) for f in quarters], _money_cell(ytd["actual"])),
+        ("variance", [_money_cell(f["variance"], True) for f in quarters], _money_cell(ytd["variance"], True)),
+        ("variance %", [_pct_cell(f["variance_pct"]) for f in quarters], _pct_cell(ytd["variance_pct"])),
+        (f"{year - 1} actual", [_money_cell(last["quarters"][q]["actual"]) for q in _QUARTERS],
+         _money_cell(ytd_sum(last, "actual"))),
+        ("plan gap", [_money_cell(f["plan_gap"]) for f in quarters], _money_cell(ytd_sum(this, "plan_gap"))),
+    ]  # fmt: skip
+    if any(f["unconverted"] for f in quarters):  # amounts in a currency config/fx.yaml has no rate for
+        rows.append(("not converted", [_unconverted_cell(f["unconverted"]) for f in quarters], "<td></td>"))
+    out = ["<tbody class='node'>"]
+    for index, (label, cells, ytd_cell) in enumerate(rows):
+        header = _node_header(entry, len(rows)) if index == 0 else ""
+        out.append(f"<tr>{header}<td class='t'>{label}</td>{''.join(cells)}{ytd_cell}</tr>")
+    out.append("</tbody>")
+    return "".join(out)
+
+
+def _ytd_label(report: PlanReport) -> str:
+    quarters = plan_report.ytd_quarters(report.year, report.today)
+    if not quarters:
+        return "none yet"
+    return f"Q{quarters[0]}" + (f"&ndash;Q{quarters[-1]}" if len(quarters) > 1 else "")
 
 
 def render_html(report: PlanReport) -> str:
-    year = report.year
+    year, currency = report.year, html.escape(report.currency)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>Annual Operating Plan {year}</title><style>{_CSS}</style></head><body>",
         f"<h1>Annual Operating Plan {year}: plan vs actual</h1>",
         f"<div class='meta'>Root: {html.escape(report.root or 'all')} · year to date through "
         f"{html.escape(str(report.today))} · generated {html.escape(report.generated_at)} · "
-        "money in the company currency; variance = actual &minus; plan</div>",
+        f"money in {currency}, the company currency; variance = actual &minus; plan; "
+        "plan gap = plan &minus; the children's plans</div>",
         "<h2>Plan vs actual per quarter, last year beside this year</h2><div class='charts'>",
     ]
     chart_nodes = [e for e in report.nodes if e.level <= 1][:MAX_CHARTS]
     for entry in chart_nodes:
-        parts.append(f"<div class='chart'>{_chart_svg(entry, year)}</div>")
+        parts.append(_chart_block(entry, year, report.currency))
     parts.append("</div>")
     for level, entries in sorted(report.levels().items()):
-        parts.append(f"<h2>Level {level}: variance</h2><table><thead><tr><th>node</th><th>owner</th>")
-        for q in ("Q1", "Q2", "Q3", "Q4"):
-            parts.append(f"<th>{q} plan</th><th>{q} actual</th><th>{q} var</th><th>{q} var %</th>")
-        parts.append("<th>YTD plan</th><th>YTD actual</th><th>YTD var</th><th>YTD var %</th>"
-                     f"<th>{year - 1} actual</th><th>plan gap (YTD)</th></tr></thead><tbody>")  # fmt: skip
-        for entry in entries:
-            this = entry.this_year
-            name = entry.node.name or entry.node.ref.id
-            row = [f"<tr><td class='t'>{html.escape(name)} <small>({entry.node.ref.type.lower()})</small></td>",
-                   f"<td class='t'>{html.escape(entry.node.owner or '')}</td>"]  # fmt: skip
-            for q in ("1", "2", "3", "4"):
-                f = this["quarters"][q]
-                row += [_money_cell(f["plan"]), _money_cell(f["actual"]), _money_cell(f["variance"], True),
-                        _pct_cell(f["variance_pct"])]  # fmt: skip
-            ytd = this["ytd"]
-            gap = sum((Decimal(this["quarters"][str(q)]["plan_gap"]) for q in ytd["quarters"]), Decimal(0))
-            row += [_money_cell(ytd["plan"]), _money_cell(ytd["actual"]), _money_cell(ytd["variance"], True),
-                    _pct_cell(ytd["variance_pct"]), _money_cell(entry.last_year["ytd"]["actual"]),
-                    _money_cell(plan_report.money(gap))]  # fmt: skip
-            parts.append("".join(row) + "</tr>")
-        parts.append("</tbody></table>")
+        parts.append(
+            f"<h2>Level {level}: variance</h2><table class='variance'><thead><tr>"
+            f"<th class='node'>node</th><th class='figure'>{currency}</th>"
+            + "".join(f"<th class='q'>Q{q}</th>" for q in _QUARTERS)
+            + f"<th class='q'>YTD<br><small>{_ytd_label(report)}</small></th></tr></thead>"
+        )
+        parts.extend(_node_rows(entry, year) for entry in entries)
+        parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

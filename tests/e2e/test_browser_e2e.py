@@ -2,13 +2,12 @@
 
 Pages are served on two loopback origins: ``http://127.0.0.1:<port>`` (allowed by the example
 config/leads.yaml, which allows localhost and 127.0.0.1 on any port) and ``http://127.0.0.2:<port>``
-(not allowed). Screenshots go to ``$SCREENSHOT_DIR`` (default: the test's temporary folder).
+(not allowed). The ``browser`` and ``shots`` fixtures are in ``tests/e2e/conftest.py``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import urllib.request
@@ -24,15 +23,6 @@ from hub.local.inspect import emails_to
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 JONAS = "jonas.weber@example.com"  # config/routing.yaml: rule emea (country DE) goes to rep-jonas
 
 
@@ -76,31 +66,6 @@ def sites() -> Iterator[tuple[Pages, Pages]]:
     yield allowed, other
     allowed.close()
     other.close()
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh --user-data-dir
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": 1100, "height": 760},
-        )  # fmt: skip
-        yield context
-        context.close()
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _lead_exists(local_hub: dict[str, Any], email: str) -> int:

@@ -215,6 +215,7 @@ def test_the_monthly_export_writes_the_board_report_to_s3(rollup: Any) -> None:
     assert all(k.startswith(f"reports/plan/{date.today():%Y-%m}/plan-{year}") for k in keys)
     page = s3.get_object(Bucket=get_settings().bucket, Key=keys[1])["Body"].read().decode()
     assert "<svg" in page and "<script" not in page
+    assert f"money in {get_settings().company_currency}, the company currency" in page  # the setting's
     text = s3.get_object(Bucket=get_settings().bucket, Key=keys[0])["Body"].read().decode()
     assert "'=cmd|" in text and "10.50" in text
 

@@ -117,3 +117,29 @@ class World:
 
     def cell(self, ref: NodeRef, year: int, quarter: int):  # type: ignore[no-untyped-def]
         return self.store.get_cell(ref, (year, quarter))
+
+
+def board_world() -> World:
+    """A board report's tree: millions of plan and actual, an order without an exchange rate, and two
+    territories with no figures at all (apac at level 1, nordics at level 2)."""
+    w = World()
+    w.territory("global").territory("emea", "global").territory("americas", "global").territory(
+        "apac", "global"
+    )
+    w.territory("nordics", "emea")
+    w.account("acme-gmbh", "emea", "rep-jonas").account("globex-inc", "americas", "rep-ana")
+    w.account("initech-ltd", "emea", "rep-jonas")
+    for quarter, amount in ((1, "1200000"), (2, "1350000.00"), (3, "1410000.50"), (4, "1525000.00")):
+        w.plan(T("global"), 2026, quarter, amount).plan(T("global"), 2025, quarter, "1000000.00")
+        w.plan(T("emea"), 2026, quarter, "650000.00").plan(T("americas"), 2026, quarter, "480000.00")
+    w.order("o1", "acme-gmbh", "812345.67", date(2026, 1, 15)).order(
+        "o2", "globex-inc", "401234.10", date(2026, 2, 10)
+    )
+    w.order("o3", "acme-gmbh", "700000", date(2026, 5, 2)).order(
+        "o5", "globex-inc", "512000.00", date(2026, 10, 2)
+    )
+    w.order("o4", "initech-ltd", "95000.99", date(2026, 8, 2), currency="EUR")  # no 2026-Q3 EUR rate
+    w.order("o6", "acme-gmbh", "1234567.89", date(2025, 3, 2)).order(
+        "o7", "globex-inc", "987654.32", date(2025, 11, 2)
+    )
+    return w

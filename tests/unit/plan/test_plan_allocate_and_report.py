@@ -12,9 +12,9 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 from plan_rollup.allocate import allocate, split
-from plan_rollup.export import gather_report, render_csv, render_html, render_xlsx
+from plan_rollup.export import display_money, gather_report, render_csv, render_html, render_xlsx
 
-from tests.unit.plan.plan_builders import A, T, World
+from tests.unit.plan.plan_builders import A, T, World, board_world
 
 D = Decimal
 
@@ -72,7 +72,8 @@ def test_the_report_files() -> None:
     assert [e.level for e in report.nodes] == [0, 1, 1, 1, 2, 2, 2]
     # HTML: charts drawn as inline SVG, nothing fetched from the network
     page = render_html(report)
-    assert page.count("<svg") == 4  # the root and its three children
+    assert page.count("<svg") == 3  # the root and two of its children: north has no figures, so no chart
+    assert "north: plan vs actual</h3><p>no figures yet</p>" in page
     assert "<script" not in page and not re.search(r"""(src|href)=["']?https?:""", page)
     assert "Level 2: variance" in page
     # CSV: a name that looks like a formula is text
@@ -89,3 +90,54 @@ def test_the_report_files() -> None:
     sheet = book["Level 2"]
     names = [sheet.cell(row=r, column=4).value for r in range(2, sheet.max_row + 1)]
     assert "'=HYPERLINK(1)" in names
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**12), max_value=10**12))
+def test_money_on_the_page_is_the_exact_figure_with_thousands_separators(value: Decimal) -> None:
+    text = display_money(f"{value:f}")
+    assert Decimal(text.replace(",", "")) == value  # every digit kept, nothing rounded
+    whole, _, places = text.lstrip("-").partition(".")
+    assert len(places) >= 2 and re.fullmatch(r"\d{1,3}(,\d{3})*", whole), text
+
+
+def _chart_blocks(page: str) -> dict[str, str]:
+    """The charts area's blocks by the node name in their title."""
+    area = page.split("<div class='charts'>", 1)[1].split("<h2>", 1)[0]
+    blocks = [b for b in area.split("<div class='chart") if b.strip()]
+    return {re.search(r"(?:<h3>|<title>)([^<:]+): plan vs actual", b)[1]: b for b in blocks}  # type: ignore[index]
+
+
+def test_the_board_page_shows_money_with_separators_in_the_company_currency() -> None:
+    report = gather_report(board_world().store, 2026, "global", today=date(2026, 12, 2), currency="USD")
+    page = render_html(report)
+    assert "money in USD, the company currency" in page and "<th class='figure'>USD</th>" in page
+    assert "<td>1,200,000.00</td>" in page and "<td>1,410,000.50</td>" in page  # global's Q1 and Q3 plan
+    assert "<td>5,485,000.50</td>" in page  # its plan year to date
+    assert '<td class="neg">-1,410,000.50</td>' in page  # Q3 variance: nothing booked
+    assert "95,000.99 EUR" in page  # the order no rate converts, on its own row
+    money_cells = re.findall(r'<td(?: class="(?:neg|pos)")?>([^<]*)</td>', page)
+    assert len(money_cells) > 100 and not [c for c in money_cells if re.match(r"-?\d{4}", c)]
+    # The files for machines keep plain numbers.
+    rows = {r["node_id"]: r for r in csv.DictReader(io.StringIO(render_csv(report)))}
+    assert (rows["global"]["q1_plan"], rows["global"]["q3_plan"]) == ("1200000", "1410000.50")
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(render_xlsx(report)))["Level 0"]
+    assert sheet.cell(row=2, column=7).value == 1200000  # q1_plan, a number
+
+
+def test_a_node_without_figures_gets_no_chart_and_one_row_saying_so() -> None:
+    report = gather_report(board_world().store, 2026, "global", today=date(2026, 12, 2), currency="EUR")
+    page = render_html(report)
+    charts = _chart_blocks(page)
+    assert sorted(charts) == ["americas", "apac", "emea", "global"]
+    assert "<svg" not in charts["apac"] and "no figures yet" in charts["apac"]
+    assert all("<svg" in charts[n] for n in ("americas", "emea", "global"))
+    # In the tables: apac (level 1) and nordics (level 2) have one row each; the others a block of figures.
+    for name in ("apac", "nordics"):
+        block = re.search(
+            rf"<tbody class='node'><tr><th class='node' rowspan='(\d)'>{name} .*?</tbody>", page
+        )
+        assert block and block[1] == "1" and "no figures yet" in block[0], name
+    assert "rowspan='6'>americas " in page and "rowspan='7'>initech-ltd " in page  # + the unconverted row
+    assert "money in EUR, the company currency" in page
