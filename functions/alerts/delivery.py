@@ -103,13 +103,14 @@ class Deliverer:
         recipient = self.resolver.resolve(alert.target)
         if recipient.fallback_reason:
             logger.info("alert falls back", extra={"kind": alert.kind, "reason": recipient.fallback_reason})
-        rendered = render_alert(alert.kind, alert.facts, recipient.name, recipient.fallback_reason)
+        facts = self.resolver.named(alert.facts)  # kept on the record: a held alert is sent with the names
+        rendered = render_alert(alert.kind, facts, recipient.name, recipient.fallback_reason)
         record = AlertRecord(
             key=alert.key, kind=alert.kind, entity=alert.entity, recipient=recipient.email.lower(),
             created_at=self._now, role=alert.target.role, recipient_name=recipient.name,
             timezone=recipient.timezone, urgent=self.config.is_urgent(alert.kind), claim_token=self.new_token(),
             due_at=self._lease_end, fallback_reason=recipient.fallback_reason, subject=rendered.subject,
-            facts=alert.facts,
+            facts=facts,
         )  # fmt: skip
         if self.store.claim_alert(record):
             return record
@@ -155,6 +156,8 @@ class Deliverer:
         # known, instead of a refused put and a read for each.
         # (A stream change is new: its keys are claimed straight away.)
         known = self.store.get_alerts([a.key for a in alerts]) if not strict and len(alerts) > 1 else {}
+        # The reps and accounts the new ones name and go to, in a few batch reads rather than one each.
+        self.resolver.prepare(a for a in alerts if a.key not in known)
         for alert in alerts:
             record = self._claim(alert, summary, strict=strict, known=known.get(alert.key))
             if record is not None:

@@ -3,15 +3,26 @@
 An owner who is not a known rep, a rep without an email address, a rep without a manager, an
 account without an owner: none of these is an error. The alert goes to the configured fallback
 address and says why, and the stream record or sweep that made it never fails for it.
+
+The same directory names the reps and accounts an alert's facts mention by id (``named``): the
+facts keep the ids and gain ``<fact>_name`` (``owner_name``, ``assignee_name``, ``account_name``)
+for each id the CRM holds, so the email reads "Owner: Sam Carter", "Account: Acme Corp (A-ACME)";
+an id the CRM does not hold gains nothing and is shown as it is. An alert's key is made of its kind,
+entity, version and role, never its facts, so naming changes no key. ``prepare`` reads what a batch
+of alerts will ask for in a few batch reads, before they are resolved and named one by one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from alerts.model import Recipient, Target
+from alerts.model import Alert, Recipient, Target
 from shared.email import InvalidAddressError, check_address
+
+REP_FACTS = ("owner", "assignee")  # facts that hold a rep id, shown by the rep's name
+ACCOUNT_FACTS = ("account_id",)  # facts that hold an account id, shown as "name (id)"
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,16 @@ class Directory(Protocol):
 
     def account_owner(self, account_id: str) -> str | None: ...
 
+    def account_name(self, account_id: str) -> str | None: ...
+
+    def preload(self, rep_ids: Iterable[str] = (), account_ids: Iterable[str] = ()) -> None:
+        """Read these reps and accounts at once (a batch read of those not read yet)."""
+        ...
+
+
+def _name_key(fact: str) -> str:
+    return f"{fact.removesuffix('_id')}_name"
+
 
 class Resolver:
     def __init__(self, directory: Directory, fallback_email: str, default_timezone: str) -> None:
@@ -52,6 +73,45 @@ class Resolver:
         except InvalidAddressError:
             return self._fallback(f"{reason_if_no_email} (the address on record is not usable)")
         return Recipient(address, person.name, person.timezone or self.default_timezone, person.id, None)
+
+    def prepare(self, alerts: Iterable[Alert]) -> None:
+        """Read at once what resolving and naming ``alerts`` will ask the directory for: the reps and
+        accounts they name, then the owners of the accounts they go to and the managers they mean."""
+        alerts = list(alerts)
+        if not alerts:
+            return
+        directory = self.directory
+        accounts = {a.target.account_id for a in alerts if a.target.account_id}
+        accounts |= {str(a.facts[f]) for a in alerts for f in ACCOUNT_FACTS if a.facts.get(f)}
+        reps = {a.target.rep_id for a in alerts if a.target.rep_id}
+        reps |= {str(a.facts[f]) for a in alerts for f in REP_FACTS if a.facts.get(f)}
+        directory.preload(sorted(reps), sorted(accounts))
+        owners = {  # resolved through the account's owner (``resolve``)
+            owner
+            for a in alerts
+            if a.target.account_id and (a.target.role == "account_owner" or not a.target.rep_id)
+            and (owner := directory.account_owner(a.target.account_id))
+        }  # fmt: skip
+        managers = {
+            rep.manager_id
+            for a in alerts
+            if a.target.manager and a.target.rep_id
+            and (rep := directory.rep(a.target.rep_id)) is not None and rep.manager_id
+        }  # fmt: skip
+        directory.preload(sorted(owners | managers))
+
+    def named(self, facts: dict[str, Any]) -> dict[str, Any]:
+        """``facts`` with the name beside each rep and account id the directory knows."""
+        names: dict[str, Any] = {}
+        for fact in REP_FACTS:
+            rep = self.directory.rep(str(facts[fact])) if facts.get(fact) else None
+            if rep is not None and rep.name.strip():
+                names[_name_key(fact)] = rep.name
+        for fact in ACCOUNT_FACTS:
+            name = self.directory.account_name(str(facts[fact])) if facts.get(fact) else None
+            if name and name.strip():
+                names[_name_key(fact)] = name
+        return {**facts, **names} if names else facts
 
     def resolve(self, target: Target) -> Recipient:
         if target.role == "contact":

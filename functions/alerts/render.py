@@ -79,6 +79,19 @@ def _name(facts: Facts) -> str:
     return person or _text(facts.get("email")) or _text(facts.get("lead_id"))
 
 
+def _rep(facts: Facts, fact: str) -> Any:
+    """A rep by name when the CRM named them (``alerts.recipients``), else by id."""
+    return facts.get(f"{fact}_name") or facts.get(fact)
+
+
+def _account(facts: Facts, *, with_id: bool = True) -> Any:
+    """An account by name, with its id (``Acme Corp (A-ACME)``), when the CRM named it; else its id."""
+    name, account_id = facts.get("account_name"), facts.get("account_id")
+    if not name:
+        return account_id
+    return f"{_text(name)} ({_text(account_id)})" if with_id and account_id else name
+
+
 def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
     """The subject's subject and the rows of the message."""
     f = facts.get
@@ -102,13 +115,13 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
             ("Employees", f("employee_band")), ("Revenue", f("revenue_band")), ("Industry", f("industry")),
             ("Product interest", f("product_interest")), ("Campaign", f("campaign")), ("Message", f("message")),
             ("Why you", f("why")), ("Assigned at", _when(f("assigned_at"))), ("Hours waiting", f("hours_waiting")),
-            ("Owner", f("owner") if kind == "speed_to_lead_manager" else None),
+            ("Owner", _rep(facts, "owner") if kind == "speed_to_lead_manager" else None),
         ]  # fmt: skip
         about = _name(facts) + (f" ({_text(f('company'))})" if f("company") else "")
         return about, rows
     if kind.startswith("opportunity_") or kind.startswith("next_step"):
         rows = [
-            ("Opportunity", f("name")), ("Account", f("account_id")), ("Owner", f("owner")),
+            ("Opportunity", f("name")), ("Account", _account(facts)), ("Owner", _rep(facts, "owner")),
             ("Stage", f"{_text(f('old_stage'))} → {_text(f('stage'))}" if f("old_stage") else f("stage")),
             ("Amount", f("amount")), ("Probability", f"{_text(f('probability'))} %" if f("probability") is not None else None),
             ("Close date", f("close_date")), ("Next step", f("next_step")), ("Next step date", f("next_step_date")),
@@ -122,7 +135,7 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
     if kind.startswith("escalation_"):
         rows = [
             ("Escalation", f("title")), ("Severity", f("severity")), ("Status", f("status")),
-            ("Due", _when(f("due_at"))), ("Account", f("account_id")), ("Assignee", f("assignee")),
+            ("Due", _when(f("due_at"))), ("Account", _account(facts)), ("Assignee", _rep(facts, "assignee")),
             ("Resolution", f("resolution")), ("Reminder", f("reminder")), ("Hours overdue", f("hours_overdue")),
         ]  # fmt: skip
         if kind == "escalation_outcome":  # the customer sees the outcome, not our internals
@@ -149,10 +162,10 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
         )
     if kind == "sample_follow_up_due":
         rows = [
-            ("Part", f("part_number")), ("Quantity", f("quantity")), ("Account", f("account_id")),
+            ("Part", f("part_number")), ("Quantity", f("quantity")), ("Account", _account(facts)),
             ("Opportunity", f("opportunity_id")), ("Shipped", _when(f("shipped_at"))), ("Follow up", _when(f("follow_up_at"))),
         ]  # fmt: skip
-        return f"{_text(f('part_number'))} at {_text(f('account_id'))}", rows
+        return f"{_text(f('part_number'))} at {_text(_account(facts, with_id=False))}", rows
     if kind == "activity_overdue":
         rows = [
             ("Activity", f("subject") or f("type")), ("Type", f("type")), ("Due", _when(f("due_at"))),

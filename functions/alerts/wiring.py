@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -52,6 +53,19 @@ class CachedDirectory:
     def account_owner(self, account_id: str) -> str | None:
         account = self._once("account", account_id, self.store.get_account)
         return str(account.owner) if account is not None and account.owner else None
+
+    def account_name(self, account_id: str) -> str | None:
+        account = self._once("account", account_id, self.store.get_account)
+        return str(account.name) if account is not None and account.name else None
+
+    def preload(self, rep_ids: Iterable[str] = (), account_ids: Iterable[str] = ()) -> None:
+        reps = [i for i in dict.fromkeys(rep_ids) if ("rep", i) not in self._cache]
+        accounts = [i for i in dict.fromkeys(account_ids) if ("account", i) not in self._cache]
+        if not reps and not accounts:
+            return
+        found_reps, found_accounts = self.store.get_reps_and_accounts(reps, accounts)
+        self._cache.update({("rep", i): found_reps.get(i) for i in reps})
+        self._cache.update({("account", i): found_accounts.get(i) for i in accounts})
 
 
 @lru_cache(maxsize=1)

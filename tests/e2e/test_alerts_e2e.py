@@ -93,6 +93,9 @@ def test_a_deal_won_by_a_signed_event_emails_owner_and_manager_within_5_seconds(
     elapsed = time.monotonic() - started
     assert elapsed < 5
     assert all("Formal Approval → Job Won" in m["subject"] for m in found)
+    # naming the owner and the account as the CRM holds them (the demo's rep and account records)
+    assert all("Owner: Ana Souza\n" in m["text"] for m in found), [m["text"] for m in found]
+    assert all("Account: Northwind Instruments LLC (A-NORTH)\n" in m["text"] for m in found)
     time.sleep(1)
     assert len([m for m in sent_emails(url) if opp_id in m.get("subject", "")]) == 2
     print(f"won-stage emails to owner and manager after {elapsed:.2f} s")

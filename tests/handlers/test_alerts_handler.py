@@ -131,6 +131,29 @@ def test_a_won_deal_tells_owner_and_manager_once_with_the_figures(alerts, post_e
         assert fact in message.body
 
 
+def test_a_deal_email_names_its_owner_and_account_and_an_account_the_crm_lacks_stays_its_id(
+    alerts, post_events, crm_stream
+):
+    # Given Sam's deal at Acme (both in the CRM) won, and one of Sam's at an account the CRM does not hold
+    post_events(opportunity("Job Won"))
+    post_events(("opportunity.upserted", {"id": "opp-8", "account_id": "A-NOWHERE", "name": "Ghost deal",
+                                          "owner": "rep-sam", "stage": "Job Won"}))  # fmt: skip
+
+    # When the stream delivers the changes
+    assert alerts(crm_stream()) == {"batchItemFailures": []}
+
+    # Then the emails name Sam and Acme (with its id), and the unknown account by its id
+    to_sam = {
+        m.subject: m.body for m in emails() if m.destinations["ToAddresses"] == ["sam.carter@example.com"]
+    }
+    acme = to_sam["Opportunity won: Robot arms for Acme: (new) → Job Won"]
+    assert "<th align='left'>Owner</th><td>Sam Carter</td>" in acme
+    assert "<th align='left'>Account</th><td>Acme Robotics, Inc. (A-ACME)</td>" in acme
+    assert "rep-sam" not in acme
+    ghost = to_sam["Opportunity won: Ghost deal: (new) → Job Won"]
+    assert "<th align='left'>Account</th><td>A-NOWHERE</td>" in ghost
+
+
 def test_verbal_approval_tells_the_owner_and_ordinary_moves_nobody(alerts, post_events, crm_stream):
     post_events(opportunity("Qualifying Needs"))
     post_events(opportunity("Sales Presentation"))
@@ -334,6 +357,40 @@ def test_the_sweep_on_demo_data_sends_each_kind_once_and_fired_twice_nothing_mor
     subjects = sorted(subject for _, subject in sent_to())
     assert len(subjects) == 6
     assert ("jonas.weber@example.com", "Escalation past due: Connector cracks in cold test") in sent_to()
+
+
+def _crm_reads(operation: str, params: Any) -> str:
+    """GetItem / BatchGetItem named by the kinds of item they read (``GetItem:REP``)."""
+    if operation not in ("dynamodb.GetItem", "dynamodb.BatchGetItem"):
+        return operation
+    body = json.loads((params or {}).get("body") or b"{}")
+    keys = [body["Key"]] if "Key" in body else [k for t in body["RequestItems"].values() for k in t["Keys"]]
+    return f"{operation.split('.')[1]}:{','.join(sorted({k['pk']['S'].split('#')[0] for k in keys}))}"
+
+
+def test_the_sweep_names_reps_and_accounts_with_one_batch_read(aws, alerts):
+    # Given the demo data and quiet hours off
+    put_alerts_config(aws, quiet_hours={"enabled": False})
+
+    # When the hourly schedule fires
+    from tests.helpers import counting_aws_calls
+
+    with counting_aws_calls(_crm_reads) as calls:
+        result = alerts({"schedule": "alerts-sweep"})
+
+    # Then the emails name the people and accounts they mention
+    assert result["sent"] == 6 and result["failed"] == 0, result
+    by_subject = {m.subject: m.body for m in emails()}
+    assert "LM-7805-AQ at Acme Robotics, Inc." in " ".join(by_subject)
+    stale = by_subject["Opportunity without recent activity: Northwind test stands"]
+    assert "<td>Northwind Instruments LLC (A-NORTH)</td>" in stale and "<td>Ana Souza</td>" in stale
+    overdue = by_subject["Escalation past due: Connector cracks in cold test"]
+    assert "<th align='left'>Assignee</th><td>Jonas Weber</td>" in overdue
+    # And reps and accounts were read together in one batch, not one read per alert
+    assert calls["BatchGetItem:ACCOUNT,REP"] == 1, calls
+    assert not [
+        c for c in calls if c.startswith("GetItem:") or c in ("BatchGetItem:REP", "BatchGetItem:ACCOUNT")
+    ]
 
 
 def test_an_activity_logged_for_a_stale_deal_takes_it_off_the_stale_list(aws, alerts, post_events):

@@ -189,6 +189,21 @@ def test_reps_are_typed_and_read_in_one_batch(store):
         crm.Rep(rep_id="x", name="X", timezone="Mars/Olympus")
 
 
+def test_reps_and_accounts_are_read_together_and_unknown_ids_left_out(store):
+    store.upsert_account(crm.Account(account_id="A-SOLAR", name="Solar Inc", owner="rep-1"), v("e1"))
+    store.upsert_account(crm.Account(account_id="A-ACME", name="Acme Corp"), v("e2"))
+    store.upsert_rep(crm.Rep(rep_id="rep-1", name="Ann", manager_id="rep-9"), v("e3"))
+    # An id of one kind never finds an item of the other
+    reps, accounts = store.get_reps_and_accounts(["rep-1", "rep-404", "A-ACME", "rep-1"],
+                                                 ["A-SOLAR", "A-ACME", "A-404", "rep-1"])  # fmt: skip
+    assert {i: (r.name, r.manager_id) for i, r in reps.items()} == {"rep-1": ("Ann", "rep-9")}
+    assert {i: (a.name, a.owner) for i, a in accounts.items()} == {
+        "A-SOLAR": ("Solar Inc", "rep-1"),
+        "A-ACME": ("Acme Corp", None),
+    }
+    assert store.get_reps_and_accounts([], []) == ({}, {})
+
+
 def test_an_escalation_without_a_due_time_is_due_from_its_opening(store):
     base = {"account_id": "a1", "title": "Broken", "severity": "high", "status": "open"}
     store.upsert_escalation(crm.Escalation(escalation_id="x1", **base), v("e1", 0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,7 +20,9 @@ NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 class FakeDirectory:
     reps: dict[str, Person] = field(default_factory=dict)
     contacts: dict[str, Person] = field(default_factory=dict)
-    accounts: dict[str, str] = field(default_factory=dict)
+    accounts: dict[str, str] = field(default_factory=dict)  # account id → owner's rep id
+    account_names: dict[str, str] = field(default_factory=dict)
+    preloads: list[tuple[list[str], list[str]]] = field(default_factory=list)  # each batch read asked for
 
     def rep(self, rep_id: str) -> Person | None:
         return self.reps.get(rep_id)
@@ -29,6 +32,12 @@ class FakeDirectory:
 
     def account_owner(self, account_id: str) -> str | None:
         return self.accounts.get(account_id)
+
+    def account_name(self, account_id: str) -> str | None:
+        return self.account_names.get(account_id)
+
+    def preload(self, rep_ids: Iterable[str] = (), account_ids: Iterable[str] = ()) -> None:
+        self.preloads.append((list(rep_ids), list(account_ids)))
 
 
 def demo_directory() -> FakeDirectory:
@@ -43,6 +52,7 @@ def demo_directory() -> FakeDirectory:
         },
         contacts={"c-1": Person("c-1", "Chris Buyer", "chris@customer.example")},
         accounts={"A-ACME": "rep-sam", "A-NORTH": "rep-ana"},
+        account_names={"A-ACME": "Acme Corp", "A-NORTH": "Northwind Traders"},
     )
 
 
