@@ -17,6 +17,7 @@ from typing import Any
 
 from shared.config_schemas.alerts import KINDS
 from shared.email import header_safe, one_line
+from shared.money import display_money
 
 Facts = dict[str, Any]
 
@@ -56,6 +57,11 @@ def _text(value: Any) -> str:
     if isinstance(value, Decimal):
         value = format(value, "f")
     return one_line(str(value), 500)
+
+
+def _money(value: Any) -> Any:
+    """An amount with thousands separators (``125,000.50``), every digit kept; None stays None."""
+    return None if value is None or value == "" else display_money(_text(value))
 
 
 def _when(value: Any) -> Any:
@@ -123,7 +129,7 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
         rows = [
             ("Opportunity", f("name")), ("Account", _account(facts)), ("Owner", _rep(facts, "owner")),
             ("Stage", f"{_text(f('old_stage'))} → {_text(f('stage'))}" if f("old_stage") else f("stage")),
-            ("Amount", f("amount")), ("Probability", f"{_text(f('probability'))} %" if f("probability") is not None else None),
+            ("Amount", _money(f("amount"))), ("Probability", f"{_text(f('probability'))} %" if f("probability") is not None else None),
             ("Close date", f("close_date")), ("Next step", f("next_step")), ("Next step date", f("next_step_date")),
             ("Last activity", _when(f("last_activity_at"))), ("Days without activity", f("days_idle")),
             ("Allowed for this stage (days)", f("allowed_days")),
@@ -151,7 +157,7 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
         rows = [
             ("Distributor", f("distributor")), ("File", f("key")), ("Version", f("version")),
             ("Status", f("status")), ("Rows", f("rows_total")), ("Accepted", f("accepted")),
-            ("Amount accepted", " · ".join(f"{_text(c)} {_text(a)}" for c, a in (f("amount_accepted") or {}).items())),
+            ("Amount accepted", " · ".join(f"{_text(c)} {_money(a)}" for c, a in (f("amount_accepted") or {}).items())),
             ("Rejected", f("rejected")), ("Every rejected row with its reason", f("rejects_key")),
             *((f"row {_text(r.get('row'))}", r.get("reason")) for r in sample),
             ("More", f"... and {more} more" if sample and more > 0 else None),

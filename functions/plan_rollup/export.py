@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared import plan_report
+from shared.money import display_money
 from shared.store.plan import OPPORTUNITY, PlanNode
 
 MAX_CHARTS = 12
@@ -204,19 +205,6 @@ thead th{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 }
 """
 _QUARTERS = ("1", "2", "3", "4")
-
-
-def display_money(text: str) -> str:
-    """Money text as a person reads it: thousands separators and at least two places, every digit kept.
-
-    Formatted from the Decimal (never a float): ``1200000`` is ``1,200,000.00``, ``0.125`` stays
-    ``0.125``. Only the HTML shows this; the CSV and the workbook keep plain numbers."""
-    value = Decimal(text)
-    if not value:
-        value = abs(value)  # no "-0.00"
-    exponent = value.as_tuple().exponent
-    places = max(2, -exponent) if isinstance(exponent, int) else 2
-    return f"{value:,.{places}f}"
 
 
 def _money_cell(text: str | None, signed: bool = False) -> str:

@@ -127,7 +127,8 @@ def test_a_won_deal_tells_owner_and_manager_once_with_the_figures(alerts, post_e
     assert sorted(to for to, _ in sent_to()) == ["maria.lopez@example.com", "sam.carter@example.com"]
     message = emails()[0]
     assert message.subject == "Opportunity won: Robot arms for Acme: Formal Approval → Job Won"
-    for fact in ("125000.50", "100 %", "2026-12-20", "Countersign &lt;b&gt;contract&lt;/b&gt;"):
+    # (the amount as people read it: thousands separators, every digit kept)
+    for fact in ("125,000.50", "100 %", "2026-12-20", "Countersign &lt;b&gt;contract&lt;/b&gt;"):
         assert fact in message.body
 
 

@@ -18,7 +18,7 @@ CTX = RuleContext(AlertsConfig(), load_stages_file(), "channel@example.com")
 RUN = {"entity": "POS_RUN", "key": "pos/nw/w1.csv", "version": "v1", "distributor": "nw", "status": "done",
        "rows_total": Decimal(4), "accepted": Decimal(3), "rejected": Decimal(1),
        "rejects_key": "rejects/pos/nw/w1.csv", "reject_sample": [{"row": Decimal(4), "reason": "not a number"}],
-       "amount_accepted": {"USD": "562.46", "EUR": "10.00"}}  # fmt: skip
+       "amount_accepted": {"USD": "1562.46", "EUR": "10.00"}}  # fmt: skip
 
 
 def test_a_run_finishing_with_rejects_alerts_once_and_says_what_was_refused() -> None:
@@ -30,7 +30,7 @@ def test_a_run_finishing_with_rejects_alerts_once_and_says_what_was_refused() ->
     assert rendered.subject == "POS file pos/nw/w1.csv: 1 of 4 rows rejected"
     assert "rejects/pos/nw/w1.csv" in rendered.text and "row 4: not a number" in rendered.text
     # and what the accepted rows amount to, per currency, exactly as the run counted it
-    assert "Amount accepted: EUR 10.00 · USD 562.46\n" in rendered.text
+    assert "Amount accepted: EUR 10.00 · USD 1,562.46\n" in rendered.text
     # And the same record written again (already done) alerts no more
     assert alerts_for_change(RUN, RUN, CTX) == []
 

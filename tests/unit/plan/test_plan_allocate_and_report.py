@@ -12,8 +12,9 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 from plan_rollup.allocate import allocate, split
-from plan_rollup.export import display_money, gather_report, render_csv, render_html, render_xlsx
+from plan_rollup.export import gather_report, render_csv, render_html, render_xlsx
 
+from shared.money import display_money
 from tests.unit.plan.plan_builders import A, T, World, board_world
 
 D = Decimal
