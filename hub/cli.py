@@ -20,7 +20,9 @@ from hub.local_state import local_info
 
 # Modules that add sub-commands: each has ``register(subparsers) -> None``; the parser they
 # add calls ``set_defaults(func=...)`` with a function taking the parsed arguments.
-COMMAND_MODULES = ("hub.leads_cli", "hub.mailchimp_cli", "hub.events_cli", "hub.plan_cli", "hub.alerts_cli")
+COMMAND_MODULES = (
+    "hub.leads_cli", "hub.mailchimp_cli", "hub.events_cli", "hub.plan_cli", "hub.alerts_cli", "hub.config_cli",
+)  # fmt: skip
 
 
 def _cmd_local(args: argparse.Namespace) -> int:

@@ -192,3 +192,30 @@ def test_two_uploads_validated_at_once_leave_the_rendering_of_the_copy_in_force(
     members = rendered["pools"]["americas-enterprise"]["members"]
     weights = [m["weight"] for m in members if m["rep"] == "rep-maria"]
     assert weights == [2]
+
+
+def test_hub_config_status_names_the_refused_document_its_field_and_why(
+    aws, upload, tmp_path, monkeypatch, capsys
+):
+    from hub.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no .hub/local.json here: the command reads the deployment (moto)
+    # Given routing.yaml accepted, then a leads.yaml accepted and a routing.yaml naming an unknown rep
+    assert upload("routing.yaml", SHIPPED)["status"] == "accepted"
+    leads = (Path(__file__).resolve().parents[2] / "config" / "leads.yaml").read_bytes()
+    assert upload("leads.yaml", leads)["status"] == "accepted"
+    assert upload("routing.yaml", SHIPPED.replace(b"rep: rep-mei", b"rep: rep-ghost"))["status"] == "refused"
+    capsys.readouterr()
+
+    # When the engineer asks, then each document's last verdict, with the field and why, and exit 1
+    assert main(["config", "status"]) == 1
+    out = capsys.readouterr().out
+    assert "leads.yaml" in out and "routing.yaml" in out
+    assert "rules.2.rep: unknown rep 'rep-ghost'" in out
+    assert out.rstrip().endswith("2 documents, 1 refused (a refused one leaves the last good one in force)")
+    assert main(["config", "status", "--json"]) == 1
+    verdicts = {v["document"]: v["status"] for v in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert verdicts == {"leads.yaml": "accepted", "routing.yaml": "refused"}
+    # and all accepted again: exit 0
+    assert upload("routing.yaml", SHIPPED)["status"] == "accepted"
+    assert main(["config", "status"]) == 0
