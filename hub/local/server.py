@@ -227,9 +227,8 @@ class LocalHub:
         drop = DropFolder(drop_dir, s3, bucket, state=self.data_dir / "drop-uploaded.json")
         if self.fresh:
             drop.adopt_existing()
-        drop.prepare(
-            sorted({t.prefix.rstrip("/") for t in self.template.s3_triggers() if t.prefix != "config/"})
-        )
+        # Every prefix a function is triggered on, config/ too: the README says to drop a document there.
+        drop.prepare(sorted({t.prefix.rstrip("/") for t in self.template.s3_triggers()}))
         self.scheduler = Scheduler(self.template.schedules(), runtime)
 
         # One thread per event source mapping, as each is independent on AWS: a slow
@@ -404,7 +403,7 @@ The hub is running on this machine. Endpoints are in {home}/.hub/local.json.
 
   API        {api_url}
   AWS        {aws_endpoint_url}   (the embedded AWS; any credentials work)
-  Drop       {drop_dir}/pos/<distributor>/  inventory/<distributor>/  imports/leads/
+  Drop       {drop_dir}/pos/<distributor>/  inventory/<distributor>/  imports/leads/  config/
 
 Try it:
   curl -s -X POST {api_url}/leads -H 'content-type: application/json' \\

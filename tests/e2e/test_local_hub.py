@@ -78,6 +78,9 @@ def test_a_refused_configuration_keeps_the_last_good_one(local_hub, aws_clients,
 
 
 def test_the_drop_folder_uploads_under_the_same_key(local_hub, aws_clients, wait_for):
+    # the hub makes a folder for every prefix a function is triggered on, config/ (as the README says) too
+    folders = {p.name for p in Path(local_hub["drop_dir"]).iterdir() if p.is_dir()}
+    assert {"pos", "inventory", "imports", "config"} <= folders
     target = Path(local_hub["drop_dir"]) / "inventory" / "DIST-DROP" / "snapshot.csv"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("as_of_date,part_number,on_hand\n2026-11-20,ABC-1,10\n")
