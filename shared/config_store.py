@@ -55,12 +55,16 @@ def parse_document(name: str, raw: bytes) -> Any:
     """The data of one YAML document, or ``ConfigError`` when it is too large or not YAML."""
     import yaml  # here, not at import: loaders read the JSON rendering and never need it
 
-    if len(raw) > MAX_DOCUMENT_BYTES:
-        raise ConfigError(name, [{"field": "(document)", "message": "larger than 1 MiB"}])
+    _check_size(name, raw)
     try:
         return yaml.safe_load(raw.decode("utf-8")) or {}
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(name, [{"field": "(document)", "message": f"not valid YAML: {exc}"}]) from exc
+
+
+def _check_size(name: str, raw: bytes) -> None:
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise ConfigError(name, [{"field": "(document)", "message": "larger than 1 MiB"}])
 
 
 def validate_data(name: str, data: Any, model: type[M], context: dict[str, Any] | None = None) -> M:
@@ -137,6 +141,7 @@ def load_config(name: str, model: type[M]) -> M:
 
 
 def _parse_json(name: str, raw: bytes) -> Any:
+    _check_size(name, raw)
     try:
         return json.loads(raw)
     except ValueError as exc:
@@ -169,8 +174,6 @@ def _read(name: str, model: type[M], bucket: str, key: str, parse: Callable[[byt
         raise
     body = answer["Body"].read(MAX_DOCUMENT_BYTES + 1)
     try:
-        if len(body) > MAX_DOCUMENT_BYTES:
-            raise ConfigError(name, [{"field": "(document)", "message": "larger than 1 MiB"}])
         value = validate_data(name, parse(body), model)
     except ConfigError as exc:
         if cached:

@@ -47,9 +47,10 @@ def accept_upload(bucket: str, key: str, state: StateStore | None = None) -> dic
         # ConfigRefusedAlarm (infra/template.yaml) tells the operators: a refusal is otherwise only this log
         metrics.add_metric(name="ConfigRefused", unit=MetricUnit.Count, value=1)
     else:
-        _render(s3, bucket, name, raw, json_rendering(data))
+        rendering = json_rendering(data)
+        _render(s3, bucket, name, raw, rendering)
         s3.put_object(Bucket=bucket, Key=GOOD_PREFIX + name, Body=raw, ContentType="application/yaml")
-        _settle(s3, bucket, name)
+        _settle(s3, bucket, name, raw, rendering)
         status |= {"status": "accepted", "errors": []}
         logger.info("configuration accepted", extra={"document": name})
     (state or DynamoStateStore()).put_config_status(name, status)
@@ -70,15 +71,18 @@ def _render(s3: Any, bucket: str, name: str, source: bytes, rendering: bytes | N
     )  # fmt: skip
 
 
-def _settle(s3: Any, bucket: str, name: str, rounds: int = 3) -> None:
+def _settle(s3: Any, bucket: str, name: str, source: bytes, rendering: bytes | None, rounds: int = 3) -> None:
     """Make the JSON rendering render the byte copy now in force.
 
     Another run for the same document may have written its JSON or its copy between this run's two
     writes; then the JSON and the copy come from different uploads, and the functions (which read the
     JSON) would run on one document while the copy says another. Whatever run finishes last sees the copy
-    in force and renders it. The copy was validated by the run that wrote it, so it is only parsed here."""
+    in force and renders it. ``source`` and ``rendering`` are this run's; another run's copy was validated by
+    that run, so it is only parsed here."""
     for _ in range(rounds):
         copy = s3.get_object(Bucket=bucket, Key=GOOD_PREFIX + name)["Body"].read()
+        if copy != source:  # another upload's copy is in force: render that one
+            source, rendering = copy, json_rendering(parse_document(name, copy))
         try:
             head = s3.head_object(Bucket=bucket, Key=json_key(name))
             rendered = head.get("Metadata", {}).get(SOURCE_DIGEST)
@@ -86,8 +90,7 @@ def _settle(s3: Any, bucket: str, name: str, rounds: int = 3) -> None:
             if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
                 raise
             rendered = None
-        rendering = json_rendering(parse_document(name, copy))
-        if (rendering is None and rendered is None) or rendered == hashlib.sha256(copy).hexdigest():
+        if (rendering is None and rendered is None) or rendered == hashlib.sha256(source).hexdigest():
             return
         logger.warning("configuration rendering settled to the copy in force", extra={"document": name})
-        _render(s3, bucket, name, copy, rendering)
+        _render(s3, bucket, name, source, rendering)
