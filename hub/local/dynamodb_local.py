@@ -247,8 +247,9 @@ class EngineConnections:
         raise AssertionError("unreachable")
 
 
-# The engine wants a credential it can read (any key will do, the signature is not checked).
-_BARRIER_HEADERS = {
+# What the hub's own requests to the engine carry (the barrier, stream reads): the engine wants a credential
+# it can read (any key will do, the signature is not checked).
+_ENGINE_HEADERS = {
     "Content-Type": "application/x-amz-json-1.0",
     "Authorization": "AWS4-HMAC-SHA256 Credential=hub/20000101/us-east-1/dynamodb/aws4_request, "
     "SignedHeaders=content-type;host;x-amz-target, Signature=0",
@@ -266,7 +267,7 @@ class CommitBarrier:
     def wait(self, headers: dict[str, str] | None = None) -> None:
         target, body = _BARRIER
         answer, data = self.connections.send(
-            "POST", "/", body, {**(headers or _BARRIER_HEADERS), "X-Amz-Target": target,
+            "POST", "/", body, {**(headers or _ENGINE_HEADERS), "X-Amz-Target": target,
                                 "Content-Length": str(len(body))},
         )  # fmt: skip
         if answer.status != 200:
@@ -359,8 +360,7 @@ class StreamRecordsReader:
 
     def get_records(self, **params: Any) -> dict[str, Any]:
         body = json.dumps(params).encode()
-        headers = {**_BARRIER_HEADERS, "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": self.TARGET,
-                   "Content-Length": str(len(body))}  # fmt: skip
+        headers = {**_ENGINE_HEADERS, "X-Amz-Target": self.TARGET, "Content-Length": str(len(body))}
         answer, data = self.connections.send("POST", "/", body, headers)
         found = json.loads(data or b"{}")
         if answer.status >= 300:
