@@ -194,7 +194,6 @@ def test_a_key_that_is_not_a_lists_own_is_400(aws: Any, key: str | None, why: st
 
 def test_a_file_over_a_mebibyte_is_a_redirect_to_a_short_lived_presigned_get(aws: Any) -> None:
     import requests
-
     from reports_api.files import INLINE_LIMIT
 
     # Given a results file larger than an answer should carry (written where the import writes it)
