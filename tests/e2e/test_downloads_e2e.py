@@ -126,3 +126,34 @@ def test_a_large_rejects_file_is_a_redirect_the_cli_follows(local_hub, wait_for,
                          capture_output=True, timeout=60)  # fmt: skip
     assert cli.returncode == 0, cli.stderr
     assert out.read_bytes() == fetched
+
+
+def test_a_trade_show_lists_results_are_fetched_by_its_key_as_the_reps_email_says(
+    local_hub, wait_for
+) -> None:
+    from hub.local.inspect import sent_emails
+
+    # Given a list with a good row and a bad one, dropped in the drop folder
+    name = f"expo downloads {time.time_ns()}"
+    key = f"imports/leads/{name}.csv"
+    path = Path(local_hub["drop_dir"]) / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("E-mail,Company Name,Country\nexpo.dl@example.com,A Co,Japan\nnope,B Co,US\n")
+    # When its results are fetched by the list's own key, once imported
+    answer = wait_for(lambda: (a := _get(local_hub, "/leads/imports/results", key))[0] == 200 and a,
+                      timeout=30, what="the import's results")  # fmt: skip
+    # Then every row is there with its outcome
+    rows = list(csv.DictReader(io.StringIO(answer[2].decode())))
+    assert [(r["row"], r["outcome"]) for r in rows] == [("2", "created"), ("3", "rejected")]
+    # and the rep's digest names that route on this API
+    link = f"{local_hub['api_url']}/leads/imports/results?key={urllib.parse.quote(key, safe='/')}"
+    told = wait_for(
+        lambda: [m for m in sent_emails(local_hub["aws_endpoint_url"], to="mei.chen@example.com")
+                 if name in m["subject"]],
+        timeout=20, what="the rep's digest",
+    )  # fmt: skip
+    assert f"Every row of the list with its owner: {link}" in told[0]["text"]
+    # and `hub leads results` prints the same CSV
+    cli = subprocess.run([*_hub_command(), "leads", "results", key], cwd=local_hub["home"], capture_output=True,
+                         timeout=60)  # fmt: skip
+    assert cli.returncode == 0 and cli.stdout == answer[2]
