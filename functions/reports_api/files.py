@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools.event_handler import Response
 
+from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer, no_body, text_answer
 from shared.store.errors import Throttled
 
 INLINE_LIMIT = 1 << 20
@@ -136,3 +137,25 @@ def hand_over(files: FileStore, key: str, missing: str) -> Response[Any]:
         body,
         headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
     )
+
+
+def file_route_docs(original: str, columns: str, bad_key: str, missing: str) -> dict[str, Any]:
+    """What a file route declares (``router.get(..., **file_route_docs(...))``): it takes ``original``'s own
+    key, answers the CSV of ``columns`` or a redirect, 400 for ``bad_key``, 404 for ``missing``."""
+    return {
+        "description": (
+            f"Takes {original}'s own S3 key. A file of at most {INLINE_LIMIT >> 20} MiB is the answer (text/csv); "
+            f"a larger one answers 302 to a presigned S3 GET that lasts {LINK_SECONDS // 60} minutes (follow it "
+            "without the bearer token: `curl -L` does)."
+        ),
+        "security": JWT_SECURITY,
+        "responses": {
+            200: text_answer(f"The CSV: {columns}", "text/csv"),
+            302: no_body(
+                f"Too large to answer in place: Location is a presigned S3 GET ({LINK_SECONDS // 60} minutes)"
+            ),
+            400: json_answer(Message, bad_key),
+            401: UNAUTHORIZED,
+            404: json_answer(Message, missing),
+        },
+    }

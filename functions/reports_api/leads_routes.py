@@ -11,9 +11,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from reports_api.api_models import LeadView
-from reports_api.files import FileStore, Refusal, file_store, hand_over
+from reports_api.files import FileStore, Refusal, file_route_docs, file_store, hand_over
 from reports_api.stores import crm_store
-from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer, no_body, text_answer
+from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
 from shared.api_paths import path_value
 from shared.downloads import IMPORT_PREFIX, IMPORT_RESULTS_ROUTE, is_import_key, key_problem, results_key
 
@@ -105,19 +105,12 @@ def import_results(files: FileStore, key: str) -> Response[Any]:
 @router.get(
     IMPORT_RESULTS_ROUTE,
     summary="Every row of a trade-show list with its outcome, lead and owner (the import's results CSV)",
-    description=(
-        "Takes the list's own S3 key (imports/leads/<name>.csv). A results file of at most 1 MiB is the answer "
-        "(text/csv); a larger one answers 302 to a presigned S3 GET that lasts 5 minutes (follow it without "
-        "the bearer token: `curl -L` does)."
+    **file_route_docs(
+        "the trade-show list (imports/leads/<name>.csv)",
+        "row, email, outcome, lead_id, owner, reason",
+        "No key, or not a trade-show list's key",
+        "The list has not been imported (yet)",
     ),
-    security=JWT_SECURITY,
-    responses={
-        200: text_answer("The results CSV: row, email, outcome, lead_id, owner, reason", "text/csv"),
-        302: no_body("Too large to answer in place: Location is a presigned S3 GET of the CSV (5 minutes)"),
-        400: json_answer(Message, "No key, or not a trade-show list's key"),
-        401: UNAUTHORIZED,
-        404: json_answer(Message, "The list has not been imported (yet)"),
-    },
 )
 def get_import_results(
     key: Annotated[str | None, Query(description="the trade-show list's S3 key")] = None,

@@ -13,8 +13,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from reports_api.api_models import PosInventory, PosRunView, PosUnmatched
-from reports_api.files import FileStore, Refusal, file_store, hand_over
-from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer, no_body, text_answer
+from reports_api.files import FileStore, Refusal, file_route_docs, file_store, hand_over
+from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
 from shared.downloads import POS_REJECTS_ROUTE, REJECTS_PREFIX, key_problem
 
 if TYPE_CHECKING:
@@ -149,19 +149,12 @@ def get_pos_runs(key: Annotated[str | None, Query(description="the file's S3 key
 @router.get(
     POS_REJECTS_ROUTE,
     summary="Every rejected row of a POS file with its reason (the rejects CSV of its newest version)",
-    description=(
-        "Takes the POS file's own S3 key, as GET /pos/runs does. A rejects file of at most 1 MiB is the answer "
-        "(text/csv); a larger one answers 302 to a presigned S3 GET that lasts 5 minutes (follow it without "
-        "the bearer token: `curl -L` does)."
+    **file_route_docs(
+        "the POS file (as GET /pos/runs takes it)",
+        "the file's columns, reject_row, reject_reason",
+        "No key, or not a POS file's key",
+        "No run for that key, the run is not done, or it rejected no row",
     ),
-    security=JWT_SECURITY,
-    responses={
-        200: text_answer("The rejects CSV: the file's columns, reject_row, reject_reason", "text/csv"),
-        302: no_body("Too large to answer in place: Location is a presigned S3 GET of the CSV (5 minutes)"),
-        400: json_answer(Message, "No key, or not a POS file's key"),
-        401: UNAUTHORIZED,
-        404: json_answer(Message, "No run for that key, the run is not done, or it rejected no row"),
-    },
 )
 def get_pos_rejects(
     key: Annotated[str | None, Query(description="the POS file's S3 key")] = None,

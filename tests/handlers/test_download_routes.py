@@ -117,20 +117,31 @@ def test_a_file_without_rejects_an_unknown_file_and_a_later_clean_version_answer
 
 
 @pytest.mark.parametrize(
-    ("key", "why"),
+    ("route", "key", "why"),
     [
-        (None, "no key given"),
-        ("", "no key given"),
-        ("rejects/pos/northwind/a.csv.csv", "must be a POS file's key"),  # the internal key: not taken
-        ("imports/leads/expo.csv", "must be a POS file's key"),
-        ("pos/../config/routing.yaml", "no leading '/', no empty, '.' or '..' segments"),
-        ("/pos/northwind/a.csv", "no leading '/'"),
-        ("pos/northwind//a.csv", "no empty"),
-        ("pos/northwind/a\x00.csv", "control characters"),
+        ("/pos/rejects", None, "no key given"),
+        ("/pos/rejects", "", "no key given"),
+        (
+            "/pos/rejects",
+            "rejects/pos/northwind/a.csv.csv",
+            "must be a POS file's key",
+        ),  # internal: not taken
+        ("/pos/rejects", "imports/leads/expo.csv", "must be a POS file's key"),
+        ("/pos/rejects", "pos/../config/routing.yaml", "no leading '/', no empty, '.' or '..' segments"),
+        ("/pos/rejects", "/pos/northwind/a.csv", "no leading '/'"),
+        ("/pos/rejects", "pos/northwind//a.csv", "no empty"),
+        ("/pos/rejects", "pos/northwind/a\x00.csv", "control characters"),
+        ("/leads/imports/results", None, "no key given"),
+        ("/leads/imports/results", "imports/leads/expo.results.csv", "not its results file"),
+        ("/leads/imports/results", "imports/leads/expo.xlsx", "must be a trade-show list's key"),
+        ("/leads/imports/results", "pos/northwind/a.csv", "must be a trade-show list's key"),
+        ("/leads/imports/results", "imports/leads/../../rejects/pos/x.csv", "'..' segments"),
     ],
 )
-def test_a_key_that_is_not_a_pos_files_own_is_400(aws: Any, key: str | None, why: str) -> None:
-    answer = get("/pos/rejects", key)
+def test_a_key_that_is_not_the_original_files_own_is_400(
+    aws: Any, route: str, key: str | None, why: str
+) -> None:
+    answer = get(route, key)
     assert answer["status"] == 400 and why in message(answer)
 
 
@@ -175,21 +186,6 @@ def test_an_imports_results_are_handed_over_by_the_lists_own_key(
     outcomes = {r[0]: (r[1], r[2]) for r in table[1:]}
     assert outcomes["2"] == ("ada@acme.example", "created") and outcomes["3"][1] == "rejected"
     deployed_services.cache_clear()
-
-
-@pytest.mark.parametrize(
-    ("key", "why"),
-    [
-        (None, "no key given"),
-        ("imports/leads/expo.results.csv", "not its results file"),
-        ("imports/leads/expo.xlsx", "must be a trade-show list's key"),
-        ("pos/northwind/a.csv", "must be a trade-show list's key"),
-        ("imports/leads/../../rejects/pos/x.csv", "'..' segments"),
-    ],
-)
-def test_a_key_that_is_not_a_lists_own_is_400(aws: Any, key: str | None, why: str) -> None:
-    answer = get("/leads/imports/results", key)
-    assert answer["status"] == 400 and why in message(answer)
 
 
 def test_a_file_over_a_mebibyte_is_a_redirect_to_a_short_lived_presigned_get(aws: Any) -> None:
