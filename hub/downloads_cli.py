@@ -32,7 +32,8 @@ def register(subparsers: Any) -> None:
         help="every rejected row of a POS file with its reason (the rejects CSV of its newest version)",
     )
     rejects.add_argument(
-        "key", help="the POS file's S3 key, e.g. pos/DIST-A/week-48.csv (drop/pos/... locally)"
+        "key",
+        help="the POS file's S3 key, e.g. pos/DIST-A/week-48.csv (dropped as drop/pos/DIST-A/week-48.csv)",
     )
     rejects.add_argument("--out", help="write the CSV to this file (default: standard output)")
     rejects.set_defaults(func=cmd_pos_rejects)
