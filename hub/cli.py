@@ -22,6 +22,7 @@ from hub.local_state import local_info
 # add calls ``set_defaults(func=...)`` with a function taking the parsed arguments.
 COMMAND_MODULES = (
     "hub.leads_cli", "hub.mailchimp_cli", "hub.events_cli", "hub.plan_cli", "hub.alerts_cli", "hub.config_cli",
+    "hub.downloads_cli",
 )  # fmt: skip
 
 

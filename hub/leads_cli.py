@@ -1,4 +1,5 @@
-"""``hub leads quarantine list|release`` and ``hub routing test``: operator commands for leads.
+"""``hub leads quarantine list|release``, ``hub leads import|results`` and ``hub routing test``: operator
+commands for leads.
 
 They run the function's own logic (``leads_webhook``) against the running local hub when ``.hub/local.json``
 is there (``--home``), else against the deployment the environment describes (``CRM_TABLE``, ``STATE_TABLE``,
@@ -18,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from hub.cli_args import existing_file
+from hub.downloads_cli import fetch_file
 from hub.local_state import use_local_hub
+from shared.downloads import IMPORT_RESULTS_ROUTE
 
 
 def register(subparsers: Any) -> None:
@@ -42,6 +45,12 @@ def register(subparsers: Any) -> None:
     imported.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the import")
     imported.add_argument("--no-progress", action="store_true", help="no progress bar")
     imported.set_defaults(func=cmd_import)
+    results = leads_commands.add_parser(
+        "results", help="every row of an imported trade-show list with its outcome (the import's results CSV)"
+    )
+    results.add_argument("key", help="the list's S3 key, e.g. imports/leads/expo-2026.csv")
+    results.add_argument("--out", help="write the CSV to this file (default: standard output)")
+    results.set_defaults(func=cmd_results)
     snippet = leads_commands.add_parser(
         "form-snippet", help="print the HTML lead form to paste into a landing page"
     )
@@ -116,9 +125,10 @@ def cmd_quarantine_release(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     """Upload the list under ``imports/leads/`` (the function imports it), follow its status object with a
     progress bar, then print the counts and every rejected row with its reason."""
-    from leads_webhook.imports import IMPORT_PREFIX, RESULT_COLUMNS, results_key, status_key
+    from leads_webhook.imports import RESULT_COLUMNS, status_key
 
     from shared.aws import client
+    from shared.downloads import IMPORT_PREFIX, results_key
     from shared.settings import get_settings
 
     path = Path(args.file)
@@ -165,8 +175,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     for row in rows:
         if row["outcome"] == "rejected" and row["row"]:
             print(f"  row {row['row']} rejected ({row['email'] or 'no email'}): {row['reason']}")
-    print(f"results: s3://{bucket}/{results_key(key)}", file=sys.stderr)
+    print(f"results: `hub leads results {key}` (GET /leads/imports/results?key={key})", file=sys.stderr)
     return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    """The import's results file, from the running local hub's read API (``GET /leads/imports/results``)."""
+    return fetch_file(args.home, IMPORT_RESULTS_ROUTE, args.key, args.out)
 
 
 def cmd_form_snippet(args: argparse.Namespace) -> int:

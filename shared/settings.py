@@ -57,6 +57,8 @@ class HubSettings(BaseModel):
     pos_failure_queue_name: str = Field(default="", validation_alias="POS_FAILURE_QUEUE_NAME")
     pos_dead_letter_queue_url: str = Field(default="", validation_alias="POS_DEAD_LETTER_QUEUE_URL")
     config_dir: str = Field(default="", validation_alias="HUB_CONFIG_DIR")
+    # The HTTP API's base URL (no trailing slash), where emails point readers of the files the hub writes.
+    api_url: str = Field(default="", validation_alias="HUB_API_URL")
     # Plan figures are in this currency; config/fx.yaml converts the others into it.
     company_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", validation_alias="COMPANY_CURRENCY")
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.config_schemas.alerts import KINDS
+from shared.downloads import IMPORT_RESULTS_ROUTE, POS_REJECTS_ROUTE, download_link
 from shared.email import header_safe, one_line
 from shared.money import display_money
 
@@ -98,6 +99,15 @@ def _account(facts: Facts, *, with_id: bool = True) -> Any:
     return f"{_text(name)} ({_text(account_id)})" if with_id and account_id else name
 
 
+def _link(facts: Facts, file: str, route: str, original: str) -> Any:
+    """Where to get the file the hub wrote (``<file>_key``): the read route that hands it over, taking the
+    original file's key (``<file>_link``, made when the alert was claimed; an alert claimed before links
+    were made gets the route alone). None when there is no such file."""
+    if not facts.get(f"{file}_key"):
+        return None
+    return facts.get(f"{file}_link") or download_link("", route, _text(facts.get(original)))
+
+
 def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
     """The subject's subject and the rows of the message."""
     f = facts.get
@@ -112,7 +122,12 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
         ]  # fmt: skip
         if count > len(leads):
             rows.append(("More", f"... and {count - len(leads)} more"))
-        rows.append(("Every row of the list with its owner", f("results_key")))
+        rows.append(
+            (
+                "Every row of the list with its owner",
+                _link(facts, "results", IMPORT_RESULTS_ROUTE, "import_key"),
+            )
+        )
         return f"{count} lead{'' if count == 1 else 's'} from {_text(f('list'))} assigned to you", rows
     if kind.startswith("lead_") or kind.startswith("speed_to_lead"):
         rows = [
@@ -158,7 +173,7 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
             ("Distributor", f("distributor")), ("File", f("key")), ("Version", f("version")),
             ("Status", f("status")), ("Rows", f("rows_total")), ("Accepted", f("accepted")),
             ("Amount accepted", " · ".join(f"{_text(c)} {_money(a)}" for c, a in (f("amount_accepted") or {}).items())),
-            ("Rejected", f("rejected")), ("Every rejected row with its reason", f("rejects_key")),
+            ("Rejected", f("rejected")), ("Every rejected row with its reason", _link(facts, "rejects", POS_REJECTS_ROUTE, "key")),
             *((f"row {_text(r.get('row'))}", r.get("reason")) for r in sample),
             ("More", f"... and {more} more" if sample and more > 0 else None),
         ]  # fmt: skip

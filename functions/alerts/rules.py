@@ -16,6 +16,7 @@ from typing import Any
 from alerts.model import Alert, Target
 from shared.config_schemas.alerts import AlertsConfig
 from shared.config_schemas.stages import StageCatalog
+from shared.downloads import IMPORT_RESULTS_ROUTE, POS_REJECTS_ROUTE, download_link
 from shared.store.crm import escalation_key, import_digest_key, lead_key, opportunity_key
 from shared.store.pos_keys import run_key
 
@@ -30,6 +31,7 @@ class RuleContext:
     config: AlertsConfig
     stages: StageCatalog
     channel_manager_email: str
+    api_url: str = ""  # the read API's base URL: where emails point for the files they mention
 
 
 def targets(kind: str, config: AlertsConfig, *, rep_id: str | None = None, account_id: str | None = None,
@@ -130,6 +132,10 @@ def _import_digest(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
         "count": int(new.get("lead_count") or 0),
         "leads": [lead for lead in leads if isinstance(lead, dict)],
         "results_key": new.get("results_key"),
+        # where people get the results file: the read route, on the API when its address is known
+        "results_link": download_link(ctx.api_url, IMPORT_RESULTS_ROUTE, import_key)
+        if new.get("results_key")
+        else None,
     }
     # as for one lead: routing's address for a rep of routing.yaml the CRM does not hold
     hint = new.get("rep_email")
@@ -244,6 +250,12 @@ def _pos_run(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
         "amount_accepted": amount_accepted,
         "rejected": rejected,
         "rejects_key": new.get("rejects_key"),
+        # where people get the rejects file: the read route, on the API when its address is known
+        "rejects_link": (
+            download_link(ctx.api_url, POS_REJECTS_ROUTE, str(new.get("key")))
+            if status == "done" and rejected and new.get("rejects_key")
+            else None
+        ),
         "error": new.get("error"),
         "reject_sample": [
             {"row": int(r.get("row") or 0), "reason": str(r.get("reason") or "")}

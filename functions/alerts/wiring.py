@@ -90,7 +90,8 @@ def stage_catalog(*, now: bool = False) -> StageCatalog:
 
 
 def rule_context() -> RuleContext:
-    return RuleContext(alerts_config(), stage_catalog(), get_settings().channel_manager_email)
+    settings = get_settings()
+    return RuleContext(alerts_config(), stage_catalog(), settings.channel_manager_email, settings.api_url)
 
 
 def build_deliverer(

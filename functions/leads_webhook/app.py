@@ -94,8 +94,9 @@ def preflight_lead(
 
 def handle_imports(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Each trade-show list of an S3 event; the results files it writes are skipped."""
-    from leads_webhook.imports import import_trade_show, is_import_key
+    from leads_webhook.imports import import_trade_show
     from shared.aws import client
+    from shared.downloads import is_import_key
 
     summaries = []
     for record in event.get("Records", []):

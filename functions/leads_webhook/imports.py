@@ -1,4 +1,5 @@
-"""Trade-show imports: `imports/leads/<name>.csv` in, `imports/leads/<name>.results.csv` beside it.
+"""Trade-show imports: `imports/leads/<name>.csv` in, `imports/leads/<name>.results.csv` beside it (the
+layout is ``shared.downloads``'; the read API hands the results over at ``GET /leads/imports/results?key=``).
 
 Every row goes through the form's validation, the dedupe and the routing, with the file's name as the
 campaign of rows that name none. A row's submission id is derived from the object (key and ETag) and the row
@@ -24,22 +25,12 @@ from typing import Any, Protocol
 from leads_webhook.intake import Accepted, LeadServices, NewPerson, WriteResult, accept_submission, new_person
 from leads_webhook.routing import RepWorkload, RotationRepository
 from leads_webhook.trade_show import ImportRow, parse_trade_show_csv
+from shared.downloads import IMPORT_PREFIX, results_key
 from shared.leads import email_key
 from shared.store.crm import ImportDigest, import_source
 
-IMPORT_PREFIX = "imports/leads/"
-RESULTS_SUFFIX = ".results.csv"
 RESULT_COLUMNS = ("row", "email", "outcome", "lead_id", "owner", "reason")
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
-
-
-def is_import_key(key: str) -> bool:
-    """A trade-show list (not the results file this import writes beside it)."""
-    return key.startswith(IMPORT_PREFIX) and key.lower().endswith(".csv") and not key.endswith(RESULTS_SUFFIX)
-
-
-def results_key(key: str) -> str:
-    return key[: -len(".csv")] + RESULTS_SUFFIX
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from pos_ingest.profile import DistributorProfile
 from pos_ingest.rejects import RejectsWriter
 from pos_ingest.validate import InventoryLine, Reject
 from shared.accounts import AccountMatcher
+from shared.downloads import REJECTS_PREFIX, rejects_key_of
 from shared.store.errors import Conflict, StoreError, Throttled
 from shared.store.items import now_text as now_iso
 from shared.store.pos import (
@@ -254,7 +255,7 @@ def _read_and_commit(
     if writer is not None:
         rejects_text.flush()
         rejects_buffer.seek(0)
-        part = f"rejects/{ref.key}.csv" if outcome.done and previous_slice == 0 else _part_key(ref, run.slice)
+        part = rejects_key_of(ref.key) if outcome.done and previous_slice == 0 else _part_key(ref, run.slice)
         deps.objects.put_text(ref.bucket, part, rejects_buffer)
         run.rejects_key = run.rejects_key or part
     rejects_text.close()
@@ -462,12 +463,12 @@ def _repeat_reject(repeat: Repeat) -> Reject:
 
 
 def _part_key(ref: ObjectRef, slice_number: int) -> str:
-    return f"rejects/{ref.key}.parts/{slice_number:05d}.csv"
+    return f"{REJECTS_PREFIX}{ref.key}.parts/{slice_number:05d}.csv"
 
 
 def _join_parts(ref: ObjectRef, slices: int, objects: ObjectReader) -> str:
     """One rejects file from the parts the slices wrote (the first part carries the header)."""
-    final = f"rejects/{ref.key}.csv"
+    final = rejects_key_of(ref.key)
     joined = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - closed below
     try:
         for number in range(1, slices + 1):

@@ -1,17 +1,21 @@
-"""GET /leads/{lead_id}: the lead, where it waits, and its submission history (read through the CRM store)."""
+"""GET /leads/{lead_id}: the lead, where it waits, and its submission history (read through the CRM store);
+GET /leads/imports/results: a trade-show list's results file (from the hub's bucket, ``reports_api.files``)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from reports_api.api_models import LeadView
+from reports_api.files import FileStore, Refusal, file_route_docs, file_store, hand_over
 from reports_api.stores import crm_store
 from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
 from shared.api_paths import path_value
+from shared.downloads import IMPORT_PREFIX, IMPORT_RESULTS_ROUTE, is_import_key, key_problem, results_key
 
 if TYPE_CHECKING:
     from shared.store.crm import Lead, LeadSubmission  # the records' shape; the store is built on first use
@@ -86,3 +90,29 @@ def get_lead(lead_id: str) -> Response[Any]:
         "submissions": [submission_view(s) for s in store.lead_submissions(lead_id)],
     }
     return Response(200, "application/json", lead_view(lead) | intake)
+
+
+def import_results(files: FileStore, key: str) -> Response[Any]:
+    """The results file of the trade-show list ``key`` (``imports/leads/<name>.csv``), once imported."""
+    problem = key_problem(key)
+    if problem is None and not is_import_key(key):
+        problem = f"the key must be a trade-show list's key ({IMPORT_PREFIX}<name>.csv, not its results file)"
+    if problem is not None:
+        return Refusal(400, f"{problem}: give the list's own key, as it was uploaded").answer()
+    return hand_over(files, results_key(key), f"no results for {key}: not imported (yet), or still importing")
+
+
+@router.get(
+    IMPORT_RESULTS_ROUTE,
+    summary="Every row of a trade-show list with its outcome, lead and owner (the import's results CSV)",
+    **file_route_docs(
+        "the trade-show list (imports/leads/<name>.csv)",
+        "row, email, outcome, lead_id, owner, reason",
+        "No key, or not a trade-show list's key",
+        "The list has not been imported (yet)",
+    ),
+)
+def get_import_results(
+    key: Annotated[str | None, Query(description="the trade-show list's S3 key")] = None,
+) -> Response[Any]:
+    return import_results(file_store(), key or "")

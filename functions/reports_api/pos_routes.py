@@ -1,5 +1,6 @@
-"""GET /pos/runs, /pos/inventory, /pos/unmatched: what POS ingestion counted, kept and could not match,
-read through the POS store (``shared.store.pos``)."""
+"""GET /pos/runs, /pos/rejects, /pos/inventory, /pos/unmatched: what POS ingestion counted, refused, kept
+and could not match, read through the POS store (``shared.store.pos``) and, for the rejects file, the hub's
+bucket (``reports_api.files``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from reports_api.api_models import PosInventory, PosRunView, PosUnmatched
+from reports_api.files import FileStore, Refusal, file_route_docs, file_store, hand_over
 from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
+from shared.downloads import POS_REJECTS_ROUTE, REJECTS_PREFIX, key_problem
 
 if TYPE_CHECKING:
     from shared.store.pos import PosStore
@@ -44,6 +47,43 @@ def pos_runs(store: PosStore, key: str) -> dict[str, Any] | None:
     latest = runs[0].view()
     latest["versions"] = [run.view() for run in runs]
     return latest
+
+
+POS_PREFIXES = ("pos/", "inventory/")
+
+
+def rejects_of(store: PosStore, key: str) -> str | Refusal:
+    """The rejects file of the newest version of the POS file ``key`` (its run record names it), or why
+    there is none to hand over."""
+    problem = key_problem(key)
+    if problem is None and not key.startswith(POS_PREFIXES):
+        problem = (
+            "the key must be a POS file's key (pos/<distributor>/<name> or inventory/<distributor>/<name>)"
+        )
+    if problem is not None:
+        return Refusal(400, f"{problem}: give the POS file's own key, as GET /pos/runs takes it")
+    runs = store.runs_of_key(key)
+    if not runs:
+        return Refusal(404, f"no run for {key}: the hub has not read a file with that key")
+    run = runs[0]
+    if run.status != "done":
+        why = f": {run.error}" if run.error else ""
+        when = (
+            "is still being read"
+            if run.status in ("running", "continuing", "applying")
+            else f"was {run.status}"
+        )
+        return Refusal(404, f"the newest version of {key} {when}{why}; there is no rejects file to hand over")
+    if not run.rejected or not run.rejects_key or not run.rejects_key.startswith(REJECTS_PREFIX):
+        return Refusal(404, f"the newest version of {key} has no rejected rows")
+    return run.rejects_key
+
+
+def pos_rejects(store: PosStore, files: FileStore, key: str) -> Response[Any]:
+    found = rejects_of(store, key)
+    if isinstance(found, Refusal):
+        return found.answer()
+    return hand_over(files, found, f"the rejects file of {key} is gone from the bucket ({found})")
 
 
 def pos_inventory(store: PosStore, distributor: str) -> dict[str, Any]:
@@ -104,6 +144,22 @@ def get_pos_runs(key: Annotated[str | None, Query(description="the file's S3 key
     if found is None:
         return _bad(f"no run for {key}", 404)
     return Response(200, "application/json", found)
+
+
+@router.get(
+    POS_REJECTS_ROUTE,
+    summary="Every rejected row of a POS file with its reason (the rejects CSV of its newest version)",
+    **file_route_docs(
+        "the POS file (as GET /pos/runs takes it)",
+        "the file's columns, reject_row, reject_reason",
+        "No key, or not a POS file's key",
+        "No run for that key, the run is not done, or it rejected no row",
+    ),
+)
+def get_pos_rejects(
+    key: Annotated[str | None, Query(description="the POS file's S3 key")] = None,
+) -> Response[Any]:
+    return pos_rejects(pos_store(), file_store(), key or "")
 
 
 @router.get(

@@ -372,4 +372,24 @@ class StreamRecordsReader:
             stream = record.get("dynamodb", {})
             if isinstance(stream.get("ApproximateCreationDateTime"), int | float):
                 stream["ApproximateCreationDateTime"] = int(stream["ApproximateCreationDateTime"])
+            for image in ("NewImage", "OldImage"):
+                if isinstance(stream.get(image), dict):
+                    typed_empty_maps(stream[image])
         return found  # type: ignore[no-any-return]
+
+
+def typed_empty_maps(attributes: dict[str, Any]) -> None:
+    """The engine writes an empty map in a stream record as ``{}`` (no type), where DynamoDB writes
+    ``{"M": {}}`` (the table itself keeps the type); a Lambda reading ``{}`` fails to deserialize the image
+    (a POS run's ``amount_accepted`` starts empty: no POS email went out). Typed back, at any depth."""
+    for name, value in attributes.items():
+        if value == {}:
+            attributes[name] = {"M": {}}
+        elif isinstance(value.get("M"), dict):
+            typed_empty_maps(value["M"])
+        elif isinstance(value.get("L"), list):
+            for index, element in enumerate(value["L"]):
+                if element == {}:
+                    value["L"][index] = {"M": {}}
+                elif isinstance(element, dict):
+                    typed_empty_maps({"_": element})

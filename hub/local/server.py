@@ -141,6 +141,10 @@ class LocalHub:
         self.restored = restoring
         os.environ.update(hub_environment(self.template))
         os.environ["POWERTOOLS_SERVICE_NAME"] = "hub-local"
+        # The API's address, known before any function reads its settings: emails that mention a file
+        # name the read route on it (HUB_API_URL; on AWS the template gives the HTTP API's URL).
+        api_port = free_port(self.api_port)
+        os.environ["HUB_API_URL"] = f"http://127.0.0.1:{api_port}"
         bucket = self.template.bucket_name()
 
         extra = self._start_fakes()
@@ -257,9 +261,7 @@ class LocalHub:
             self._stop_requests.append(poller.request_stop)
 
         api_token = secrets.token_urlsafe(24)
-        api = LocalApi(
-            self.template.routes(), runtime, api_token, port=free_port(self.api_port), outbox=self.outbox
-        )
+        api = LocalApi(self.template.routes(), runtime, api_token, port=api_port, outbox=self.outbox)
         api.control["tick"] = self.scheduler.tick
         api.start()
         self._stoppers.append(api.stop)

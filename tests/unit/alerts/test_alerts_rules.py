@@ -177,4 +177,9 @@ def test_an_import_digest_is_one_alert_for_its_rep_keyed_by_the_import_and_the_r
     assert "<td>400</td>" in rendered.html.replace(" ", "")
     assert "List: expo-2026" in rendered.text  # and which list they came from
     assert "Ada (Acme)" in rendered.text and "ada@acme.example" in rendered.text
-    assert "399 more" in rendered.text and "imports/leads/expo-2026.results.csv" in rendered.text
+    assert "399 more" in rendered.text
+    # every row of the list: the read route that hands the results over, given the list's own key
+    assert (
+        "Every row of the list with its owner: GET /leads/imports/results?key=imports/leads/expo-2026.csv\n"
+        in (rendered.text)
+    )

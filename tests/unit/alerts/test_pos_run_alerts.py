@@ -24,11 +24,14 @@ RUN = {"entity": "POS_RUN", "key": "pos/nw/w1.csv", "version": "v1", "distributo
 def test_a_run_finishing_with_rejects_alerts_once_and_says_what_was_refused() -> None:
     # Given a run record moving from running to done with a rejected row
     [alert] = alerts_for_change(RUN, {**RUN, "status": "running"}, CTX)
-    # Then one alert, to the channel manager, whose email names the counts, the rejects object and each sampled row
+    # Then one alert, to the channel manager, whose email names the counts, where to get every rejected row
+    # (the read route, given the file's own key: the function here knows no API address) and each sampled row
     assert alert.target.address == "channel@example.com"
     rendered = render_alert(alert.kind, alert.facts, "")
     assert rendered.subject == "POS file pos/nw/w1.csv: 1 of 4 rows rejected"
-    assert "rejects/pos/nw/w1.csv" in rendered.text and "row 4: not a number" in rendered.text
+    assert "Every rejected row with its reason: GET /pos/rejects?key=pos/nw/w1.csv\n" in rendered.text
+    assert "rejects/pos/nw/w1.csv" not in rendered.text  # the internal S3 key, which nobody can open
+    assert "row 4: not a number" in rendered.text
     # and what the accepted rows amount to, per currency, exactly as the run counted it
     assert "Amount accepted: EUR 10.00 · USD 1,562.46\n" in rendered.text
     # And the same record written again (already done) alerts no more
@@ -44,3 +47,21 @@ def test_a_clean_run_is_quiet_and_a_failed_one_says_why() -> None:
     assert rendered.subject == "POS file refused: pos/nw/w1.csv"
     assert "The file pos/nw/w1.csv from nw could not be read: no header row found" in rendered.text
     assert alerts_for_change({"entity": "LEAD", "status": "done"}, None, CTX) == []
+
+
+def test_the_rejects_link_is_on_the_api_the_function_knows_with_the_key_encoded() -> None:
+    # Given the API's address and a file name with a space and an ampersand
+    ctx = RuleContext(AlertsConfig(), load_stages_file(), "channel@example.com", "https://api.example.com/")
+    run = {**RUN, "key": "pos/nw/week 1 & 2.csv", "rejects_key": "rejects/pos/nw/week 1 & 2.csv.csv"}
+    # When the run finishes with a rejected row
+    [alert] = alerts_for_change(run, {**run, "status": "running"}, ctx)
+    rendered = render_alert(alert.kind, alert.facts, "")
+    # Then the email names the route on that API, the key's slashes kept and the rest encoded
+    link = "https://api.example.com/pos/rejects?key=pos/nw/week%201%20%26%202.csv"
+    assert f"Every rejected row with its reason: {link}\n" in rendered.text
+    assert link.replace("&", "&amp;") in rendered.html
+    # and an alert claimed before links were made (a rejects key, no link) still gets the route
+    old_facts = {k: v for k, v in alert.facts.items() if k != "rejects_link"}
+    assert (
+        "GET /pos/rejects?key=pos/nw/week%201%20%26%202.csv" in render_alert(alert.kind, old_facts, "").text
+    )

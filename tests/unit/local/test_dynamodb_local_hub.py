@@ -316,7 +316,8 @@ def test_stream_records_read_as_the_engines_json_make_the_same_lambda_records_as
     raw = dynamodb_local.StreamRecordsReader(botocores, dynamodb_local.EngineConnections(hub.engine.port))
     ddb, table = _client("dynamodb", hub.engine.endpoint), template.table_name("CrmTable")
     item = {"pk": {"S": "LEAD#1"}, "sk": {"S": "LEAD"}, "blob": {"B": b"\x00\xff"}, "n": {"N": "1.50"},
-            "tags": {"L": [{"S": "a"}]}, "m": {"M": {"x": {"BOOL": True}}}}  # fmt: skip
+            "tags": {"L": [{"S": "a"}, {"M": {}}]}, "m": {"M": {"x": {"BOOL": True}, "none": {"M": {}}}},
+            "empty": {"M": {}}, "nothing": {"L": []}}  # fmt: skip
     ddb.put_item(TableName=table, Item=item)
     ddb.put_item(TableName=table, Item={**item, "n": {"N": "2"}})
     ddb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
@@ -331,11 +332,21 @@ def test_stream_records_read_as_the_engines_json_make_the_same_lambda_records_as
         return [lambda_record(r, arn, "us-east-1") for r in answer["Records"]]
 
     # When the stream is read as the engine's JSON and through botocore
-    # Then the pump makes the same Lambda records of both
+    # Then the pump makes the same Lambda records of both, but for empty maps, which the engine's JSON and
+    # botocore's parse of it give untyped (``{}``) and the reader types as DynamoDB does
     records = read(raw)
     assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE"]
-    assert records == read(botocores)
+    parsed = read(botocores)
+    assert parsed[1]["dynamodb"]["OldImage"]["empty"] == {}
+    for record in parsed:
+        for image in ("NewImage", "OldImage"):
+            dynamodb_local.typed_empty_maps(record["dynamodb"].get(image, {}))
+    assert records == parsed
     assert records[0]["dynamodb"]["NewImage"]["blob"] == {"B": "AP8="}
+    # empty maps keep their type at any depth, as DynamoDB's stream gives them (the engine's JSON drops it)
+    image = records[1]["dynamodb"]["OldImage"]
+    assert (image["empty"], image["nothing"]) == ({"M": {}}, {"L": []})
+    assert image["tags"]["L"][1] == {"M": {}} and image["m"]["M"]["none"] == {"M": {}}
     # And an error answer raises what botocore raises
     with pytest.raises(ClientError) as refused:
         raw.get_records(ShardIterator="not-an-iterator")

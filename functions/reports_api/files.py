@@ -1,0 +1,161 @@
+"""Handing a file of the hub's bucket to its reader: the CSV itself when it is small, else a redirect.
+
+A file of at most ``INLINE_LIMIT`` bytes is answered as ``200 text/csv`` (one request, any client, no
+second host to reach); a larger one as ``302`` to a presigned S3 GET that lasts ``LINK_SECONDS``, so a
+file of any size reaches its reader without passing through the Lambda's 6 MB answer (a body goes out
+base64-encoded: 1 MiB is 1.4 MB of answer). The presigned URL is signed by the function's own role, which
+may read only the prefixes these routes serve (``s3:GetObject`` in ``infra/template.yaml``).
+
+The bucket is reached through ``FileStore``, so the routes' logic runs against an in-memory twin too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Protocol
+
+from aws_lambda_powertools.event_handler import Response
+
+from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer, no_body, text_answer
+from shared.store.errors import Throttled
+
+INLINE_LIMIT = 1 << 20
+LINK_SECONDS = 300
+
+
+class FileStore(Protocol):
+    def size_of(self, key: str) -> int | None:
+        """The object's size in bytes; None when there is no such object."""
+        ...
+
+    def read(self, key: str) -> bytes | None:
+        """The object's bytes; None when there is no such object."""
+        ...
+
+    def link(self, key: str, filename: str, seconds: int) -> str:
+        """A URL that GETs the object, as an attachment named ``filename``, for ``seconds``."""
+        ...
+
+
+# HeadObject of a missing key answers 403 to a role without s3:ListBucket (this one has none): not found.
+_MISSING = {"NoSuchKey", "404", "NotFound", "403", "AccessDenied"}
+
+
+class S3FileStore:
+    """The hub's bucket (``HUB_BUCKET``) through the function's lazily built S3 client."""
+
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any] | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from shared.aws import client
+
+        try:
+            answer: dict[str, Any] = getattr(client("s3"), operation)(Bucket=self.bucket, **kwargs)
+        except ClientError as error:
+            if str(error.response.get("Error", {}).get("Code")) in _MISSING:
+                return None
+            raise Throttled(f"S3 {operation}: {error}") from error
+        except BotoCoreError as error:
+            raise Throttled(f"S3 {operation}: {error}") from error
+        return answer
+
+    def size_of(self, key: str) -> int | None:
+        head = self._call("head_object", Key=key)
+        return None if head is None else int(head.get("ContentLength", 0))
+
+    def read(self, key: str) -> bytes | None:
+        got = self._call("get_object", Key=key)
+        return None if got is None else bytes(got["Body"].read())
+
+    def link(self, key: str, filename: str, seconds: int) -> str:
+        params = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            "ResponseContentType": "text/csv; charset=utf-8",
+        }
+        return str(_presigner().generate_presigned_url("get_object", Params=params, ExpiresIn=seconds))
+
+
+@lru_cache(maxsize=1)
+def _presigner() -> Any:
+    """An S3 client that signs links with Signature Version 4 (boto3 may still presign with version 2,
+    which newer regions refuse), in the function's region; signing makes no request."""
+    import boto3
+    from botocore.config import Config
+
+    from shared.settings import get_settings
+
+    config = Config(signature_version="s3v4", account_id_endpoint_mode="disabled")
+    return boto3.session.Session().client("s3", region_name=get_settings().region, config=config)
+
+
+@lru_cache(maxsize=1)
+def file_store() -> FileStore:
+    """The hub's bucket, built when a file route is first asked."""
+    from shared.settings import get_settings
+
+    return S3FileStore(get_settings().bucket)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a file cannot be handed over: 400 for a key that names no such kind of file, 404 for none yet."""
+
+    status: int
+    message: str
+
+    def answer(self) -> Response[Any]:
+        return Response(self.status, "application/json", {"message": self.message})
+
+
+def download_name(key: str) -> str:
+    """A file name for the Content-Disposition header: the key's last segment, plain ASCII."""
+    name = key.rsplit("/", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9._ -]", "_", name).strip() or "download.csv"
+
+
+def hand_over(files: FileStore, key: str, missing: str) -> Response[Any]:
+    """The object ``key`` as the answer: the CSV when small, a short-lived link to it when large; 404 with
+    ``missing`` when it is not there."""
+    size = files.size_of(key)
+    name = download_name(key)
+    if size is not None and size > INLINE_LIMIT:
+        return Response(302, None, "", headers={"Location": files.link(key, name, LINK_SECONDS),
+                                                "Cache-Control": "no-store"})  # fmt: skip
+    body = None if size is None else files.read(key)
+    if body is None:
+        return Refusal(404, missing).answer()
+    return Response(
+        200,
+        "text/csv; charset=utf-8",
+        body,
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )
+
+
+def file_route_docs(original: str, columns: str, bad_key: str, missing: str) -> dict[str, Any]:
+    """What a file route declares (``router.get(..., **file_route_docs(...))``): it takes ``original``'s own
+    key, answers the CSV of ``columns`` or a redirect, 400 for ``bad_key``, 404 for ``missing``."""
+    return {
+        "description": (
+            f"Takes {original}'s own S3 key. A file of at most {INLINE_LIMIT >> 20} MiB is the answer (text/csv); "
+            f"a larger one answers 302 to a presigned S3 GET that lasts {LINK_SECONDS // 60} minutes (follow it "
+            "without the bearer token: `curl -L` does)."
+        ),
+        "security": JWT_SECURITY,
+        "responses": {
+            200: text_answer(f"The CSV: {columns}", "text/csv"),
+            302: no_body(
+                f"Too large to answer in place: Location is a presigned S3 GET ({LINK_SECONDS // 60} minutes)"
+            ),
+            400: json_answer(Message, bad_key),
+            401: UNAUTHORIZED,
+            404: json_answer(Message, missing),
+        },
+    }

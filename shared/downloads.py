@@ -1,0 +1,54 @@
+"""Files the hub writes for people to read, and the read routes that hand them over.
+
+A POS file's rejected rows go to ``rejects/<original key>.csv``; a trade-show list's results to
+``imports/leads/<name>.results.csv`` beside the list. People never build these keys: the read API takes
+the ORIGINAL file's key, as ``GET /pos/runs?key=`` does (``GET /pos/rejects?key=``,
+``GET /leads/imports/results?key=``), and the emails that mention the files name those routes
+(``download_link``). The writers (``pos_ingest``, ``leads_webhook``), the reader (``reports_api``), the
+emails (``alerts``) and the ``hub`` command line take the layout from here, so no two spell it.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+IMPORT_PREFIX = "imports/leads/"
+RESULTS_SUFFIX = ".results.csv"
+REJECTS_PREFIX = "rejects/"
+
+POS_REJECTS_ROUTE = "/pos/rejects"
+IMPORT_RESULTS_ROUTE = "/leads/imports/results"
+
+
+def is_import_key(key: str) -> bool:
+    """A trade-show list (not the results file its import writes beside it)."""
+    return key.startswith(IMPORT_PREFIX) and key.lower().endswith(".csv") and not key.endswith(RESULTS_SUFFIX)
+
+
+def results_key(key: str) -> str:
+    """Where the import of the list ``key`` writes every row's outcome."""
+    return key[: -len(".csv")] + RESULTS_SUFFIX
+
+
+def rejects_key_of(key: str) -> str:
+    """Where the POS run of ``key`` writes its rejected rows, once the file is read whole."""
+    return f"{REJECTS_PREFIX}{key}.csv"
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` cannot name a file of the hub's bucket (None when it can): empty, absolute, with a
+    ``.``/``..`` segment or an empty one, or with control characters."""
+    if not key:
+        return "no key given"
+    if key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
+        return "the key must be a plain S3 key (no leading '/', no empty, '.' or '..' segments)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+        return "the key holds control characters"
+    return None
+
+
+def download_link(api_url: str, route: str, key: str) -> str:
+    """The read route that hands over the file made of ``key``, on the API at ``api_url`` when it is known
+    (``https://…/pos/rejects?key=pos/DIST-A/week%201.csv``), else the route alone with ``GET``."""
+    path = f"{route}?key={quote(key, safe='/')}"
+    return f"{api_url.rstrip('/')}{path}" if api_url else f"GET {path}"
