@@ -125,6 +125,10 @@ class LocalHub:
             self.say(
                 "DynamoDB Local: its stream records could not be indexed; stream reads slow down as they grow."
             )
+        if engine is not None and not engine.write_ahead_log():
+            self.say(
+                "DynamoDB Local: its file stays in SQLite's rollback-journal mode; every write is slower."
+            )
         if restoring:
             started = time.monotonic()
             # DynamoDB Local keeps its own tables: DynamoDB writes journalled by a hub on moto's DynamoDB

@@ -301,6 +301,40 @@ def test_stream_records_are_indexed_by_shard_and_still_read_once(tmp_path: Path,
 
 
 @pytest.mark.ddblocal
+def test_the_engines_file_in_wal_mode_keeps_every_answered_write_when_the_engine_is_killed(
+    tmp_path: Path, started: list[Hub]
+) -> None:
+    # Given the hub's engine with the template's tables, its file put in write-ahead-log mode
+    hub, template = _hub_with_tables(tmp_path, started)
+    assert hub.engine.write_ahead_log()
+    ddb = _client("dynamodb", hub.aws.url)
+    table = template.table_name("CrmTable")
+    # When transactions and single writes are answered through the hub's endpoint
+    for n in range(3):
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": {"pk": {"S": f"LEAD#{n}"}, "sk": {"S": s}},
+                     "ConditionExpression": "attribute_not_exists(pk)"}} for s in ("LEAD", "SUBMISSION#1")
+        ])  # fmt: skip
+        ddb.put_item(TableName=table, Item={"pk": {"S": f"EMAIL#{n}"}, "sk": {"S": "SUPPRESSION"}})
+    # Then the engine wrote them to the log (its connection took the mode up), not through a rollback journal
+    wal = hub.engine.db_path.with_name(hub.engine.db_path.name + "-wal")
+    assert wal.is_file() and wal.stat().st_size > 0
+    # And when the engine is killed at once (no shutdown, no checkpoint) and started again on its file
+    assert hub.engine.process is not None
+    hub.engine.process.kill()
+    hub.engine.process.wait(timeout=10)
+    hub.stop()
+    started.remove(hub)
+    again = Hub(tmp_path)
+    started.append(again)
+    # every write it answered is there, and the file is still in WAL mode
+    ddb2 = _client("dynamodb", again.aws.url)
+    assert ddb2.scan(TableName=table, Select="COUNT")["Count"] == 9
+    with contextlib.closing(sqlite3.connect(again.engine.db_path)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.ddblocal
 def test_stream_records_read_as_the_engines_json_make_the_same_lambda_records_as_botocores(
     tmp_path: Path, started: list[Hub]
 ) -> None:
