@@ -34,8 +34,12 @@ UNUSED_AT_IMPORT = {
     # a POS run is named with shared.store.pos_keys; the alerts read and write only the CRM table; documents
     # are read from their JSON rendering (shared.config_store), so PyYAML only where a YAML copy is read
     "alerts.app": ("shared.store.pos", "shared.store.plan", "yaml"),
-    # the plan store with a plan event (crm_events.storage.dynamo_plan_store); the stages without PyYAML
-    "crm_events.app": ("shared.store.plan", "yaml"),
+    # the plan store with a plan event (crm_events.storage.dynamo_plan_store); the stages without PyYAML;
+    # POST /events is answered without powertools' resolver and the answer models (crm_events.web: the docs)
+    "crm_events.app": (
+        "shared.store.plan", "yaml", "aws_lambda_powertools.event_handler", "crm_events.web", "shared.api_models",
+        "crm_events.api_models",
+    ),
     "plan_rollup.app": ("yaml",),
     # the stream's invocations never route: the webhook's resolver and parsing come with an HTTP event
     "mailchimp_sync.app": ("aws_lambda_powertools.event_handler", "mailchimp_sync.web", "mailchimp_sync.webhook"),
@@ -146,7 +150,7 @@ FIRST_CALL = {
     "shared.config_schemas.fx, shared.config_schemas.alerts, shared.config_schemas.leads, "
     "shared.config_schemas.routing, shared.config_schemas.distributors": ("yaml",),
     "import crm_events.app; from crm_events.storage import dynamo_stores; dynamo_stores()": (
-        "shared.store.plan", "yaml",
+        "shared.store.plan", "yaml", "aws_lambda_powertools.event_handler",
     ),
 }  # fmt: skip
 
