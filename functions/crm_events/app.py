@@ -7,16 +7,14 @@ request that is not ``POST /events`` and by ``hub openapi`` (``crm_events.app.ap
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.shared.json_encoder import Encoder
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crm_events.post import answer_events, events_context
+from shared.http_answers import http_api_answer, request_body
 from shared.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
@@ -35,18 +33,9 @@ def __getattr__(name: str) -> APIGatewayHttpResolver:
 
 
 def post_events(event: APIGatewayProxyEventV2) -> dict[str, Any]:
-    """``POST /events``, answered as powertools' resolver answers a JSON ``Response`` to an HTTP API."""
-    body = event.body or ""
-    raw = base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
-    status, answer, headers = answer_events(event.headers, raw)
-    return {
-        "statusCode": status,
-        "body": json.dumps(answer, separators=(",", ":"), cls=Encoder),
-        "isBase64Encoded": False,
-        **event.header_serializer().serialize(
-            headers={**headers, "Content-Type": "application/json"}, cookies=[]
-        ),
-    }
+    """``POST /events``, answered as powertools' resolver answers it (``shared.http_answers``)."""
+    status, answer, headers = answer_events(event.headers, request_body(event))
+    return http_api_answer(event, status, "application/json", answer, headers)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -9,7 +9,6 @@ no parameter to validate.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -17,6 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from crm_events.api_models import EVENTS_REQUEST, EVENTS_RESPONSES
 from crm_events.post import answer_events
 from shared.api_models import answer_bad_parameters_with_400
+from shared.http_answers import request_body
 
 app = APIGatewayHttpResolver(enable_validation=True)  # the routes' declared models: docs/openapi.json
 answer_bad_parameters_with_400(app)
@@ -29,8 +29,5 @@ answer_bad_parameters_with_400(app)
     openapi_extensions=EVENTS_REQUEST,
 )
 def post_events() -> Response[Any]:
-    event = app.current_event
-    body = event.body or ""
-    raw = base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
-    status, answer, headers = answer_events(event.headers, raw)
+    status, answer, headers = answer_events(app.current_event.headers, request_body(app.current_event))
     return Response(status, "application/json", answer, headers=headers or None)
