@@ -49,7 +49,8 @@ def json_answer(model: type[BaseModel], description: str) -> OpenAPIResponse:
 
 def text_answer(description: str, media_type: str = "text/plain") -> OpenAPIResponse:
     return cast(
-        "OpenAPIResponse", {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}
+        "OpenAPIResponse",
+        {"description": description, "content": {media_type: {"schema": {"type": "string"}}}},
     )
 
 
