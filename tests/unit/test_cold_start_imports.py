@@ -105,6 +105,16 @@ def test_handler_import_loads_no_heavy_module(module: str) -> None:
 
 
 @pytest.mark.parametrize("module", HANDLERS)
+def test_handler_import_loads_no_powertools_parser_model(module: str) -> None:
+    # Given powertools' batch utility, which imports every parser model (pydantic models of each event
+    # source, built at import: about a fifth of ``import boto3``) when pydantic is imported before it
+    # When the handler's module is imported in a fresh interpreter
+    loaded = _loaded(f"import {module}", ("aws_lambda_powertools.utilities.parser.models",))
+    # Then no parser model is loaded: a handler imports the batch utility before anything imports pydantic
+    assert loaded == []
+
+
+@pytest.mark.parametrize("module", HANDLERS)
 def test_handler_import_builds_no_record_event_or_answer_model(module: str) -> None:
     # When the handler's module is imported in a fresh interpreter
     result = subprocess.run(
