@@ -7,10 +7,12 @@ that grows a field stays within its contract.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:  # a TypedDict: the handlers that answer without powertools' resolver do not import it
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 
 class OpenModel(BaseModel):
@@ -41,21 +43,22 @@ class FieldErrors(OpenModel):
 def json_answer(model: type[BaseModel], description: str) -> OpenAPIResponse:
     """One entry of a route's ``responses=``: a JSON body of `model`."""
     return cast(
-        OpenAPIResponse, {"description": description, "content": {"application/json": {"model": model}}}
+        "OpenAPIResponse", {"description": description, "content": {"application/json": {"model": model}}}
     )
 
 
 def text_answer(description: str, media_type: str = "text/plain") -> OpenAPIResponse:
     return cast(
-        OpenAPIResponse, {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}
+        "OpenAPIResponse",
+        {"description": description, "content": {media_type: {"schema": {"type": "string"}}}},
     )
 
 
 def no_body(description: str) -> OpenAPIResponse:
-    return cast(OpenAPIResponse, {"description": description, "content": {}})
+    return cast("OpenAPIResponse", {"description": description, "content": {}})
 
 
-Answers = dict[int, OpenAPIResponse]
+Answers: TypeAlias = "dict[int, OpenAPIResponse]"
 
 
 UNAUTHORIZED = json_answer(Message, "No valid bearer token (the API's JWT authorizer)")

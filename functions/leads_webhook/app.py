@@ -1,95 +1,46 @@
-"""POST /leads (website forms and signed landing-page services) and trade-show imports (S3)."""
+"""POST /leads (website forms and signed landing-page services) and trade-show imports (S3).
+
+``POST /leads`` is answered here from powertools' API Gateway event data class, without the resolver:
+``leads_webhook.routes`` (the resolver that declares the routes to ``docs/openapi.json``) is imported for any
+other request (the CORS preflight) and by ``hub openapi`` (``leads_webhook.app.app``).
+"""
 
 from __future__ import annotations
 
-import base64
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from leads_webhook.intake import LeadPost, receive_lead_post
-from leads_webhook.web import (
-    POST_LEADS_RESPONSES,
-    PREFLIGHT_RESPONSES,
-    post_leads_openapi,
-    preflight,
-    shape_answer,
-)
+from leads_webhook.post import answer_lead_post, storage_failed
 from leads_webhook.wiring import deployed_services, import_digest_store
-from shared.api_models import answer_bad_parameters_with_400
+from shared.http_answers import http_api_answer
 from shared.observability import logger, metrics, tracer
 from shared.store.errors import StoreError
 
-app = APIGatewayHttpResolver(enable_validation=True)  # the routes' declared models: docs/openapi.json
-answer_bad_parameters_with_400(app)
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 
-@app.exception_handler(StoreError)
-def storage_failed(error: StoreError) -> Response[Any]:
-    """The table is busy or unreachable: the sender retries (MailChimp and browsers alike)."""
-    logger.warning("storage failed", extra={"error": str(error)})
-    return Response(503, "application/json", {"message": "storage is busy; try again shortly"},
-                    headers={"Retry-After": "5"})  # fmt: skip
+def __getattr__(name: str) -> APIGatewayHttpResolver:
+    """``leads_webhook.app.app``: the resolver that declares the routes (``hub openapi`` reads it)."""
+    if name != "app":
+        raise AttributeError(name)
+    from leads_webhook.routes import app
+
+    return app
 
 
-_OUTCOME_METRICS = {"created": "LeadsCreated", "merged": "LeadsMerged", "quarantined": "LeadsQuarantined"}
-
-
-@app.post(
-    "/leads",
-    summary="A lead from a website form (JSON, urlencoded or multipart) or a signed landing-page service",
-    responses=POST_LEADS_RESPONSES,
-    openapi_extensions=post_leads_openapi(),
-)
-@tracer.capture_method
-def post_lead():  # unannotated: powertools would read "Response" in the tracer wrapper's globals
-    event = app.current_event
-    raw = event.get("body") or ""
-    body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
-    post = LeadPost(
-        body=body,
-        content_type=event.headers.get("content-type"),
-        source_ip=event.request_context.http.source_ip,
-        headers=dict(event.headers),
-    )
-    answer = receive_lead_post(post, deployed_services())
-    if answer.accepted is not None:
-        metrics.add_metric(name=_OUTCOME_METRICS[answer.accepted.outcome], unit=MetricUnit.Count, value=1)
-        logger.info(
-            "lead received",
-            extra={"lead_id": answer.accepted.lead_id, "outcome": answer.accepted.outcome,
-                   "repeat_delivery": answer.accepted.repeat_delivery},
-        )  # fmt: skip
-    else:
-        metrics.add_metric(name=f"LeadsAnswered{answer.status}", unit=MetricUnit.Count, value=1)
-    web = shape_answer(
-        answer.status, answer.body, answer.headers, request_body=body, request_headers=post.headers,
-        config=deployed_services().leads_config(),
-    )  # fmt: skip
-    if web.note:
-        logger.warning(web.note)
-    return Response(web.status, web.content_type, web.body, web.headers)
-
-
-@app.route(
-    "/leads",
-    method="OPTIONS",
-    summary="CORS preflight of POST /leads (allowed origins only)",
-    responses=PREFLIGHT_RESPONSES,
-)
-def preflight_lead(
-    origin: Annotated[str | None, Header(description="the page's origin")] = None,
-    access_control_request_method: Annotated[str | None, Header(description="POST")] = None,
-    access_control_request_headers: Annotated[str | None, Header(description="e.g. content-type")] = None,
-) -> Response[Any]:
-    """The CORS preflight of a page that posts JSON with fetch(): allowed origins only."""
-    status, headers = preflight(dict(app.current_event.headers), deployed_services().leads_config().cors)
-    return Response(status, "text/plain", "", headers)
+def post_lead(event: APIGatewayProxyEventV2) -> dict[str, Any]:
+    """``POST /leads``, answered as powertools' resolver answers it (``shared.http_answers``)."""
+    try:
+        web = answer_lead_post(event, deployed_services())
+    except StoreError as error:
+        web = storage_failed(error)
+    return http_api_answer(event, web.status, web.content_type, web.body, web.headers)
 
 
 def handle_imports(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -123,4 +74,9 @@ def handle_imports(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:
         return handle_imports(event, context)
+    request = APIGatewayProxyEventV2(event)
+    if request.http_method == "POST" and request.path == "/leads":
+        return post_lead(request)
+    from leads_webhook.routes import app  # any other request: the resolver answers it as it always did
+
     return app.resolve(event, context)

@@ -373,3 +373,44 @@ def test_an_order_keeps_its_opportunity_on_dynamodb(aws, events_api):
         Decimal("99.95"),
         "EUR",
     )
+
+
+def test_the_handler_answers_post_events_as_the_resolver_that_documents_it(aws, events_api, lambda_context):
+    # Given a batch already accepted, then requests whose answers do not change when asked twice: that batch
+    # again (duplicates), one of its ids with another body (409 inside a 200), an unknown type only (every
+    # event rejected), a bad signature (401), a body that is not JSON (400)
+    from crm_events import app, web
+
+    now = int(time.time())
+    raw_ok = body_of(opp("p1", -30, "Qualifying Needs"), ev("nonsense.kind", {}, "p2")).encode()
+    assert events_api(raw_ok)[0] == 200
+    raw_conflict = body_of(opp("p1", -30, "Job Won")).encode()
+    raw_rejected = body_of(ev("nonsense.kind", {}, "p3")).encode()
+    requests = [
+        (raw_ok, {"X-Hub-Signature": sign(raw_ok, SECRET, now), "X-Hub-Source": SOURCE}),
+        (raw_conflict, {"X-Hub-Signature": sign(raw_conflict, SECRET, now), "X-Hub-Source": SOURCE}),
+        (raw_rejected, {"X-Hub-Signature": sign(raw_rejected, SECRET, now), "X-Hub-Source": SOURCE}),
+        (raw_ok, {"X-Hub-Signature": sign(raw_ok, "whsec_other", now), "X-Hub-Source": SOURCE}),
+        (b"{not json", {"X-Hub-Signature": sign(b"{not json", SECRET, now), "X-Hub-Source": SOURCE}),
+    ]
+    statuses = []
+    for raw, headers in requests:
+        # When the handler answers it directly, and the resolver answers the same request
+        direct = app.handler(http_event("POST", "/events", raw, headers), lambda_context)
+        resolved = web.app.resolve(http_event("POST", "/events", raw, headers), lambda_context)
+        # Then the two answers are the same, byte for byte
+        assert direct == resolved
+        statuses.append(direct["statusCode"])
+    assert 401 in statuses and 400 in statuses and 200 in statuses
+
+
+def test_a_request_other_than_post_events_is_answered_by_the_resolver(aws, events_api, lambda_context):
+    # When a GET reaches the function (API Gateway routes only POST /events here)
+    from crm_events import app
+
+    event = http_event("POST", "/events", b"", {})
+    event["requestContext"]["http"]["method"] = "GET"
+    answer = app.handler(event, lambda_context)
+    # Then powertools' resolver answers it, as before: not found
+    assert answer["statusCode"] == 404
+    assert app.app.__class__.__name__ == "APIGatewayHttpResolver"

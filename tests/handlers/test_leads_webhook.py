@@ -411,3 +411,49 @@ def answer_lead_id(email):
     from leads_webhook.intake import lead_id_of_email
 
     return lead_id_of_email(email)
+
+
+def test_the_handler_answers_post_leads_as_the_resolver_that_documents_it(leads_hub, lambda_context):
+    # Given requests whose answers do not change when asked twice: a lead already received (JSON, and a
+    # browser's multipart form with a return URL: 303), bad fields (422, and as a browser's page), another
+    # content type (415)
+    from leads_webhook import routes
+    from leads_webhook.app import handler
+
+    boundary = "----parity"
+    form = {
+        "email": "parity-form@example.com",
+        "country": "DE",
+        "return_url": "http://localhost:8000/thanks.html",
+    }
+    multipart = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                        for k, v in form.items()) + f"--{boundary}--\r\n"  # fmt: skip
+    browser = {"accept": "text/html,*/*", "origin": "http://localhost:8000"}
+    lead = json.dumps({"email": "parity@example.com", "country": "US", "employees": 2000})
+    requests = [
+        (lead, {"content-type": "application/json"}),
+        (multipart, {"content-type": f"multipart/form-data; boundary={boundary}", **browser}),
+        (json.dumps({"email": "nope", "employees": "lots"}), {"content-type": "application/json"}),
+        ("email=nope", {"content-type": "application/x-www-form-urlencoded", **browser}),
+        ("email=a@b.co", {"content-type": "text/plain"}),
+    ]
+    handler(
+        http_event("POST", "/leads", requests[0][0], requests[0][1], source_ip="198.51.100.250"),
+        lambda_context,
+    )
+    handler(
+        http_event("POST", "/leads", requests[1][0], requests[1][1], source_ip="198.51.100.251"),
+        lambda_context,
+    )
+    statuses = []
+    for n, (body, headers) in enumerate(requests):
+        ip = f"198.51.100.{250 + n}"
+        # When the handler answers it directly, and the resolver answers the same request
+        direct = handler(http_event("POST", "/leads", body, headers, source_ip=ip), lambda_context)
+        resolved = routes.app.resolve(
+            http_event("POST", "/leads", body, headers, source_ip=ip), lambda_context
+        )
+        # Then the two answers are the same, byte for byte
+        assert direct == resolved
+        statuses.append(direct["statusCode"])
+    assert statuses == [202, 303, 422, 422, 415]

@@ -34,9 +34,15 @@ UNUSED_AT_IMPORT = {
     # a POS run is named with shared.store.pos_keys; the alerts read and write only the CRM table; documents
     # are read from their JSON rendering (shared.config_store), so PyYAML only where a YAML copy is read
     "alerts.app": ("shared.store.pos", "shared.store.plan", "yaml"),
-    # the plan store with a plan event (crm_events.storage.dynamo_plan_store); the stages without PyYAML
-    "crm_events.app": ("shared.store.plan", "yaml"),
+    # the plan store with a plan event (crm_events.storage.dynamo_plan_store); the stages without PyYAML;
+    # POST /events is answered without powertools' resolver and the answer models (crm_events.web: the docs)
+    "crm_events.app": (
+        "shared.store.plan", "yaml", "aws_lambda_powertools.event_handler", "crm_events.web", "shared.api_models",
+        "crm_events.api_models",
+    ),
     "plan_rollup.app": ("yaml",),
+    # POST /leads is answered without powertools' resolver (leads_webhook.routes: the docs and the preflight)
+    "leads_webhook.app": ("aws_lambda_powertools.event_handler", "leads_webhook.routes"),
     # the stream's invocations never route: the webhook's resolver and parsing come with an HTTP event
     "mailchimp_sync.app": ("aws_lambda_powertools.event_handler", "mailchimp_sync.web", "mailchimp_sync.webhook"),
     # one document per upload: its model is imported when it is checked; the CRM only for routing.yaml
@@ -99,6 +105,16 @@ def test_handler_import_loads_no_heavy_module(module: str) -> None:
 
 
 @pytest.mark.parametrize("module", HANDLERS)
+def test_handler_import_loads_no_powertools_parser_model(module: str) -> None:
+    # Given powertools' batch utility, which imports every parser model (pydantic models of each event
+    # source, built at import: about a fifth of ``import boto3``) when pydantic is imported before it
+    # When the handler's module is imported in a fresh interpreter
+    loaded = _loaded(f"import {module}", ("aws_lambda_powertools.utilities.parser.models",))
+    # Then no parser model is loaded: a handler imports the batch utility before anything imports pydantic
+    assert loaded == []
+
+
+@pytest.mark.parametrize("module", HANDLERS)
 def test_handler_import_builds_no_record_event_or_answer_model(module: str) -> None:
     # When the handler's module is imported in a fresh interpreter
     result = subprocess.run(
@@ -146,7 +162,7 @@ FIRST_CALL = {
     "shared.config_schemas.fx, shared.config_schemas.alerts, shared.config_schemas.leads, "
     "shared.config_schemas.routing, shared.config_schemas.distributors": ("yaml",),
     "import crm_events.app; from crm_events.storage import dynamo_stores; dynamo_stores()": (
-        "shared.store.plan", "yaml",
+        "shared.store.plan", "yaml", "aws_lambda_powertools.event_handler",
     ),
 }  # fmt: skip
 
