@@ -73,3 +73,10 @@ def plan_report_key(year: int, month: str, extension: str) -> str:
 def plan_report_route(year: int) -> str:
     """The read route that hands over ``year``'s board report."""
     return f"/plan/{year}/report"
+
+
+def plan_report_link(api_url: str, year: int, month: str, extension: str) -> str:
+    """The read route that hands over ``month``'s board report of ``year`` as ``extension``, on the API at
+    ``api_url`` when it is known, else the route alone with ``GET`` (as ``download_link``)."""
+    path = f"{plan_report_route(year)}?month={quote(month)}&format={quote(extension)}"
+    return f"{api_url.rstrip('/')}{path}" if api_url else f"GET {path}"

@@ -404,7 +404,10 @@ def report_name(report: PlanReport) -> str:
 
 def export_monthly(store: Any = None, *, today: date | None = None) -> dict[str, Any]:
     """The scheduled export: this year's board report to ``reports/plan/<yyyy-mm>/plan-<year>.<format>``
-    (``shared.downloads.plan_report_key``; ``GET /plan/{year}/report`` hands it over)."""
+    (``shared.downloads.plan_report_key``; ``GET /plan/{year}/report`` hands it over), then the month's
+    notice in the CRM table (``BOARD_REPORT#<yyyy-mm>``), written once: its INSERT is what the alerts
+    function turns into the board's email with the links, so a retried schedule rewrites the files and
+    tells nobody again (``told`` is False)."""
     from shared.aws import client
     from shared.settings import get_settings
 
@@ -421,4 +424,9 @@ def export_monthly(store: Any = None, *, today: date | None = None) -> dict[str,
             Bucket=get_settings().bucket, Key=key, Body=body, ContentType=PLAN_REPORT_FORMATS[extension]
         )
         keys.append(key)
-    return {"nodes": len(report.nodes), "keys": keys}
+    from shared.store.crm import DynamoCrmStore
+
+    told = DynamoCrmStore().record_board_report(
+        report.year, f"{today:%Y-%m}", len(report.nodes), datetime.now(UTC)
+    )
+    return {"nodes": len(report.nodes), "keys": keys, "told": told}
