@@ -4,8 +4,6 @@ authorizer (the page in the browser, the CSV and the workbook as attachments; a 
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -13,7 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
-from hub.local.runtime import LocalContext
+from tests.handlers.test_download_routes import get as get_with_key
+from tests.handlers.test_download_routes import message
 from tests.handlers.test_plan_rollup_handler import crm, put_crm_items
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -21,20 +20,8 @@ LAST_YEAR = date.today().year - 1
 
 
 def get(path: str) -> dict[str, Any]:
-    """The reports function's answer to ``GET path`` with a valid token."""
-    from reports_api.app import handler
-    from tests.helpers import http_event
-
-    answer = handler(http_event("GET", path, authorized=True), LocalContext("reports", 30))
-    body = answer.get("body") or ""
-    raw = base64.b64decode(body) if answer.get("isBase64Encoded") else body.encode()
-    headers = {k.lower(): v for k, v in (answer.get("headers") or {}).items()}
-    return {"status": answer["statusCode"], "headers": headers, "raw": raw}
-
-
-def message(answer: dict[str, Any]) -> str:
-    assert answer["headers"]["content-type"] == "application/json", answer
-    return str(json.loads(answer["raw"])["message"])
+    """The reports function's answer to ``GET path`` (its query as given) with a valid token."""
+    return get_with_key(path, None)
 
 
 def stored(aws: Any, key: str) -> bytes:
