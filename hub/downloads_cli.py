@@ -46,9 +46,10 @@ class _KeepRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def fetch(api_url: str, token: str, route: str, key: str) -> bytes:
-    """The file the route hands over for ``key``; ``LookupError`` with the API's sentence when refused."""
-    url = f"{api_url.rstrip('/')}{route}?{urllib.parse.urlencode({'key': key})}"
+def fetch(api_url: str, token: str, route: str, query: dict[str, str]) -> bytes:
+    """The file the route hands over for ``query`` (``{"key": ...}``); ``LookupError`` with the API's
+    sentence when refused."""
+    url = f"{api_url.rstrip('/')}{route}?{urllib.parse.urlencode(query)}"
     opener = urllib.request.build_opener(_KeepRedirects)
     request = urllib.request.Request(url, headers={"authorization": f"Bearer {token}"})
     try:
@@ -72,11 +73,17 @@ def _message(body: bytes) -> str:
 
 def fetch_file(home: str, route: str, key: str, out: str | None) -> int:
     """Fetch from the local hub in ``home`` and write to ``out`` (or standard output); 1 when refused."""
+    return fetch_to(home, route, {"key": key}, out, key)
+
+
+def fetch_to(home: str, route: str, query: dict[str, str], out: str | None, what: str) -> int:
+    """Fetch ``route?query`` from the local hub in ``home`` and write it to ``out`` (or standard output);
+    1 when refused, the API's sentence after ``what``."""
     info = local_info(Path(home).resolve())
     try:
-        body = fetch(str(info["api_url"]), str(info["api_token"]), route, key)
+        body = fetch(str(info["api_url"]), str(info["api_token"]), route, query)
     except LookupError as refused:
-        print(f"{key}: {refused}", file=sys.stderr)
+        print(f"{what}: {refused}", file=sys.stderr)
         return 1
     except (urllib.error.URLError, OSError) as error:
         print(f"the local hub at {info['api_url']} did not answer: {error}", file=sys.stderr)

@@ -16,6 +16,9 @@ from typing import Any
 
 from plan_rollup.allocate import METHODS
 
+from hub.downloads_cli import fetch_to
+from shared.downloads import PLAN_REPORT_FORMATS, plan_report_route
+
 
 def register(subparsers: Any) -> None:
     plan = subparsers.add_parser(
@@ -42,6 +45,15 @@ def register(subparsers: Any) -> None:
     board.add_argument("--year", required=True, type=int)
     board.add_argument("--root", help="the node to start from (default: every root)")
     board.add_argument("--out", default="reports/plan", help="the folder to write to (default: reports/plan)")
+    board.add_argument(
+        "--from-hub",
+        action="store_true",
+        help="fetch the report the monthly schedule wrote, from the running local hub's API "
+        "(GET /plan/<year>/report with its api_token), instead of making one",
+    )
+    board.add_argument(
+        "--month", help="with --from-hub: the month it was written, yyyy-mm (default: the newest)"
+    )
     board.set_defaults(func=cmd_report_plan)
 
 
@@ -128,6 +140,11 @@ def cmd_allocate(args: argparse.Namespace) -> int:
 def cmd_report_plan(args: argparse.Namespace) -> int:
     from plan_rollup.export import gather_report, render_all, report_name
 
+    if args.from_hub:
+        return _fetch_report(args)
+    if args.month:
+        raise SystemExit("--month is for --from-hub: a report made here holds the figures as they are now")
+
     store = _store(args.home)
     try:
         report = gather_report(store, args.year, args.root)
@@ -140,4 +157,19 @@ def cmd_report_plan(args: argparse.Namespace) -> int:
         path.write_bytes(body)
         print(path)
     print(f"{len(report.nodes)} nodes, {len(report.levels())} levels")
+    return 0
+
+
+def _fetch_report(args: argparse.Namespace) -> int:
+    """The three files of the board report the schedule wrote, as the read API hands them over."""
+    if args.root:
+        raise SystemExit("--root is not served: the monthly schedule writes the report of every root")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for extension in PLAN_REPORT_FORMATS:
+        query = {"format": extension, **({"month": args.month} if args.month else {})}
+        path = out / f"plan-{args.year}.{extension}"
+        if fetch_to(args.home, plan_report_route(args.year), query, str(path), f"plan {args.year}") != 0:
+            return 1
+        print(path)
     return 0

@@ -6,6 +6,9 @@ the ORIGINAL file's key, as ``GET /pos/runs?key=`` does (``GET /pos/rejects?key=
 ``GET /leads/imports/results?key=``), and the emails that mention the files name those routes
 (``download_link``). The writers (``pos_ingest``, ``leads_webhook``), the reader (``reports_api``), the
 emails (``alerts``) and the ``hub`` command line take the layout from here, so no two spell it.
+
+The monthly board report (``plan_rollup``'s export) goes to ``reports/plan/<yyyy-mm>/plan-<year>.<format>``
+(html, csv, xlsx); ``GET /plan/{year}/report?month=&format=`` hands it over (``plan_report_key``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,14 @@ REJECTS_PREFIX = "rejects/"
 
 POS_REJECTS_ROUTE = "/pos/rejects"
 IMPORT_RESULTS_ROUTE = "/leads/imports/results"
+
+PLAN_REPORT_PREFIX = "reports/plan/"
+# The board report's formats, each with the content type it is handed over as.
+PLAN_REPORT_FORMATS = {
+    "html": "text/html; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 def is_import_key(key: str) -> bool:
@@ -51,4 +62,21 @@ def download_link(api_url: str, route: str, key: str) -> str:
     """The read route that hands over the file made of ``key``, on the API at ``api_url`` when it is known
     (``https://…/pos/rejects?key=pos/DIST-A/week%201.csv``), else the route alone with ``GET``."""
     path = f"{route}?key={quote(key, safe='/')}"
+    return f"{api_url.rstrip('/')}{path}" if api_url else f"GET {path}"
+
+
+def plan_report_key(year: int, month: str, extension: str) -> str:
+    """Where the monthly export of ``month`` (``yyyy-mm``) writes the board report of ``year`` as ``extension``."""
+    return f"{PLAN_REPORT_PREFIX}{month}/plan-{year}.{extension}"
+
+
+def plan_report_route(year: int) -> str:
+    """The read route that hands over ``year``'s board report."""
+    return f"/plan/{year}/report"
+
+
+def plan_report_link(api_url: str, year: int, month: str, extension: str) -> str:
+    """The read route that hands over ``month``'s board report of ``year`` as ``extension``, on the API at
+    ``api_url`` when it is known, else the route alone with ``GET`` (as ``download_link``)."""
+    path = f"{plan_report_route(year)}?month={quote(month)}&format={quote(extension)}"
     return f"{api_url.rstrip('/')}{path}" if api_url else f"GET {path}"

@@ -41,6 +41,7 @@ TITLES = {
     "escalation_resolved": "Escalation resolved",
     "escalation_outcome": "Your request has been resolved",
     "pos_rejects": "A POS file was refused in part or whole",
+    "board_report": "The monthly board report is ready",
     "speed_to_lead": "Prospect waiting for first contact",
     "speed_to_lead_manager": "Prospect of your team still untouched",
     "next_step_missing": "Opportunity without a next step",
@@ -181,6 +182,13 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
             f"POS file {_text(f('key'))}: {_text(f('rejected'))} of {_text(f('rows_total'))} rows rejected",
             rows,
         )
+    if kind == "board_report":
+        links = f("links") or {}
+        rows = [
+            ("Year", f("year")), ("Written", f("month")), ("Nodes of the tree", f("nodes")),
+            ("Open the report", links.get("html")), ("CSV", links.get("csv")), ("Workbook (XLSX)", links.get("xlsx")),
+        ]  # fmt: skip
+        return f"Annual Operating Plan {_text(f('year'))}, plan vs actual ({_text(f('month'))})", rows
     if kind == "sample_follow_up_due":
         rows = [
             ("Part", f("part_number")), ("Quantity", f("quantity")), ("Account", _account(facts)),

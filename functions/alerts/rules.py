@@ -16,8 +16,14 @@ from typing import Any
 from alerts.model import Alert, Target
 from shared.config_schemas.alerts import AlertsConfig
 from shared.config_schemas.stages import StageCatalog
-from shared.downloads import IMPORT_RESULTS_ROUTE, POS_REJECTS_ROUTE, download_link
-from shared.store.crm import escalation_key, import_digest_key, lead_key, opportunity_key
+from shared.downloads import (
+    IMPORT_RESULTS_ROUTE,
+    PLAN_REPORT_FORMATS,
+    POS_REJECTS_ROUTE,
+    download_link,
+    plan_report_link,
+)
+from shared.store.crm import board_report_key, escalation_key, import_digest_key, lead_key, opportunity_key
 from shared.store.pos_keys import run_key
 
 Item = dict[str, Any]
@@ -79,7 +85,29 @@ def alerts_for_change(new: Item | None, old: Item | None, ctx: RuleContext) -> l
         return _escalation(new, old, ctx)
     if entity == "POS_RUN":
         return _pos_run(new, old, ctx)
+    if entity == "BOARD_REPORT":
+        return _board_report(new, old, ctx)
     return []
+
+
+def _board_report(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
+    """The monthly board report is written (its notice's INSERT): its links to the configured addresses,
+    keyed by the month (a notice delivered twice tells once)."""
+    if old:
+        return []
+    year, month = int(new.get("year") or 0), str(new.get("month") or "")
+    if not year or not month:
+        return []
+    facts = {
+        "year": year,
+        "month": month,
+        "nodes": int(new.get("nodes") or 0),
+        # where the board opens it: the read route, on the API when its address is known
+        "links": {ext: plan_report_link(ctx.api_url, year, month, ext) for ext in PLAN_REPORT_FORMATS},
+    }
+    return _alerts(
+        "board_report", board_report_key(month)[0], month, targets("board_report", ctx.config), facts
+    )
 
 
 def _entity_version(item: Item) -> str:

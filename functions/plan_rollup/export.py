@@ -20,11 +20,11 @@ from decimal import Decimal
 from typing import Any
 
 from shared import plan_report
+from shared.downloads import PLAN_REPORT_FORMATS, plan_report_key
 from shared.money import display_money
 from shared.store.plan import OPPORTUNITY, PlanNode
 
 MAX_CHARTS = 12
-REPORT_PREFIX = "reports/plan/"
 _SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
@@ -403,7 +403,11 @@ def report_name(report: PlanReport) -> str:
 
 
 def export_monthly(store: Any = None, *, today: date | None = None) -> dict[str, Any]:
-    """The scheduled export: this year's board report to ``reports/plan/<yyyy-mm>/``."""
+    """The scheduled export: this year's board report to ``reports/plan/<yyyy-mm>/plan-<year>.<format>``
+    (``shared.downloads.plan_report_key``; ``GET /plan/{year}/report`` hands it over), then the month's
+    notice in the CRM table (``BOARD_REPORT#<yyyy-mm>``), written once: its INSERT is what the alerts
+    function turns into the board's email with the links, so a retried schedule rewrites the files and
+    tells nobody again (``told`` is False)."""
     from shared.aws import client
     from shared.settings import get_settings
 
@@ -415,7 +419,14 @@ def export_monthly(store: Any = None, *, today: date | None = None) -> dict[str,
     report = gather_report(store, today.year, today=today)
     keys = []
     for extension, body in render_all(report).items():
-        key = f"{REPORT_PREFIX}{today:%Y-%m}/{report_name(report)}.{extension}"
-        client("s3").put_object(Bucket=get_settings().bucket, Key=key, Body=body)
+        key = plan_report_key(report.year, f"{today:%Y-%m}", extension)
+        client("s3").put_object(
+            Bucket=get_settings().bucket, Key=key, Body=body, ContentType=PLAN_REPORT_FORMATS[extension]
+        )
         keys.append(key)
-    return {"nodes": len(report.nodes), "keys": keys}
+    from shared.store.crm import DynamoCrmStore
+
+    told = DynamoCrmStore().record_board_report(
+        report.year, f"{today:%Y-%m}", len(report.nodes), datetime.now(UTC)
+    )
+    return {"nodes": len(report.nodes), "keys": keys, "told": told}

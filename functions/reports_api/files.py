@@ -1,6 +1,7 @@
-"""Handing a file of the hub's bucket to its reader: the CSV itself when it is small, else a redirect.
+"""Handing a file of the hub's bucket to its reader: the file itself when it is small, else a redirect.
 
-A file of at most ``INLINE_LIMIT`` bytes is answered as ``200 text/csv`` (one request, any client, no
+A file of at most ``INLINE_LIMIT`` bytes is answered as ``200`` with its content type (``text/csv`` for
+the CSVs; the board report's page and workbook as theirs) (one request, any client, no
 second host to reach); a larger one as ``302`` to a presigned S3 GET that lasts ``LINK_SECONDS``, so a
 file of any size reaches its reader without passing through the Lambda's 6 MB answer (a body goes out
 base64-encoded: 1 MiB is 1.4 MB of answer). The presigned URL is signed by the function's own role, which
@@ -11,6 +12,7 @@ The bucket is reached through ``FileStore``, so the routes' logic runs against a
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,6 +25,7 @@ from shared.store.errors import Throttled
 
 INLINE_LIMIT = 1 << 20
 LINK_SECONDS = 300
+CSV = "text/csv; charset=utf-8"
 
 
 class FileStore(Protocol):
@@ -34,8 +37,11 @@ class FileStore(Protocol):
         """The object's bytes; None when there is no such object."""
         ...
 
-    def link(self, key: str, filename: str, seconds: int) -> str:
-        """A URL that GETs the object, as an attachment named ``filename``, for ``seconds``."""
+    def link(
+        self, key: str, filename: str, seconds: int, content_type: str = CSV, disposition: str = "attachment"
+    ) -> str:
+        """A URL that GETs the object, as ``content_type`` named ``filename`` (``disposition``: attachment or
+        inline), for ``seconds``."""
         ...
 
 
@@ -72,12 +78,14 @@ class S3FileStore:
         got = self._call("get_object", Key=key)
         return None if got is None else bytes(got["Body"].read())
 
-    def link(self, key: str, filename: str, seconds: int) -> str:
+    def link(
+        self, key: str, filename: str, seconds: int, content_type: str = CSV, disposition: str = "attachment"
+    ) -> str:
         params = {
             "Bucket": self.bucket,
             "Key": key,
-            "ResponseContentDisposition": f'attachment; filename="{filename}"',
-            "ResponseContentType": "text/csv; charset=utf-8",
+            "ResponseContentDisposition": f'{disposition}; filename="{filename}"',
+            "ResponseContentType": content_type,
         }
         return str(_presigner().generate_presigned_url("get_object", Params=params, ExpiresIn=seconds))
 
@@ -120,40 +128,56 @@ def download_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9._ -]", "_", name).strip() or "download.csv"
 
 
-def hand_over(files: FileStore, key: str, missing: str) -> Response[Any]:
-    """The object ``key`` as the answer: the CSV when small, a short-lived link to it when large; 404 with
-    ``missing`` when it is not there."""
+def hand_over(
+    files: FileStore, key: str, missing: str, content_type: str = CSV, disposition: str = "attachment"
+) -> Response[Any]:
+    """The object ``key`` as the answer: the file (``content_type``) when small, a short-lived link to it
+    when large; 404 with ``missing`` when it is not there. ``disposition``: ``attachment`` (saved) or
+    ``inline`` (a page the browser shows)."""
     size = files.size_of(key)
     name = download_name(key)
     if size is not None and size > INLINE_LIMIT:
-        return Response(302, None, "", headers={"Location": files.link(key, name, LINK_SECONDS),
-                                                "Cache-Control": "no-store"})  # fmt: skip
+        link = files.link(key, name, LINK_SECONDS, content_type, disposition)
+        return Response(302, None, "", headers={"Location": link, "Cache-Control": "no-store"})
     body = None if size is None else files.read(key)
     if body is None:
         return Refusal(404, missing).answer()
-    return Response(
+    answer: Response[Any] = Response(
         200,
-        "text/csv; charset=utf-8",
-        body,
-        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+        content_type,
+        base64.b64encode(body).decode("ascii"),
+        headers={"Content-Disposition": f'{disposition}; filename="{name}"', "Cache-Control": "no-store"},
     )
+    # The bytes go out base64-encoded, as API Gateway takes a binary answer. Encoded here, not left to the
+    # resolver: its response validation would first turn a bytes body into UTF-8 text, which a workbook
+    # (or a CSV in another encoding) is not.
+    answer.base64_encoded = True
+    return answer
+
+
+def size_rule(kind: str) -> str:
+    """How a file route answers, for its description: in place up to the limit, else a redirect."""
+    return (
+        f"A file of at most {INLINE_LIMIT >> 20} MiB is the answer ({kind}); a larger one answers 302 to a "
+        f"presigned S3 GET that lasts {LINK_SECONDS // 60} minutes (follow it without the bearer token: "
+        "`curl -L` does)."
+    )
+
+
+REDIRECT = no_body(
+    f"Too large to answer in place: Location is a presigned S3 GET ({LINK_SECONDS // 60} minutes)"
+)
 
 
 def file_route_docs(original: str, columns: str, bad_key: str, missing: str) -> dict[str, Any]:
     """What a file route declares (``router.get(..., **file_route_docs(...))``): it takes ``original``'s own
     key, answers the CSV of ``columns`` or a redirect, 400 for ``bad_key``, 404 for ``missing``."""
     return {
-        "description": (
-            f"Takes {original}'s own S3 key. A file of at most {INLINE_LIMIT >> 20} MiB is the answer (text/csv); "
-            f"a larger one answers 302 to a presigned S3 GET that lasts {LINK_SECONDS // 60} minutes (follow it "
-            "without the bearer token: `curl -L` does)."
-        ),
+        "description": f"Takes {original}'s own S3 key. {size_rule('text/csv')}",
         "security": JWT_SECURITY,
         "responses": {
             200: text_answer(f"The CSV: {columns}", "text/csv"),
-            302: no_body(
-                f"Too large to answer in place: Location is a presigned S3 GET ({LINK_SECONDS // 60} minutes)"
-            ),
+            302: REDIRECT,
             400: json_answer(Message, bad_key),
             401: UNAUTHORIZED,
             404: json_answer(Message, missing),

@@ -1,4 +1,5 @@
-"""GET /plan/{year}/nodes/{id}, /plan/{year}/tree, /reps/{id}/attainment, /pipeline: the plan's read side.
+"""GET /plan/{year}/nodes/{id}, /plan/{year}/tree, /reps/{id}/attainment, /pipeline: the plan's read side;
+GET /plan/{year}/report: the monthly board report the export wrote (from the hub's bucket, ``reports_api.files``).
 
 Reads the rollup items plan_rollup keeps in the plan table (``shared.store.plan``) and shapes them with
 ``shared.plan_report``; money as exact decimal text, percentages as fractions. Both are imported by the plan
@@ -8,6 +9,7 @@ store, the stage catalog's model or PyYAML.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -18,7 +20,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from reports_api.api_models import Ambiguous, PipelineView, PlanNodeView, PlanTree, RepAttainment
+from reports_api.files import REDIRECT, FileStore, Refusal, file_store, hand_over, size_rule
 from shared.api_models import JWT_SECURITY, STORE_BUSY, UNAUTHORIZED, Message, json_answer
+from shared.downloads import PLAN_REPORT_FORMATS, plan_report_key
 
 if TYPE_CHECKING:
     from shared.store.plan import DynamoRollupStore, PlanNode
@@ -304,3 +308,98 @@ def get_rep_attainment(
     view = plan_report.rep_attainment(rep.model_dump(), the_year, account_cells, activities, _today())
     view["accounts"] = [ref.id for ref in accounts]
     return _json(200, view)
+
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def newest_report_month(files: FileStore, year: int, extension: str, today: date) -> str | None:
+    """The newest month (``yyyy-mm``) the monthly export wrote ``year``'s board report as ``extension``.
+
+    The export writes a year's report in that year's months only, so at most twelve HEADs find it
+    (newest first, none after ``today``): the function reads objects, it never lists the bucket."""
+    last = 12 if year < today.year else today.month if year == today.year else 0
+    for month in range(last, 0, -1):
+        if files.size_of(plan_report_key(year, f"{year}-{month:02d}", extension)) is not None:
+            return f"{year}-{month:02d}"
+    return None
+
+
+def plan_report(
+    files: FileStore, year_text: str, month: str | None, extension: str | None, today: date
+) -> Response[Any]:
+    """The board report of ``year_text`` that the export wrote in ``month`` (default: the newest), as
+    ``extension`` (html, the default, shown in the browser; csv or xlsx, saved)."""
+    year = _year(year_text)
+    if year is None:
+        return Refusal(400, f"year must be a year (e.g. {today.year}), not {year_text!r}").answer()
+    extension = "html" if extension is None else extension
+    if extension not in PLAN_REPORT_FORMATS:
+        return Refusal(
+            400, f"format must be one of {', '.join(PLAN_REPORT_FORMATS)}, not {extension!r}"
+        ).answer()
+    if month is None:
+        month = newest_report_month(files, year, extension, today)
+        if month is None:
+            return Refusal(
+                404,
+                f"no board report of {year} yet: the monthly export writes one on the first of each month",
+            ).answer()
+    else:
+        found = _MONTH.match(month)
+        if found is None or int(found.group(1)) != year:
+            return Refusal(
+                400, f"month must be a month of {year} as yyyy-mm (e.g. {year}-01), not {month!r}"
+            ).answer()
+    return hand_over(
+        files,
+        plan_report_key(year, month, extension),
+        f"no board report of {year} for {month} ({extension}): the monthly export did not write one that month",
+        PLAN_REPORT_FORMATS[extension],
+        "inline" if extension == "html" else "attachment",
+    )
+
+
+@router.get(
+    "/plan/<year>/report",
+    summary="The monthly board report of a year: plan vs actual per level of the tree (HTML, CSV or XLSX)",
+    description=(
+        "The file the monthly export wrote (reports/plan/<yyyy-mm>/plan-<year>.<format>): by default the "
+        "newest month's, as HTML (shown in the browser; CSV and XLSX are attachments). "
+        + size_rule("the file's own type")
+    ),
+    security=JWT_SECURITY,
+    responses={
+        200: {
+            "description": "The report: a self-contained HTML page, the CSV (one row per node) or the workbook",
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+                PLAN_REPORT_FORMATS["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        302: REDIRECT,
+        400: json_answer(
+            Message, "Not a year, a month that is not yyyy-mm of that year, or an unknown format"
+        ),
+        401: UNAUTHORIZED,
+        404: json_answer(Message, "No report of that year (yet), or none written that month"),
+    },
+)
+def get_plan_report(
+    year: str,
+    month_query: Annotated[
+        str | None, Query(alias="month", description="yyyy-mm (default: the newest month with a report)")
+    ] = None,
+    format_query: Annotated[
+        str | None, Query(alias="format", description="html (default), csv or xlsx")
+    ] = None,
+) -> Response[Any]:  # the query parameters are declared for the contract and read from the event
+    event = router.current_event
+    return plan_report(
+        file_store(),
+        year,
+        event.get_query_string_value("month"),
+        event.get_query_string_value("format"),
+        _today(),
+    )

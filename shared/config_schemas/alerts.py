@@ -6,7 +6,9 @@ threshold is refused with the field and the reason, and the last good document s
 Every field has a default, so an empty document is the shipped behaviour.
 
 Recipients of a kind are roles, resolved per alert (``owner``, ``owner_manager``, ``assignee``,
-``assignee_manager``, ``account_owner``, ``channel_manager``, ``contact``), or a fixed address.
+``assignee_manager``, ``account_owner``, ``channel_manager``, ``contact``), or a fixed address. The board
+report (``board_report``: the monthly plan-vs-actual report is ready, with its links) belongs to no
+rep: its recipients are fixed addresses only (the executives, the board).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ STREAM_KINDS = (
     "escalation_resolved",
     "escalation_outcome",
     "pos_rejects",
+    "board_report",
 )
 SWEEP_KINDS = (
     "speed_to_lead",
@@ -63,6 +66,7 @@ Kind = Literal[
     "escalation_resolved",
     "escalation_outcome",
     "pos_rejects",
+    "board_report",
     "speed_to_lead",
     "speed_to_lead_manager",
     "next_step_missing",
@@ -134,6 +138,8 @@ class Recipients(_Strict):
     escalation_resolved: KindRule = _rule("account_owner")
     escalation_outcome: KindRule = _rule("contact")
     pos_rejects: KindRule = _rule("channel_manager")
+    # The monthly board report is ready (plan vs actual per level of the tree): its links, once a month.
+    board_report: KindRule = _rule("board@example.com")
     speed_to_lead: KindRule = _rule("owner")
     speed_to_lead_manager: KindRule = _rule("owner_manager")
     next_step_missing: KindRule = _rule("owner")
@@ -145,6 +151,16 @@ class Recipients(_Strict):
 
     def rule(self, kind: str) -> KindRule:
         return getattr(self, kind)  # type: ignore[no-any-return]
+
+    @field_validator("board_report")
+    @classmethod
+    def _addresses_only(cls, rule: KindRule) -> KindRule:
+        roles = [to for to in rule.to if to in ROLES]
+        if roles:
+            raise ValueError(
+                f"the board report goes to fixed addresses only (no rep owns it), not the role {roles[0]!r}"
+            )
+        return rule
 
 
 class NotableStages(_Strict):

@@ -157,6 +157,11 @@ def import_digest_key(import_key: str, etag: str, rep_id: str) -> Key:
     return f"IMPORT#{import_key}#{etag}", f"DIGEST#{rep_id}"
 
 
+def board_report_key(month: str) -> Key:
+    """The notice that the monthly export wrote the board report of ``month`` (``yyyy-mm``)."""
+    return f"BOARD_REPORT#{month}", "BOARD_REPORT"
+
+
 def lead_submission_key(lead_id: str, submission_id: str) -> Key:
     return f"LEAD#{lead_id}", f"SUBMISSION#{submission_id}"
 
@@ -591,6 +596,16 @@ class ImportDigestItem(CrmItem, discriminator="IMPORT_DIGEST"):
     rep_email = UnicodeAttribute(null=True)  # routing's address for the rep (when the CRM does not hold them)
 
 
+class BoardReportItem(CrmItem, discriminator="BOARD_REPORT"):
+    """The monthly export wrote the board report: ``BOARD_REPORT#<yyyy-mm>`` / ``BOARD_REPORT``, written once
+    per month by ``plan_rollup`` (its INSERT is on the alerts' stream filter: one email with the links)."""
+
+    year = NumberAttribute()
+    month = UnicodeAttribute()  # yyyy-mm: where the export wrote it (reports/plan/<month>/plan-<year>.*)
+    nodes = NumberAttribute()  # the nodes of the tree the report holds
+    created_at = UTCDateTimeAttribute()
+
+
 # ---------------------------------------------------------------------- alerts (issue 10): the record's item
 class AlertItem(CrmItem, discriminator="ALERT"):
     """An alert: ``ALERT#<alert key>`` / ``ALERT``, claimed before sending, then marked.
@@ -999,6 +1014,11 @@ class AlertStore(Protocol):
 
     def record_import_digest(self, digest: ImportDigest) -> bool:
         """Write the digest record once (``attribute_not_exists``); False when it was already written."""
+        ...
+
+    def record_board_report(self, year: int, month: str, nodes: int, created_at: datetime) -> bool:
+        """Write the notice that ``month``'s board report is written, once (``attribute_not_exists``): its
+        INSERT tells the board; False when it was already written (a retried export tells nobody again)."""
         ...
 
     def import_digests(self, import_key: str, etag: str) -> list[ImportDigest]:
@@ -2796,6 +2816,13 @@ class _CrmLogic:
             results_key=digest.results_key, created_at=digest.created_at, updated_at=digest.created_at,
             rep_email=digest.rep_email,
             expires_at=digest.created_at + timedelta(days=IMPORT_DIGEST_RETENTION_DAYS),
+        )  # fmt: skip
+        return self._backend.put(item, _Absent())
+
+    def record_board_report(self, year: int, month: str, nodes: int, created_at: datetime) -> bool:
+        item = BoardReportItem(
+            *board_report_key(month), year=year, month=month, nodes=nodes, created_at=created_at,
+            updated_at=created_at, expires_at=created_at + timedelta(days=ALERT_RETENTION_DAYS),
         )  # fmt: skip
         return self._backend.put(item, _Absent())
 

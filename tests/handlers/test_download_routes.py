@@ -50,14 +50,17 @@ def rows(answer: dict[str, Any]) -> list[list[str]]:
 GOOD = ["10/01/2026", "N-1", "1", "LM358", "100", "0.12", "12.00", "Acme Corporation"]
 
 
-def test_the_template_routes_both_behind_the_reports_authorizer_with_reads_of_their_prefixes_only() -> None:
+def test_the_template_routes_the_file_routes_behind_the_reports_authorizer_with_reads_of_their_prefixes_only() -> (
+    None
+):
     from hub.local.template import HubTemplate
 
     template = HubTemplate()
     routes = {(r.method, r.path): (r.function, r.authorizer) for r in template.routes()}
     assert routes[("GET", "/pos/rejects")] == ("ReportsApiFunction", "ReportsJwt")
     assert routes[("GET", "/leads/imports/results")] == ("ReportsApiFunction", "ReportsJwt")
-    # the function may read the two kinds of file and nothing else of the bucket
+    assert routes[("GET", "/plan/{year}/report")] == ("ReportsApiFunction", "ReportsJwt")
+    # the function may read the three kinds of file (no listing) and nothing else of the bucket
     policies = template.resources["ReportsApiFunction"]["Properties"]["Policies"]
     s3 = [
         s
@@ -68,7 +71,7 @@ def test_the_template_routes_both_behind_the_reports_authorizer_with_reads_of_th
     ]
     assert [statement["Action"] for statement in s3] == ["s3:GetObject"]
     resources = [str(r["Fn::Sub"]).rsplit("}", 1)[1] for r in s3[0]["Resource"]]
-    assert resources == ["/rejects/*", "/imports/leads/*.results.csv"]
+    assert resources == ["/rejects/*", "/imports/leads/*.results.csv", "/reports/plan/*"]
     assert not any("S3" in str(p) for p in policies if not isinstance(p, dict) or "Statement" not in p)
 
 

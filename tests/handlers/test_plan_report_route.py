@@ -1,0 +1,154 @@
+"""GET /plan/{year}/report under moto: the board report the monthly export wrote to
+``reports/plan/<yyyy-mm>/plan-<year>.<format>``, handed over as the template routes it behind the JWT
+authorizer (the page in the browser, the CSV and the workbook as attachments; a large one by redirect)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.handlers.test_download_routes import get as get_with_key
+from tests.handlers.test_download_routes import message
+from tests.handlers.test_plan_rollup_handler import crm, put_crm_items
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+LAST_YEAR = date.today().year - 1
+
+
+def get(path: str) -> dict[str, Any]:
+    """The reports function's answer to ``GET path`` (its query as given) with a valid token."""
+    return get_with_key(path, None)
+
+
+def stored(aws: Any, key: str) -> bytes:
+    return bytes(
+        boto3.client("s3", region_name="us-east-1")
+        .get_object(Bucket=aws.bucket_name(), Key=key)["Body"]
+        .read()
+    )
+
+
+@pytest.fixture
+def exported(aws: Any, lambda_context: Any) -> dict[str, Any]:
+    """A tree (World > Acme) with an order this year and last, rolled up by the nightly schedule; the
+    monthly schedule's export of this month, and last year's exports of March and November."""
+    from plan_rollup import app, wiring
+    from plan_rollup.export import export_monthly
+
+    wiring.store.cache_clear()
+    year = date.today().year
+    put_crm_items([
+        crm("TERRITORY", territory_id="root", name="World", gsi1pk="TERRITORIES", gsi1sk="root"),
+        crm("ACCOUNT", account_id="a1", name="Acme Corporation", territory_id="root", gsi1pk="ACCOUNTS",
+            gsi1sk="a1", aliases=[], alias_keys=[]),
+        crm("ORDER", order_id="o1", account_id="a1", amount=Decimal("1234.50"), currency="USD",
+            booked_at=f"{year}-01-05T00:00:00.000000Z", gsi1pk=f"ORDERS#{year}", gsi1sk="o1"),
+        crm("ORDER", order_id="o0", account_id="a1", amount=Decimal("987.25"), currency="USD",
+            booked_at=f"{LAST_YEAR}-02-05T00:00:00.000000Z", gsi1pk=f"ORDERS#{LAST_YEAR}", gsi1sk="o0"),
+    ])  # fmt: skip
+    app.handler({"schedule": "plan-nightly"}, lambda_context)
+    this_month = app.handler({"schedule": "plan-monthly-export"}, lambda_context)
+    march = export_monthly(today=date(LAST_YEAR, 3, 31))
+    november = export_monthly(today=date(LAST_YEAR, 11, 30))
+    return {"this_month": this_month["keys"], "march": march["keys"], "november": november["keys"]}
+
+
+def test_the_newest_report_of_a_year_is_handed_over_in_each_format_byte_for_byte(
+    aws: Any, exported: dict[str, Any]
+) -> None:
+    year = date.today().year
+    keys = {k.rsplit(".", 1)[1]: k for k in exported["this_month"]}
+    assert keys["html"] == f"reports/plan/{date.today():%Y-%m}/plan-{year}.html"
+    # When the report is asked for without a month or a format
+    page = get(f"/plan/{year}/report")
+    # Then it is the page the export wrote this month, shown in the browser, with the tree's figures
+    assert page["status"] == 200
+    assert page["headers"]["content-type"] == "text/html; charset=utf-8"
+    assert page["headers"]["content-disposition"] == f'inline; filename="plan-{year}.html"'
+    assert page["raw"] == stored(aws, keys["html"])
+    assert b"Acme Corporation" in page["raw"] and b"1,234.50" in page["raw"]
+    # And the CSV and the workbook are the export's files too, as attachments
+    table = get(f"/plan/{year}/report?format=csv")
+    assert table["status"] == 200 and table["headers"]["content-type"] == "text/csv; charset=utf-8"
+    assert table["headers"]["content-disposition"] == f'attachment; filename="plan-{year}.csv"'
+    assert table["raw"] == stored(aws, keys["csv"]) and b"1234.50" in table["raw"]
+    book = get(f"/plan/{year}/report?format=xlsx&month={date.today():%Y-%m}")
+    assert book["status"] == 200 and book["headers"]["content-type"] == XLSX
+    assert book["raw"] == stored(aws, keys["xlsx"]) and book["raw"].startswith(b"PK")
+
+
+def test_the_month_defaults_to_the_newest_written_and_picks_an_older_one(
+    aws: Any, exported: dict[str, Any]
+) -> None:
+    newest = get(f"/plan/{LAST_YEAR}/report?format=csv")
+    assert newest["status"] == 200
+    assert newest["raw"] == stored(aws, f"reports/plan/{LAST_YEAR}-11/plan-{LAST_YEAR}.csv")
+    march = get(f"/plan/{LAST_YEAR}/report?month={LAST_YEAR}-03")
+    assert march["raw"] == stored(aws, f"reports/plan/{LAST_YEAR}-03/plan-{LAST_YEAR}.html")
+    assert f"year to date through {LAST_YEAR}-03-31".encode() in march["raw"]
+    assert f"year to date through {LAST_YEAR}-11-30".encode() in get(f"/plan/{LAST_YEAR}/report")["raw"]
+
+
+@pytest.mark.parametrize(
+    ("query", "why"),
+    [
+        ("/plan/20x6/report", "year must be a year"),
+        ("/plan/2026/report?format=pdf", "format must be one of html, csv, xlsx, not 'pdf'"),
+        ("/plan/2026/report?format=", "format must be one of html, csv, xlsx"),
+        ("/plan/2026/report?month=2026-13", "month must be a month of 2026 as yyyy-mm"),
+        ("/plan/2026/report?month=2025-11", "month must be a month of 2026 as yyyy-mm"),
+        ("/plan/2026/report?month=11", "month must be a month of 2026"),
+        ("/plan/2026/report?month=", "month must be a month of 2026"),
+    ],
+)
+def test_a_bad_year_month_or_format_is_400_saying_which(aws: Any, query: str, why: str) -> None:
+    answer = get(query)
+    assert answer["status"] == 400 and why in message(answer)
+
+
+def test_a_year_or_month_without_a_report_is_404_naming_what_is_missing(
+    aws: Any, exported: dict[str, Any]
+) -> None:
+    never = get("/plan/2019/report")
+    assert never["status"] == 404
+    assert (
+        message(never)
+        == "no board report of 2019 yet: the monthly export writes one on the first of each month"
+    )
+    future = get(f"/plan/{date.today().year + 1}/report?format=xlsx")
+    assert future["status"] == 404 and "no board report of" in message(future)
+    may = get(f"/plan/{LAST_YEAR}/report?month={LAST_YEAR}-05&format=csv")
+    assert may["status"] == 404 and message(may) == (
+        f"no board report of {LAST_YEAR} for {LAST_YEAR}-05 (csv): the monthly export did not write one that month"
+    )
+
+
+def test_a_report_over_a_mebibyte_is_a_redirect_to_a_short_lived_presigned_get(aws: Any) -> None:
+    import requests
+    from reports_api.files import INLINE_LIMIT
+
+    # Given a board page larger than an answer should carry, where the export writes it
+    big = (
+        b"<!DOCTYPE html><html><body>"
+        + b"<p>Acme Corporation 1,234.50</p>" * (INLINE_LIMIT // 30)
+        + b"</body></html>"
+    )
+    key = f"reports/plan/{LAST_YEAR}-06/plan-{LAST_YEAR}.html"
+    boto3.client("s3", region_name="us-east-1").put_object(Bucket=aws.bucket_name(), Key=key, Body=big)
+    # When the newest report of that year is asked for
+    answer = get(f"/plan/{LAST_YEAR}/report")
+    # Then the answer is a redirect to a presigned GET of it, lasting minutes, shown as a page
+    assert answer["status"] == 302 and answer["raw"] == b""
+    location = answer["headers"]["location"]
+    assert f"/{key}?" in location and "X-Amz-Expires=300" in location and "X-Amz-Signature=" in location
+    assert (
+        "response-content-disposition=inline" in location and "response-content-type=text%2Fhtml" in location
+    )
+    # and following it without the bearer token gets the page
+    fetched = requests.get(location, timeout=10)
+    assert fetched.status_code == 200 and fetched.content == big
+    assert fetched.headers["content-type"].startswith("text/html")
