@@ -149,12 +149,9 @@ def account_refs() -> Iterator[AccountRef]:
             yield AccountRef(account.account_id, account.name, tuple(account.aliases))
 
 
-def load_account_matcher() -> AccountMatcher:
-    """The accounts as a matcher, cached for a few minutes per process."""
-    if (
-        _matcher_cache["matcher"] is not None
-        and time.monotonic() - _matcher_cache["at"] < ACCOUNTS_TTL_SECONDS
-    ):
+def load_account_matcher(max_age: float = ACCOUNTS_TTL_SECONDS) -> AccountMatcher:
+    """The accounts as a matcher, cached for ``max_age`` seconds per process (a few minutes by default)."""
+    if _matcher_cache["matcher"] is not None and time.monotonic() - _matcher_cache["at"] < max_age:
         return _matcher_cache["matcher"]  # type: ignore[no-any-return]
     matcher = AccountMatcher(list(account_refs()))
     _matcher_cache.update(at=time.monotonic(), matcher=matcher)

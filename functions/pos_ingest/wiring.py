@@ -10,7 +10,7 @@ from typing import Any
 
 from pos_ingest.profile import DistributorProfile, default_profile
 from pos_ingest.service import Collaborators, ObjectRef, S3Objects
-from shared.accounts import forget_accounts, load_account_matcher
+from shared.accounts import AccountMatcher, forget_accounts, load_account_matcher
 from shared.store.pos import DynamoPosStore
 
 __all__ = [
@@ -81,13 +81,20 @@ def store() -> DynamoPosStore:
     return DynamoPosStore()
 
 
+def fresh_account_matcher() -> AccountMatcher:
+    return load_account_matcher(max_age=0.0)
+
+
 def collaborators(remaining_ms: Callable[[], int] | None = None) -> Collaborators:
     """What one invocation needs; ``remaining_ms`` (the invocation's clock) bounds storage retries."""
     return Collaborators(
         store=store().bounded_by(remaining_ms) if remaining_ms is not None else store(),
         objects=S3Objects(),
         load_profile=load_profile,
-        load_accounts=load_account_matcher,
+        # read again for each file: an account created a minute before its distributor's file must match
+        # (a cached matcher counted its sell-through as an unmatched customer until the file was restated);
+        # one query of the CRM's accounts per file read, against the file's own reading
+        load_accounts=fresh_account_matcher,
         continue_later=continue_later,
     )
 

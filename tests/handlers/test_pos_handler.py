@@ -174,6 +174,32 @@ def test_a_file_is_counted_once_rejects_are_written_and_the_channel_manager_told
     ]
 
 
+def test_an_account_created_after_a_file_was_read_matches_the_next_file_at_once(
+    hub: dict, lambda_context: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    from shared.store import crm
+    from shared.store.common import Version
+
+    # Given a file read by this (warm) function, which loaded the accounts then
+    put_and_ingest(hub, "pos/northwind/first.csv", csv_body([
+        ["10/01/2026", "F-1", "1", "LM358", "100", "0.12", "12.00", "Globex"],
+    ]), lambda_context)  # fmt: skip
+    # When an account is created a moment later, and its distributor's file arrives
+    crm.DynamoCrmStore().upsert_account(
+        crm.Account(account_id="acct-initech", name="Initech GmbH"), Version(datetime.now(UTC), "later")
+    )
+    answer = put_and_ingest(hub, "pos/northwind/second.csv", csv_body([
+        ["10/02/2026", "S-1", "1", "NE555", "10", "0.50", "5.00", "Initech GmbH"],
+    ]), lambda_context)  # fmt: skip
+    # Then its sell-through counts for the new account, not as an unmatched customer (a matcher cached for
+    # five minutes counted it unmatched until the file was restated)
+    assert answer["files"][0]["status"] == "done"
+    assert actual(hub, "acct-initech", "2026#Q4#USD") == Decimal("5.00")
+    assert get("/pos/unmatched")["body"]["unmatched"] == []
+
+
 def test_a_restatement_replaces_lines_and_totals_move_by_the_difference(
     hub: dict, lambda_context: Any
 ) -> None:
