@@ -117,10 +117,10 @@ def test_signed_events_build_a_plan_and_a_pos_file_moves_the_ancestors(local_hub
     started = time.monotonic()
     path.write_bytes(text.encode())
 
-    # Then the account's ancestors show it within 15 s, by distributor (alone on this machine it takes 1-3 s: the
-    # drop folder, the S3 notification queue, pos_ingest, the POS stream and the plan rollup, each idle poll at
-    # most 0.25-1 s apart; in the full suite the shared hub may still be working off the schemathesis run's
-    # leads before it, and 5 s failed there twice at load 2-4)
+    # Then the account's ancestors show it within 15 s, by distributor (alone on this machine it takes about 3 s:
+    # the drop folder, the S3 notification queue, pos_ingest, the POS stream and the plan rollup, each idle poll
+    # at most 0.25-1 s apart; the margin is for a loaded machine. The full-suite failures that first looked like
+    # slowness were pos_ingest's 5-minute account cache: an account created in this test went unmatched)
     def moved() -> Any:
         view = _get(local_hub, f"/plan/{year}/nodes/{root}")
         return view if view["quarters"][q]["actual"] == "350.25" else None
