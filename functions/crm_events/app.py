@@ -1,6 +1,7 @@
 """POST /events: signed events from external CRMs (logic in ``crm_events.service``).
 
-The one route is answered here from powertools' API Gateway event data class, without the resolver:
+The one route is answered here as powertools' resolver answers it, without the resolver nor the event data
+classes (``shared.http_answers``):
 ``crm_events.web`` (the resolver that declares the route to ``docs/openapi.json``) is imported only for a
 request that is not ``POST /events`` and by ``hub openapi`` (``crm_events.app.app``).
 """
@@ -10,11 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crm_events.post import answer_events, events_context
-from shared.http_answers import http_api_answer, request_body
+from shared.http_answers import HttpRequest, http_api_answer, request_body
 from shared.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ def __getattr__(name: str) -> APIGatewayHttpResolver:
     return app
 
 
-def post_events(event: APIGatewayProxyEventV2) -> dict[str, Any]:
+def post_events(event: HttpRequest) -> dict[str, Any]:
     """``POST /events``, answered as powertools' resolver answers it (``shared.http_answers``)."""
     status, answer, headers = answer_events(event.headers, request_body(event))
     return http_api_answer(event, status, "application/json", answer, headers)
@@ -42,7 +42,7 @@ def post_events(event: APIGatewayProxyEventV2) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = APIGatewayProxyEventV2(event)
+    request = HttpRequest(event)
     if request.http_method == "POST" and request.path == "/events":
         return post_events(request)
     from crm_events.web import app  # any other request: the resolver answers it as it always did

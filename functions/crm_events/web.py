@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from crm_events.api_models import EVENTS_REQUEST, EVENTS_RESPONSES
 from crm_events.post import answer_events
 from shared.api_models import answer_bad_parameters_with_400
-from shared.http_answers import request_body
+from shared.http_answers import HttpRequest, request_body
 
 app = APIGatewayHttpResolver(enable_validation=True)  # the routes' declared models: docs/openapi.json
 answer_bad_parameters_with_400(app)
@@ -29,5 +29,6 @@ answer_bad_parameters_with_400(app)
     openapi_extensions=EVENTS_REQUEST,
 )
 def post_events() -> Response[Any]:
-    status, answer, headers = answer_events(app.current_event.headers, request_body(app.current_event))
+    request = HttpRequest(app.current_event.raw_event)
+    status, answer, headers = answer_events(request.headers, request_body(request))
     return Response(status, "application/json", answer, headers=headers or None)

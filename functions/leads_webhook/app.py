@@ -1,6 +1,7 @@
 """POST /leads (website forms and signed landing-page services) and trade-show imports (S3).
 
-``POST /leads`` is answered here from powertools' API Gateway event data class, without the resolver:
+``POST /leads`` is answered here as powertools' resolver answers it, without the resolver nor the event data
+classes (``shared.http_answers``):
 ``leads_webhook.routes`` (the resolver that declares the routes to ``docs/openapi.json``) is imported for any
 other request (the CORS preflight) and by ``hub openapi`` (``leads_webhook.app.app``).
 """
@@ -12,12 +13,11 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leads_webhook.post import answer_lead_post, storage_failed
 from leads_webhook.wiring import deployed_services, import_digest_store
-from shared.http_answers import http_api_answer
+from shared.http_answers import HttpRequest, http_api_answer
 from shared.observability import logger, metrics, tracer
 from shared.store.errors import StoreError
 
@@ -34,7 +34,7 @@ def __getattr__(name: str) -> APIGatewayHttpResolver:
     return app
 
 
-def post_lead(event: APIGatewayProxyEventV2) -> dict[str, Any]:
+def post_lead(event: HttpRequest) -> dict[str, Any]:
     """``POST /leads``, answered as powertools' resolver answers it (``shared.http_answers``)."""
     try:
         web = answer_lead_post(event, deployed_services())
@@ -74,7 +74,7 @@ def handle_imports(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:
         return handle_imports(event, context)
-    request = APIGatewayProxyEventV2(event)
+    request = HttpRequest(event)
     if request.http_method == "POST" and request.path == "/leads":
         return post_lead(request)
     from leads_webhook.routes import app  # any other request: the resolver answers it as it always did

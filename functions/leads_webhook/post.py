@@ -4,11 +4,10 @@ path (``leads_webhook.app``) and the resolver that documents the route (``leads_
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from leads_webhook.intake import LeadPost, LeadServices, receive_lead_post
 from leads_webhook.web import WebAnswer, shape_answer
-from shared.http_answers import request_body
+from shared.http_answers import HttpRequest, request_body
 from shared.observability import logger, metrics, tracer
 from shared.store.errors import StoreError
 
@@ -23,13 +22,13 @@ def storage_failed(error: StoreError) -> WebAnswer:
 
 
 @tracer.capture_method
-def answer_lead_post(event: APIGatewayProxyEventV2, services: LeadServices) -> WebAnswer:
+def answer_lead_post(event: HttpRequest, services: LeadServices) -> WebAnswer:
     """A lead from a website form or a landing-page service, answered as the client wants it."""
     body = request_body(event)
     post = LeadPost(
         body=body,
         content_type=event.headers.get("content-type"),
-        source_ip=event.request_context.http.source_ip,
+        source_ip=event.source_ip,
         headers=dict(event.headers),
     )
     answer = receive_lead_post(post, services)

@@ -15,6 +15,7 @@ from leads_webhook.post import storage_failed as storage_failed_answer
 from leads_webhook.web import POST_LEADS_RESPONSES, PREFLIGHT_RESPONSES, post_leads_openapi, preflight
 from leads_webhook.wiring import deployed_services
 from shared.api_models import answer_bad_parameters_with_400
+from shared.http_answers import HttpRequest
 from shared.store.errors import StoreError
 
 app = APIGatewayHttpResolver(enable_validation=True)  # the routes' declared models: docs/openapi.json
@@ -35,7 +36,7 @@ def storage_failed(error: StoreError) -> Response[Any]:
     openapi_extensions=post_leads_openapi(),
 )
 def post_lead():  # unannotated: powertools would read "Response" in the tracer wrapper's globals
-    web = answer_lead_post(app.current_event, deployed_services())
+    web = answer_lead_post(HttpRequest(app.current_event.raw_event), deployed_services())
     return Response(web.status, web.content_type, web.body, web.headers)
 
 

@@ -10,7 +10,9 @@ a request first uses one).
 
 Nor does a handler load, at import, a module that only some of its invocations use (``UNUSED_AT_IMPORT``):
 another table's store it never reads, the HTTP resolver of a function whose stream invocations never
-route, the configuration models of the documents not in hand.
+route, the configuration models of the documents not in hand. A function without powertools' batch utility
+reads its HTTP or S3 event without powertools' event data classes (``DATA_CLASSES``: importing one imports
+all 35 event sources' modules).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from hub.local.template import HubTemplate
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("aws_xray_sdk", "phonenumbers", "pycountry", "pydantic_settings")
 HANDLERS = sorted({spec.module for spec in HubTemplate().functions().values()})
+DATA_CLASSES = "aws_lambda_powertools.utilities.data_classes"
 
 # handler -> modules its import must not load: each is imported where the invocation that needs it runs.
 UNUSED_AT_IMPORT = {
@@ -38,17 +41,19 @@ UNUSED_AT_IMPORT = {
     # POST /events is answered without powertools' resolver and the answer models (crm_events.web: the docs)
     "crm_events.app": (
         "shared.store.plan", "yaml", "aws_lambda_powertools.event_handler", "crm_events.web", "shared.api_models",
-        "crm_events.api_models",
+        "crm_events.api_models", DATA_CLASSES,
     ),
     "plan_rollup.app": ("yaml",),
-    # POST /leads is answered without powertools' resolver (leads_webhook.routes: the docs and the preflight)
-    "leads_webhook.app": ("aws_lambda_powertools.event_handler", "leads_webhook.routes"),
+    # POST /leads is answered without powertools' resolver (leads_webhook.routes: the docs and the preflight) and
+    # its event data classes (shared.http_answers.HttpRequest reads the event; the trade-show lists' S3 events too)
+    "leads_webhook.app": ("aws_lambda_powertools.event_handler", "leads_webhook.routes", DATA_CLASSES),
     # the stream's invocations never route: the webhook's resolver and parsing come with an HTTP event
     "mailchimp_sync.app": ("aws_lambda_powertools.event_handler", "mailchimp_sync.web", "mailchimp_sync.webhook"),
     # one document per upload: its model is imported when it is checked; the CRM only for routing.yaml
     "config_validator.app": (
         "shared.store.crm", "shared.config_schemas.routing", "shared.config_schemas.leads",
         "shared.config_schemas.alerts", "shared.config_schemas.distributors", "shared.config_schemas.fx",
+        DATA_CLASSES,
     ),
     # each route's store with its route: the POS, CRM and plan stores when a POS, CRM or plan route is asked
     # (so pynamodb's models too); the plan's report and the stage catalog (PyYAML) with a plan route
@@ -162,7 +167,7 @@ FIRST_CALL = {
     "shared.config_schemas.fx, shared.config_schemas.alerts, shared.config_schemas.leads, "
     "shared.config_schemas.routing, shared.config_schemas.distributors": ("yaml",),
     "import crm_events.app; from crm_events.storage import dynamo_stores; dynamo_stores()": (
-        "shared.store.plan", "yaml", "aws_lambda_powertools.event_handler",
+        "shared.store.plan", "yaml", "aws_lambda_powertools.event_handler", DATA_CLASSES,
     ),
 }  # fmt: skip
 
