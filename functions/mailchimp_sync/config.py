@@ -18,9 +18,10 @@ class MailchimpConfig(BaseModel):
     """How to reach the audience and how hard to try.
 
     ``base_url`` overrides the API root (the fake's URL, ending in ``/3.0``); without it the data
-    centre comes from the key (``...-us21``) or ``server``."""
+    centre comes from the key (``...-us21``) or ``server``. Its core schema is built when it is first read
+    (``defer_build``): a stream batch with nothing to sync never reads it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     api_key: str = Field(min_length=1)
     list_id: str = Field(min_length=1)

@@ -1,11 +1,17 @@
-"""What the sync needs to know about a contact, and what it reports back."""
+"""What the sync needs to know about a contact, and what it reports back.
+
+Both models build their core schema when first used (``defer_build``): a stream batch is planned from the
+records' images (``mailchimp_sync.repository.needs_sync``) and builds a contact only for a record that needs a
+sync, so the many batches with nothing to sync (the sync-state writes the sync itself makes, changes to other
+fields) never build them.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 MemberStatus = Literal["subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived"]
 SyncState = Literal["pending", "synced", "blocked", "failed", "skipped"]
@@ -14,6 +20,8 @@ LEFT_STATUSES = frozenset({"unsubscribed", "cleaned"})
 
 class MailchimpContact(BaseModel):
     """A lead or contact as the sync sees it (mapped from the CRM record by the caller)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     contact_id: str
     email: str
@@ -51,6 +59,8 @@ class MailchimpContact(BaseModel):
 
 class SyncOutcome(BaseModel):
     """What happened to one contact; the caller records it as the contact's sync state."""
+
+    model_config = ConfigDict(defer_build=True)
 
     contact_id: str
     state: SyncState

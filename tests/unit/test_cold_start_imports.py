@@ -5,8 +5,8 @@ the test fails when the X-Ray SDK is loaded at import (the Tracer is built on th
 call: ``shared.observability.LazyTracer``), or phonenumbers (importing it loads its metadata) or
 pycountry (its data) is: both are imported where a lead's phone or country is first read.
 Nor pydantic-settings (the settings are a plain pydantic model), and no handler builds the core
-schema of a CRM record, an event model or an answer model at import (``defer_build``: built when
-a request first uses one).
+schema of a CRM record, an event model, an answer model or a MailChimp contact, outcome or configuration at
+import (``defer_build``: built when a request first uses one; a stream batch with nothing to sync uses none).
 
 Nor does a handler load, at import, a module that only some of its invocations use (``UNUSED_AT_IMPORT``):
 another table's store it never reads, the HTTP resolver of a function whose stream invocations never
@@ -74,7 +74,8 @@ BUILT = """
 import json, sys, importlib
 from pydantic import BaseModel
 importlib.import_module(sys.argv[1])
-deferred = ("shared.store.crm", "shared.api_models", "crm_events.models", "crm_events.api_models")
+deferred = ("shared.store.crm", "shared.api_models", "crm_events.models", "crm_events.api_models",
+            "mailchimp_sync.models", "mailchimp_sync.config")
 built, pending = [], list(BaseModel.__subclasses__())
 while pending:
     model = pending.pop()
