@@ -8,11 +8,15 @@ the ORIGINAL file's key, as ``GET /pos/runs?key=`` does (``GET /pos/rejects?key=
 emails (``alerts``) and the ``hub`` command line take the layout from here, so no two spell it.
 
 The monthly board report (``plan_rollup``'s export) goes to ``reports/plan/<yyyy-mm>/plan-<year>.<format>``
-(html, csv, xlsx); ``GET /plan/{year}/report?month=&format=`` hands it over (``plan_report_key``).
+(html, csv, xlsx); ``GET /plan/{year}/report?month=&format=`` hands it over (``plan_report_key``). It is
+the report of the month just closed (``report_year``): in January, the year just ended, so each year's
+last report, its final one with December's figures, is written in the January after it
+(``reports/plan/2027-01/plan-2026.*``; ``report_months``).
 """
 
 from __future__ import annotations
 
+from datetime import date
 from urllib.parse import quote
 
 IMPORT_PREFIX = "imports/leads/"
@@ -68,6 +72,19 @@ def download_link(api_url: str, route: str, key: str) -> str:
 def plan_report_key(year: int, month: str, extension: str) -> str:
     """Where the monthly export of ``month`` (``yyyy-mm``) writes the board report of ``year`` as ``extension``."""
     return f"{PLAN_REPORT_PREFIX}{month}/plan-{year}.{extension}"
+
+
+def report_year(today: date) -> int:
+    """The year whose board report the monthly export writes on ``today``: the year of the month just
+    closed (this year's; in January, the year just ended: its final report, figures through 31 December)."""
+    return today.year - 1 if today.month == 1 else today.year
+
+
+def report_months(year: int) -> list[str]:
+    """The months (``yyyy-mm``, oldest first) whose export may have written ``year``'s board report: the
+    year's own (January's before the export wrote the year just ended there) and the next January (the
+    final report)."""
+    return [f"{year}-{month:02d}" for month in range(1, 13)] + [f"{year + 1}-01"]
 
 
 def plan_report_route(year: int) -> str:

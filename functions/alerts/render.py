@@ -188,7 +188,9 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
             ("Year", f("year")), ("Written", f("month")), ("Nodes of the tree", f("nodes")),
             ("Open the report", links.get("html")), ("CSV", links.get("csv")), ("Workbook (XLSX)", links.get("xlsx")),
         ]  # fmt: skip
-        return f"Annual Operating Plan {_text(f('year'))}, plan vs actual ({_text(f('month'))})", rows
+        final = str(f("month") or "")[:4] > str(f("year") or "")  # written in the January after the year
+        what = "final report" if final else "plan vs actual"
+        return f"Annual Operating Plan {_text(f('year'))}, {what} ({_text(f('month'))})", rows
     if kind == "sample_follow_up_due":
         rows = [
             ("Part", f("part_number")), ("Quantity", f("quantity")), ("Account", _account(facts)),
