@@ -17,7 +17,11 @@ last report, its final one with December's figures, is written in the January af
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from shared.links import LinkSigner
 
 IMPORT_PREFIX = "imports/leads/"
 RESULTS_SUFFIX = ".results.csv"
@@ -62,9 +66,12 @@ def key_problem(key: str) -> str | None:
     return None
 
 
-def download_link(api_url: str, route: str, key: str) -> str:
+def download_link(api_url: str, route: str, key: str, signer: LinkSigner | None = None) -> str:
     """The read route that hands over the file made of ``key``, on the API at ``api_url`` when it is known
-    (``https://…/pos/rejects?key=pos/DIST-A/week%201.csv``), else the route alone with ``GET``."""
+    (``https://…/pos/rejects?key=pos/DIST-A/week%201.csv``), else the route alone with ``GET``; with a
+    ``signer``, its signed link that opens without a token (``shared.links``)."""
+    if signer is not None:
+        return signer.link(route, {"key": key})
     path = f"{route}?key={quote(key, safe='/')}"
     return f"{api_url.rstrip('/')}{path}" if api_url else f"GET {path}"
 
@@ -92,8 +99,13 @@ def plan_report_route(year: int) -> str:
     return f"/plan/{year}/report"
 
 
-def plan_report_link(api_url: str, year: int, month: str, extension: str) -> str:
+def plan_report_link(
+    api_url: str, year: int, month: str, extension: str, signer: LinkSigner | None = None
+) -> str:
     """The read route that hands over ``month``'s board report of ``year`` as ``extension``, on the API at
-    ``api_url`` when it is known, else the route alone with ``GET`` (as ``download_link``)."""
+    ``api_url`` when it is known, else the route alone with ``GET``; signed with a ``signer`` (as
+    ``download_link``)."""
+    if signer is not None:
+        return signer.link(plan_report_route(year), {"month": month, "format": extension})
     path = f"{plan_report_route(year)}?month={quote(month)}&format={quote(extension)}"
     return f"{api_url.rstrip('/')}{path}" if api_url else f"GET {path}"

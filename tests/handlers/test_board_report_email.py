@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections import Counter
 from datetime import date
 from typing import Any
@@ -58,14 +59,21 @@ def test_the_monthly_export_tells_the_board_once_with_links_that_open_the_report
     subject = f"The monthly board report is ready: Annual Operating Plan {year}, {what} ({month})"
     assert sorted(sent_to()) == [("board@acme.example", subject), ("ceo@acme.example", subject)]
     body = emails()[0].body
-    links = {ext: f"{API}/plan/{year}/report?month={month}&format={ext}" for ext in ("html", "csv", "xlsx")}
-    assert all(html.escape(link) in body for link in links.values()), body  # the HTML part: &amp;
+    links = {
+        ext: html.unescape(re.search(rf"{label}</th><td>([^<]+)</td>", body)[1])  # type: ignore[index]
+        for ext, label in (("html", "Open the report"), ("csv", "CSV"), ("xlsx", r"Workbook \(XLSX\)"))
+    }
+    for ext, link in links.items():  # signed links to the route (shared/links.py)
+        assert link.startswith(f"{API}/links/plan/{year}/report?month={month}&format={ext}&expires="), link
 
-    # And the page's link opens the page the export wrote (with a token: the route's authorizer)
+    # And the page's link opens the page the export wrote, without a token (a click in a mail client)
     path = links["html"].removeprefix(API)
-    answer = reports(http_event("GET", path, authorized=True), lambda_context)
+    answer = reports(http_event("GET", path), lambda_context)
     assert answer["statusCode"] == 200 and answer["headers"]["Content-Type"] == "text/html; charset=utf-8"
     assert b"Annual Operating Plan" in base64.b64decode(answer["body"])
+    # the workbook's link is the workbook, not the page
+    book = reports(http_event("GET", links["xlsx"].removeprefix(API)), lambda_context)
+    assert book["statusCode"] == 200 and base64.b64decode(book["body"]).startswith(b"PK")
 
     # And a retried schedule rewrites the files but tells nobody again
     again = rollup.handler({"schedule": "plan-monthly-export"}, lambda_context)
