@@ -265,7 +265,7 @@ def test_a_pos_file_with_rejects_tells_the_channel_manager(alerts):
     # where every rejected row is: the read route's signed link on the deployed API (HUB_API_URL, as the
     # template sets it; tests/handlers/test_signed_links.py opens one)
     assert (
-        "Every rejected row with its reason</th><td>https://HttpApi.execute-api.us-east-1.amazonaws.com"
+        'Every rejected row with its reason</th><td><a href="https://HttpApi.execute-api.us-east-1.amazonaws.com'
         "/links/pos/rejects?key=pos/D-1/nov.csv&amp;expires=" in emails()[0].body
     )
 

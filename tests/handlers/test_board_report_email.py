@@ -60,7 +60,7 @@ def test_the_monthly_export_tells_the_board_once_with_links_that_open_the_report
     assert sorted(sent_to()) == [("board@acme.example", subject), ("ceo@acme.example", subject)]
     body = emails()[0].body
     links = {
-        ext: html.unescape(re.search(rf"{label}</th><td>([^<]+)</td>", body)[1])  # type: ignore[index]
+        ext: html.unescape(re.search(rf'{label}</th><td><a href="([^"]+)">', body)[1])  # type: ignore[index]
         for ext, label in (("html", "Open the report"), ("csv", "CSV"), ("xlsx", r"Workbook \(XLSX\)"))
     }
     for ext, link in links.items():  # signed links to the route (shared/links.py)

@@ -35,7 +35,7 @@ def open_link(link: str) -> dict[str, Any]:
 
 
 def link_in(body: str, label: str) -> str:
-    found = re.search(rf"{re.escape(label)}</th><td>([^<]+)</td>", body)
+    found = re.search(rf'{re.escape(label)}</th><td><a href="([^"]+)">', body)  # an anchor to click
     assert found, body
     return html.unescape(found.group(1))
 
