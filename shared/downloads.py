@@ -8,12 +8,20 @@ the ORIGINAL file's key, as ``GET /pos/runs?key=`` does (``GET /pos/rejects?key=
 emails (``alerts``) and the ``hub`` command line take the layout from here, so no two spell it.
 
 The monthly board report (``plan_rollup``'s export) goes to ``reports/plan/<yyyy-mm>/plan-<year>.<format>``
-(html, csv, xlsx); ``GET /plan/{year}/report?month=&format=`` hands it over (``plan_report_key``).
+(html, csv, xlsx); ``GET /plan/{year}/report?month=&format=`` hands it over (``plan_report_key``). It is
+the report of the month just closed (``report_year``): in January, the year just ended, so each year's
+last report, its final one with December's figures, is written in the January after it
+(``reports/plan/2027-01/plan-2026.*``; ``report_months``).
 """
 
 from __future__ import annotations
 
+from datetime import date
+from typing import TYPE_CHECKING
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from shared.links import LinkSigner
 
 IMPORT_PREFIX = "imports/leads/"
 RESULTS_SUFFIX = ".results.csv"
@@ -58,9 +66,12 @@ def key_problem(key: str) -> str | None:
     return None
 
 
-def download_link(api_url: str, route: str, key: str) -> str:
+def download_link(api_url: str, route: str, key: str, signer: LinkSigner | None = None) -> str:
     """The read route that hands over the file made of ``key``, on the API at ``api_url`` when it is known
-    (``https://…/pos/rejects?key=pos/DIST-A/week%201.csv``), else the route alone with ``GET``."""
+    (``https://…/pos/rejects?key=pos/DIST-A/week%201.csv``), else the route alone with ``GET``; with a
+    ``signer``, its signed link that opens without a token (``shared.links``)."""
+    if signer is not None:
+        return signer.link(route, {"key": key})
     path = f"{route}?key={quote(key, safe='/')}"
     return f"{api_url.rstrip('/')}{path}" if api_url else f"GET {path}"
 
@@ -70,13 +81,31 @@ def plan_report_key(year: int, month: str, extension: str) -> str:
     return f"{PLAN_REPORT_PREFIX}{month}/plan-{year}.{extension}"
 
 
+def report_year(today: date) -> int:
+    """The year whose board report the monthly export writes on ``today``: the year of the month just
+    closed (this year's; in January, the year just ended: its final report, figures through 31 December)."""
+    return today.year - 1 if today.month == 1 else today.year
+
+
+def report_months(year: int) -> list[str]:
+    """The months (``yyyy-mm``, oldest first) whose export may have written ``year``'s board report: the
+    year's own (January's before the export wrote the year just ended there) and the next January (the
+    final report)."""
+    return [f"{year}-{month:02d}" for month in range(1, 13)] + [f"{year + 1}-01"]
+
+
 def plan_report_route(year: int) -> str:
     """The read route that hands over ``year``'s board report."""
     return f"/plan/{year}/report"
 
 
-def plan_report_link(api_url: str, year: int, month: str, extension: str) -> str:
+def plan_report_link(
+    api_url: str, year: int, month: str, extension: str, signer: LinkSigner | None = None
+) -> str:
     """The read route that hands over ``month``'s board report of ``year`` as ``extension``, on the API at
-    ``api_url`` when it is known, else the route alone with ``GET`` (as ``download_link``)."""
+    ``api_url`` when it is known, else the route alone with ``GET``; signed with a ``signer`` (as
+    ``download_link``)."""
+    if signer is not None:
+        return signer.link(plan_report_route(year), {"month": month, "format": extension})
     path = f"{plan_report_route(year)}?month={quote(month)}&format={quote(extension)}"
     return f"{api_url.rstrip('/')}{path}" if api_url else f"GET {path}"

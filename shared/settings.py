@@ -59,6 +59,10 @@ class HubSettings(BaseModel):
     config_dir: str = Field(default="", validation_alias="HUB_CONFIG_DIR")
     # The HTTP API's base URL (no trailing slash), where emails point readers of the files the hub writes.
     api_url: str = Field(default="", validation_alias="HUB_API_URL")
+    # The Secrets Manager secret whose value signs the links in emails (shared/links.py), and how long
+    # a link opens its file.
+    links_secret_name: str = Field(default="", validation_alias="LINKS_SECRET_NAME")
+    link_days: int = Field(default=30, ge=1, le=90, validation_alias="LINK_DAYS")
     # Plan figures are in this currency; config/fx.yaml converts the others into it.
     company_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", validation_alias="COMPANY_CURRENCY")
 

@@ -100,13 +100,23 @@ def _account(facts: Facts, *, with_id: bool = True) -> Any:
     return f"{_text(name)} ({_text(account_id)})" if with_id and account_id else name
 
 
+class Link(str):
+    """A link the hub made (a read route's, signed or not): the HTML part shows it as an anchor. Only
+    these: a value someone sent (a lead's website) stays text, never a link to click."""
+
+
+def _as_link(value: Any) -> Any:
+    text = str(value) if isinstance(value, str) else ""
+    return Link(text) if text.startswith(("https://", "http://")) and text.isprintable() else value
+
+
 def _link(facts: Facts, file: str, route: str, original: str) -> Any:
     """Where to get the file the hub wrote (``<file>_key``): the read route that hands it over, taking the
     original file's key (``<file>_link``, made when the alert was claimed; an alert claimed before links
     were made gets the route alone). None when there is no such file."""
     if not facts.get(f"{file}_key"):
         return None
-    return facts.get(f"{file}_link") or download_link("", route, _text(facts.get(original)))
+    return _as_link(facts.get(f"{file}_link")) or download_link("", route, _text(facts.get(original)))
 
 
 def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
@@ -186,9 +196,12 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
         links = f("links") or {}
         rows = [
             ("Year", f("year")), ("Written", f("month")), ("Nodes of the tree", f("nodes")),
-            ("Open the report", links.get("html")), ("CSV", links.get("csv")), ("Workbook (XLSX)", links.get("xlsx")),
+            ("Open the report", _as_link(links.get("html"))), ("CSV", _as_link(links.get("csv"))),
+            ("Workbook (XLSX)", _as_link(links.get("xlsx"))),
         ]  # fmt: skip
-        return f"Annual Operating Plan {_text(f('year'))}, plan vs actual ({_text(f('month'))})", rows
+        final = str(f("month") or "")[:4] > str(f("year") or "")  # written in the January after the year
+        what = "final report" if final else "plan vs actual"
+        return f"Annual Operating Plan {_text(f('year'))}, {what} ({_text(f('month'))})", rows
     if kind == "sample_follow_up_due":
         rows = [
             ("Part", f("part_number")), ("Quantity", f("quantity")), ("Account", _account(facts)),
@@ -204,12 +217,22 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
     return _text(kind), [(k, v) for k, v in facts.items()]
 
 
+def _shown(value: Any) -> str:
+    """A value as one line of text; a link the hub made whole (cut short it would open nothing)."""
+    return str(value) if isinstance(value, Link) else _text(value)
+
+
+def _cell(value: Any) -> str:
+    """A value as HTML: escaped text, or an anchor for a link the hub made (``Link``)."""
+    text = html.escape(_shown(value))
+    return f'<a href="{text}">{text}</a>' if isinstance(value, Link) else text
+
+
 def _table(rows: Iterable[tuple[str, Any]]) -> tuple[str, str]:
-    kept = [(label, _text(value)) for label, value in rows if value not in (None, "")]
-    text = "\n".join(f"{label}: {value}" for label, value in kept)
+    kept = [(label, value) for label, value in rows if value not in (None, "")]
+    text = "\n".join(f"{label}: {_shown(value)}" for label, value in kept)
     cells = "".join(
-        f"<tr><th align='left'>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>"
-        for label, value in kept
+        f"<tr><th align='left'>{html.escape(label)}</th><td>{_cell(value)}</td></tr>" for label, value in kept
     )
     return text, f"<table>{cells}</table>"
 

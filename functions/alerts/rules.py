@@ -23,6 +23,7 @@ from shared.downloads import (
     download_link,
     plan_report_link,
 )
+from shared.links import LinkSigner
 from shared.store.crm import board_report_key, escalation_key, import_digest_key, lead_key, opportunity_key
 from shared.store.pos_keys import run_key
 
@@ -38,6 +39,8 @@ class RuleContext:
     stages: StageCatalog
     channel_manager_email: str
     api_url: str = ""  # the read API's base URL: where emails point for the files they mention
+    # signs those links so they open without a token (shared.links); None: the token routes
+    signer: LinkSigner | None = None
 
 
 def targets(kind: str, config: AlertsConfig, *, rep_id: str | None = None, account_id: str | None = None,
@@ -103,7 +106,9 @@ def _board_report(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
         "month": month,
         "nodes": int(new.get("nodes") or 0),
         # where the board opens it: the read route, on the API when its address is known
-        "links": {ext: plan_report_link(ctx.api_url, year, month, ext) for ext in PLAN_REPORT_FORMATS},
+        "links": {
+            ext: plan_report_link(ctx.api_url, year, month, ext, ctx.signer) for ext in PLAN_REPORT_FORMATS
+        },
     }
     return _alerts(
         "board_report", board_report_key(month)[0], month, targets("board_report", ctx.config), facts
@@ -161,7 +166,7 @@ def _import_digest(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
         "leads": [lead for lead in leads if isinstance(lead, dict)],
         "results_key": new.get("results_key"),
         # where people get the results file: the read route, on the API when its address is known
-        "results_link": download_link(ctx.api_url, IMPORT_RESULTS_ROUTE, import_key)
+        "results_link": download_link(ctx.api_url, IMPORT_RESULTS_ROUTE, import_key, ctx.signer)
         if new.get("results_key")
         else None,
     }
@@ -280,7 +285,7 @@ def _pos_run(new: Item, old: Item, ctx: RuleContext) -> list[Alert]:
         "rejects_key": new.get("rejects_key"),
         # where people get the rejects file: the read route, on the API when its address is known
         "rejects_link": (
-            download_link(ctx.api_url, POS_REJECTS_ROUTE, str(new.get("key")))
+            download_link(ctx.api_url, POS_REJECTS_ROUTE, str(new.get("key")), ctx.signer)
             if status == "done" and rejected and new.get("rejects_key")
             else None
         ),

@@ -14,6 +14,7 @@ from shared.config_schemas.alerts import AlertsConfig
 from shared.config_schemas.stages import StageCatalog
 from shared.config_store import RecheckedConfig
 from shared.email import Email, send_email
+from shared.links import link_signer
 from shared.settings import get_settings
 from shared.store.crm import CrmStore
 
@@ -91,7 +92,9 @@ def stage_catalog(*, now: bool = False) -> StageCatalog:
 
 def rule_context() -> RuleContext:
     settings = get_settings()
-    return RuleContext(alerts_config(), stage_catalog(), settings.channel_manager_email, settings.api_url)
+    return RuleContext(
+        alerts_config(), stage_catalog(), settings.channel_manager_email, settings.api_url, link_signer()
+    )
 
 
 def build_deliverer(

@@ -140,7 +140,7 @@ class StoreLeadRepository:
 
     def add_submission(self, submission: SubmissionRecord) -> WriteResult:
         try:
-            self.store.add_lead_submission(_submission(submission))
+            self.store.add_lead_submission(_submission(submission), lead=self._read_lead(submission.lead_id))
         except crm.SubmissionExists:
             return WriteResult.SUBMISSION_EXISTS
         return WriteResult.DONE
@@ -188,11 +188,17 @@ class StoreLeadRepository:
         return found.status if found is not None and found.suppressed else None
 
     def _as_read(self, lead_id: str, version: int) -> crm.Lead | None:
+        lead = self._read_lead(lead_id)
+        return lead if lead is not None and lead.version == version else None
+
+    def _read_lead(self, lead_id: str) -> crm.Lead | None:
+        """The lead as this thread read it last, if it is ``lead_id``'s (its first submission, kept on it, never
+        changes: what a repeat delivery is checked against without another read)."""
         lead: crm.Lead | None = getattr(self._read, "lead", None)
-        return lead if lead is not None and lead.lead_id == lead_id and lead.version == version else None
+        return lead if lead is not None and lead.lead_id == lead_id else None
 
     def get_submission(self, lead_id: str, submission_id: str) -> SubmissionRecord | None:
-        found = self.store.get_lead_submission(lead_id, submission_id)
+        found = self.store.get_lead_submission(lead_id, submission_id, lead=self._read_lead(lead_id))
         return _from_submission(found) if found is not None else None
 
     def history(self, lead_id: str) -> list[SubmissionRecord]:

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared import plan_report
-from shared.downloads import PLAN_REPORT_FORMATS, plan_report_key
+from shared.downloads import PLAN_REPORT_FORMATS, plan_report_key, report_year
 from shared.money import display_money
 from shared.store.plan import OPPORTUNITY, PlanNode
 
@@ -171,6 +171,8 @@ def render_xlsx(report: PlanReport) -> bytes:
                 if isinstance(cell.value, str):
                     cell.data_type = "s"  # never a formula
         sheet.freeze_panes = "G2"
+    if not book.sheetnames:  # no plan tree yet: a workbook needs a sheet (openpyxl refuses to save none)
+        book.create_sheet("Level 0").append(HEADER)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -360,14 +362,21 @@ def _ytd_label(report: PlanReport) -> str:
     return f"Q{quarters[0]}" + (f"&ndash;Q{quarters[-1]}" if len(quarters) > 1 else "")
 
 
+def _as_of(report: PlanReport) -> str:
+    """What the figures cover: the year to date, or a year gone by whole (its final report)."""
+    if report.year < report.today.year:
+        return f"the whole year, figures as of {html.escape(str(report.today))}"
+    return f"year to date through {html.escape(str(report.today))}"
+
+
 def render_html(report: PlanReport) -> str:
     year, currency = report.year, html.escape(report.currency)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>Annual Operating Plan {year}</title><style>{_CSS}</style></head><body>",
         f"<h1>Annual Operating Plan {year}: plan vs actual</h1>",
-        f"<div class='meta'>Root: {html.escape(report.root or 'all')} · year to date through "
-        f"{html.escape(str(report.today))} · generated {html.escape(report.generated_at)} · "
+        f"<div class='meta'>Root: {html.escape(report.root or 'all')} · {_as_of(report)} · "
+        f"generated {html.escape(report.generated_at)} · "
         f"money in {currency}, the company currency; variance = actual &minus; plan; "
         "plan gap = plan &minus; the children's plans</div>",
         "<h2>Plan vs actual per quarter, last year beside this year</h2><div class='charts'>",
@@ -403,11 +412,13 @@ def report_name(report: PlanReport) -> str:
 
 
 def export_monthly(store: Any = None, *, today: date | None = None) -> dict[str, Any]:
-    """The scheduled export: this year's board report to ``reports/plan/<yyyy-mm>/plan-<year>.<format>``
-    (``shared.downloads.plan_report_key``; ``GET /plan/{year}/report`` hands it over), then the month's
-    notice in the CRM table (``BOARD_REPORT#<yyyy-mm>``), written once: its INSERT is what the alerts
-    function turns into the board's email with the links, so a retried schedule rewrites the files and
-    tells nobody again (``told`` is False)."""
+    """The scheduled export: the board report of the year the month just closed belongs to
+    (``report_year``: this year's, but in January the year just ended, its figures through 31 December)
+    to ``reports/plan/<yyyy-mm>/plan-<year>.<format>`` (``shared.downloads.plan_report_key``;
+    ``GET /plan/{year}/report`` hands it over), then the month's notice in the CRM table
+    (``BOARD_REPORT#<yyyy-mm>``), written once: its INSERT is what the alerts function turns into the
+    board's email with the links, so a retried schedule rewrites the files and tells nobody again
+    (``told`` is False)."""
     from shared.aws import client
     from shared.settings import get_settings
 
@@ -416,7 +427,7 @@ def export_monthly(store: Any = None, *, today: date | None = None) -> dict[str,
 
         store = default_store()
     today = today or datetime.now(UTC).date()
-    report = gather_report(store, today.year, today=today)
+    report = gather_report(store, report_year(today), today=today)
     keys = []
     for extension, body in render_all(report).items():
         key = plan_report_key(report.year, f"{today:%Y-%m}", extension)

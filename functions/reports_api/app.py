@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from reports_api import alerts_routes, leads_routes, opportunity_routes, plan_routes, pos_routes
+from reports_api import alerts_routes, leads_routes, link_routes, opportunity_routes, plan_routes, pos_routes
 from shared.api_models import answer_bad_parameters_with_400
 from shared.api_paths import routable_event
 from shared.observability import logger, metrics, tracer
@@ -21,6 +21,7 @@ app.include_router(opportunity_routes.router)
 app.include_router(pos_routes.router)
 app.include_router(plan_routes.router)
 app.include_router(alerts_routes.router)
+app.include_router(link_routes.router)
 
 
 @app.exception_handler(StoreError)

@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from reports_api.api_models import Ambiguous, PipelineView, PlanNodeView, PlanTree, RepAttainment
 from reports_api.files import REDIRECT, FileStore, Refusal, file_store, hand_over, size_rule
 from shared.api_models import JWT_SECURITY, STORE_BUSY, UNAUTHORIZED, Message, json_answer
-from shared.downloads import PLAN_REPORT_FORMATS, plan_report_key
+from shared.downloads import PLAN_REPORT_FORMATS, plan_report_key, report_months
 
 if TYPE_CHECKING:
     from shared.store.plan import DynamoRollupStore, PlanNode
@@ -316,12 +316,13 @@ _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 def newest_report_month(files: FileStore, year: int, extension: str, today: date) -> str | None:
     """The newest month (``yyyy-mm``) the monthly export wrote ``year``'s board report as ``extension``.
 
-    The export writes a year's report in that year's months only, so at most twelve HEADs find it
-    (newest first, none after ``today``): the function reads objects, it never lists the bucket."""
-    last = 12 if year < today.year else today.month if year == today.year else 0
-    for month in range(last, 0, -1):
-        if files.size_of(plan_report_key(year, f"{year}-{month:02d}", extension)) is not None:
-            return f"{year}-{month:02d}"
+    The export writes a year's report in that year's months and its final one in the January after
+    (``report_months``), so at most thirteen HEADs find it (newest first, none after ``today``): the
+    function reads objects, it never lists the bucket."""
+    now = f"{today:%Y-%m}"
+    for month in reversed(report_months(year)):
+        if month <= now and files.size_of(plan_report_key(year, month, extension)) is not None:
+            return month
     return None
 
 
@@ -345,12 +346,12 @@ def plan_report(
                 404,
                 f"no board report of {year} yet: the monthly export writes one on the first of each month",
             ).answer()
-    else:
-        found = _MONTH.match(month)
-        if found is None or int(found.group(1)) != year:
-            return Refusal(
-                400, f"month must be a month of {year} as yyyy-mm (e.g. {year}-01), not {month!r}"
-            ).answer()
+    elif _MONTH.match(month) is None or month not in report_months(year):
+        return Refusal(
+            400,
+            f"month must be a month of {year} as yyyy-mm (e.g. {year}-01), or {year + 1}-01 (the final "
+            f"report), not {month!r}",
+        ).answer()
     return hand_over(
         files,
         plan_report_key(year, month, extension),
@@ -389,7 +390,12 @@ def plan_report(
 def get_plan_report(
     year: str,
     month_query: Annotated[
-        str | None, Query(alias="month", description="yyyy-mm (default: the newest month with a report)")
+        str | None,
+        Query(
+            alias="month",
+            description="yyyy-mm, the month the export wrote it (default: the newest; a year's final report, "
+            "with December's figures, is the next January's)",
+        ),
     ] = None,
     format_query: Annotated[
         str | None, Query(alias="format", description="html (default), csv or xlsx")

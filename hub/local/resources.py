@@ -31,8 +31,11 @@ def base_environment(aws_endpoint_url: str) -> dict[str, str]:
     }
 
 
-def create_resources(template: HubTemplate, clients: Any) -> dict[str, dict[str, str]]:
-    """Create everything; ``clients(service)`` builds a boto3 client. Returns the physical map."""
+def create_resources(
+    template: HubTemplate, clients: Any, secret_values: Path | None = None
+) -> dict[str, dict[str, str]]:
+    """Create everything; ``clients(service)`` builds a boto3 client. Returns the physical map.
+    ``secret_values``: a file that keeps the generated secrets' values between runs (``create_secrets``)."""
     create_tables(template, clients("dynamodb"))
     s3 = clients("s3")
     for lid in template.of_type("AWS::S3::Bucket"):
@@ -55,8 +58,38 @@ def create_resources(template: HubTemplate, clients: Any) -> dict[str, dict[str,
             sqs.set_queue_attributes(
                 QueueUrl=template.physical[lid]["Ref"], Attributes={"RedrivePolicy": json.dumps(policy)}
             )
+    create_secrets(template, clients, secret_values)
     clients("ses").verify_email_identity(EmailAddress=template.parameters["SenderEmail"])
     return template.physical
+
+
+def create_secrets(template: HubTemplate, clients: Any, kept: Path | None = None) -> None:
+    """The template's generated secrets (the link key), each with a random value as CloudFormation makes
+    one. ``kept`` (the local hub's ``.hub/data/secrets.json``, private to its owner) keeps the values
+    between runs, so links in emails signed before a restart still open."""
+    import secrets
+    import string
+
+    found = template.of_type("AWS::SecretsManager::Secret")
+    if not found:
+        return
+    values: dict[str, str] = json.loads(kept.read_text(encoding="utf-8")) if kept and kept.exists() else {}
+    manager = clients("secretsmanager")
+    alphabet = string.ascii_letters + string.digits
+    for lid, res in found.items():
+        props = res["Properties"]
+        name = str(template.resolve(props["Name"]))
+        length = int(props.get("GenerateSecretString", {}).get("PasswordLength", 32))
+        value = values.setdefault(name, "".join(secrets.choice(alphabet) for _ in range(length)))
+        try:
+            arn = manager.create_secret(Name=name, SecretString=value)["ARN"]
+        except manager.exceptions.ResourceExistsException:
+            arn = manager.put_secret_value(SecretId=name, SecretString=value)["ARN"]
+        template.physical[lid] = {"Ref": arn, "Id": arn}
+    if kept is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.touch(mode=0o600)
+        kept.write_text(json.dumps(values), encoding="utf-8")
 
 
 def create_tables(template: HubTemplate, ddb: Any, *, ttl: bool = True) -> None:

@@ -120,7 +120,7 @@ class LocalHub:
         def clients(service: str) -> Any:
             return boto3.client(service, region_name=REGION, endpoint_url=aws_url, config=config)
 
-        create_resources(self.template, clients)
+        create_resources(self.template, clients, self.data_dir / "secrets.json")
         if engine is not None and not engine.index_stream_records():
             self.say(
                 "DynamoDB Local: its stream records could not be indexed; stream reads slow down as they grow."

@@ -12,7 +12,8 @@ so conditions, versions and index keys are computed once.
 Writers:
 - the LEAD item has one versioned writer, ``update_lead`` (intake, crm_events' status changes,
   MailChimp's unsubscribe / profile / email change), which also keeps the lead's gsi1 keys in step
-  with what it changes (owner, status, quarantine, queue); ``create_lead`` makes it. The MailChimp
+  with what it changes (owner, status, quarantine, queue); ``create_lead`` makes it, with the submission
+  that created it kept on the item (``first_submission``; later ones are items of their own). The MailChimp
   sync state (``mailchimp.*`` only, never ``version``) is kept by ``record_sync_state``;
 - entities from external CRMs are written by ``upsert_*`` / ``log_activity`` / ``book_order`` only
   when the event is newer than what is stored (``Version``), returning an ``Outcome``;
@@ -80,7 +81,7 @@ class SubmissionExists(Conflict):
 
 # ====================================================================== keys
 Key = tuple[str, str]
-LEADS_PER_TRANSACTION = 50  # a lead and its first submission: two of TransactWriteItems' 100 actions
+LEADS_PER_TRANSACTION = 100  # a lead carries its first submission: one of TransactWriteItems' 100 actions
 
 LEAD: Final = "LEAD"
 CONTACT: Final = "CONTACT"
@@ -362,6 +363,9 @@ class LeadItem(CrmItem, discriminator="LEAD"):
     # The list that created the lead (its key), set from ``source`` by the store: its assignment is
     # announced in that import's digest, and the alerts' stream filter passes over its creation.
     imported_from = UnicodeAttribute(null=True)
+    # The submission that created the lead, kept on it (written once, with the lead; never changed): one
+    # item write per new lead. A lead created before this has its first submission as its own item.
+    first_submission = MapAttribute(null=True)  # type: ignore[var-annotated]
 
 
 class LeadSubmissionItem(CrmItem, discriminator="LEAD_SUBMISSION"):
@@ -665,6 +669,9 @@ class Lead(Record, LeadFields):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = 0
+    # The submission that created the lead, as kept on its item (``create_leads``); None for a lead stored
+    # before that, whose first submission is an item of its own, and in a lead not written yet.
+    first_submission: LeadSubmission | None = None
 
     @property
     def queue(self) -> str | None:
@@ -672,6 +679,10 @@ class Lead(Record, LeadFields):
         if self.assignment and self.assignment.get("owner_type") == "queue":
             return str(self.assignment.get("owner"))
         return None
+
+    def first_is(self, submission_id: str) -> bool:
+        """Whether ``submission_id`` is the submission kept on the lead item (the one that created it)."""
+        return self.first_submission is not None and self.first_submission.submission_id == submission_id
 
     @property
     def status_version(self) -> Version | None:
@@ -683,7 +694,7 @@ class Lead(Record, LeadFields):
 
 LEAD_FIELDS = frozenset(Lead.model_fields)
 # What callers may change with ``update_lead`` (the id and the version are the store's).
-_LEAD_UNCHANGEABLE = frozenset({"lead_id", "version"})
+_LEAD_UNCHANGEABLE = frozenset({"lead_id", "version", "first_submission"})
 # What MailChimp may change on a CRM contact with ``update_contact`` (besides ``mailchimp.<k>``).
 _CONTACT_CHANGEABLE = frozenset(
     {"first_name", "last_name", "email", "phone", "company", "country", "title", "marketing_opt_in",
@@ -1043,7 +1054,8 @@ class CrmStore(AlertStore, Protocol):
         ...
 
     def create_lead(self, lead: Lead, submission: LeadSubmission) -> Lead:
-        """A new lead with its first submission, together; ``LeadExists`` / ``SubmissionExists``."""
+        """A new lead with its first submission kept on it (``Lead.first_submission``): one conditional put;
+        ``LeadExists`` / ``SubmissionExists`` (the lead was created by this very submission)."""
         ...
 
     def update_lead(
@@ -1092,20 +1104,29 @@ class CrmStore(AlertStore, Protocol):
         ...
 
     def create_leads(self, new: Sequence[tuple[Lead, LeadSubmission]]) -> list[Conflict | None]:
-        """``create_lead`` of many new leads in one TransactWriteItems (two items a lead, at most 50 leads
+        """``create_lead`` of many new leads in one TransactWriteItems (one item a lead, at most 100 leads
         a call): per lead, None when created, else why not (``LeadExists``, also for a transaction conflict:
-        read it again, or ``SubmissionExists``). Each lead's conditions hold as in ``create_lead``; one refused lead
-        does not keep the others out (they are written without it)."""
+        read it again, or ``SubmissionExists``; told apart by one read of the refused leads). Each lead's
+        conditions hold as in ``create_lead``; one refused lead does not keep the others out (they are
+        written without it)."""
         ...
 
-    def add_lead_submission(self, submission: LeadSubmission) -> None:
-        """A submission kept without changing the lead; ``SubmissionExists`` when recorded before."""
+    def add_lead_submission(self, submission: LeadSubmission, *, lead: Lead | None = None) -> None:
+        """A submission kept without changing the lead; ``SubmissionExists`` when recorded before (as its
+        own item, or as the first submission kept on the lead). ``lead``, the lead as read, saves reading
+        it (its first submission never changes)."""
         ...
 
-    def get_lead_submission(self, lead_id: str, submission_id: str) -> LeadSubmission | None: ...
+    def get_lead_submission(
+        self, lead_id: str, submission_id: str, *, lead: Lead | None = None
+    ) -> LeadSubmission | None:
+        """One submission of a lead: the first kept on the lead (``lead`` as read saves reading it), or an
+        item of its own (later submissions; a first one stored before first submissions were kept on the lead)."""
+        ...
 
     def lead_submissions(self, lead_id: str) -> list[LeadSubmission]:
-        """A lead's submission history, oldest first."""
+        """A lead's submission history, oldest first: the first one kept on the lead and the items of the
+        others (one query of the lead's partition)."""
         ...
 
     def quarantined_leads(self, limit: int = 100) -> list[Lead]:
@@ -1712,7 +1733,9 @@ _LEAD_TEXT_FIELDS = (
     "utm_campaign", "message", "marketing_status", "owner", "territory_id", "status_reason",
     "status_occurred_at", "status_event_id", "converted_account_id", "converted_contact_id", "source",
 )  # fmt: skip
-_LEAD_CONVERTED = ("quarantine_reasons", "annual_revenue", "closed", "assignment", "segments", "mailchimp")
+_LEAD_CONVERTED = (
+    "quarantine_reasons", "annual_revenue", "closed", "assignment", "segments", "mailchimp", "first_submission",
+)  # fmt: skip
 
 
 def _suppression_from_item(item: SuppressionItem) -> Suppression:
@@ -1739,6 +1762,16 @@ def _lead_from_item(item: LeadItem) -> Lead:
         created_at=item.created_at,
         updated_at=item.updated_at,
         version=int(item.version or 0),
+        first_submission=_first_submission(item),
+    )
+
+
+def _first_submission(item: LeadItem) -> LeadSubmission | None:
+    kept = _map(item.first_submission)
+    if not kept:
+        return None
+    return LeadSubmission.model_validate(
+        {**kept, "lead_id": item.lead_id, "quarantine_reasons": tuple(kept.get("quarantine_reasons") or ())}
     )
 
 
@@ -1752,6 +1785,10 @@ def _lead_attribute(name: str, value: Any) -> tuple[str, Any]:
         return name, True if value else None
     if name in ("assignment", "segments", "mailchimp"):
         return name, storable(dict(value)) if value else None
+    if name == "first_submission":
+        return name, None if value is None else storable(
+            value.model_dump(exclude={"lead_id"}, exclude_none=True)
+        )
     return name, value
 
 
@@ -1769,7 +1806,10 @@ def lead_index(lead: Lead) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _lead_item(lead: Lead) -> LeadItem:
+def _lead_item(lead: Lead, first: LeadSubmission | None = None) -> LeadItem:
+    """The lead's item; a new lead's with ``first``, the submission that creates it, kept on it."""
+    if first is not None:
+        lead = lead.model_copy(update={"first_submission": first})
     gsi1pk, gsi1sk = lead_index(lead)
     values: dict[str, Any] = {name: getattr(lead, name) for name in LEAD_FIELDS - set(_LEAD_CONVERTED)}
     for name in _LEAD_CONVERTED:
@@ -2092,6 +2132,9 @@ class _CrmLogic:
             raise NotFound(f"no lead {lead_id}")
         if current.version != expected_version:
             raise Conflict(f"lead {lead_id} is at version {current.version}, not {expected_version}")
+        if submission is not None and current.first_is(submission.submission_id):
+            # the submission that created the lead, kept on it (never changed after): a repeat delivery
+            raise SubmissionExists(f"submission {submission.submission_id} of lead {lead_id}")
         top = {k: v for k, v in changes.items() if "." not in k}
         nested = {k.split(".", 1)[1]: v for k, v in changes.items() if k.startswith("mailchimp.")}
         refused = (set(top) - LEAD_FIELDS) | (set(top) & _LEAD_UNCHANGEABLE)
@@ -2215,41 +2258,73 @@ class _CrmLogic:
         for start in range(0, len(new), LEADS_PER_TRANSACTION):
             waiting = list(range(start, min(start + LEADS_PER_TRANSACTION, len(new))))
             while waiting:
-                puts: list[tuple[CrmItem, _Cond]] = [
-                    p
-                    for i in waiting
-                    for p in ((_lead_item(new[i][0]), _Absent()), (_submission_item(new[i][1]), _Absent()))
-                ]
-                refused = self._backend.transact(puts, [])
+                puts: list[tuple[CrmItem, _Cond]] = [(_lead_item(*new[i]), _Absent()) for i in waiting]
+                if len(puts) == 1:  # one lead: a conditional put (a transaction costs twice the capacity)
+                    refused = set() if self._backend.put(*puts[0]) else {"put:0"}
+                else:
+                    refused = self._backend.transact(puts, [])
                 if not refused:
                     break
                 if "conflict" in refused:  # a concurrent transaction, no condition refused: read again
                     for i in waiting:
                         outcome[i] = LeadExists(f"lead {new[i][0].lead_id}: written meanwhile")
                     break
-                for position, i in enumerate(waiting):
-                    lead, submission = new[i]
-                    if f"put:{2 * position + 1}" in refused:
-                        outcome[i] = SubmissionExists(
-                            f"submission {submission.submission_id} of lead {lead.lead_id}"
-                        )
-                    elif f"put:{2 * position}" in refused:
-                        outcome[i] = LeadExists(f"lead {lead.lead_id} exists")
+                taken = [i for position, i in enumerate(waiting) if f"put:{position}" in refused]
+                for i, why in zip(taken, self._why_refused([new[i] for i in taken]), strict=True):
+                    outcome[i] = why
                 waiting = [i for i in waiting if outcome[i] is None]
         return outcome
 
-    def add_lead_submission(self, submission: LeadSubmission) -> None:
+    def _why_refused(self, refused: Sequence[tuple[Lead, LeadSubmission]]) -> list[Conflict]:
+        """Why each of these leads' creation was refused (its lead exists): read (one BatchGetItem per 100),
+        ``SubmissionExists`` when the stored lead was created by this very submission (or, for a lead stored
+        before first submissions were kept on the lead, has it as its own item), else ``LeadExists``."""
+        keys = [lead_key(lead.lead_id) for lead, _ in refused]
+        keys += [lead_submission_key(s.lead_id, s.submission_id) for _, s in refused]
+        found = {(str(i.pk), str(i.sk)): i for i in self._backend.batch_get(CrmItem, keys)}  # type: ignore[type-abstract]
+        out: list[Conflict] = []
+        for lead, submission in refused:
+            stored = found.get(lead_key(lead.lead_id))
+            seen = isinstance(stored, LeadItem) and _lead_from_item(stored).first_is(submission.submission_id)
+            if seen or lead_submission_key(lead.lead_id, submission.submission_id) in found:
+                out.append(SubmissionExists(f"submission {submission.submission_id} of lead {lead.lead_id}"))
+            else:
+                out.append(LeadExists(f"lead {lead.lead_id} exists"))
+        return out
+
+    def add_lead_submission(self, submission: LeadSubmission, *, lead: Lead | None = None) -> None:
+        stored = lead if lead is not None and lead.lead_id == submission.lead_id else None
+        if stored is None:
+            stored = self.get_lead(submission.lead_id)
+        if stored is not None and stored.first_is(submission.submission_id):
+            raise SubmissionExists(f"submission {submission.submission_id} of lead {submission.lead_id}")
         if not self._backend.put(_submission_item(submission), _Absent()):
             raise SubmissionExists(f"submission {submission.submission_id} of lead {submission.lead_id}")
 
-    def get_lead_submission(self, lead_id: str, submission_id: str) -> LeadSubmission | None:
-        item = self._backend.get(LeadSubmissionItem, lead_submission_key(lead_id, submission_id))
-        return _submission_from_item(item) if item is not None else None
+    def get_lead_submission(
+        self, lead_id: str, submission_id: str, *, lead: Lead | None = None
+    ) -> LeadSubmission | None:
+        if lead is not None and lead.lead_id == lead_id:
+            if lead.first_is(submission_id):
+                return lead.first_submission
+            item = self._backend.get(LeadSubmissionItem, lead_submission_key(lead_id, submission_id))
+            return _submission_from_item(item) if item is not None else None
+        keys = [lead_key(lead_id), lead_submission_key(lead_id, submission_id)]
+        for found in self._backend.batch_get(CrmItem, keys):  # type: ignore[type-abstract]
+            if isinstance(found, LeadSubmissionItem):
+                return _submission_from_item(found)
+            if isinstance(found, LeadItem) and (read := _lead_from_item(found)).first_is(submission_id):
+                return read.first_submission
+        return None
 
     def lead_submissions(self, lead_id: str) -> list[LeadSubmission]:
-        pk, sk = lead_submission_key(lead_id, "")
-        items = self._backend.query(pk, sk)
-        found = [_submission_from_item(i) for i in items if isinstance(i, LeadSubmissionItem)]
+        # The lead's partition: the lead (the first submission kept on it) and the later submissions' items.
+        found: list[LeadSubmission] = []
+        for item in self._backend.query(lead_key(lead_id)[0]):
+            if isinstance(item, LeadSubmissionItem):
+                found.append(_submission_from_item(item))
+            elif isinstance(item, LeadItem) and (first := _first_submission(item)) is not None:
+                found.append(first)
         return sorted(found, key=lambda s: (s.received_at, s.submission_id))
 
     def quarantined_leads(self, limit: int = 100) -> list[Lead]:

@@ -36,7 +36,10 @@ def test_the_monthly_schedule_serves_the_board_report_and_tells_the_board_once(
 ) -> None:
     run = time.time_ns()
     today = datetime.now(UTC).date()
-    year, quarter, month = today.year, (today.month - 1) // 3 + 1, f"{today:%Y-%m}"
+    month = f"{today:%Y-%m}"
+    # the export reports the month just closed: in January the year just ended (an order in its December)
+    booked = today if today.month != 1 else today.replace(year=today.year - 1, month=12, day=15)
+    year, quarter = booked.year, (booked.month - 1) // 3 + 1
     root, account = f"T-board-{run}", f"A-board-{run}"
     name = f"Boardroom {run} Holdings"
     # Given a territory with a plan and an account under it with an order, rolled up
@@ -46,7 +49,7 @@ def test_the_monthly_schedule_serves_the_board_report_and_tells_the_board_once(
         _event(local_hub, "plan.upserted", {"node_type": "territory", "node_id": root, "year": year,
                                             "quarter": quarter, "amount": "98765.43"}, f"{run}-3"),
         _event(local_hub, "order.booked", {"id": f"O-{run}", "account_id": account, "amount": "12345.67",
-                                           "currency": "USD", "booked_at": today.isoformat() + "T09:00:00Z"},
+                                           "currency": "USD", "booked_at": booked.isoformat() + "T09:00:00Z"},
                f"{run}-4"),
     ])  # fmt: skip
     assert answer["accepted"] == 4, answer
@@ -67,8 +70,8 @@ def test_the_monthly_schedule_serves_the_board_report_and_tells_the_board_once(
     assert name.encode() in page and b"98,765.43" in page and b"12,345.67" in page
     assert _get(local_hub, f"/plan/{year}/report", token=False)[0] == 401
 
-    # And the board's address got one email whose link is that route on the local API
-    link = f"{local_hub['api_url']}/plan/{year}/report?month={month}&format=html"
+    # And the board's address got one email whose link is that route, signed, on the local API
+    link = f"{local_hub['api_url']}/links/plan/{year}/report?month={month}&format=html&expires="
 
     def board_emails() -> list[dict[str, Any]]:
         return [
@@ -78,8 +81,11 @@ def test_the_monthly_schedule_serves_the_board_report_and_tells_the_board_once(
         ]
 
     emails = wait_for(board_emails, timeout=20, what="the board's email")
-    assert f"Open the report: {link}" in emails[0]["text"]
-    assert _get(local_hub, link.removeprefix(local_hub["api_url"]))[2] == page
+    clicked = next(line for line in emails[0]["text"].splitlines() if line.startswith("Open the report: "))
+    clicked = clicked.removeprefix("Open the report: ")
+    assert clicked.startswith(link), clicked
+    # a click (no token) opens the page
+    assert _get(local_hub, clicked.removeprefix(local_hub["api_url"]), token=False)[:3:2] == (200, page)
     # a second tick (a retried schedule) tells nobody again
     _hub(local_hub, "tick", "plan-monthly-export")
     time.sleep(2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import subprocess
 import time
 import urllib.error
@@ -26,6 +27,23 @@ HEADER = "Invoice Date,Invoice #,Line,MPN,Ship Qty,Unit Resale,Ext Resale,End Cu
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
+
+
+def _link_in(text: str, label: str) -> str:
+    """The link an email's text part gives after ``label: ``."""
+    found = re.search(rf"^{re.escape(label)}: (\S+)$", text, re.MULTILINE)
+    assert found, text
+    return found.group(1)
+
+
+def _open(link: str) -> tuple[int, bytes]:
+    """What a click on ``link`` gets (no token; redirects not followed)."""
+    opener = urllib.request.build_opener(_NoRedirects)
+    try:
+        with opener.open(link, timeout=30) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
 
 
 def _get(
@@ -76,12 +94,16 @@ def test_a_dropped_files_rejects_are_fetched_by_its_key_as_its_email_says(local_
     # and the channel manager's email names that route, on this API, rather than an S3 key
     from hub.local.inspect import sent_emails
 
-    link = f"{local_hub['api_url']}/pos/rejects?key={urllib.parse.quote(key, safe='/')}"
+    link = f"{local_hub['api_url']}/links/pos/rejects?key={urllib.parse.quote(key, safe='/')}&expires="
     emails = wait_for(
         lambda: [m for m in sent_emails(local_hub["aws_endpoint_url"], to="channel@example.com") if key in m["subject"]],
         timeout=15, what="the channel manager's email",
     )  # fmt: skip
-    assert f"Every rejected row with its reason: {link}" in emails[0]["text"]
+    clicked = _link_in(emails[0]["text"], "Every rejected row with its reason")
+    assert clicked.startswith(link), clicked
+    # a click on it (no token: a mail client sends none) gets the same CSV; a changed one gets nothing
+    assert _open(clicked) == (200, body)
+    assert _open(clicked.replace("northwind-e2e/week", "northwind-e2e/weak"))[0] == 403
     # and `hub pos rejects` prints the same CSV
     cli = subprocess.run([*_hub_command(), "pos", "rejects", key], cwd=local_hub["home"], capture_output=True,
                          timeout=60)  # fmt: skip
@@ -146,13 +168,17 @@ def test_a_trade_show_lists_results_are_fetched_by_its_key_as_the_reps_email_say
     rows = list(csv.DictReader(io.StringIO(answer[2].decode())))
     assert [(r["row"], r["outcome"]) for r in rows] == [("2", "created"), ("3", "rejected")]
     # and the rep's digest names that route on this API
-    link = f"{local_hub['api_url']}/leads/imports/results?key={urllib.parse.quote(key, safe='/')}"
+    link = (
+        f"{local_hub['api_url']}/links/leads/imports/results?key={urllib.parse.quote(key, safe='/')}&expires="
+    )
     told = wait_for(
         lambda: [m for m in sent_emails(local_hub["aws_endpoint_url"], to="mei.chen@example.com")
                  if name in m["subject"]],
         timeout=20, what="the rep's digest",
     )  # fmt: skip
-    assert f"Every row of the list with its owner: {link}" in told[0]["text"]
+    clicked = _link_in(told[0]["text"], "Every row of the list with its owner")
+    assert clicked.startswith(link), clicked
+    assert _open(clicked) == (200, answer[2])  # without a token
     # and `hub leads results` prints the same CSV
     cli = subprocess.run([*_hub_command(), "leads", "results", key], cwd=local_hub["home"], capture_output=True,
                          timeout=60)  # fmt: skip

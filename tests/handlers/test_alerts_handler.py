@@ -262,10 +262,11 @@ def test_a_pos_file_with_rejects_tells_the_channel_manager(alerts):
     alerts(event)
     [(to, subject)] = sent_to()
     assert to == "channel@example.com" and subject == "POS file pos/D-1/nov.csv: 3 of 120 rows rejected"
-    # where every rejected row is: the read route on the deployed API (HUB_API_URL, as the template sets it)
+    # where every rejected row is: the read route's signed link on the deployed API (HUB_API_URL, as the
+    # template sets it; tests/handlers/test_signed_links.py opens one)
     assert (
-        "Every rejected row with its reason</th><td>https://HttpApi.execute-api.us-east-1.amazonaws.com"
-        "/pos/rejects?key=pos/D-1/nov.csv</td>" in emails()[0].body
+        'Every rejected row with its reason</th><td><a href="https://HttpApi.execute-api.us-east-1.amazonaws.com'
+        "/links/pos/rejects?key=pos/D-1/nov.csv&amp;expires=" in emails()[0].body
     )
 
 

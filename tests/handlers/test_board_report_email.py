@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections import Counter
 from datetime import date
 from typing import Any
@@ -48,24 +49,51 @@ def test_the_monthly_export_tells_the_board_once_with_links_that_open_the_report
     # delivered twice (at least once), it tells each listed address once
     assert alerts(event) == {"batchItemFailures": []}
     assert alerts(event) == {"batchItemFailures": []}
-    year, month = date.today().year, f"{date.today():%Y-%m}"
-    subject = f"The monthly board report is ready: Annual Operating Plan {year}, plan vs actual ({month})"
+    month = f"{date.today():%Y-%m}"
+    # the year the export reports: this year's, but in January the year just ended (its final report)
+    year, what = (
+        (date.today().year - 1, "final report")
+        if date.today().month == 1
+        else (date.today().year, "plan vs actual")
+    )
+    subject = f"The monthly board report is ready: Annual Operating Plan {year}, {what} ({month})"
     assert sorted(sent_to()) == [("board@acme.example", subject), ("ceo@acme.example", subject)]
     body = emails()[0].body
-    links = {ext: f"{API}/plan/{year}/report?month={month}&format={ext}" for ext in ("html", "csv", "xlsx")}
-    assert all(html.escape(link) in body for link in links.values()), body  # the HTML part: &amp;
+    links = {
+        ext: html.unescape(re.search(rf'{label}</th><td><a href="([^"]+)">', body)[1])  # type: ignore[index]
+        for ext, label in (("html", "Open the report"), ("csv", "CSV"), ("xlsx", r"Workbook \(XLSX\)"))
+    }
+    for ext, link in links.items():  # signed links to the route (shared/links.py)
+        assert link.startswith(f"{API}/links/plan/{year}/report?month={month}&format={ext}&expires="), link
 
-    # And the page's link opens the page the export wrote (with a token: the route's authorizer)
+    # And the page's link opens the page the export wrote, without a token (a click in a mail client)
     path = links["html"].removeprefix(API)
-    answer = reports(http_event("GET", path, authorized=True), lambda_context)
+    answer = reports(http_event("GET", path), lambda_context)
     assert answer["statusCode"] == 200 and answer["headers"]["Content-Type"] == "text/html; charset=utf-8"
     assert b"Annual Operating Plan" in base64.b64decode(answer["body"])
+    # the workbook's link is the workbook, not the page
+    book = reports(http_event("GET", links["xlsx"].removeprefix(API)), lambda_context)
+    assert book["statusCode"] == 200 and base64.b64decode(book["body"]).startswith(b"PK")
 
     # And a retried schedule rewrites the files but tells nobody again
     again = rollup.handler({"schedule": "plan-monthly-export"}, lambda_context)
     assert again["told"] is False and again["keys"] == first["keys"]
     assert [r for r in crm_stream()["Records"] if r["eventName"] == "INSERT"] == []
     assert len(emails()) == 2
+
+
+def test_the_final_report_of_a_year_says_so_in_its_subject() -> None:
+    from alerts.render import render_alert
+
+    links = {ext: f"{API}/plan/2024/report?month=2025-01&format={ext}" for ext in ("html", "csv", "xlsx")}
+    final = render_alert("board_report", {"year": 2024, "month": "2025-01", "nodes": 3, "links": links}, "")
+    assert (
+        final.subject
+        == "The monthly board report is ready: Annual Operating Plan 2024, final report (2025-01)"
+    )
+    assert f"Open the report: {links['html']}" in final.text
+    monthly = render_alert("board_report", {"year": 2024, "month": "2024-12", "nodes": 3, "links": {}}, "")
+    assert monthly.subject.endswith("Annual Operating Plan 2024, plan vs actual (2024-12)")
 
 
 def test_the_shipped_config_names_a_board_address_and_a_role_there_is_refused() -> None:

@@ -52,12 +52,12 @@ def test_an_import_reads_in_batches_and_writes_new_leads_together(
     answer = _import(leads_hub, "imports/leads/count.csv", body, lambda_context)
 
     # Then per 100 rows: 3 BatchGetItems (a lead, an alias and a suppression for each address, 100 keys a
-    # call), 2 TransactWriteItems (50 new leads each); no GetItem or UpdateItem a row (the rotation's turns
-    # are claimed a block at a time)
+    # call), 1 TransactWriteItems (100 new leads, each with its first submission on it); no GetItem or
+    # UpdateItem a row (the rotation's turns are claimed a block at a time)
     assert answer["imports"][0]["counts"] == {"created": 100}
     per_100 = dict(calls)
     assert per_100["dynamodb.BatchGetItem"] <= 3, json.dumps(calls)
-    assert per_100["dynamodb.TransactWriteItems"] <= 2, json.dumps(calls)
+    assert per_100["dynamodb.TransactWriteItems"] <= 1, json.dumps(calls)
     # the pool's turn read, one claim of 64 turns and the give-back: per import, not per row
     assert per_100.get("dynamodb.GetItem", 0) + per_100.get("dynamodb.UpdateItem", 0) <= 4, json.dumps(calls)
     # one digest record per rep the leads went to (PutItem), however many rows: per import, not per row
@@ -114,3 +114,53 @@ def test_an_import_out_of_time_is_continued_by_the_retry_each_row_once(
     assert results.count("\n") == 131 and "already imported" not in results
     status = json.loads(s3.get_object(Bucket=bucket, Key=status_key(key))["Body"].read())
     assert (status["state"], status["done"]) == ("done", 130)
+
+
+def _items_written(operation: str, params: Any) -> int:
+    """CRM table items a DynamoDB write request writes (a transaction's condition checks write none)."""
+    if operation not in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"):
+        return 0
+    request = json.loads((params or {}).get("body") or "{}")
+    if operation == "TransactWriteItems":
+        actions = [
+            a for item in request["TransactItems"] for kind, a in item.items() if kind != "ConditionCheck"
+        ]
+        return sum(1 for a in actions if "CrmTable" in a["TableName"])
+    if operation == "BatchWriteItem":
+        return sum(len(writes) for table, writes in request["RequestItems"].items() if "CrmTable" in table)
+    return 1 if "CrmTable" in request["TableName"] else 0
+
+
+NEW_LEAD_ITEM_WRITES = 1  # the lead, its first submission kept on it (was 2: the submission was an item)
+
+
+def test_a_new_lead_is_one_item_written_by_a_list_and_by_a_post(leads_hub: Any, lambda_context: Any) -> None:
+    from tests.handlers.test_leads_webhook import post
+    from tests.helpers import counting_aws_calls
+
+    # Given warm services (the configuration and rep records read once)
+    _import(leads_hub, "imports/leads/warm.csv", _list(1), lambda_context)
+    written: Counter[str] = Counter()
+
+    def count(operation: str, params: Any) -> str:
+        service, name = operation.split(".", 1)
+        if service == "dynamodb":
+            written[name] += _items_written(name, params)
+        return operation
+
+    # When a list of 150 new people is imported, and 10 more people post the form
+    with counting_aws_calls(count):
+        answer = _import(
+            leads_hub, "imports/leads/writes.csv", _list(150).replace(b"visitor", b"w"), lambda_context
+        )
+        digests = written["PutItem"]  # the import's one digest record per rep
+        imported = sum(written.values())
+        written.clear()
+        for n in range(10):
+            assert post(lambda_context, {"email": f"form{n}@example.com", "country": "US"})[0] == 202
+
+    # Then each new lead is one item written to the CRM table (the engine's cost is per item written)
+    assert answer["imports"][0]["counts"] == {"created": 150}
+    assert 1 <= digests <= 10
+    assert (imported - digests) / 150 <= NEW_LEAD_ITEM_WRITES, f"{imported} items, {digests} digests"
+    assert sum(written.values()) / 10 <= NEW_LEAD_ITEM_WRITES, dict(written)

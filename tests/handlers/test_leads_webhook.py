@@ -198,7 +198,11 @@ def test_the_same_request_delivered_twice_has_one_effect(leads_hub, lambda_conte
     first, second = post(lambda_context, body), post(lambda_context, body)
     assert first[1] == second[1]
     items = crm_items(leads_hub)
-    assert len([i for i in items if i["entity"] == "LEAD_SUBMISSION"]) == 1
+    # one submission in the history: the first, kept on the lead item (no submission item of its own)
+    assert [i["entity"] for i in items if i["pk"] == f"LEAD#{first[1]['lead_id']}"] == ["LEAD"]
+    from leads_webhook.storage import DynamoLeadRepository
+
+    assert len(DynamoLeadRepository().history(first[1]["lead_id"])) == 1
     from shared.store.state import rotation_key
 
     pk, sk = rotation_key("americas-enterprise")
@@ -312,8 +316,13 @@ def test_trade_show_import_writes_results_beside_the_file(leads_hub, lambda_cont
                                                   ("5", "rejected"), ("6", "created")]  # fmt: skip
     assert all("already imported" in r[5] for r in lines[1:] if r[2] != "rejected")
     assert lines[5][1] == "'=cmd@example.com"  # no formula when opened in a spreadsheet
-    submissions = [i for i in crm_items(leads_hub) if i["entity"] == "LEAD_SUBMISSION"]
-    assert len(submissions) == 4
+    from leads_webhook.storage import DynamoLeadRepository
+
+    # each row recorded once: a new lead's row kept on the lead item, the merged row as an item of its own
+    leads = [i["lead_id"] for i in crm_items(leads_hub) if i["entity"] == "LEAD"]
+    assert len(leads) == 3
+    assert sorted(len(DynamoLeadRepository().history(lead_id)) for lead_id in leads) == [1, 1, 2]
+    assert len([i for i in crm_items(leads_hub) if i["entity"] == "LEAD_SUBMISSION"]) == 1
     lead = lead_item(leads_hub, lines[1][3])
     assert (lead["campaign"], lead["owner"], lead["source"]) == ("expo 2026", "rep-sam", f"import:{key}")
     assert lead["company"] == "Acme Robotics"  # the later row is the newer contact detail

@@ -16,7 +16,9 @@ from tests.handlers.test_download_routes import message
 from tests.handlers.test_plan_rollup_handler import crm, put_crm_items
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-LAST_YEAR = date.today().year - 1
+# The year the schedule's export reports today: this year's, but in January the year just ended
+YEAR = date.today().year - 1 if date.today().month == 1 else date.today().year
+LAST_YEAR = YEAR - 1
 
 
 def get(path: str) -> dict[str, Any]:
@@ -34,13 +36,14 @@ def stored(aws: Any, key: str) -> bytes:
 
 @pytest.fixture
 def exported(aws: Any, lambda_context: Any) -> dict[str, Any]:
-    """A tree (World > Acme) with an order this year and last, rolled up by the nightly schedule; the
-    monthly schedule's export of this month, and last year's exports of March and November."""
+    """A tree (World > Acme) with an order in the reported year and the year before, rolled up by the
+    nightly schedule; the monthly schedule's export of this month, and the year before's exports of March
+    and November."""
     from plan_rollup import app, wiring
     from plan_rollup.export import export_monthly
 
     wiring.store.cache_clear()
-    year = date.today().year
+    year = YEAR
     put_crm_items([
         crm("TERRITORY", territory_id="root", name="World", gsi1pk="TERRITORIES", gsi1sk="root"),
         crm("ACCOUNT", account_id="a1", name="Acme Corporation", territory_id="root", gsi1pk="ACCOUNTS",
@@ -60,7 +63,7 @@ def exported(aws: Any, lambda_context: Any) -> dict[str, Any]:
 def test_the_newest_report_of_a_year_is_handed_over_in_each_format_byte_for_byte(
     aws: Any, exported: dict[str, Any]
 ) -> None:
-    year = date.today().year
+    year = YEAR
     keys = {k.rsplit(".", 1)[1]: k for k in exported["this_month"]}
     assert keys["html"] == f"reports/plan/{date.today():%Y-%m}/plan-{year}.html"
     # When the report is asked for without a month or a format
@@ -102,6 +105,10 @@ def test_the_month_defaults_to_the_newest_written_and_picks_an_older_one(
         ("/plan/2026/report?month=2026-13", "month must be a month of 2026 as yyyy-mm"),
         ("/plan/2026/report?month=2025-11", "month must be a month of 2026 as yyyy-mm"),
         ("/plan/2026/report?month=11", "month must be a month of 2026"),
+        (
+            "/plan/2026/report?month=2027-02",
+            "month must be a month of 2026 as yyyy-mm (e.g. 2026-01), or 2027-01 (the final report), not '2027-02'",
+        ),
         ("/plan/2026/report?month=", "month must be a month of 2026"),
     ],
 )
@@ -125,6 +132,46 @@ def test_a_year_or_month_without_a_report_is_404_naming_what_is_missing(
     assert may["status"] == 404 and message(may) == (
         f"no board report of {LAST_YEAR} for {LAST_YEAR}-05 (csv): the monthly export did not write one that month"
     )
+
+
+def test_a_year_ends_with_its_final_report_written_the_january_after(aws: Any, lambda_context: Any) -> None:
+    """The export on 1 January reports the year just ended (figures through 31 December), written in
+    January's folder; the route finds it as the year's newest, and the new year has none until February."""
+    from plan_rollup import app, wiring
+    from plan_rollup.export import export_monthly
+
+    wiring.store.cache_clear()
+    put_crm_items([
+        crm("TERRITORY", territory_id="root", name="World", gsi1pk="TERRITORIES", gsi1sk="root"),
+        crm("ACCOUNT", account_id="a1", name="Acme Corporation", territory_id="root", gsi1pk="ACCOUNTS",
+            gsi1sk="a1", aliases=[], alias_keys=[]),
+    ])  # fmt: skip
+    app.handler({"schedule": "plan-nightly"}, lambda_context)
+    december = export_monthly(today=date(2024, 12, 1))
+    # an order booked in December, after December's report was written
+    put_crm_items([
+        crm("ORDER", order_id="o9", account_id="a1", amount=Decimal("4321.09"), currency="USD",
+            booked_at="2024-12-20T00:00:00.000000Z", gsi1pk="ORDERS#2024", gsi1sk="o9"),
+    ])  # fmt: skip
+    app.handler({"schedule": "plan-nightly"}, lambda_context)
+    final = export_monthly(today=date(2025, 1, 1))
+    assert "reports/plan/2024-12/plan-2024.html" in december["keys"]
+    assert final["keys"] == [f"reports/plan/2025-01/plan-2024.{ext}" for ext in ("html", "csv", "xlsx")]
+    assert final["told"] is True  # the month's notice: the board hears of the final report
+    # The year's newest report is the final one, which covers the whole year
+    page = get("/plan/2024/report")
+    assert page["status"] == 200 and page["raw"] == stored(aws, "reports/plan/2025-01/plan-2024.html")
+    assert b"the whole year, figures as of 2025-01-01" in page["raw"] and b"Q1&ndash;Q4" in page["raw"]
+    assert b"4,321.09" in page["raw"]  # December's order, which December's own report could not hold
+    assert get("/plan/2024/report?month=2025-01&format=csv")["raw"] == stored(
+        aws, "reports/plan/2025-01/plan-2024.csv"
+    )
+    # December's is still there, as the year to date it was
+    older = get("/plan/2024/report?month=2024-12")
+    assert older["status"] == 200 and b"year to date through 2024-12-01" in older["raw"]
+    assert b"4,321.09" not in older["raw"]
+    # And 2025 has no report of its own yet: January's export wrote 2024's
+    assert get("/plan/2025/report?month=2025-01")["status"] == 404
 
 
 def test_a_report_over_a_mebibyte_is_a_redirect_to_a_short_lived_presigned_get(aws: Any) -> None:

@@ -65,3 +65,22 @@ def test_the_rejects_link_is_on_the_api_the_function_knows_with_the_key_encoded(
     assert (
         "GET /pos/rejects?key=pos/nw/week%201%20%26%202.csv" in render_alert(alert.kind, old_facts, "").text
     )
+
+
+def test_a_link_the_hub_made_is_an_anchor_and_nothing_else_is() -> None:
+    ctx = RuleContext(AlertsConfig(), load_stages_file(), "channel@example.com", "https://api.example.com")
+    [alert] = alerts_for_change(RUN, {**RUN, "status": "running"}, ctx)
+    rendered = render_alert(alert.kind, alert.facts, "")
+    link = "https://api.example.com/pos/rejects?key=pos/nw/w1.csv"
+    assert f'<td><a href="{link}">{link}</a></td>' in rendered.html
+    # a value that is not an http(s) link the hub made stays text: no anchor to click
+    for odd in ("javascript:alert(1)", "GET /pos/rejects?key=x"):
+        html_part = render_alert(alert.kind, {**alert.facts, "rejects_link": odd}, "").html
+        assert "<a " not in html_part
+    # and a long key's link is whole in both parts (a cut link opens nothing)
+    long_key = "pos/nw/" + "x" * 600 + ".csv"
+    run = {**RUN, "key": long_key, "rejects_key": f"rejects/{long_key}.csv"}
+    [alert] = alerts_for_change(run, {**run, "status": "running"}, ctx)
+    rendered = render_alert(alert.kind, alert.facts, "")
+    assert f"https://api.example.com/pos/rejects?key={long_key}\n" in rendered.text
+    assert f'href="https://api.example.com/pos/rejects?key={long_key}"' in rendered.html

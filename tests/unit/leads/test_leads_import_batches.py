@@ -77,3 +77,25 @@ def test_an_import_run_again_after_a_crash_announces_the_same_leads_to_the_same_
     assert {d.rep_id: d.count for d in digests} == {"alice": 60, "bob": 60}
     assert digests[0].leads[0] == {"lead_id": first.results[0].lead_id, "email": "p0@example.com",
                                    "first_name": "P0", "country": "US"}  # fmt: skip
+
+
+def test_a_new_lead_is_one_item_written_and_a_redelivered_list_writes_none():
+    from leads_webhook.storage import StoreLeadRepository
+
+    from shared.store.crm import InMemoryCrmStore
+
+    store = InMemoryCrmStore()
+    svc = services()
+    svc.leads = StoreLeadRepository(store)
+    # When a list of 250 new people is imported, then delivered again (the same object: key and ETag)
+    first = import_rows(_us_list(250), key="imports/leads/us.csv", etag="e", services=svc)
+    written = store.writes
+    again = import_rows(_us_list(250), key="imports/leads/us.csv", etag="e", services=svc)
+    # Then each new lead is one item written (the lead, its first submission kept on it; was two), and the
+    # redelivery answers every row as the first time without writing anything
+    assert Counter(r.outcome for r in first.results) == {"created": 250}
+    assert written == 250
+    assert store.writes == written
+    assert [(r.outcome, r.lead_id) for r in again.results] == [(r.outcome, r.lead_id) for r in first.results]
+    assert all("already imported" in r.reason for r in again.results)
+    assert all(len(store.lead_submissions(r.lead_id)) == 1 for r in first.results)

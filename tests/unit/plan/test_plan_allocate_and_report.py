@@ -142,3 +142,17 @@ def test_a_node_without_figures_gets_no_chart_and_one_row_saying_so() -> None:
         assert block and block[1] == "1" and "no figures yet" in block[0], name
     assert "rowspan='6'>americas " in page and "rowspan='7'>initech-ltd " in page  # + the unconverted row
     assert "money in EUR, the company currency" in page
+
+
+def test_an_empty_tree_still_makes_the_three_files() -> None:
+    """A deployment without a plan tree yet: the monthly export writes files saying so, not a crash
+    (openpyxl refuses to save a workbook without a sheet)."""
+    from openpyxl import load_workbook
+    from plan_rollup.export import PlanReport, render_all
+
+    files = render_all(PlanReport(2026, date(2026, 12, 1), None, "2026-12-01 05:00 UTC", "USD"))
+    book = load_workbook(io.BytesIO(files["xlsx"]))
+    assert book.sheetnames == ["Level 0"] and book["Level 0"].max_row == 1
+    assert book["Level 0"].cell(row=1, column=1).value is not None  # the header row
+    assert list(csv.reader(io.StringIO(files["csv"].decode())))[1:] == []
+    assert b"Annual Operating Plan 2026" in files["html"]
