@@ -70,8 +70,9 @@ def download_link(api_url: str, route: str, key: str, signer: LinkSigner | None 
     """The read route that hands over the file made of ``key``, on the API at ``api_url`` when it is known
     (``https://…/pos/rejects?key=pos/DIST-A/week%201.csv``), else the route alone with ``GET``; with a
     ``signer``, its signed link that opens without a token (``shared.links``)."""
-    if signer is not None:
-        return signer.link(route, {"key": key})
+    signed = signer.link(route, {"key": key}) if signer is not None else None
+    if signed is not None:
+        return signed
     path = f"{route}?key={quote(key, safe='/')}"
     return f"{api_url.rstrip('/')}{path}" if api_url else f"GET {path}"
 
@@ -105,7 +106,8 @@ def plan_report_link(
     """The read route that hands over ``month``'s board report of ``year`` as ``extension``, on the API at
     ``api_url`` when it is known, else the route alone with ``GET``; signed with a ``signer`` (as
     ``download_link``)."""
-    if signer is not None:
-        return signer.link(plan_report_route(year), {"month": month, "format": extension})
+    signed = signer.link(plan_report_route(year), {"month": month, "format": extension}) if signer else None
+    if signed is not None:
+        return signed
     path = f"{plan_report_route(year)}?month={quote(month)}&format={quote(extension)}"
     return f"{api_url.rstrip('/')}{path}" if api_url else f"GET {path}"

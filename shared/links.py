@@ -84,9 +84,21 @@ class LinkSigner:
     days: int = 30
     clock: Callable[[], float] = time.time
 
-    def link(self, path: str, params: Mapping[str, str]) -> str:
+    def link(self, path: str, params: Mapping[str, str]) -> str | None:
+        """The signed link, or None when the key cannot be read (the email then names the token route,
+        rather than failing the alert: the reason is logged, and the file stays reachable)."""
         expires = int(self.clock()) + self.days * 86_400
-        signature = signature_of(self.key(), path, params, expires)
+        try:
+            key = self.key()
+        except Exception as error:  # any failure to read the key: the token route instead
+            from shared.observability import logger
+
+            logger.warning(
+                "link key unavailable: the email names the token route",
+                extra={"error": f"{type(error).__name__}: {error}"},
+            )
+            return None
+        signature = signature_of(key, path, params, expires)
         pairs = [*params.items(), (EXPIRES, str(expires)), (SIGNATURE, signature)]
         query = urlencode(pairs, safe="/", quote_via=quote)
         return f"{self.api_url.rstrip('/')}{LINK_PREFIX}{path}?{query}"

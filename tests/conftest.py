@@ -84,6 +84,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubTemplate]:
     """moto's in-process AWS with the template's resources created in it, one request at a time (the
     functions' worker threads, a trade-show import's, would race its unlocked backends)."""
     import boto3
+    from aws_lambda_powertools.utilities.parameters import clear_caches
     from moto import mock_aws
 
     from hub.local.resources import create_resources
@@ -97,6 +98,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubTemplate]:
         reset_clients()
         persistence_layer.cache_clear()
         clear_cache()
+        clear_caches()  # powertools' parameters and secrets (the link key): each test's AWS is new
         template = read_once.template()
         create_resources(template, lambda service: boto3.client(service, region_name="us-east-1"))
         yield template

@@ -87,7 +87,9 @@ def _signed(path: str, params: dict[str, str], *, days: int = 30, clock: float |
 
     name = get_settings().links_secret_name
     signer = LinkSigner(API, lambda: secret_key(name), days, (lambda: clock) if clock else time.time)
-    return signer.link(path, params)
+    link = signer.link(path, params)
+    assert link is not None
+    return link
 
 
 def test_a_changed_cut_or_expired_link_opens_nothing(hub: dict, lambda_context: Any) -> None:  # noqa: F811
@@ -150,3 +152,25 @@ def test_the_local_hub_keeps_its_link_key_between_runs(tmp_path: Any) -> None:
             )
     assert values[0] == values[1] and len(values[0]) == 64
     assert kept.stat().st_mode & 0o077 == 0  # the owner's only
+
+
+def test_without_its_key_an_email_names_the_token_route_and_still_goes_out(
+    aws: Any, lambda_context: Any
+) -> None:
+    """A link key that cannot be read (deleted, no permission) does not fail the alert: the email goes out
+    with the route that needs a token, and the reason is logged."""
+    import boto3
+    from alerts.app import handler as alerts_handler
+
+    from shared.settings import get_settings
+
+    boto3.client("secretsmanager", region_name="us-east-1").delete_secret(
+        SecretId=get_settings().links_secret_name, ForceDeleteWithoutRecovery=True
+    )
+    key = "pos/northwind/keyless.csv"
+    run = {"pk": f"RUN#{key}", "sk": "VERSION#v1", "entity": "POS_RUN", "key": key, "version": "v1",
+           "distributor": "northwind", "status": "done", "rows_total": 2, "accepted": 1, "rejected": 1,
+           "rejects_key": f"rejects/{key}"}  # fmt: skip
+    event = stream_event([("MODIFY", run, {**run, "status": "running", "rejected": 0})])
+    assert alerts_handler(event, lambda_context) == {"batchItemFailures": []}
+    assert link_in(emails()[0].body, "Every rejected row with its reason") == f"{API}/pos/rejects?key={key}"
