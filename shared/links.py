@@ -28,7 +28,6 @@ from urllib.parse import quote, urlencode
 LINK_PREFIX = "/links"
 EXPIRES = "expires"
 SIGNATURE = "signature"
-MAX_LINK_DAYS = 90
 
 
 class LinkRefused(Exception):
