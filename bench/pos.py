@@ -131,6 +131,7 @@ def core(
             on_rejects=rejects.extend,
             repeats_across_batches=across_batches,
             use_engine=engine,
+            engine_parts=by_part,
         )
     assert outcome.done and outcome.counts.rejected == 0, (outcome.counts, rejects[:3])
     return outcome.counts.accepted

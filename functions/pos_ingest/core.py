@@ -142,6 +142,7 @@ def ingest_file(
     batch_size: int | None = None,
     repeats_across_batches: bool = True,
     use_engine: bool = False,
+    engine_parts: bool = False,
 ) -> SliceOutcome:
     """Read, validate and hand over the rows of one POS file (sell-through or inventory per profile).
 
@@ -152,7 +153,9 @@ def ingest_file(
     ``use_engine=True`` lets the columnar engine read a plain sell-through CSV (see ``engine``): the file
     in one pass, one accepted batch whose totals DuckDB sums, every repeat judged over the whole file.
     It pays when the caller wants totals; a caller that takes every line (``pos_ingest``'s staging) gets
-    them built again by the reference path, so it keeps the reference path (bench/pos.py, ``lambda``)."""
+    them built again by the reference path, so it keeps the reference path (bench/pos.py, ``lambda``).
+    ``engine_parts=True``: the caller will sum per part (``amount_columns(by_part=True)``), so the
+    engine's one pass groups by part too (without, a breakdown per part costs another pass)."""
     if (
         use_engine
         and checkpoint is None
@@ -168,6 +171,7 @@ def ingest_file(
                 served = engine.ingest(
                     spool, profile, today=today, matcher=matcher, on_layout=on_layout,
                     on_accepted=on_accepted, on_rejects=on_rejects, should_stop=should_stop, counts=counts,
+                    parts=engine_parts,
                 )  # fmt: skip
             if served is not None:
                 return SliceOutcome(served, counts, True, None)

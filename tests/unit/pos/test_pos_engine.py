@@ -53,14 +53,19 @@ class Seen:
 
 
 def run(
-    data: bytes, *, use_engine: bool, name: str = "f.csv", profile: DistributorProfile | None = None
+    data: bytes,
+    *,
+    use_engine: bool,
+    name: str = "f.csv",
+    profile: DistributorProfile | None = None,
+    engine_parts: bool = False,
 ) -> tuple[Seen, Any]:
     seen = Seen()
     outcome = ingest_file(
         io.BytesIO(data), profile or default_profile("d", "sell_through"), file_name=name, today=TODAY,
         matcher=ACCOUNTS, on_accepted=seen.accept,
         on_rejects=lambda rs: seen.rejects.extend((r.row, r.reason, r.cells) for r in rs),
-        use_engine=use_engine,
+        use_engine=use_engine, engine_parts=engine_parts,
     )  # fmt: skip
     return seen, outcome
 
@@ -68,8 +73,14 @@ def run(
 def assert_same(
     data: bytes, *, served: bool, name: str = "f.csv", profile: DistributorProfile | None = None
 ) -> Seen:
-    fast, fast_outcome = run(data, use_engine=True, name=name, profile=profile)
     slow, slow_outcome = run(data, use_engine=False, name=name, profile=profile)
+    # the engine's sums per part from its one pass (engine_parts), then from another pass
+    parted, parted_outcome = run(data, use_engine=True, name=name, profile=profile, engine_parts=True)
+    assert parted_outcome.counts == slow_outcome.counts
+    assert parted.lines == slow.lines
+    assert parted.totals.snapshot() == slow.totals.snapshot()
+    assert parted.key_totals.snapshot() == slow.key_totals.snapshot()
+    fast, fast_outcome = run(data, use_engine=True, name=name, profile=profile)
     assert (fast.engine_batches > 0) == served
     assert fast_outcome.done and slow_outcome.done
     assert fast_outcome.counts == slow_outcome.counts
@@ -248,6 +259,11 @@ def test_no_line_column_no_currency_column_and_only_one_amount() -> None:
         ("tab inside a cell", lf(faulty_file(200, 15)).replace(b"Hooli", b"Hooli\t"), "f.csv"),
         ("lone carriage return", lf(faulty_file(200, 16)).replace(b"Hooli", b"Hoo\rli", 1), "f.csv"),
         (
+            "lone carriage return, CRLF lines",
+            lf(faulty_file(200, 16), ending="\r\n").replace(b"Hooli", b"Hoo\rli", 1),
+            "f.csv",
+        ),
+        (
             "decimal comma",
             lf([[c.replace(".", ",") for c in r] for r in faulty_file(200, 17)], delimiter=";"),
             "f.csv",
@@ -302,3 +318,15 @@ def test_when_duckdb_fails_the_file_takes_the_reference_path(monkeypatch: pytest
     monkeypatch.setattr(engine, "MEMORY_LIMIT", "1MB")
     # Then nothing is handed over twice and the result is the reference's
     assert_same(lf(faulty_file(3000, 23)), served=False)
+
+
+def test_sums_per_part_handed_over_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's sums per part (``engine_parts``) come over SUMS_PIECE groups at a time: with pieces
+    of 7 groups the totals per part are still the reference's, to the cent."""
+    monkeypatch.setattr(engine, "SUMS_PIECE", 7)
+    data = lf(faulty_file(1500, 21))
+    slow, _ = run(data, use_engine=False)
+    parted, _ = run(data, use_engine=True, engine_parts=True)
+    assert parted.engine_batches == 1
+    assert len(slow.totals.parts) > 7 * 3
+    assert parted.totals.snapshot() == slow.totals.snapshot()
