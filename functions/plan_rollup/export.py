@@ -17,12 +17,16 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared import plan_report
 from shared.downloads import PLAN_REPORT_FORMATS, plan_report_key, report_year
 from shared.money import display_money
 from shared.store.plan import OPPORTUNITY, PlanNode
+
+if TYPE_CHECKING:
+    from shared.store.crm import CrmStore
+    from shared.store.files import FileStore
 
 MAX_CHARTS = 12
 _SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
@@ -411,33 +415,39 @@ def report_name(report: PlanReport) -> str:
     return f"plan-{report.year}" + (f"-{report.root}" if report.root else "")
 
 
-def export_monthly(store: Any = None, *, today: date | None = None) -> dict[str, Any]:
+def export_monthly(
+    store: Any = None,
+    *,
+    files: FileStore | None = None,
+    crm: CrmStore | None = None,
+    today: date | None = None,
+) -> dict[str, Any]:
     """The scheduled export: the board report of the year the month just closed belongs to
     (``report_year``: this year's, but in January the year just ended, its figures through 31 December)
     to ``reports/plan/<yyyy-mm>/plan-<year>.<format>`` (``shared.downloads.plan_report_key``;
     ``GET /plan/{year}/report`` hands it over), then the month's notice in the CRM table
     (``BOARD_REPORT#<yyyy-mm>``), written once: its INSERT is what the alerts function turns into the
     board's email with the links, so a retried schedule rewrites the files and tells nobody again
-    (``told`` is False)."""
-    from shared.aws import client
-    from shared.settings import get_settings
-
+    (``told`` is False). ``store`` (the plan's), ``files`` (the bucket) and ``crm``: the deployed ones
+    unless given."""
     if store is None:
         from plan_rollup.wiring import store as default_store
 
         store = default_store()
+    if files is None:
+        from shared.store.files import file_store
+
+        files = file_store()
+    if crm is None:
+        from shared.store.crm import DynamoCrmStore
+
+        crm = DynamoCrmStore()
     today = today or datetime.now(UTC).date()
     report = gather_report(store, report_year(today), today=today)
     keys = []
     for extension, body in render_all(report).items():
         key = plan_report_key(report.year, f"{today:%Y-%m}", extension)
-        client("s3").put_object(
-            Bucket=get_settings().bucket, Key=key, Body=body, ContentType=PLAN_REPORT_FORMATS[extension]
-        )
+        files.write(key, body, PLAN_REPORT_FORMATS[extension])
         keys.append(key)
-    from shared.store.crm import DynamoCrmStore
-
-    told = DynamoCrmStore().record_board_report(
-        report.year, f"{today:%Y-%m}", len(report.nodes), datetime.now(UTC)
-    )
+    told = crm.record_board_report(report.year, f"{today:%Y-%m}", len(report.nodes), datetime.now(UTC))
     return {"nodes": len(report.nodes), "keys": keys, "told": told}

@@ -7,7 +7,8 @@ file of any size reaches its reader without passing through the Lambda's 6 MB an
 base64-encoded: 1 MiB is 1.4 MB of answer). The presigned URL is signed by the function's own role, which
 may read only the prefixes these routes serve (``s3:GetObject`` in ``infra/template.yaml``).
 
-The bucket is reached through ``FileStore``, so the routes' logic runs against an in-memory twin too.
+The bucket is reached through ``shared.store.files.FileStore``, so the routes' logic runs against its
+in-memory twin too.
 """
 
 from __future__ import annotations
@@ -15,100 +16,15 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
 from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer, no_body, text_answer
-from shared.store.errors import Throttled
+from shared.store.files import CSV, FileStore
 
 INLINE_LIMIT = 1 << 20
 LINK_SECONDS = 300
-CSV = "text/csv; charset=utf-8"
-
-
-class FileStore(Protocol):
-    def size_of(self, key: str) -> int | None:
-        """The object's size in bytes; None when there is no such object."""
-        ...
-
-    def read(self, key: str) -> bytes | None:
-        """The object's bytes; None when there is no such object."""
-        ...
-
-    def link(
-        self, key: str, filename: str, seconds: int, content_type: str = CSV, disposition: str = "attachment"
-    ) -> str:
-        """A URL that GETs the object, as ``content_type`` named ``filename`` (``disposition``: attachment or
-        inline), for ``seconds``."""
-        ...
-
-
-# HeadObject of a missing key answers 403 to a role without s3:ListBucket (this one has none): not found.
-_MISSING = {"NoSuchKey", "404", "NotFound", "403", "AccessDenied"}
-
-
-class S3FileStore:
-    """The hub's bucket (``HUB_BUCKET``) through the function's lazily built S3 client."""
-
-    def __init__(self, bucket: str) -> None:
-        self.bucket = bucket
-
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any] | None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        from shared.aws import client
-
-        try:
-            answer: dict[str, Any] = getattr(client("s3"), operation)(Bucket=self.bucket, **kwargs)
-        except ClientError as error:
-            if str(error.response.get("Error", {}).get("Code")) in _MISSING:
-                return None
-            raise Throttled(f"S3 {operation}: {error}") from error
-        except BotoCoreError as error:
-            raise Throttled(f"S3 {operation}: {error}") from error
-        return answer
-
-    def size_of(self, key: str) -> int | None:
-        head = self._call("head_object", Key=key)
-        return None if head is None else int(head.get("ContentLength", 0))
-
-    def read(self, key: str) -> bytes | None:
-        got = self._call("get_object", Key=key)
-        return None if got is None else bytes(got["Body"].read())
-
-    def link(
-        self, key: str, filename: str, seconds: int, content_type: str = CSV, disposition: str = "attachment"
-    ) -> str:
-        params = {
-            "Bucket": self.bucket,
-            "Key": key,
-            "ResponseContentDisposition": f'{disposition}; filename="{filename}"',
-            "ResponseContentType": content_type,
-        }
-        return str(_presigner().generate_presigned_url("get_object", Params=params, ExpiresIn=seconds))
-
-
-@lru_cache(maxsize=1)
-def _presigner() -> Any:
-    """An S3 client that signs links with Signature Version 4 (boto3 may still presign with version 2,
-    which newer regions refuse), in the function's region; signing makes no request."""
-    import boto3
-    from botocore.config import Config
-
-    from shared.settings import get_settings
-
-    config = Config(signature_version="s3v4", account_id_endpoint_mode="disabled")
-    return boto3.session.Session().client("s3", region_name=get_settings().region, config=config)
-
-
-@lru_cache(maxsize=1)
-def file_store() -> FileStore:
-    """The hub's bucket, built when a file route is first asked."""
-    from shared.settings import get_settings
-
-    return S3FileStore(get_settings().bucket)
 
 
 @dataclass(frozen=True)

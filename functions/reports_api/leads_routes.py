@@ -11,11 +11,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from reports_api.api_models import LeadView
-from reports_api.files import FileStore, Refusal, file_route_docs, file_store, hand_over
+from reports_api.files import Refusal, file_route_docs, hand_over
 from reports_api.stores import crm_store
 from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
 from shared.api_paths import path_value
 from shared.downloads import IMPORT_PREFIX, IMPORT_RESULTS_ROUTE, is_import_key, key_problem, results_key
+from shared.store.files import FileStore, file_store
 
 if TYPE_CHECKING:
     from shared.store.crm import Lead, LeadSubmission  # the records' shape; the store is built on first use

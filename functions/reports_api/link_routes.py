@@ -17,11 +17,12 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from reports_api.files import REDIRECT, Refusal, file_store
+from reports_api.files import REDIRECT, Refusal
 from shared.api_models import Message, json_answer, text_answer
 from shared.api_paths import path_value
 from shared.downloads import IMPORT_RESULTS_ROUTE, PLAN_REPORT_FORMATS, POS_REJECTS_ROUTE
 from shared.links import EXPIRES, LINK_PREFIX, SIGNATURE, LinkRefused, check, secret_key
+from shared.store.files import file_store
 
 router = APIGatewayHttpRouter()
 

@@ -20,9 +20,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from reports_api.api_models import Ambiguous, PipelineView, PlanNodeView, PlanTree, RepAttainment
-from reports_api.files import REDIRECT, FileStore, Refusal, file_store, hand_over, size_rule
+from reports_api.files import REDIRECT, Refusal, hand_over, size_rule
 from shared.api_models import JWT_SECURITY, STORE_BUSY, UNAUTHORIZED, Message, json_answer
 from shared.downloads import PLAN_REPORT_FORMATS, plan_report_key, report_months
+from shared.store.files import FileStore, file_store
 
 if TYPE_CHECKING:
     from shared.store.plan import DynamoRollupStore, PlanNode

@@ -13,9 +13,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from reports_api.api_models import PosInventory, PosRunView, PosUnmatched
-from reports_api.files import FileStore, Refusal, file_route_docs, file_store, hand_over
+from reports_api.files import Refusal, file_route_docs, hand_over
 from shared.api_models import JWT_SECURITY, UNAUTHORIZED, Message, json_answer
 from shared.downloads import POS_REJECTS_ROUTE, REJECTS_PREFIX, key_problem
+from shared.store.files import FileStore, file_store
 
 if TYPE_CHECKING:
     from shared.store.pos import PosStore

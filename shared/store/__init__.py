@@ -7,7 +7,9 @@ Each module serves one table of ``infra/template.yaml``:
 - ``shared.store.plan``: the plan table (plan figures, actuals, rollups);
 - ``shared.store.pos``: the POS table (runs, ledger, inventory, unmatched end customers);
 - ``shared.store.state``: the state table (rate-limit windows, rotation turns, checkpoints, config
-  status) and ``shared.store.events`` for the events inbox.
+  status) and ``shared.store.events`` for the events inbox;
+- ``shared.store.files``: the bucket's files people are handed (board reports, POS rejects, import
+  results): size, bytes, a write, a presigned link.
 
 A module holds its keys (functions named ``*_key``), typed item models (pynamodb), a ``Protocol`` of
 the access patterns the functions use, the DynamoDB implementation, and an in-memory implementation

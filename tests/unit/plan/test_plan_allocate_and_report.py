@@ -156,3 +156,33 @@ def test_an_empty_tree_still_makes_the_three_files() -> None:
     assert book["Level 0"].cell(row=1, column=1).value is not None  # the header row
     assert list(csv.reader(io.StringIO(files["csv"].decode())))[1:] == []
     assert b"Annual Operating Plan 2026" in files["html"]
+
+
+def test_the_monthly_export_writes_through_the_file_store_and_tells_the_board_once() -> None:
+    """``export_monthly`` on the in-memory stores: the three files at the month's keys, each with its
+    content type and the rendered report's bytes; a retried export rewrites them and tells nobody again."""
+    from plan_rollup.export import export_monthly, render_all
+
+    from shared.downloads import PLAN_REPORT_FORMATS, plan_report_key
+    from shared.store.crm import InMemoryCrmStore
+    from shared.store.files import InMemoryFileStore
+
+    w, files, crm = board_world(), InMemoryFileStore(), InMemoryCrmStore()
+    today = date(2026, 11, 30)
+    first = export_monthly(w.store, files=files, crm=crm, today=today)
+    expected = render_all(gather_report(w.store, 2026, today=today))
+    assert first["told"] is True and first["nodes"] > 0
+    assert sorted(first["keys"]) == sorted(
+        plan_report_key(2026, "2026-11", ext) for ext in PLAN_REPORT_FORMATS
+    )
+    for extension, content_type in PLAN_REPORT_FORMATS.items():
+        assert files.objects[plan_report_key(2026, "2026-11", extension)][1] == content_type
+    # the CSV is the rendered report's, byte for byte (the page's charts get fresh ids on each rendering,
+    # a workbook's bytes the time it was saved)
+    assert files.read(plan_report_key(2026, "2026-11", "csv")) == expected["csv"]
+    assert files.read(plan_report_key(2026, "2026-11", "html")).startswith(b"<!DOCTYPE html>")  # type: ignore[union-attr]
+    assert files.read(plan_report_key(2026, "2026-11", "xlsx"))[:2] == b"PK"  # type: ignore[index]
+    files.objects.clear()
+    again = export_monthly(w.store, files=files, crm=crm, today=today)
+    assert again["told"] is False
+    assert len(files.objects) == 3
