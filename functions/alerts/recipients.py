@@ -21,7 +21,8 @@ from typing import Any, Protocol
 from alerts.model import Alert, Recipient, Target
 from shared.email import InvalidAddressError, check_address
 
-REP_FACTS = ("owner", "assignee")  # facts that hold a rep id, shown by the rep's name
+# facts that hold a rep id, shown by the rep's name (the previous ones: who had a re-assigned lead or escalation)
+REP_FACTS = ("owner", "assignee", "previous_owner", "previous_assignee")
 ACCOUNT_FACTS = ("account_id",)  # facts that hold an account id, shown as "name (id)"
 
 

@@ -148,6 +148,7 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
             ("Product interest", f("product_interest")), ("Campaign", f("campaign")), ("Message", f("message")),
             ("Why you", f("why")), ("Assigned at", _when(f("assigned_at"))), ("Hours waiting", f("hours_waiting")),
             ("Owner", _rep(facts, "owner") if kind == "speed_to_lead_manager" else None),
+            ("Previously with", _rep(facts, "previous_owner") if kind == "lead_reassigned" else None),
         ]  # fmt: skip
         about = _name(facts) + (f" ({_text(f('company'))})" if f("company") else "")
         return about, rows
@@ -168,6 +169,7 @@ def _about(kind: str, facts: Facts) -> tuple[str, list[tuple[str, Any]]]:
         rows = [
             ("Escalation", f("title")), ("Severity", f("severity")), ("Status", f("status")),
             ("Due", _when(f("due_at"))), ("Account", _account(facts)), ("Assignee", _rep(facts, "assignee")),
+            ("Previously with", _rep(facts, "previous_assignee") if kind == "escalation_assigned" else None),
             ("Resolution", f("resolution")), ("Reminder", f("reminder")), ("Hours overdue", f("hours_overdue")),
         ]  # fmt: skip
         if kind == "escalation_outcome":  # the customer sees the outcome, not our internals

@@ -112,3 +112,28 @@ def test_a_sweep_reads_names_in_two_batches_whatever_the_count_and_none_for_know
     directory.preloads.clear()
     deliverer(store, mailer, directory=directory).deliver(alerts)
     assert directory.preloads == []
+
+
+def test_a_re_assignment_names_who_had_the_lead_or_the_escalation_before() -> None:
+    """A lead moved from Sam to Ana, an escalation from Sam to Ana: Ana's email says who had it (by name,
+    from the CRM), so she knows whom to ask; a first assignment says nothing of the kind."""
+    from alerts.rules import alerts_for_change
+
+    from tests.unit.alerts.test_alerts_rules import CTX
+
+    store, mailer = InMemoryCrmStore(), FakeMailer()
+    old = {"entity": "LEAD", "lead_id": "l-1", "first_name": "Ada", "owner": "rep-sam", "version": 1}
+    [moved] = alerts_for_change({**old, "owner": "rep-ana", "version": 2}, old, CTX)
+    [first] = alerts_for_change({**old, "lead_id": "l-2"}, None, CTX)
+    escalation = {"entity": "ESCALATION", "escalation_id": "e-1", "title": "Cracks", "status": "open",
+                  "account_id": "A-NORTH", "assignee": "rep-sam", "version": 1}  # fmt: skip
+    handed = alerts_for_change({**escalation, "assignee": "rep-ana", "version": 2}, escalation, CTX)
+    deliverer(store, mailer).deliver([moved, first, *handed], strict=True)
+
+    ana = [m for m in mailer.sent if m["to"] == "ana@example.com"]
+    lead_mail = next(m for m in ana if m["subject"].startswith("Prospect re-assigned"))
+    assert "Previously with: Sam Carter\n" in lead_mail["text"] and "<td>Sam Carter</td>" in lead_mail["html"]
+    escalation_mail = next(m for m in ana if m["subject"].startswith("Escalation assigned"))
+    assert "Previously with: Sam Carter\n" in escalation_mail["text"]
+    sam = next(m for m in mailer.sent if m["to"] == "sam@example.com" and "Ada" in m["subject"])
+    assert "Previously with" not in sam["text"]
