@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from mailchimp_sync.gateway import Budget
+from mailchimp_sync.repository import unchanged_for_sync
 from mailchimp_sync.stream import BatchPlan, StreamChange, plan_batch, record_outcomes, run_plan
 from mailchimp_sync.wiring import gateway_for, mailchimp_setup, repository
 from shared.api_paths import routable_event
@@ -43,11 +44,13 @@ def __getattr__(name: str) -> APIGatewayHttpResolver:
 
 
 def sync_stream_batch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Our own sync-state writes (half the records of an import) are told apart before their images are
+    # deserialized: ``plan_batch`` would turn them down.
     records = [DynamoDBRecord(r) for r in event.get("Records", [])]
     plan = plan_batch(
         StreamChange(str(r.dynamodb.sequence_number), r.dynamodb.new_image, r.dynamodb.old_image)
         for r in records
-        if r.dynamodb is not None
+        if r.dynamodb is not None and not unchanged_for_sync(r.raw_event.get("dynamodb") or {})
     )
     if plan.work:
         run_plan(plan, gateway_for(mailchimp_setup()), Budget.from_lambda_context(context))

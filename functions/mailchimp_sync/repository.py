@@ -137,6 +137,17 @@ def needs_sync(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> 
     return any(new.get(name) != old.get(name) for name in SYNC_FIELDS)  # type: ignore[union-attr]
 
 
+def unchanged_for_sync(record: Mapping[str, Any]) -> bool:
+    """Whether a stream record (its ``dynamodb`` part, images as DynamoDB types them) is a change that
+    ``needs_sync`` would turn down because no field MailChimp sees changed (our own sync-state writes), told
+    from the typed images without deserializing them: equal typed values are equal values. False when that
+    cannot be told so (no old image, a field typed differently): ``needs_sync`` decides those."""
+    old, new = record.get("OldImage"), record.get("NewImage")
+    if not old or not isinstance(new, Mapping):
+        return False
+    return all(new.get(name) == old.get(name) for name in SYNC_FIELDS)
+
+
 def key_of(image: Mapping[str, Any]) -> ContactKey:
     if image.get("entity") == crm.CONTACT:
         return ContactKey(crm.CONTACT, str(image["contact_id"]))

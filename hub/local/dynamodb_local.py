@@ -374,6 +374,8 @@ class StreamRecordsReader:
     for one), as botocore would."""
 
     TARGET = "DynamoDBStreams_20120810.GetRecords"
+    # ``get_records``' records hold JSON's values only (``streams.lambda_record`` copies them whole)
+    json_values = True
 
     def __init__(self, client: Any, connections: EngineConnections) -> None:
         self.client = client
@@ -392,11 +394,13 @@ class StreamRecordsReader:
             error = {"Error": {"Code": code, "Message": found.get("message") or found.get("Message", "")},
                      "ResponseMetadata": {"HTTPStatusCode": answer.status}}  # fmt: skip
             raise self.client.exceptions.from_code(code)(error, "GetRecords")
+        # An empty map somewhere (or those characters in a value): the images are walked, else nothing to type.
+        untyped = b"{}" in data
         for record in found.get("Records", []):
             stream = record.get("dynamodb", {})
             if isinstance(stream.get("ApproximateCreationDateTime"), int | float):
                 stream["ApproximateCreationDateTime"] = int(stream["ApproximateCreationDateTime"])
-            for image in ("NewImage", "OldImage"):
+            for image in ("NewImage", "OldImage") if untyped else ():
                 if isinstance(stream.get(image), dict):
                     typed_empty_maps(stream[image])
         return found  # type: ignore[no-any-return]

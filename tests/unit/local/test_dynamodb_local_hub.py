@@ -363,7 +363,10 @@ def test_stream_records_read_as_the_engines_json_make_the_same_lambda_records_as
         )
         answer = reader.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)
         assert answer["NextShardIterator"]
-        return [lambda_record(r, arn, "us-east-1") for r in answer["Records"]]
+        json_values = getattr(
+            reader, "json_values", False
+        )  # the pump's choice: the engine's JSON copied whole
+        return [lambda_record(r, arn, "us-east-1", json_values=json_values) for r in answer["Records"]]
 
     # When the stream is read as the engine's JSON and through botocore
     # Then the pump makes the same Lambda records of both, but for empty maps, which the engine's JSON and
@@ -381,6 +384,16 @@ def test_stream_records_read_as_the_engines_json_make_the_same_lambda_records_as
     image = records[1]["dynamodb"]["OldImage"]
     assert (image["empty"], image["nothing"]) == ({"M": {}}, {"L": []})
     assert image["tags"]["L"][1] == {"M": {}} and image["m"]["M"]["none"] == {"M": {}}
+    # each mapping gets a copy of its own of a record read once: one function changing its event changes no other's
+    iterator = botocores.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    once = raw.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)["Records"][0]
+    first, second = (lambda_record(once, arn, "us-east-1", json_values=True) for _ in range(2))
+    first["dynamodb"]["NewImage"]["m"]["M"]["x"]["BOOL"] = False
+    assert (
+        second["dynamodb"]["NewImage"]["m"]["M"]["x"]
+        == once["dynamodb"]["NewImage"]["m"]["M"]["x"]
+        == {"BOOL": True}
+    )
     # And an error answer raises what botocore raises
     with pytest.raises(ClientError) as refused:
         raw.get_records(ShardIterator="not-an-iterator")

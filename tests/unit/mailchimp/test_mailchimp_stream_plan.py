@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mailchimp_sync.repository import contact_from_image, needs_sync, plan_change
+from boto3.dynamodb.types import TypeSerializer
+from mailchimp_sync.repository import contact_from_image, needs_sync, plan_change, unchanged_for_sync
 from mailchimp_sync.stream import StreamChange, plan_batch
 from mailchimp_sync.webhook import ContactChange
 
@@ -24,6 +25,25 @@ def test_a_change_to_our_own_sync_state_needs_no_sync():
     before = lead()
     after = {**before, "mailchimp": {"state": "synced"}}
     assert not needs_sync(after, before)
+
+
+def _typed(image):
+    return {name: TypeSerializer().serialize(value) for name, value in image.items()}
+
+
+def test_a_sync_state_write_is_told_from_its_typed_images_and_nothing_else_is():
+    # Given changes as the stream types them: our own sync state written, fields MailChimp sees changed,
+    # a new person, an image missing
+    before = lead(employees=100)
+    changes = [({**before, "mailchimp": {"state": "synced"}}, before)]
+    changes += [({**before, name: "changed"}, before) for name in ("email", "company", "marketing_status")]
+    changes += [({**before, "quarantined": True}, before), (before, None), (None, before)]
+    # When told from the typed images
+    told = [unchanged_for_sync({"NewImage": _typed(new) if new else None, "OldImage": _typed(old) if old else None})
+            for new, old in changes]  # fmt: skip
+    # Then only the sync-state write is, and needs_sync turns down every one that is
+    assert told == [True] + [False] * 6
+    assert all(not needs_sync(new, old) for (new, old), skip in zip(changes, told, strict=True) if skip)
 
 
 def test_a_change_mailchimp_sees_needs_a_sync():
