@@ -11,7 +11,8 @@ The monthly board report (``plan_rollup``'s export) goes to ``reports/plan/<yyyy
 (html, csv, xlsx); ``GET /plan/{year}/report?month=&format=`` hands it over (``plan_report_key``). It is
 the report of the month just closed (``report_year``): in January, the year just ended, so each year's
 last report, its final one with December's figures, is written in the January after it
-(``reports/plan/2027-01/plan-2026.*``; ``report_months``).
+(``reports/plan/2027-01/plan-2026.*``; ``report_months``), beside the new year's own first report
+(``reports/plan/2027-01/plan-2027.*``).
 """
 
 from __future__ import annotations
@@ -90,8 +91,8 @@ def report_year(today: date) -> int:
 
 def report_months(year: int) -> list[str]:
     """The months (``yyyy-mm``, oldest first) whose export may have written ``year``'s board report: the
-    year's own (January's before the export wrote the year just ended there) and the next January (the
-    final report)."""
+    year's own (January's beside the final report of the year before) and the next January (the final
+    report)."""
     return [f"{year}-{month:02d}" for month in range(1, 13)] + [f"{year + 1}-01"]
 
 

@@ -423,8 +423,8 @@ def export_monthly(
     today: date | None = None,
 ) -> dict[str, Any]:
     """The scheduled export: the board report of the year the month just closed belongs to
-    (``report_year``: this year's, but in January the year just ended, its figures through 31 December)
-    to ``reports/plan/<yyyy-mm>/plan-<year>.<format>`` (``shared.downloads.plan_report_key``;
+    (``report_year``: this year's, but in January the year just ended, its figures through 31 December,
+    and the new year's own beside it) to ``reports/plan/<yyyy-mm>/plan-<year>.<format>`` (``shared.downloads.plan_report_key``;
     ``GET /plan/{year}/report`` hands it over), then the month's notice in the CRM table
     (``BOARD_REPORT#<yyyy-mm>``), written once: its INSERT is what the alerts function turns into the
     board's email with the links, so a retried schedule rewrites the files and tells nobody again
@@ -444,10 +444,16 @@ def export_monthly(
         crm = DynamoCrmStore()
     today = today or datetime.now(UTC).date()
     report = gather_report(store, report_year(today), today=today)
+    # In January the new year's own report too (its plan, nothing actual yet), beside the final one: the
+    # board's email is the final report's; the new year's is found by its route.
+    reports = [report] + (
+        [gather_report(store, today.year, today=today)] if report.year != today.year else []
+    )
     keys = []
-    for extension, body in render_all(report).items():
-        key = plan_report_key(report.year, f"{today:%Y-%m}", extension)
-        files.write(key, body, PLAN_REPORT_FORMATS[extension])
-        keys.append(key)
+    for each in reports:
+        for extension, body in render_all(each).items():
+            key = plan_report_key(each.year, f"{today:%Y-%m}", extension)
+            files.write(key, body, PLAN_REPORT_FORMATS[extension])
+            keys.append(key)
     told = crm.record_board_report(report.year, f"{today:%Y-%m}", len(report.nodes), datetime.now(UTC))
     return {"nodes": len(report.nodes), "keys": keys, "told": told}

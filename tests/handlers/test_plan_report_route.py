@@ -136,7 +136,7 @@ def test_a_year_or_month_without_a_report_is_404_naming_what_is_missing(
 
 def test_a_year_ends_with_its_final_report_written_the_january_after(aws: Any, lambda_context: Any) -> None:
     """The export on 1 January reports the year just ended (figures through 31 December), written in
-    January's folder; the route finds it as the year's newest, and the new year has none until February."""
+    January's folder; the route finds it as the year's newest; the new year's own January report is beside it."""
     from plan_rollup import app, wiring
     from plan_rollup.export import export_monthly
 
@@ -156,7 +156,9 @@ def test_a_year_ends_with_its_final_report_written_the_january_after(aws: Any, l
     app.handler({"schedule": "plan-nightly"}, lambda_context)
     final = export_monthly(today=date(2025, 1, 1))
     assert "reports/plan/2024-12/plan-2024.html" in december["keys"]
-    assert final["keys"] == [f"reports/plan/2025-01/plan-2024.{ext}" for ext in ("html", "csv", "xlsx")]
+    assert final["keys"] == [
+        f"reports/plan/2025-01/plan-{year}.{ext}" for year in (2024, 2025) for ext in ("html", "csv", "xlsx")
+    ]
     assert final["told"] is True  # the month's notice: the board hears of the final report
     # The year's newest report is the final one, which covers the whole year
     page = get("/plan/2024/report")
@@ -170,8 +172,15 @@ def test_a_year_ends_with_its_final_report_written_the_january_after(aws: Any, l
     older = get("/plan/2024/report?month=2024-12")
     assert older["status"] == 200 and b"year to date through 2024-12-01" in older["raw"]
     assert b"4,321.09" not in older["raw"]
-    # And 2025 has no report of its own yet: January's export wrote 2024's
-    assert get("/plan/2025/report?month=2025-01")["status"] == 404
+    # And 2025 has its own January report beside it (its plan; 2024's figures only as last year's)
+    new_year = get("/plan/2025/report")
+    assert new_year["status"] == 200 and new_year["raw"] == stored(aws, "reports/plan/2025-01/plan-2025.html")
+    assert (
+        b"Annual Operating Plan 2025" in new_year["raw"]
+        and b"year to date through 2025-01-01" in new_year["raw"]
+    )
+    # A retried January export rewrites the six files and tells nobody again
+    assert export_monthly(today=date(2025, 1, 1))["told"] is False
 
 
 def test_a_report_over_a_mebibyte_is_a_redirect_to_a_short_lived_presigned_get(aws: Any) -> None:
